@@ -1,0 +1,144 @@
+/**
+ * The certificate fields wile needs. Node's X509Certificate validates the encoding and gives the
+ * fingerprint and public key; the raw serial (with its leading 00), the key identifiers, dates,
+ * CNs and SANs come from the DER, because Node 20 drops the 00, has no AKI/SKI accessors and
+ * formats dates and names as text only.
+ */
+import { type KeyObject, X509Certificate } from "node:crypto";
+import { WileError } from "../util/errors";
+import { children, type DerNode, decodeOid, decodeString, decodeTime, readDer } from "./der";
+import { ipFromBytes } from "./ip";
+import { publicKeyDer } from "./keys";
+import { fromPem } from "./pem";
+
+export interface CertInfo {
+  /** Uppercase hex of the serial INTEGER's content bytes, including a leading 00 if present. */
+  serialHex: string;
+  serialContent: Buffer;
+  /** keyIdentifier [0] of the Authority Key Identifier extension. */
+  authorityKeyId: Buffer | null;
+  subjectKeyId: Buffer | null;
+  notBefore: Date;
+  notAfter: Date;
+  issuerCN: string | null;
+  subjectCN: string | null;
+  /** Issuer DN as Node prints it, one "key=value" per RDN, joined with ", ". */
+  issuer: string;
+  dnsNames: string[];
+  /** IPv4 dotted, IPv6 in RFC 5952 form. */
+  ipAddresses: string[];
+  /** SHA-256 fingerprint, colon-separated uppercase hex. */
+  fingerprint256: string;
+  der: Buffer;
+}
+
+const OID_CN = "2.5.4.3";
+const OID_SKI = "2.5.29.14";
+const OID_SAN = "2.5.29.17";
+const OID_AKI = "2.5.29.35";
+
+/**
+ * Fields of a certificate given as DER or PEM (the first certificate of a chain). Throws WileError,
+ * naming `source` when given, if the input is not a certificate.
+ */
+export function parseCertificate(pemOrDer: string | Uint8Array, source = "certificate"): CertInfo {
+  let der: Buffer;
+  let x509: X509Certificate;
+  try {
+    const text = typeof pemOrDer === "string" ? pemOrDer : null;
+    const isPem = text !== null || Buffer.from(pemOrDer).subarray(0, 11).toString("latin1") === "-----BEGIN ";
+    const found = isPem ? fromPem(text ?? Buffer.from(pemOrDer).toString("latin1"), "CERTIFICATE") : [];
+    if (isPem && found.length === 0) throw new Error("no CERTIFICATE block found");
+    der = isPem ? (found[0] as Buffer) : Buffer.from(pemOrDer);
+    x509 = new X509Certificate(der);
+    return {
+      ...readFields(der),
+      der,
+      issuer: x509.issuer.split("\n").join(", "),
+      fingerprint256: x509.fingerprint256,
+    };
+  } catch (err) {
+    throw new WileError(`${source}: not a valid X.509 certificate (${(err as Error).message})`, {
+      hint: "Check that the file holds a PEM certificate (-----BEGIN CERTIFICATE-----) and is not truncated.",
+      cause: err,
+    });
+  }
+}
+
+type DerFields = Omit<CertInfo, "der" | "issuer" | "fingerprint256">;
+
+function readFields(der: Buffer): DerFields {
+  const cert = readDer(der);
+  if (cert.raw.length !== der.length) throw new Error("trailing bytes after the certificate");
+  const [tbs] = children(cert);
+  if (!tbs) throw new Error("empty certificate");
+  const fields = children(tbs);
+  // An optional [0] EXPLICIT version comes first.
+  const rest = fields[0]?.tagClass === "context" && fields[0].tagNumber === 0 ? fields.slice(1) : fields;
+  const [serial, , issuer, validity, subject] = rest;
+  if (!serial || !issuer || !validity || !subject) throw new Error("incomplete TBSCertificate");
+  const [notBefore, notAfter] = children(validity);
+  if (!notBefore || !notAfter) throw new Error("incomplete validity");
+  const extensions = new Map<string, Buffer>();
+  const extWrapper = rest.find((n) => n.tagClass === "context" && n.tagNumber === 3);
+  // extensions [3] EXPLICIT SEQUENCE OF Extension; Extension ::= { extnID, critical?, extnValue }
+  const extList = extWrapper ? children(extWrapper)[0] : undefined;
+  for (const ext of extList ? children(extList) : []) {
+    const parts = children(ext);
+    const id = parts[0];
+    const value = parts[parts.length - 1];
+    if (id && value) extensions.set(decodeOid(id.content), value.content);
+  }
+  const names = extensions.has(OID_SAN) ? generalNames(extensions.get(OID_SAN) as Buffer) : [];
+  return {
+    serialHex: serial.content.toString("hex").toUpperCase(),
+    serialContent: Buffer.from(serial.content),
+    authorityKeyId: authorityKeyId(extensions.get(OID_AKI)),
+    subjectKeyId: extensions.has(OID_SKI)
+      ? Buffer.from(readDer(extensions.get(OID_SKI) as Buffer).content)
+      : null,
+    notBefore: decodeTime(notBefore),
+    notAfter: decodeTime(notAfter),
+    issuerCN: commonName(issuer),
+    subjectCN: commonName(subject),
+    dnsNames: names.filter((n) => n.tagNumber === 2).map((n) => n.content.toString("latin1")),
+    ipAddresses: names.filter((n) => n.tagNumber === 7).map((n) => ipFromBytes(n.content)),
+  };
+}
+
+/** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... } */
+function authorityKeyId(value: Buffer | undefined): Buffer | null {
+  if (!value) return null;
+  const keyId = children(readDer(value)).find((n) => n.tagClass === "context" && n.tagNumber === 0);
+  return keyId ? Buffer.from(keyId.content) : null;
+}
+
+function generalNames(value: Buffer): DerNode[] {
+  return children(readDer(value)).filter((n) => n.tagClass === "context");
+}
+
+/** The last CN in a Name (the most specific one), or null. */
+function commonName(name: DerNode): string | null {
+  let cn: string | null = null;
+  for (const rdn of children(name)) {
+    for (const atv of children(rdn)) {
+      const [type, value] = children(atv);
+      if (type && value && decodeOid(type.content) === OID_CN) cn = decodeString(value);
+    }
+  }
+  return cn;
+}
+
+/** Whether the certificate (PEM) carries the public part of `key`. */
+export function certMatchesKey(certPem: string, key: KeyObject): boolean {
+  const cert = new X509Certificate(parseCertificate(certPem).der);
+  return publicKeyDer(cert.publicKey).equals(publicKeyDer(key));
+}
+
+/** RFC 9773 CertID: base64url(AKI keyIdentifier) "." base64url(serial content bytes), no padding. */
+export function ariCertId(info: Pick<CertInfo, "authorityKeyId" | "serialContent">): string {
+  if (!info.authorityKeyId) {
+    throw new Error("the certificate has no Authority Key Identifier, so it has no ARI CertID");
+  }
+  return `${info.authorityKeyId.toString("base64url")}.${info.serialContent.toString("base64url")}`;
+}
