@@ -1,0 +1,416 @@
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { silentLogger } from "../util/log";
+import { linksWithRel, parseLinks, parseRetryAfter } from "./headers";
+import { type AccountKey, externalAccountBinding, signRequest } from "./jws";
+import { NoncePool } from "./nonce";
+import { AcmeProblem, isRecord, printable, problemFromResponse } from "./problem";
+import { type HttpResponse, isRetryableNetworkError, NetworkError, Transport } from "./transport";
+import type { Identifier } from "./types";
+
+/** RFC 8555 7.1.1, plus renewalInfo (RFC 9773) and meta.profiles (draft-ietf-acme-profiles). */
+export interface Directory {
+  newNonce: string;
+  newAccount: string;
+  newOrder: string;
+  revokeCert?: string;
+  keyChange?: string;
+  renewalInfo?: string;
+  meta?: {
+    termsOfService?: string;
+    website?: string;
+    caaIdentities?: string[];
+    externalAccountRequired?: boolean;
+    profiles?: Record<string, string>;
+  };
+}
+
+export interface Challenge {
+  type: string;
+  url: string;
+  status: "pending" | "processing" | "valid" | "invalid";
+  token?: string;
+  error?: unknown;
+  validationRecord?: Array<Record<string, unknown>>;
+}
+
+export interface Authorization {
+  identifier: Identifier;
+  status: "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
+  expires?: string;
+  challenges: Challenge[];
+  wildcard?: boolean;
+}
+
+export interface Order {
+  status: "pending" | "ready" | "processing" | "valid" | "invalid";
+  expires?: string;
+  identifiers: Identifier[];
+  authorizations: string[];
+  finalize: string;
+  certificate?: string;
+  error?: unknown;
+}
+
+export interface AcmeClientOptions {
+  directoryUrl: string;
+  userAgent: string;
+  extraCa?: string;
+  logger?: Logger;
+  timeoutMs?: number;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Attempts for network errors and 5xx answers (signed requests are re-signed each time). */
+  attempts?: number;
+}
+
+interface Signer {
+  key: AccountKey;
+  /** Account URL; absent for newAccount-style requests signed with the JWK. */
+  kid?: string;
+}
+
+/** The result of a POST or GET, with the JSON body parsed when it is JSON. */
+export interface AcmeResponse<T = unknown> {
+  status: number;
+  headers: HttpResponse["headers"];
+  body: Buffer;
+  json: T;
+  location: string | undefined;
+  retryAfterMs: number | null;
+  url: string;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The protocol, one CA at a time: directory, nonces, signed requests with retries, and one method
+ * per resource. No files, no environment, no console: everything comes in through the options.
+ */
+export class AcmeClient {
+  readonly directoryUrl: string;
+  private readonly transport: Transport;
+  private readonly nonces = new NoncePool();
+  private readonly logger: Logger;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly attempts: number;
+  private dir: Directory | undefined;
+  private signer: Signer | undefined;
+
+  constructor(opts: AcmeClientOptions) {
+    this.directoryUrl = opts.directoryUrl;
+    this.transport = new Transport({
+      userAgent: opts.userAgent,
+      ...(opts.extraCa === undefined ? {} : { extraCa: opts.extraCa }),
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    });
+    this.logger = opts.logger ?? silentLogger;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.attempts = opts.attempts ?? 4;
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  /** The directory, fetched once. */
+  async directory(): Promise<Directory> {
+    if (this.dir) return this.dir;
+    const res = await this.unsigned("GET", this.directoryUrl);
+    const d = res.json;
+    if (
+      !isRecord(d) ||
+      typeof d.newNonce !== "string" ||
+      typeof d.newAccount !== "string" ||
+      typeof d.newOrder !== "string"
+    ) {
+      throw new WileError(`${this.directoryUrl} is not an ACME directory (no newNonce/newAccount/newOrder)`, {
+        hint: "Check the --server URL: it must be the CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory.",
+      });
+    }
+    this.dir = d as unknown as Directory;
+    return this.dir;
+  }
+
+  /** Use this key (and account URL, once known) for signed requests. */
+  useAccount(key: AccountKey, url?: string): void {
+    this.signer = url === undefined ? { key } : { key, kid: url };
+  }
+
+  get accountUrl(): string | undefined {
+    return this.signer?.kid;
+  }
+
+  /** RFC 8555 7.3.1: finds the account of this key without creating one; null when there is none. */
+  async findAccount(): Promise<{ url: string; account: Record<string, unknown> } | null> {
+    const key = this.requireKey();
+    const dir = await this.directory();
+    try {
+      const res = await this.post(dir.newAccount, { onlyReturnExisting: true }, { key });
+      const url = this.requireLocation(res, "newAccount");
+      this.signer = { key, kid: url };
+      return { url, account: isRecord(res.json) ? res.json : {} };
+    } catch (err) {
+      if (err instanceof AcmeProblem && err.is("accountDoesNotExist")) return null;
+      throw err;
+    }
+  }
+
+  /** RFC 8555 7.3: registers (or, with an existing key, finds) the account. */
+  async newAccount(opts: {
+    contact: string[];
+    termsOfServiceAgreed: boolean;
+    eab?: { kid: string; hmacKey: Uint8Array };
+  }): Promise<{ url: string; created: boolean; account: Record<string, unknown> }> {
+    const key = this.requireKey();
+    const dir = await this.directory();
+    const payload: Record<string, unknown> = {
+      termsOfServiceAgreed: opts.termsOfServiceAgreed,
+      contact: opts.contact,
+    };
+    if (opts.eab)
+      payload.externalAccountBinding = await externalAccountBinding(key, opts.eab, dir.newAccount);
+    const res = await this.post(dir.newAccount, payload, { key });
+    const url = this.requireLocation(res, "newAccount");
+    this.signer = { key, kid: url };
+    return { url, created: res.status === 201, account: isRecord(res.json) ? res.json : {} };
+  }
+
+  /** RFC 8555 7.4. */
+  async newOrder(
+    identifiers: Identifier[],
+    extra: { replaces?: string; profile?: string } = {},
+  ): Promise<{ url: string; order: Order }> {
+    const dir = await this.directory();
+    const res = await this.post<Order>(dir.newOrder, { identifiers, ...extra });
+    const url = this.requireLocation(res, "newOrder");
+    return { url, order: checkOrder(res.json, url) };
+  }
+
+  async getOrder(url: string): Promise<AcmeResponse<Order>> {
+    const res = await this.post<Order>(url, "");
+    return { ...res, json: checkOrder(res.json, url) };
+  }
+
+  async getAuthorization(url: string): Promise<AcmeResponse<Authorization>> {
+    const res = await this.post<Authorization>(url, "");
+    return { ...res, json: checkAuthorization(res.json, url) };
+  }
+
+  /** RFC 8555 7.5.1: tell the CA the challenge is ready. */
+  async respondChallenge(url: string): Promise<Challenge> {
+    const res = await this.post<Challenge>(url, {});
+    return res.json;
+  }
+
+  /** RFC 8555 7.4: finalize with a DER CSR. The order URL is passed in because Location is optional here. */
+  async finalize(order: Order, csrDer: Uint8Array): Promise<AcmeResponse<Order>> {
+    const res = await this.post<Order>(order.finalize, { csr: Buffer.from(csrDer).toString("base64url") });
+    return { ...res, json: checkOrder(res.json, order.finalize) };
+  }
+
+  /**
+   * RFC 8555 7.4.2: the PEM chain, and the URLs of alternate chains from Link rel="alternate".
+   */
+  async downloadCertificate(url: string): Promise<{ pem: string; alternates: string[] }> {
+    const res = await this.post(url, "", undefined, "application/pem-certificate-chain");
+    const pem = res.body.toString("utf8");
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new WileError(
+        `the CA answered ${url} with something that is not a PEM certificate chain: ${printable(pem, 80)}`,
+      );
+    }
+    return { pem, alternates: linksWithRel(parseLinks(res.headers.link, url), "alternate") };
+  }
+
+  /**
+   * POST-as-GET until `done` says the resource is settled, honouring Retry-After, otherwise polling
+   * at 25 ms doubling to 8 s, until the deadline (epoch ms).
+   */
+  async poll<T>(
+    fetch: () => Promise<AcmeResponse<T>>,
+    done: (resource: T) => boolean,
+    deadline: number,
+    what: string,
+  ): Promise<T> {
+    let delay = 25;
+    for (;;) {
+      const res = await fetch();
+      if (done(res.json)) return res.json;
+      const wait = res.retryAfterMs ?? delay;
+      delay = Math.min(delay * 2, 8000);
+      // A Retry-After further away than the deadline still gets honoured up to the deadline.
+      const now = Date.now();
+      if (now >= deadline) {
+        throw new WileError(`gave up waiting for ${what} after the deadline`, {
+          hint: "The CA is slow or stuck; run the command again later (authorizations already validated are reused).",
+        });
+      }
+      await this.sleep(Math.max(0, Math.min(wait, 60_000, deadline - now)));
+    }
+  }
+
+  /** A signed POST with retries: badNonce (re-signed with the nonce from the error), 5xx and network errors (with backoff). */
+  async post<T = unknown>(
+    url: string,
+    payload: unknown,
+    signer?: Signer,
+    accept?: string,
+  ): Promise<AcmeResponse<T>> {
+    const who = signer ?? this.signer;
+    if (!who) throw new Error("AcmeClient: no account key set (call useAccount first)");
+    if (signer === undefined && who.kid === undefined) throw new Error("AcmeClient: no account URL yet");
+    let badNonces = 0;
+    for (let attempt = 1; ; attempt++) {
+      const nonce = this.nonces.take() ?? (await this.freshNonce());
+      const jws = await signRequest(
+        who.key,
+        who.kid === undefined ? { url, nonce } : { url, nonce, kid: who.kid },
+        payload,
+      );
+      try {
+        return await this.send<T>("POST", url, JSON.stringify(jws), {
+          "content-type": "application/jose+json",
+          ...(accept ? { accept } : {}),
+        });
+      } catch (err) {
+        if (err instanceof AcmeProblem && err.is("badNonce") && badNonces < 10) {
+          badNonces++;
+          attempt--;
+          this.logger.debug(`badNonce from ${url}; signing again with a fresh nonce`);
+          continue;
+        }
+        if (attempt < this.attempts && this.retryable(err)) {
+          await this.backoff(attempt, err, url);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async unsigned(method: "GET" | "HEAD", url: string): Promise<AcmeResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send(method, url);
+      } catch (err) {
+        if (attempt < this.attempts && this.retryable(err)) {
+          await this.backoff(attempt, err, url);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async freshNonce(): Promise<string> {
+    const dir = await this.directory();
+    await this.unsigned("HEAD", dir.newNonce);
+    const nonce = this.nonces.take();
+    if (!nonce) throw new WileError(`the CA's newNonce (${dir.newNonce}) gave no Replay-Nonce header`);
+    return nonce;
+  }
+
+  private retryable(err: unknown): boolean {
+    if (isRetryableNetworkError(err)) return true;
+    return err instanceof AcmeProblem && err.status >= 500;
+  }
+
+  private async backoff(attempt: number, err: unknown, url: string): Promise<void> {
+    const base = 500 * 2 ** (attempt - 1);
+    const hinted = err instanceof AcmeProblem ? err.retryAfterMs : null;
+    const wait = Math.min(hinted ?? base + Math.floor(Math.random() * base * 0.2), 30_000);
+    const why =
+      err instanceof NetworkError ? err.code : err instanceof AcmeProblem ? `HTTP ${err.status}` : "error";
+    this.logger.debug(`${why} from ${url}; attempt ${attempt + 1} of ${this.attempts} in ${wait} ms`);
+    await this.sleep(wait);
+  }
+
+  /** One request: nonce harvested, errors turned into AcmeProblem. */
+  private async send<T>(
+    method: "GET" | "HEAD" | "POST",
+    url: string,
+    body?: string,
+    headers?: Record<string, string>,
+  ): Promise<AcmeResponse<T>> {
+    const res = await this.transport.request(method, url, body, headers);
+    this.nonces.add(res.headers["replay-nonce"]);
+    const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+    if (res.status >= 400) {
+      throw problemFromResponse({
+        status: res.status,
+        body: res.body,
+        contentType: res.headers["content-type"],
+        url,
+        retryAfterMs,
+        links: linksWithRel(parseLinks(res.headers.link, url), "help"),
+      });
+    }
+    let json: unknown;
+    const type = res.headers["content-type"] ?? "";
+    if (/json/i.test(type) && res.body.length > 0) {
+      try {
+        json = JSON.parse(res.body.toString("utf8"));
+      } catch {
+        throw new WileError(
+          `the CA sent invalid JSON from ${url}: ${printable(res.body.toString("utf8"), 80)}`,
+        );
+      }
+    }
+    const loc = res.headers.location;
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: res.body,
+      json: json as T,
+      location: loc === undefined ? undefined : new URL(loc, url).href,
+      retryAfterMs,
+      url,
+    };
+  }
+
+  private requireKey(): AccountKey {
+    if (!this.signer) throw new Error("AcmeClient: no account key set (call useAccount first)");
+    return this.signer.key;
+  }
+
+  private requireLocation(res: AcmeResponse, what: string): string {
+    if (!res.location) throw new WileError(`the CA's ${what} answer has no Location header`);
+    return res.location;
+  }
+}
+
+const ORDER_STATES = new Set(["pending", "ready", "processing", "valid", "invalid"]);
+const AUTHZ_STATES = new Set(["pending", "valid", "invalid", "deactivated", "expired", "revoked"]);
+
+function checkOrder(v: unknown, url: string): Order {
+  if (
+    !isRecord(v) ||
+    typeof v.status !== "string" ||
+    !ORDER_STATES.has(v.status) ||
+    !Array.isArray(v.authorizations) ||
+    !v.authorizations.every((a) => typeof a === "string") ||
+    typeof v.finalize !== "string" ||
+    (v.certificate !== undefined && typeof v.certificate !== "string")
+  ) {
+    throw new WileError(`the CA sent a malformed order from ${url}`);
+  }
+  return v as unknown as Order;
+}
+
+function checkAuthorization(v: unknown, url: string): Authorization {
+  if (
+    !isRecord(v) ||
+    typeof v.status !== "string" ||
+    !AUTHZ_STATES.has(v.status) ||
+    !isRecord(v.identifier) ||
+    typeof v.identifier.value !== "string" ||
+    !Array.isArray(v.challenges)
+  ) {
+    throw new WileError(`the CA sent a malformed authorization from ${url}`);
+  }
+  const challenges = v.challenges.filter(
+    (c): c is Challenge => isRecord(c) && typeof c.type === "string" && typeof c.url === "string",
+  );
+  return { ...(v as unknown as Authorization), challenges };
+}

@@ -1,0 +1,255 @@
+import type { ChallengeContext, Solver } from "../challenges/solver";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import type { AcmeClient, Authorization, Challenge, Order } from "./client";
+import { keyAuthorization } from "./jws";
+import { isRecord, printable } from "./problem";
+import type { Identifier } from "./types";
+
+export interface ObtainOptions {
+  client: AcmeClient;
+  /** For the key authorization; the client must already use this account. */
+  thumbprint: string;
+  identifiers: Identifier[];
+  /** The solver for an identifier (by value). */
+  solverFor: (identifier: Identifier) => Solver;
+  /** Called once the order is ready, to get the CSR (DER); the certificate key is made lazily. */
+  csr: () => Promise<Uint8Array> | Uint8Array;
+  /** Issuer CN of the chain's top certificate to prefer among alternates. */
+  preferredChain?: string;
+  /** Called with a PEM chain to read the top certificate's issuer CN (crypto lives outside acme/). */
+  chainTopIssuer?: (pem: string) => string | null;
+  logger: Logger;
+  /** Epoch ms after which waiting for validation or issuance stops. */
+  deadline: number;
+  replaces?: string;
+  profile?: string;
+}
+
+export interface ObtainResult {
+  /** The chain as served: leaf first. */
+  pem: string;
+  orderUrl: string;
+  certificateUrl: string;
+}
+
+/** One failed authorization, with what the operator needs to fix it. */
+export interface ValidationFailure {
+  identifier: Identifier;
+  challengeType: string;
+  /** The URL the CA fetched (http-01), when known. */
+  url: string | undefined;
+  /** The CA's problem type and detail. */
+  type: string;
+  detail: string;
+}
+
+/** The CA tried to validate and failed, for one or more names. Lists each. */
+export class ValidationError extends WileError {
+  readonly failures: ValidationFailure[];
+  constructor(failures: ValidationFailure[]) {
+    const lines = failures.map(
+      (f) =>
+        `  ${f.identifier.value} (${f.challengeType}${f.url ? `, CA fetched ${f.url}` : ""}): ${f.detail || f.type}`,
+    );
+    super(
+      `the CA could not validate ${failures.map((f) => f.identifier.value).join(", ")}:\n${lines.join("\n")}`,
+      {
+        hint: "Make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).",
+      },
+    );
+    this.failures = failures;
+  }
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+interface Pending {
+  authzUrl: string;
+  authz: Authorization;
+  challenge: Challenge;
+  solver: Solver;
+  ctx: ChallengeContext;
+  presented: boolean;
+}
+
+/**
+ * RFC 8555 7.4 from newOrder to the downloaded chain: prove control of each identifier with its
+ * solver (present and self-check every one before the CA is asked to validate any), finalize with
+ * the CSR, wait, download, pick the preferred chain. Solvers are cleaned up whatever happens.
+ */
+export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResult> {
+  const { client, logger } = opts;
+  const { url: orderUrl, order: created } = await client.newOrder(opts.identifiers, {
+    ...(opts.replaces ? { replaces: opts.replaces } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
+  });
+  logger.debug(`order ${orderUrl} is ${created.status}`);
+  let order = created;
+
+  if (order.status === "pending") {
+    order = await authorize(opts, order, orderUrl);
+  }
+  if (order.status === "invalid") throw await orderInvalid(opts, order, orderUrl);
+  if (order.status === "ready") {
+    logger.info("Finalizing the order");
+    const csr = await opts.csr();
+    const res = await client.finalize(order, csr);
+    order = res.json;
+  }
+  if (order.status === "processing" || order.status === "ready") {
+    order = await client.poll(
+      () => client.getOrder(orderUrl),
+      (o) => o.status !== "processing" && o.status !== "ready",
+      opts.deadline,
+      "the CA to issue the certificate",
+    );
+  }
+  if (order.status !== "valid" || !order.certificate) throw await orderInvalid(opts, order, orderUrl);
+
+  logger.info("Downloading the certificate");
+  const first = await client.downloadCertificate(order.certificate);
+  let pem = first.pem;
+  if (opts.preferredChain && opts.chainTopIssuer) {
+    pem = await pickChain(opts, first, opts.preferredChain, opts.chainTopIssuer);
+  }
+  return { pem, orderUrl, certificateUrl: order.certificate };
+}
+
+async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): Promise<Order> {
+  const { client, logger } = opts;
+  const authzs = await Promise.all(
+    order.authorizations.map(async (url) => ({ url, authz: (await client.getAuthorization(url)).json })),
+  );
+  const pending: Pending[] = [];
+  for (const { url, authz } of authzs) {
+    const name = authz.wildcard ? `*.${authz.identifier.value}` : authz.identifier.value;
+    if (authz.status === "valid") {
+      logger.info(`${name}: already authorized`);
+      continue;
+    }
+    if (authz.status !== "pending") {
+      throw new WileError(`the CA says the authorization for ${name} is ${authz.status}`, {
+        hint: "Run the command again to get a fresh order.",
+      });
+    }
+    const solver = opts.solverFor(authz.identifier);
+    const challenge = authz.challenges.find((c) => c.type === solver.type);
+    if (!challenge) {
+      const offered = authz.challenges.map((c) => c.type).join(", ") || "none";
+      throw new WileError(`the CA does not offer ${solver.type} for ${name} (it offers: ${offered})`, {
+        hint: authz.wildcard ? "Wildcard names can only be validated with dns-01." : undefined,
+      });
+    }
+    if (!challenge.token || !B64URL.test(challenge.token)) {
+      throw new WileError(
+        `the CA sent an unsafe challenge token for ${name}: ${printable(String(challenge.token), 60)}`,
+      );
+    }
+    const ctx: ChallengeContext = {
+      identifier: authz.identifier,
+      token: challenge.token,
+      keyAuthorization: keyAuthorization(challenge.token, { thumbprint: opts.thumbprint }),
+    };
+    pending.push({ authzUrl: url, authz, challenge, solver, ctx, presented: false });
+  }
+
+  try {
+    for (const p of pending) {
+      await p.solver.present(p.ctx);
+      p.presented = true;
+    }
+    for (const p of pending) {
+      if (p.solver.preflight) await p.solver.preflight(p.ctx);
+    }
+    for (const p of pending) {
+      if (p.challenge.status === "pending") {
+        logger.info(`Validating ${p.authz.identifier.value} (${p.challenge.type})`);
+        await client.respondChallenge(p.challenge.url);
+      }
+    }
+    if (pending.length === 0) return order;
+    // One loop on the order instead of one per authorization: it leaves "pending" once every
+    // authorization is valid, or one is invalid.
+    return await client.poll(
+      () => client.getOrder(orderUrl),
+      (o) => o.status !== "pending",
+      opts.deadline,
+      "the CA to validate",
+    );
+  } finally {
+    for (const p of pending) {
+      if (!p.presented) continue;
+      try {
+        await p.solver.cleanup(p.ctx);
+      } catch (err) {
+        logger.warn(
+          `could not clean up the challenge for ${p.authz.identifier.value}: ${(err as Error).message}`,
+        );
+      }
+    }
+  }
+}
+
+/** Explains an invalid order: the failed authorizations' challenge errors, else the order's own error. */
+async function orderInvalid(opts: ObtainOptions, order: Order, orderUrl: string): Promise<WileError> {
+  const failures: ValidationFailure[] = [];
+  for (const url of order.authorizations) {
+    let authz: Authorization;
+    try {
+      authz = (await opts.client.getAuthorization(url)).json;
+    } catch {
+      continue;
+    }
+    if (authz.status !== "invalid") continue;
+    const failed = authz.challenges.find((c) => c.status === "invalid") ?? authz.challenges[0];
+    const err = isRecord(failed?.error) ? failed.error : {};
+    const record = failed?.validationRecord?.find((r) => typeof r.url === "string");
+    const fallbackUrl =
+      failed?.type === "http-01" && failed.token
+        ? `http://${hostForUrl(authz.identifier)}/.well-known/acme-challenge/${failed.token}`
+        : undefined;
+    failures.push({
+      identifier: authz.identifier,
+      challengeType: failed?.type ?? "unknown",
+      url: typeof record?.url === "string" ? record.url : fallbackUrl,
+      type: typeof err.type === "string" ? err.type : "unknown",
+      detail: typeof err.detail === "string" ? printable(err.detail, 400) : "",
+    });
+  }
+  if (failures.length > 0) return new ValidationError(failures);
+  const err = isRecord(order.error) ? order.error : {};
+  const detail = typeof err.detail === "string" ? err.detail : `the order ended ${order.status}`;
+  return new WileError(`the CA did not issue the certificate (${orderUrl}): ${printable(detail, 400)}`);
+}
+
+function hostForUrl(id: Identifier): string {
+  return id.type === "ip" && id.value.includes(":") ? `[${id.value}]` : id.value;
+}
+
+async function pickChain(
+  opts: ObtainOptions,
+  first: { pem: string; alternates: string[] },
+  preferred: string,
+  topIssuer: (pem: string) => string | null,
+): Promise<string> {
+  const want = preferred.trim().toLowerCase();
+  const seen: string[] = [];
+  const matches = (pem: string) => {
+    const cn = topIssuer(pem);
+    if (cn) seen.push(cn);
+    return cn?.trim().toLowerCase() === want;
+  };
+  if (matches(first.pem)) return first.pem;
+  for (const url of first.alternates) {
+    const alt = await opts.client.downloadCertificate(url);
+    if (matches(alt.pem)) {
+      opts.logger.info(`Using the alternate chain to "${preferred}"`);
+      return alt.pem;
+    }
+  }
+  opts.logger.warn(
+    `no chain leads to "${preferred}" (chains offered: ${seen.map((s) => `"${s}"`).join(", ")}); using the default chain`,
+  );
+  return first.pem;
+}

@@ -1,0 +1,164 @@
+import type { IncomingHttpHeaders } from "node:http";
+import https from "node:https";
+import { rootCertificates } from "node:tls";
+import { WileError } from "../util/errors";
+
+export interface TransportOptions {
+  /** Extra trusted CA certificates (PEM), added to Node's bundled roots: --ca-bundle. */
+  extraCa?: string;
+  userAgent: string;
+  /** Per request: connect, send and receive everything. */
+  timeoutMs?: number;
+  /** Largest response body accepted. */
+  maxBodyBytes?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  url: string;
+}
+
+/** A network-level failure (no HTTP answer): refused, reset, timed out, TLS failure. */
+export class NetworkError extends WileError {
+  readonly code: string;
+  readonly url: string;
+  constructor(url: string, code: string, message: string, hint?: string) {
+    super(`cannot reach ${url}: ${message}`, hint === undefined ? {} : { hint });
+    this.code = code;
+    this.url = url;
+  }
+}
+
+const TLS_TRUST_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * One HTTPS connection pool for one CA. Every request has a deadline and a size cap; only https:
+ * URLs are accepted. It does not retry: retries belong to the caller, which must re-sign.
+ */
+export class Transport {
+  private readonly agent: https.Agent;
+  private readonly userAgent: string;
+  private readonly timeoutMs: number;
+  private readonly maxBodyBytes: number;
+
+  constructor(opts: TransportOptions) {
+    this.agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 6,
+      ...(opts.extraCa ? { ca: [...rootCertificates, opts.extraCa] } : {}),
+    });
+    this.userAgent = opts.userAgent;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
+  }
+
+  request(
+    method: "GET" | "HEAD" | "POST",
+    url: string,
+    body?: string,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResponse> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return Promise.reject(new WileError(`the CA gave an invalid URL: ${url}`));
+    }
+    if (target.protocol !== "https:") {
+      return Promise.reject(
+        new WileError(`refusing to talk to ${url}: ACME requires HTTPS`, {
+          hint: "Use an https:// directory URL.",
+        }),
+      );
+    }
+    const maxBody = this.maxBodyBytes;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(err);
+      };
+      const req = https.request(
+        target,
+        {
+          method,
+          agent: this.agent,
+          headers: {
+            "user-agent": this.userAgent,
+            accept: "application/json, application/pem-certificate-chain;q=0.9, */*;q=0.1",
+            "accept-language": "en",
+            ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }),
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBody) {
+              fail(new NetworkError(url, "ETOOBIG", `response larger than ${maxBody} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on("error", (err) => fail(toNetworkError(url, err)));
+          res.on("end", () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url });
+          });
+        },
+      );
+      const timer = setTimeout(
+        () =>
+          fail(new NetworkError(url, "ETIMEDOUT", `no complete answer within ${this.timeoutMs / 1000} s`)),
+        this.timeoutMs,
+      );
+      req.on("error", (err) => fail(toNetworkError(url, err)));
+      req.end(body);
+    });
+  }
+
+  /** Closes idle keep-alive sockets so the process can exit. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function toNetworkError(url: string, err: Error & { code?: string }): NetworkError {
+  const code = err.code ?? "ERR";
+  if (TLS_TRUST_CODES.has(code)) {
+    return new NetworkError(
+      url,
+      code,
+      `the server's TLS certificate is not trusted (${err.message})`,
+      "For a private or test CA, pass its root certificate with --ca-bundle FILE.",
+    );
+  }
+  const hints: Record<string, string> = {
+    ECONNREFUSED: "Nothing listens there: check the --server URL and that the CA is up.",
+    ENOTFOUND: "The host name does not resolve: check the --server URL and this machine's DNS.",
+    EAI_AGAIN: "DNS lookup failed for now: check this machine's resolver.",
+    ETIMEDOUT: "Check the network path to the CA (firewall, proxy).",
+  };
+  return new NetworkError(url, code, `${err.message || code}`, hints[code]);
+}
+
+/** True for failures worth another attempt: network errors other than trust problems. */
+export function isRetryableNetworkError(err: unknown): boolean {
+  return err instanceof NetworkError && !TLS_TRUST_CODES.has(err.code) && err.code !== "ETOOBIG";
+}
