@@ -1,0 +1,126 @@
+import type { Identifier } from "../acme/types";
+import { WileError } from "../util/errors";
+
+/** Certificate key types (to be unified with src/crypto later). */
+export type KeyType = "ec-256" | "ec-384" | "rsa-2048" | "rsa-3072" | "rsa-4096";
+export const KEY_TYPES: readonly KeyType[] = ["ec-256", "ec-384", "rsa-2048", "rsa-3072", "rsa-4096"];
+
+/** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
+export interface RenewalConfig {
+  version: 1;
+  name: string;
+  identifiers: Identifier[];
+  challenge: {
+    type: "http-01";
+    /** identifier value -> absolute webroot */
+    webroots: Record<string, string>;
+  };
+  keyType: KeyType;
+  /** ACME directory URL. */
+  server: string;
+  caBundle?: string;
+  account: string;
+  email: string[];
+  preferredChain?: string;
+  mustStaple: boolean;
+  preflight: boolean;
+  resolve: string[];
+  reuseKey: boolean;
+  createdAt: string;
+  updatedAt: string;
+  /** Deploy targets; a seam for a later issue, kept as written. */
+  deploy: unknown[];
+}
+
+export function serializeRenewalConfig(cfg: RenewalConfig): string {
+  return `${JSON.stringify(cfg, null, 2)}\n`;
+}
+
+/** Parse and strictly check renewal.json; anything wrong is a WileError naming file, field and fix. */
+export function parseRenewalConfig(text: string, file: string): RenewalConfig {
+  const fail = (field: string, want: string): never => {
+    throw new WileError(`${file}: "${field}" ${want}.`, {
+      hint: `Fix "${field}" in ${file} (or issue the certificate again with wile issue to rewrite it).`,
+    });
+  };
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new WileError(`${file} is not valid JSON: ${(e as Error).message}.`, {
+      hint: `Fix the JSON syntax in ${file} (or issue the certificate again with wile issue to rewrite it).`,
+    });
+  }
+  if (!isObject(v)) return fail("(top level)", "must be a JSON object");
+  const str = (field: string, x: unknown): string =>
+    typeof x === "string" && x.length > 0 ? x : fail(field, "must be a non-empty string");
+  const optStr = (field: string, x: unknown): string | undefined =>
+    x === undefined ? undefined : str(field, x);
+  const bool = (field: string, x: unknown): boolean =>
+    typeof x === "boolean" ? x : fail(field, "must be true or false");
+  const strings = (field: string, x: unknown): string[] =>
+    Array.isArray(x) && x.every((s) => typeof s === "string")
+      ? x
+      : fail(field, "must be an array of strings");
+  const date = (field: string, x: unknown): string =>
+    Number.isNaN(Date.parse(str(field, x))) ? fail(field, "must be an ISO 8601 date") : (x as string);
+
+  if (v.version !== 1) fail("version", "must be 1");
+  const identifiers = Array.isArray(v.identifiers) && v.identifiers.length > 0 ? v.identifiers : [];
+  if (identifiers.length === 0) fail("identifiers", "must be a non-empty array");
+  identifiers.forEach((id: unknown, i: number) => {
+    if (!isObject(id) || (id.type !== "dns" && id.type !== "ip"))
+      fail(`identifiers[${i}].type`, 'must be "dns" or "ip"');
+    else str(`identifiers[${i}].value`, id.value);
+  });
+  const ids = (identifiers as Identifier[]).map(({ type, value }) => ({ type, value }));
+
+  const ch = v.challenge;
+  if (!isObject(ch)) fail("challenge", "must be an object");
+  const challenge = ch as Record<string, unknown>;
+  if (challenge.type !== "http-01") fail("challenge.type", 'must be "http-01"');
+  if (!isObject(challenge.webroots)) fail("challenge.webroots", "must be an object of name -> absolute path");
+  const webroots: Record<string, string> = {};
+  for (const [name, root] of Object.entries(challenge.webroots as Record<string, unknown>)) {
+    if (typeof root !== "string" || !root.startsWith("/"))
+      fail(`challenge.webroots.${name}`, "must be an absolute path");
+    webroots[name] = root as string;
+  }
+  for (const id of ids) {
+    if (!(id.value in webroots))
+      fail(`challenge.webroots.${id.value}`, "is missing (every identifier needs a webroot)");
+  }
+
+  const keyType = v.keyType;
+  if (!KEY_TYPES.includes(keyType as KeyType)) fail("keyType", `must be one of ${KEY_TYPES.join(", ")}`);
+  const server = str("server", v.server);
+  if (!/^https?:\/\//.test(server)) fail("server", "must be an http(s) URL of an ACME directory");
+  if (!Array.isArray(v.deploy)) fail("deploy", "must be an array");
+
+  const cfg: RenewalConfig = {
+    version: 1,
+    name: str("name", v.name),
+    identifiers: ids,
+    challenge: { type: "http-01", webroots },
+    keyType: keyType as KeyType,
+    server,
+    account: str("account", v.account),
+    email: strings("email", v.email),
+    mustStaple: bool("mustStaple", v.mustStaple),
+    preflight: bool("preflight", v.preflight),
+    resolve: strings("resolve", v.resolve),
+    reuseKey: bool("reuseKey", v.reuseKey),
+    createdAt: date("createdAt", v.createdAt),
+    updatedAt: date("updatedAt", v.updatedAt),
+    deploy: v.deploy as unknown[],
+  };
+  const caBundle = optStr("caBundle", v.caBundle);
+  if (caBundle !== undefined) cfg.caBundle = caBundle;
+  const preferredChain = optStr("preferredChain", v.preferredChain);
+  if (preferredChain !== undefined) cfg.preferredChain = preferredChain;
+  return cfg;
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
+import { WileError } from "../../../src/util/errors";
+
+const FILE = "/h/certs/example.com/renewal.json";
+const good: RenewalConfig = {
+  version: 1,
+  name: "example.com",
+  identifiers: [
+    { type: "dns", value: "example.com" },
+    { type: "ip", value: "192.0.2.1" },
+  ],
+  challenge: { type: "http-01", webroots: { "example.com": "/var/www", "192.0.2.1": "/var/www" } },
+  keyType: "ec-256",
+  server: "https://acme-v02.api.letsencrypt.org/directory",
+  caBundle: "/etc/ca.pem",
+  account: "default",
+  email: ["a@example.com"],
+  preferredChain: "ISRG Root X1",
+  mustStaple: false,
+  preflight: true,
+  resolve: ["example.com:80:127.0.0.1"],
+  reuseKey: false,
+  createdAt: "2026-01-01T00:00:00.000Z",
+  updatedAt: "2026-01-02T00:00:00.000Z",
+  deploy: [{ kind: "later" }],
+};
+
+function expectFieldError(mutate: (c: Record<string, unknown>) => void, field: string): void {
+  const c = structuredClone(good) as unknown as Record<string, unknown>;
+  mutate(c);
+  assert.throws(
+    () => parseRenewalConfig(JSON.stringify(c), FILE),
+    (e: unknown) => {
+      assert.ok(e instanceof WileError);
+      assert.ok(e.message.includes(FILE), e.message);
+      assert.ok(e.message.includes(`"${field}"`), `${e.message} should name ${field}`);
+      assert.ok(e.hint?.includes(field));
+      return true;
+    },
+  );
+}
+
+describe("renewal.json", () => {
+  test("round trip: serialize is pretty with a trailing newline and parses back equal", () => {
+    const text = serializeRenewalConfig(good);
+    assert.ok(text.endsWith("}\n"));
+    assert.ok(text.includes('\n  "name": "example.com"'));
+    assert.deepEqual(parseRenewalConfig(text, FILE), good);
+    const { caBundle: _c, preferredChain: _p, ...minimal } = good;
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(minimal), FILE), minimal);
+  });
+
+  test("invalid JSON names the file", () => {
+    assert.throws(
+      () => parseRenewalConfig("{", FILE),
+      (e: unknown) => e instanceof WileError && e.message.includes(FILE),
+    );
+  });
+
+  const cases: Array<[string, (c: Record<string, unknown>) => void]> = [
+    ["version", (c) => (c.version = 2)],
+    ["name", (c) => (c.name = 3)],
+    ["name", (c) => delete c.name],
+    ["identifiers", (c) => (c.identifiers = [])],
+    ["identifiers[0].type", (c) => (c.identifiers = [{ type: "email", value: "x" }])],
+    ["identifiers[1].value", (c) => ((c.identifiers as unknown[])[1] = { type: "ip", value: 5 })],
+    ["challenge", (c) => (c.challenge = "http-01")],
+    ["challenge.type", (c) => ((c.challenge as Record<string, unknown>).type = "dns-01")],
+    ["challenge.webroots", (c) => ((c.challenge as Record<string, unknown>).webroots = [])],
+    [
+      "challenge.webroots.example.com",
+      (c) => ((c.challenge as { webroots: object }).webroots = { "192.0.2.1": "/w" }),
+    ],
+    [
+      "challenge.webroots.192.0.2.1",
+      (c) => ((c.challenge as { webroots: object }).webroots = { "example.com": "/w", "192.0.2.1": "rel" }),
+    ],
+    ["keyType", (c) => (c.keyType = "ed25519")],
+    ["server", (c) => (c.server = "ftp://x")],
+    ["caBundle", (c) => (c.caBundle = false)],
+    ["account", (c) => (c.account = "")],
+    ["email", (c) => (c.email = "a@example.com")],
+    ["preferredChain", (c) => (c.preferredChain = 1)],
+    ["mustStaple", (c) => (c.mustStaple = "no")],
+    ["preflight", (c) => delete c.preflight],
+    ["resolve", (c) => (c.resolve = [1])],
+    ["reuseKey", (c) => (c.reuseKey = 0)],
+    ["createdAt", (c) => (c.createdAt = "yesterday")],
+    ["updatedAt", (c) => delete c.updatedAt],
+    ["deploy", (c) => (c.deploy = {})],
+  ];
+  for (const [field, mutate] of cases) {
+    test(`a bad "${field}" gives an error naming it`, () => expectFieldError(mutate, field));
+  }
+});
