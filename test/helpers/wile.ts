@@ -1,0 +1,127 @@
+/**
+ * Runs wile the way an operator would: `node dist/wile.cjs ...` (or a standalone binary) in a clean
+ * environment, so nothing from the developer's shell leaks in.
+ *
+ * The state directory is passed as WILE_HOME=<opts.home> (design.md: --home, else $WILE_HOME, else
+ * ~/.wile), so callers never add --home themselves and every command, `version` included, gets the
+ * same argv it would get from a user. HOME points at a separate, empty temp dir: a CLI that ignored
+ * WILE_HOME would write there, and the tests that look under opts.home would fail.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const repoRoot = resolve(import.meta.dirname, "..", "..");
+export const wileCjs = join(repoRoot, "dist", "wile.cjs");
+export const wileX64 = join(repoRoot, "dist", "wile-linux-x64");
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** True when the run was killed at timeoutMs (code is then 124). */
+  timedOut: boolean;
+  /** Wall time in milliseconds. */
+  ms: number;
+}
+
+export interface RunOptions {
+  /** wile's state directory (WILE_HOME). */
+  home: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Default 60 s; the child gets SIGKILL after it. */
+  timeoutMs?: number;
+  /** A standalone binary to run instead of `node dist/wile.cjs` (default: $WILE_TEST_BIN if set). */
+  bin?: string;
+  /** Text for stdin (default: none, stdin is closed). */
+  input?: string;
+}
+
+const dirs: string[] = [];
+let cleanupHooked = false;
+
+/** A fresh temp dir (0700), removed by cleanupTempDirs() or at process exit (unless WILE_KEEP_TMP is set). */
+export function tempDir(prefix = "wile-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  if (!cleanupHooked) {
+    cleanupHooked = true;
+    process.on("exit", cleanupTempDirs);
+  }
+  return dir;
+}
+
+/** Removes every dir made by tempDir() so far. */
+export function cleanupTempDirs(): void {
+  if (process.env.WILE_KEEP_TMP) return;
+  while (dirs.length > 0) {
+    const d = dirs.pop();
+    if (d) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+let fakeHome: string | undefined;
+
+/** The program to run: [command, ...leading args]. */
+export function wileCommand(bin?: string): string[] {
+  const b = bin ?? process.env.WILE_TEST_BIN;
+  if (b) return [b];
+  return [process.execPath, wileCjs];
+}
+
+export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
+  const [cmd, ...lead] = wileCommand(opts.bin) as [string, ...string[]];
+  if (!existsSync(cmd === process.execPath ? (lead[0] as string) : cmd)) {
+    return Promise.reject(
+      new Error(
+        `${cmd === process.execPath ? lead[0] : cmd} does not exist: run npm run build (or build:sea) first`,
+      ),
+    );
+  }
+  fakeHome ??= tempDir("wile-fake-home-");
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    HOME: fakeHome,
+    LANG: "C.UTF-8",
+    NO_COLOR: "1",
+    WILE_HOME: opts.home,
+    ...opts.env,
+  };
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const started = Date.now();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, [...lead, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString("utf8");
+      resolvePromise({
+        code: timedOut ? 124 : (code ?? (signal ? 128 : -1)),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: timedOut ? `${stderr}\n[runWile: killed after ${timeoutMs} ms]` : stderr,
+        timedOut,
+        ms: Date.now() - started,
+      });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** A readable dump of a run, for assertion messages. */
+export function dump(r: RunResult): string {
+  return `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+}
