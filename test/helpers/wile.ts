@@ -37,6 +37,8 @@ export interface RunOptions {
   bin?: string;
   /** Text for stdin (default: none, stdin is closed). */
   input?: string;
+  /** Run the child under this umask (e.g. 0o000), through /bin/sh. */
+  umask?: number;
 }
 
 const dirs: string[] = [];
@@ -92,7 +94,18 @@ export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, [...lead, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const argv = [cmd, ...lead, ...args];
+    const child =
+      opts.umask === undefined
+        ? spawn(cmd, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] })
+        : spawn(
+            "/bin/sh",
+            ["-c", `umask ${opts.umask.toString(8).padStart(3, "0")} && exec "$@"`, "sh", ...argv],
+            {
+              env,
+              stdio: ["pipe", "pipe", "pipe"],
+            },
+          );
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
