@@ -13,6 +13,8 @@ export function parseRetryAfter(
   const text = raw.trim();
   if (text === "") return null;
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP-date always names a day and month; Date.parse would also accept "-5" or "1.5".
+  if (!/[a-z]{3}/i.test(text)) return null;
   const when = Date.parse(text);
   if (Number.isNaN(when)) return null;
   return Math.max(0, when - now);

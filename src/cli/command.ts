@@ -1,0 +1,22 @@
+import type { OptionSpec, ParsedOptions } from "./options";
+import type { Output } from "./output";
+
+export interface CommandContext {
+  /** The arguments after the command name, as typed (for order-sensitive options). */
+  argv: string[];
+  opts: ParsedOptions;
+  out: Output;
+  env: Record<string, string | undefined>;
+  home: string;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: OptionSpec[];
+  /** Longer explanation shown by --help, before the options. */
+  description?: string;
+  examples: string[];
+  run(ctx: CommandContext): Promise<number>;
+}

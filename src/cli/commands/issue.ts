@@ -1,0 +1,307 @@
+import { readFile } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
+import { checkWebroot } from "../../challenges/http-01-webroot";
+import { parseResolve } from "../../challenges/resolve";
+import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
+import { splitPemChain } from "../../crypto/pem";
+import { parseCertificate } from "../../crypto/x509";
+import { issueFromConfig } from "../../flow/issue";
+import { daysLeft, fallbackRenewalTime } from "../../renew/due";
+import { DEFAULT_ACCOUNT } from "../../store/accounts";
+import { CertStore } from "../../store/certs";
+import { certName } from "../../store/paths";
+import type { RenewalConfig } from "../../store/renewal";
+import { NotDueError, UsageError } from "../../util/errors";
+import type { Command } from "../command";
+import { parseIdentifiers } from "../names";
+import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
+import { resolveServer, SERVER_SHORTCUTS } from "../servers";
+
+const OPTIONS: OptionSpec[] = [
+  {
+    name: "domain",
+    alias: "d",
+    type: "string",
+    repeat: true,
+    arg: "NAME",
+    help: "a name for the certificate (repeat for more; the first names the certificate)",
+  },
+  {
+    name: "webroot",
+    alias: "w",
+    type: "string",
+    repeat: true,
+    arg: "DIR",
+    help: "document root serving http://NAME/.well-known/acme-challenge/; -w first: it serves the -d names after it (certbot); -d first: the -d names before it (acme.sh)",
+  },
+  {
+    name: "email",
+    type: "string",
+    repeat: true,
+    arg: "ADDR",
+    help: "contact address for the account (expiry and policy mail from the CA)",
+  },
+  {
+    name: "server",
+    type: "string",
+    arg: "URL|NAME",
+    help: `CA directory URL or one of: ${Object.keys(SERVER_SHORTCUTS).join(", ")} (default letsencrypt)`,
+  },
+  {
+    name: "staging",
+    type: "boolean",
+    help: "use Let's Encrypt's staging CA (untrusted certificates, generous limits)",
+  },
+  {
+    name: "ca-bundle",
+    type: "string",
+    arg: "FILE",
+    help: "extra CA certificates (PEM) to trust for the ACME server's HTTPS",
+  },
+  {
+    name: "key-type",
+    type: "string",
+    arg: "TYPE",
+    help: `certificate key: ${KEY_TYPES.join(", ")} (default ec-256)`,
+  },
+  {
+    name: "preferred-chain",
+    type: "string",
+    arg: "CN",
+    help: "prefer the chain whose top certificate is issued by this CN",
+  },
+  {
+    name: "eab-kid",
+    type: "string",
+    arg: "ID",
+    help: "external account binding key id (ZeroSSL, Google, ...)",
+  },
+  { name: "eab-hmac-key", type: "string", arg: "KEY", help: "external account binding HMAC key (base64url)" },
+  {
+    name: "preflight",
+    type: "boolean",
+    defaultTrue: true,
+    help: "--no-preflight: skip wile's own fetch of each challenge file before the CA's",
+  },
+  {
+    name: "resolve",
+    type: "string",
+    repeat: true,
+    arg: "NAME:PORT:ADDR",
+    help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80",
+  },
+  {
+    name: "must-staple",
+    type: "boolean",
+    help: "ask for the OCSP Must-Staple extension (Let's Encrypt no longer supports it)",
+  },
+  { name: "force", type: "boolean", help: "issue even if the current certificate is not due" },
+];
+
+export const issueCommand: Command = {
+  name: "issue",
+  summary: "get a certificate, proving control with files in a webroot (http-01)",
+  usage: "wile issue -d NAME [-d NAME ...] -w WEBROOT [options]",
+  description: [
+    "Registers an ACME account if this home has none for the CA, proves control of every name by",
+    "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
+    "the CA), and stores the key and chain in ~/.wile/certs/<first name>/. Every setting is saved in",
+    "renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input (nothing",
+    "was contacted), 3 the existing certificate is not due (use --force).",
+  ].join("\n"),
+  options: OPTIONS,
+  examples: [
+    "wile issue -d example.com -d www.example.com -w /var/www/html --email me@example.com",
+    "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
+    "wile issue --staging -d example.com -w /var/www/html",
+    "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
+  ],
+  async run(ctx) {
+    const { out, home } = ctx;
+    const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts);
+    const store = new CertStore(home);
+    const name = cfg.name;
+
+    const existing = await store.readCurrent(name);
+    if (existing && !flag(ctx.opts, "force")) {
+      const info = parseCertificate(existing.certPem, `${store.dir(name)}/cert.pem`);
+      const have = new Set([...info.dnsNames, ...info.ipAddresses]);
+      const sameNames =
+        cfg.identifiers.length === have.size && cfg.identifiers.every((i) => have.has(i.value));
+      const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter);
+      if (sameNames && Date.now() < renewAt.getTime()) {
+        throw new NotDueError(
+          `${name} has a certificate valid until ${info.notAfter.toISOString()} (${daysLeft(info.notAfter)} days left); it is not due for renewal before ${renewAt.toISOString()}`,
+          { hint: "Nothing was done. Use --force to issue a new certificate now." },
+        );
+      }
+      if (!sameNames)
+        out.logger.info(`The names differ from the current certificate's; issuing a new one for ${name}`);
+    }
+    const previous = await store.readRenewal(name).catch(() => null);
+    if (previous) cfg.createdAt = previous.createdAt;
+
+    const result = await issueFromConfig(cfg, { home, logger: out.logger, eab });
+    const doc = {
+      name: result.name,
+      domains: result.identifiers.map((i) => i.value),
+      serial: result.serial,
+      issuer: result.issuer,
+      notBefore: result.notBefore.toISOString(),
+      notAfter: result.notAfter.toISOString(),
+      keyType: cfg.keyType,
+      path: result.path,
+    };
+    if (out.jsonMode) out.json(doc);
+    else {
+      out.logger.info(
+        `Issued ${name}: serial ${result.serial}, valid until ${doc.notAfter} (${daysLeft(result.notAfter)} days)`,
+      );
+      out.print(`${result.path}/fullchain.pem\n${result.path}/privkey.pem`);
+    }
+    return 0;
+  },
+};
+
+/** Everything the command line says, checked before anything is contacted (UsageError = exit 2). */
+async function buildConfig(
+  argv: string[],
+  opts: ParsedOptions,
+): Promise<{ cfg: RenewalConfig; eab: { kid: string; hmacKey: Uint8Array } | undefined }> {
+  if (opts._.length > 0) {
+    throw new UsageError(`unexpected argument "${opts._[0]}"`, {
+      hint: "Names go after -d: wile issue -d example.com -w /var/www/html",
+    });
+  }
+  const pairs = pairNamesWithWebroots(argv).flatMap((p) =>
+    p.name
+      .split(",")
+      .filter((n) => n.trim() !== "")
+      .map((n) => ({ name: n, webroot: p.webroot })),
+  );
+  if (pairs.length === 0) {
+    throw new UsageError("no name given", { hint: "Example: wile issue -d example.com -w /var/www/html" });
+  }
+  const identifiers = parseIdentifiers(pairs.map((p) => p.name));
+  const wildcard = identifiers.find((i) => i.value.startsWith("*."));
+  if (wildcard) {
+    throw new UsageError(
+      `${wildcard.value} is a wildcard name; CAs validate wildcards only with DNS-01, not with files in a webroot (HTTP-01)`,
+      {
+        hint: `Issue for the names you serve (e.g. -d ${wildcard.value.slice(2)} -d www.${wildcard.value.slice(2)}), or use a DNS-01 method when wile gains one.`,
+      },
+    );
+  }
+
+  const webroots: Record<string, string> = {};
+  const checked = new Set<string>();
+  for (const id of identifiers) {
+    const pair = pairs.find((p) => parseIdentifiers([p.name])[0]?.value === id.value);
+    const dir = pair?.webroot;
+    if (!dir) {
+      throw new UsageError(`no webroot for ${id.value}`, {
+        hint: "Give the document root its web server serves with -w, e.g. -d example.com -w /var/www/html",
+      });
+    }
+    // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
+    const abs = resolvePath(dir);
+    if (!checked.has(abs)) {
+      await checkWebroot(abs);
+      checked.add(abs);
+    }
+    webroots[id.value] = abs;
+  }
+
+  const keyTypeArg = str(opts, "key-type") ?? "ec-256";
+  if (!isKeyType(keyTypeArg)) {
+    throw new UsageError(`unknown --key-type "${keyTypeArg}"`, {
+      hint: `Use one of: ${KEY_TYPES.join(", ")}.`,
+    });
+  }
+  const keyType: KeyType = keyTypeArg;
+  const server = resolveServer(str(opts, "server"), flag(opts, "staging"));
+
+  let caBundle = str(opts, "ca-bundle");
+  if (caBundle !== undefined) {
+    caBundle = resolvePath(caBundle);
+    let text: string;
+    try {
+      text = await readFile(caBundle, "utf8");
+    } catch (err) {
+      throw new UsageError(
+        `cannot read --ca-bundle ${caBundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        {
+          hint: "Give a readable PEM file with the CA certificate(s) to trust.",
+        },
+      );
+    }
+    if (splitPemChain(text).length === 0) {
+      throw new UsageError(`--ca-bundle ${caBundle} holds no PEM certificate`, {
+        hint: "It must contain -----BEGIN CERTIFICATE----- blocks.",
+      });
+    }
+  }
+
+  const eabKid = str(opts, "eab-kid");
+  const eabKey = str(opts, "eab-hmac-key");
+  if ((eabKid === undefined) !== (eabKey === undefined)) {
+    throw new UsageError(
+      `--${eabKid === undefined ? "eab-hmac-key" : "eab-kid"} was given without --${eabKid === undefined ? "eab-kid" : "eab-hmac-key"}`,
+      {
+        hint: "External account binding needs both the key id and the HMAC key from the CA.",
+      },
+    );
+  }
+  let eab: { kid: string; hmacKey: Uint8Array } | undefined;
+  if (eabKid !== undefined && eabKey !== undefined) {
+    const cleaned = eabKey.trim().replace(/=+$/, "");
+    if (!/^[A-Za-z0-9_\-+/]+$/.test(cleaned)) {
+      throw new UsageError("--eab-hmac-key is not base64url", {
+        hint: "Copy the HMAC key exactly as the CA shows it.",
+      });
+    }
+    eab = { kid: eabKid, hmacKey: Buffer.from(cleaned.replace(/\+/g, "-").replace(/\//g, "_"), "base64url") };
+  }
+
+  const email = list(opts, "email")
+    .flatMap((e) => e.split(","))
+    .map((e) => e.trim())
+    .filter(Boolean);
+  for (const e of email) {
+    if (!/^[^@\s:]+@[^@\s]+\.[^@\s]+$/.test(e)) {
+      throw new UsageError(`--email "${e}" is not an e-mail address`, {
+        hint: "Example: --email admin@example.com",
+      });
+    }
+  }
+  const resolve = list(opts, "resolve");
+  for (const r of resolve) parseResolve(r);
+  const preflight = opts.preflight !== false;
+  if (!preflight && resolve.length > 0) {
+    throw new UsageError("--resolve only affects the preflight, which --no-preflight turns off", {
+      hint: "Drop one of the two options.",
+    });
+  }
+  const now = new Date().toISOString();
+  const preferredChain = str(opts, "preferred-chain");
+  const cfg: RenewalConfig = {
+    version: 1,
+    name: certName((identifiers[0] as { value: string }).value),
+    identifiers,
+    challenge: { type: "http-01", webroots },
+    keyType,
+    server,
+    ...(caBundle ? { caBundle } : {}),
+    account: DEFAULT_ACCOUNT,
+    email,
+    ...(preferredChain ? { preferredChain } : {}),
+    mustStaple: flag(opts, "must-staple"),
+    preflight,
+    resolve,
+    reuseKey: false,
+    createdAt: now,
+    updatedAt: now,
+    deploy: [],
+  };
+  return { cfg, eab };
+}

@@ -1,0 +1,95 @@
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
+import type { Identifier } from "../acme/types";
+import { UsageError } from "../util/errors";
+
+/** The most names Let's Encrypt allows on one certificate. */
+export const MAX_NAMES = 100;
+
+/**
+ * Turns what the operator typed after -d into an ACME identifier: IP addresses become "ip"
+ * identifiers (RFC 8738), Unicode names become punycode, case and a trailing dot are dropped.
+ * Anything a CA would reject for its form is refused here, before anything is contacted.
+ */
+export function parseIdentifier(input: string): Identifier {
+  const raw = input.trim();
+  if (raw === "")
+    throw new UsageError("an empty name was given with -d", { hint: "Example: -d example.com" });
+  const bare = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
+  const ipVersion = isIP(bare);
+  if (ipVersion !== 0) return { type: "ip", value: canonicalIp(bare, ipVersion) };
+  if (/[/:@?#\s]/.test(raw)) {
+    throw new UsageError(`"${raw}" is not a domain name`, {
+      hint: "Give the bare name with -d, without scheme, port or path: -d example.com",
+    });
+  }
+  const wildcard = raw.startsWith("*.");
+  const rest = (wildcard ? raw.slice(2) : raw).replace(/\.$/, "");
+  if (rest.includes("*")) {
+    throw new UsageError(
+      `"${raw}" is not a valid name: "*" may only be the whole first label ("*.example.com")`,
+    );
+  }
+  if (/(^|\.)[0-9]+$/.test(rest)) {
+    throw new UsageError(`"${raw}" looks like a mistyped IP address: its last label is numeric`);
+  }
+  const ascii = domainToASCII(rest);
+  if (ascii === "")
+    throw new UsageError(`"${raw}" is not a valid domain name (it cannot be converted to punycode)`);
+  checkDnsName(ascii, raw);
+  return { type: "dns", value: wildcard ? `*.${ascii}` : ascii };
+}
+
+function checkDnsName(name: string, raw: string): void {
+  if (name.length > 253)
+    throw new UsageError(`"${raw}" is longer than the 253 characters a DNS name may have`);
+  const labels = name.split(".");
+  if (labels.length < 2) {
+    throw new UsageError(`"${raw}" is a single-label name; public CAs only issue for fully qualified names`, {
+      hint: "Use the full name, e.g. -d host.example.com",
+    });
+  }
+  for (const label of labels) {
+    if (label.length === 0) throw new UsageError(`"${raw}" has an empty label (two dots in a row?)`);
+    if (label.length > 63) throw new UsageError(`"${raw}" has a label longer than 63 characters`);
+    if (!/^[a-z0-9-]+$/.test(label)) {
+      throw new UsageError(`"${raw}" contains characters not allowed in a host name ("${label}")`, {
+        hint: "Host names use letters, digits and hyphens; Unicode names are converted to punycode.",
+      });
+    }
+    if (label.startsWith("-") || label.endsWith("-")) {
+      throw new UsageError(`"${raw}" has a label that starts or ends with a hyphen ("${label}")`);
+    }
+  }
+}
+
+function canonicalIp(text: string, version: number): string {
+  if (version === 4) return text;
+  // URL parsing gives the RFC 5952 text form of an IPv6 address.
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
+/** Parses and de-duplicates every -d value, keeping the order given. */
+export function parseIdentifiers(inputs: string[]): Identifier[] {
+  const seen = new Set<string>();
+  const out: Identifier[] = [];
+  for (const input of inputs) {
+    for (const part of input.split(",")) {
+      if (part.trim() === "" && input.includes(",")) continue;
+      const id = parseIdentifier(part);
+      const key = `${id.type}:${id.value}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(id);
+    }
+  }
+  if (out.length > MAX_NAMES) {
+    throw new UsageError(
+      `${out.length} names were given; CAs allow at most ${MAX_NAMES} on one certificate`,
+      {
+        hint: "Split them into several certificates.",
+      },
+    );
+  }
+  return out;
+}

@@ -1,0 +1,151 @@
+import minimist from "minimist";
+import { UsageError } from "../util/errors";
+
+/** One command-line option. The tables below are the single source for parsing and for --help. */
+export interface OptionSpec {
+  name: string;
+  alias?: string;
+  type: "string" | "boolean";
+  /** May be given several times (collected into an array). */
+  repeat?: boolean;
+  /** Placeholder shown in help, e.g. NAME. */
+  arg?: string;
+  help: string;
+  /** For booleans that are on unless --no-<name>. */
+  defaultTrue?: boolean;
+}
+
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  { name: "home", type: "string", arg: "DIR", help: "state directory (default: $WILE_HOME, else ~/.wile)" },
+  { name: "json", type: "boolean", help: "print one JSON result document on stdout" },
+  { name: "verbose", alias: "v", type: "boolean", help: "more detail, and stack traces on errors" },
+  { name: "help", alias: "h", type: "boolean", help: "show help for the command" },
+];
+
+export type ParsedOptions = {
+  _: string[];
+  [name: string]: string | string[] | boolean | undefined | string[];
+};
+
+/**
+ * Parses argv against a table with minimist, then checks what minimist does not: unknown options,
+ * a value given twice for a single-valued option, a missing value.
+ */
+export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions {
+  const all = [...GLOBAL_OPTIONS, ...specs];
+  const byName = new Map<string, OptionSpec>();
+  for (const s of all) {
+    byName.set(s.name, s);
+    if (s.alias) byName.set(s.alias, s);
+  }
+  const unknown: string[] = [];
+  const args = minimist(argv, {
+    string: all.filter((s) => s.type === "string").map((s) => s.name),
+    boolean: all.filter((s) => s.type === "boolean").map((s) => s.name),
+    alias: Object.fromEntries(all.filter((s) => s.alias).map((s) => [s.alias as string, s.name])),
+    default: Object.fromEntries(all.filter((s) => s.defaultTrue).map((s) => [s.name, true])),
+    unknown: (arg) => {
+      if (arg.startsWith("-") && arg !== "-") {
+        const name = arg.replace(/^--?(no-)?/, "").replace(/=.*$/, "");
+        if (!byName.has(name)) unknown.push(arg.replace(/=.*$/, ""));
+      }
+      return true;
+    },
+  });
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown option ${unknown[0]}`, {
+      hint: "See --help for the options of this command.",
+    });
+  }
+  const out: ParsedOptions = { _: args._.map(String) };
+  for (const s of all) {
+    let v = args[s.name] as unknown;
+    if (v === undefined) continue;
+    if (s.type === "string") {
+      const list = (Array.isArray(v) ? v : [v]).map(String);
+      if (list.some((x) => x === "")) {
+        throw new UsageError(`--${s.name} needs a value${s.arg ? ` (${s.arg})` : ""}`);
+      }
+      if (!s.repeat && list.length > 1) throw new UsageError(`--${s.name} was given more than once`);
+      v = s.repeat ? list : list[0];
+    } else if (Array.isArray(v)) {
+      v = v[v.length - 1];
+    }
+    out[s.name] = v as string | string[] | boolean;
+  }
+  return out;
+}
+
+export function str(opts: ParsedOptions, name: string): string | undefined {
+  const v = opts[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function list(opts: ParsedOptions, name: string): string[] {
+  const v = opts[name];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+}
+
+export function flag(opts: ParsedOptions, name: string): boolean {
+  return opts[name] === true;
+}
+
+/**
+ * Which webroot serves which -d name, from the order on the command line (minimist loses it):
+ * - a line that starts with -w is read as certbot does: a -w applies to the -d names after it,
+ *   `-w /srv/a -d a.example -w /srv/b -d b.example`;
+ * - a line that starts with -d is read as acme.sh does: a -w applies to the -d names before it
+ *   (back to the previous -w), `-d a.example -w /srv/a -d b.example -w /srv/b`; names after the
+ *   last -w take the last one.
+ * Returns [name, webroot] pairs in order; webroot is undefined when no -w was given at all.
+ */
+export function pairNamesWithWebroots(argv: string[]): Array<{ name: string; webroot: string | undefined }> {
+  const tokens: Array<{ kind: "d" | "w"; value: string }> = [];
+  const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
+    if (token === short || token === long) return [argv[i + 1], i + 1];
+    if (token.startsWith(`${long}=`)) return [token.slice(long.length + 1), i];
+    if (token.startsWith(short) && token.length > short.length && !token.startsWith("--")) {
+      return [token.slice(short.length).replace(/^=/, ""), i];
+    }
+    return [undefined, i];
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === "--") break;
+    const [name, ni] = take(i, token, "-d", "--domain");
+    if (name !== undefined) {
+      tokens.push({ kind: "d", value: name });
+      i = ni;
+      continue;
+    }
+    const [webroot, wi] = take(i, token, "-w", "--webroot");
+    if (webroot !== undefined) {
+      tokens.push({ kind: "w", value: webroot });
+      i = wi;
+    }
+  }
+  const pairs: Array<{ name: string; webroot: string | undefined }> = [];
+  if (tokens[0]?.kind === "w") {
+    let current: string | undefined;
+    for (const t of tokens) {
+      if (t.kind === "w") current = t.value;
+      else pairs.push({ name: t.value, webroot: current });
+    }
+    return pairs;
+  }
+  let waiting: Array<{ name: string; webroot: string | undefined }> = [];
+  let last: string | undefined;
+  for (const t of tokens) {
+    if (t.kind === "d") {
+      const pair = { name: t.value, webroot: undefined as string | undefined };
+      pairs.push(pair);
+      waiting.push(pair);
+    } else {
+      for (const p of waiting) p.webroot = t.value;
+      waiting = [];
+      last = t.value;
+    }
+  }
+  for (const p of waiting) p.webroot = last;
+  return pairs;
+}

@@ -1,0 +1,136 @@
+import type { KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { AcmeClient } from "../acme/client";
+import { obtainCertificate } from "../acme/obtain";
+import type { Identifier } from "../acme/types";
+import { WebrootSolver } from "../challenges/http-01-webroot";
+import { parseResolve } from "../challenges/resolve";
+import { createCsr } from "../crypto/csr";
+import { generateKey, privateKeyToPem } from "../crypto/keys";
+import { splitPemChain } from "../crypto/pem";
+import { certMatchesKey, parseCertificate } from "../crypto/x509";
+import { CertStore } from "../store/certs";
+import { acquireLock } from "../store/lock";
+import type { RenewalConfig } from "../store/renewal";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { VERSION } from "../version";
+import { ensureAccount } from "./account";
+
+export interface IssueResult {
+  name: string;
+  identifiers: Identifier[];
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  issuer: string | null;
+  path: string;
+}
+
+export interface IssueDeps {
+  home: string;
+  logger: Logger;
+  /** EAB credentials: only needed when the account is registered, so never stored in renewal.json. */
+  eab?: { kid: string; hmacKey: Uint8Array } | undefined;
+  /** How long to wait for validation and issuance. */
+  timeoutMs?: number;
+}
+
+/**
+ * Gets a certificate as `cfg` describes and stores it, then writes `cfg` as renewal.json. The
+ * certificate key is generated while the account and order are set up. Whatever fails, the
+ * certificate already stored stays in place: the new one is installed only once it is checked.
+ */
+export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Promise<IssueResult> {
+  const { logger } = deps;
+  const certs = new CertStore(deps.home);
+  await certs.ensureDirs(cfg.name);
+  const lock = await acquireLock(certs.lockPath(cfg.name));
+  if (!lock) {
+    throw new WileError(`another wile process is working on ${cfg.name} right now`, {
+      hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
+    });
+  }
+  const keyPromise = generateKey(cfg.keyType);
+  keyPromise.catch(() => {});
+  const client = new AcmeClient({
+    directoryUrl: cfg.server,
+    userAgent: `wile/${VERSION}`,
+    logger,
+    ...(cfg.caBundle ? { extraCa: await readFile(cfg.caBundle, "utf8") } : {}),
+  });
+  try {
+    const accountKey = await ensureAccount(
+      client,
+      { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
+      logger,
+    );
+    const solver = new WebrootSolver({
+      webroots: new Map(Object.entries(cfg.challenge.webroots)),
+      logger,
+      preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+    });
+    let key: KeyObject | undefined;
+    logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
+    const result = await obtainCertificate({
+      client,
+      thumbprint: accountKey.thumbprint,
+      identifiers: cfg.identifiers,
+      solverFor: () => solver,
+      csr: async () => {
+        key = await keyPromise;
+        return createCsr({ key, identifiers: cfg.identifiers, mustStaple: cfg.mustStaple });
+      },
+      chainTopIssuer: (pem) => {
+        const certsInChain = splitPemChain(pem);
+        const top = certsInChain[certsInChain.length - 1];
+        return top ? parseCertificate(top).issuerCN : null;
+      },
+      ...(cfg.preferredChain ? { preferredChain: cfg.preferredChain } : {}),
+      logger,
+      deadline: Date.now() + (deps.timeoutMs ?? 5 * 60_000),
+    });
+    if (!key) key = await keyPromise;
+    const { leafPem, chainPem, info } = checkIssued(result.pem, key, cfg.identifiers);
+    const { versionDir } = await certs.install(cfg.name, {
+      privkeyPem: privateKeyToPem(key),
+      certPem: leafPem,
+      chainPem,
+      fullchainPem: leafPem + chainPem,
+    });
+    logger.debug(`stored in ${versionDir}`);
+    await certs.writeRenewal(cfg.name, cfg);
+    return {
+      name: cfg.name,
+      identifiers: cfg.identifiers,
+      serial: info.serialHex,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      issuer: info.issuerCN,
+      path: certs.dir(cfg.name),
+    };
+  } finally {
+    client.close();
+    await lock.release();
+  }
+}
+
+/** Refuses to store anything the CA sent that does not fit: wrong key, missing names, garbage. */
+function checkIssued(pem: string, key: KeyObject, identifiers: Identifier[]) {
+  const parts = splitPemChain(pem);
+  const leafPem = parts[0];
+  if (!leafPem) throw new WileError("the CA sent an empty certificate chain; nothing was stored");
+  const info = parseCertificate(leafPem, "the certificate from the CA");
+  if (!certMatchesKey(leafPem, key)) {
+    throw new WileError("the CA sent a certificate for a different key; nothing was stored");
+  }
+  const missing = identifiers.filter((id) =>
+    id.type === "ip" ? !info.ipAddresses.includes(id.value) : !info.dnsNames.includes(id.value),
+  );
+  if (missing.length > 0) {
+    throw new WileError(
+      `the CA's certificate does not cover ${missing.map((m) => m.value).join(", ")}; nothing was stored`,
+    );
+  }
+  return { leafPem, chainPem: parts.slice(1).join(""), info };
+}

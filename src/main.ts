@@ -1,0 +1,94 @@
+import type { Command } from "./cli/command";
+import { helpCommand } from "./cli/commands/help";
+import { issueCommand } from "./cli/commands/issue";
+import { listCommand } from "./cli/commands/list";
+import { versionCommand } from "./cli/commands/version";
+import { commandHelp, generalHelp } from "./cli/help";
+import { parseOptions } from "./cli/options";
+import { createOutput, type Io } from "./cli/output";
+import { resolveHome } from "./store/paths";
+import { UsageError, WileError } from "./util/errors";
+
+const COMMANDS: Command[] = [issueCommand, listCommand, versionCommand];
+const ALL: Command[] = [...COMMANDS, helpCommand(() => ALL)];
+
+function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stderrIsTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
+  };
+}
+
+/**
+ * Runs one wile command and returns its exit code. The only place that turns errors into output:
+ * a WileError prints its message and hint (stack with -v); anything else is a bug and says so.
+ */
+export async function runMain(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+  io: Io = processIo(),
+): Promise<number> {
+  const wantsJson = argv.includes("--json");
+  const verbose = argv.includes("-v") || argv.includes("--verbose");
+  const out = createOutput(io, env, { json: wantsJson, verbose });
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === "--help" || first === "-h") {
+      out.print(generalHelp(ALL));
+      return first === undefined ? 2 : 0;
+    }
+    if (first === "--version" || first === "-V")
+      return await versionCommand.run(context(rest, versionCommand));
+    const cmd = ALL.find((c) => c.name === first);
+    if (!cmd) {
+      throw new UsageError(`unknown command "${first}"`, {
+        hint: `Commands: ${ALL.map((c) => c.name).join(", ")}. Run 'wile help'.`,
+      });
+    }
+    if (rest.includes("--help") || rest.includes("-h")) {
+      out.print(commandHelp(cmd));
+      return 0;
+    }
+    return await cmd.run(context(rest, cmd));
+  } catch (err) {
+    return report(err, out, wantsJson, verbose, io);
+  }
+
+  function context(rest: string[], cmd: Command) {
+    const opts = parseOptions(rest, cmd.options);
+    const home = resolveHome(typeof opts.home === "string" ? opts.home : undefined, env);
+    return { argv: rest, opts, out, env, home };
+  }
+}
+
+function report(
+  err: unknown,
+  out: ReturnType<typeof createOutput>,
+  json: boolean,
+  verbose: boolean,
+  io: Io,
+): number {
+  const known = err instanceof WileError;
+  const message = known ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+  const hint = known
+    ? err.hint
+    : "This is a bug in wile. Run again with -v and report the output (it contains no secrets).";
+  const code = known ? err.exitCode : 1;
+  out.error(message, hint);
+  if (verbose && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  if (json) {
+    const type = (err as { type?: unknown }).type;
+    out.json({
+      ok: false,
+      error: {
+        message,
+        ...(hint ? { hint } : {}),
+        exitCode: code,
+        ...(typeof type === "string" ? { type } : {}),
+      },
+    });
+  }
+  return code;
+}

@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseIdentifier, parseIdentifiers } from "../../../src/cli/names";
+import { pairNamesWithWebroots, parseOptions } from "../../../src/cli/options";
+import { resolveServer } from "../../../src/cli/servers";
+import { UsageError } from "../../../src/util/errors";
+
+describe("names given with -d", () => {
+  test("lower-cased, trailing dot dropped, Unicode to punycode", () => {
+    assert.deepEqual(parseIdentifier("WWW.Example.COM."), { type: "dns", value: "www.example.com" });
+    assert.deepEqual(parseIdentifier("bücher.example"), { type: "dns", value: "xn--bcher-kva.example" });
+    assert.deepEqual(parseIdentifier("*.example.com"), { type: "dns", value: "*.example.com" });
+  });
+  test("IP addresses become ip identifiers (RFC 8738), IPv6 in canonical form", () => {
+    assert.deepEqual(parseIdentifier("192.0.2.10"), { type: "ip", value: "192.0.2.10" });
+    assert.deepEqual(parseIdentifier("2001:DB8:0:0:0:0:0:1"), { type: "ip", value: "2001:db8::1" });
+    assert.deepEqual(parseIdentifier("[::1]"), { type: "ip", value: "::1" });
+  });
+  for (const [bad, why] of [
+    ["https://example.com/", /not a domain name/],
+    ["example.com:443", /not a domain name/],
+    ["localhost", /single-label/],
+    ["a..example", /empty label/],
+    ["-a.example", /hyphen/],
+    ["under_score.example", /characters not allowed/],
+    ["a.*.example", /whole first label/],
+    [`${"a".repeat(64)}.example`, /63/],
+    ["192.0.2.300", /mistyped IP/],
+    ["", /empty name/],
+  ] as const) {
+    test(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.throws(
+        () => parseIdentifier(bad),
+        (e: unknown) => e instanceof UsageError && why.test(e.message),
+      );
+    });
+  }
+  test("duplicates removed, order kept, commas split", () => {
+    assert.deepEqual(
+      parseIdentifiers(["b.example,a.example", "B.example"]).map((i) => i.value),
+      ["b.example", "a.example"],
+    );
+  });
+  test("more than 100 names refused", () => {
+    const many = Array.from({ length: 101 }, (_, i) => `n${i}.example`);
+    assert.throws(() => parseIdentifiers(many), /at most 100/);
+  });
+});
+
+describe("which -w serves which -d", () => {
+  test("a line starting with -d: each -w serves the names before it (acme.sh style)", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots(["-d", "a.example", "-w", "/srv/a", "-d", "b.example", "-w", "/srv/b"]),
+      [
+        { name: "a.example", webroot: "/srv/a" },
+        { name: "b.example", webroot: "/srv/b" },
+      ],
+    );
+    assert.deepEqual(pairNamesWithWebroots(["-d", "a.example", "-w", "/srv/a", "-d", "b.example"]), [
+      { name: "a.example", webroot: "/srv/a" },
+      { name: "b.example", webroot: "/srv/a" },
+    ]);
+  });
+  test("a line starting with -w: each -w serves the names after it (certbot style)", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots(["-w", "/srv/a", "-d", "a.example", "-w", "/srv/b", "-d", "b.example"]),
+      [
+        { name: "a.example", webroot: "/srv/a" },
+        { name: "b.example", webroot: "/srv/b" },
+      ],
+    );
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "-w",
+        "/srv/a",
+        "-d",
+        "a.example",
+        "--webroot=/srv/b",
+        "--domain=b.example",
+        "-dc.example",
+      ]),
+      [
+        { name: "a.example", webroot: "/srv/a" },
+        { name: "b.example", webroot: "/srv/b" },
+        { name: "c.example", webroot: "/srv/b" },
+      ],
+    );
+  });
+  test("one -w after all the names serves them all", () => {
+    assert.deepEqual(pairNamesWithWebroots(["-d", "a.example", "-d", "b.example", "-w", "/srv"]), [
+      { name: "a.example", webroot: "/srv" },
+      { name: "b.example", webroot: "/srv" },
+    ]);
+  });
+  test("no webroot at all leaves it undefined", () => {
+    assert.deepEqual(pairNamesWithWebroots(["-d", "a.example"]), [{ name: "a.example", webroot: undefined }]);
+  });
+});
+
+describe("option table", () => {
+  const specs = [
+    { name: "domain", alias: "d", type: "string" as const, repeat: true, help: "" },
+    { name: "server", type: "string" as const, help: "" },
+    { name: "preflight", type: "boolean" as const, defaultTrue: true, help: "" },
+  ];
+  test("repeatable, defaults, --no-", () => {
+    const o = parseOptions(["-d", "a", "-d", "b", "--no-preflight", "--json"], specs);
+    assert.deepEqual(o.domain, ["a", "b"]);
+    assert.equal(o.preflight, false);
+    assert.equal(o.json, true);
+    assert.equal(parseOptions([], specs).preflight, true);
+  });
+  test("unknown option, twice-given single option, missing value", () => {
+    assert.throws(() => parseOptions(["--sever", "x"], specs), /unknown option --sever/);
+    assert.throws(() => parseOptions(["--server", "a", "--server", "b"], specs), /more than once/);
+    assert.throws(() => parseOptions(["--server"], specs), /needs a value/);
+  });
+});
+
+describe("--server", () => {
+  test("shortcuts, --staging, HTTPS only", () => {
+    assert.equal(resolveServer(undefined, false), "https://acme-v02.api.letsencrypt.org/directory");
+    assert.equal(resolveServer(undefined, true), "https://acme-staging-v02.api.letsencrypt.org/directory");
+    assert.equal(resolveServer("zerossl", false), "https://acme.zerossl.com/v2/DV90");
+    assert.equal(resolveServer("https://127.0.0.1:14000/dir", false), "https://127.0.0.1:14000/dir");
+    assert.throws(() => resolveServer("http://ca.example/dir", false), /not HTTPS/);
+    assert.throws(() => resolveServer("letsencrpyt", false), /unknown --server/);
+    assert.throws(() => resolveServer("zerossl", true), /different CAs/);
+    assert.doesNotThrow(() => resolveServer("letsencrypt-staging", true));
+  });
+});
