@@ -1,0 +1,339 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { AcmeClient } from "../../../src/acme/client";
+import { toAccountKey } from "../../../src/acme/jws";
+import { AcmeProblem } from "../../../src/acme/problem";
+import { NetworkError } from "../../../src/acme/transport";
+
+/**
+ * A scripted ACME server double for what Pebble 2.4.0 cannot show: Retry-After, a finalize
+ * answer without Location, 5xx answers, oversized and slow answers. Each test sets `route`.
+ */
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+let server: Server;
+let base = "";
+let ca = "";
+let tmp = "";
+let route: Handler = () => {};
+let nonceCounter = 0;
+const requests: Array<{ method: string; url: string; body: string; ua: string | undefined }> = [];
+
+function directory(res: ServerResponse) {
+  send(res, 200, {
+    newNonce: `${base}/nonce`,
+    newAccount: `${base}/acct`,
+    newOrder: `${base}/order`,
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, {
+    "content-type": status >= 400 ? "application/problem+json" : "application/json",
+    "replay-nonce": `nonce${++nonceCounter}`,
+    ...headers,
+  });
+  res.end(JSON.stringify(body));
+}
+
+function protectedHeader(body: string): Record<string, unknown> {
+  const jws = JSON.parse(body) as { protected: string };
+  return JSON.parse(Buffer.from(jws.protected, "base64url").toString());
+}
+
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), "wile-client-"));
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(tmp, "key.pem"),
+      "-out",
+      join(tmp, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
+  ca = readFileSync(join(tmp, "cert.pem"), "utf8");
+  server = createServer({ key: readFileSync(join(tmp, "key.pem")), cert: ca }, (req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      requests.push({ method: req.method ?? "", url: req.url ?? "", body, ua: req.headers["user-agent"] });
+      if (req.url === "/dir") return directory(res);
+      if (req.url === "/nonce") {
+        res.writeHead(200, { "replay-nonce": `nonce${++nonceCounter}` });
+        return res.end();
+      }
+      route(req, body, res);
+    });
+  });
+  return new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      resolve();
+    }),
+  );
+});
+
+after(() => {
+  server.close();
+  server.closeAllConnections();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  requests.length = 0;
+});
+
+async function client(extra: { sleeps?: number[]; timeoutMs?: number } = {}) {
+  const c = new AcmeClient({
+    directoryUrl: `${base}/dir`,
+    userAgent: "wile/test",
+    extraCa: ca,
+    sleep: async (ms) => {
+      extra.sleeps?.push(ms);
+    },
+    ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
+  });
+  c.useAccount(
+    await toAccountKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey),
+    `${base}/acct/1`,
+  );
+  return c;
+}
+
+const order = (status: string, extra: Record<string, unknown> = {}) => ({
+  status,
+  identifiers: [{ type: "dns", value: "a.example" }],
+  authorizations: [`${base}/authz/1`],
+  finalize: `${base}/finalize/1`,
+  ...extra,
+});
+
+describe("AcmeClient against a scripted server", () => {
+  test("badNonce: signed again with the nonce from the error response, never the same JWS twice", async () => {
+    let n = 0;
+    route = (_req, _body, res) => {
+      n++;
+      if (n <= 2) return send(res, 400, { type: "urn:ietf:params:acme:error:badNonce", detail: "stale" });
+      send(res, 200, order("pending"));
+    };
+    const c = await client();
+    const res = await c.getOrder(`${base}/order/1`);
+    assert.equal(res.json.status, "pending");
+    const posts = requests.filter((r) => r.url === "/order/1");
+    assert.equal(posts.length, 3);
+    const nonces = posts.map((p) => protectedHeader(p.body).nonce);
+    assert.equal(new Set(nonces).size, 3, "each attempt carries a different nonce");
+    assert.equal(new Set(posts.map((p) => p.body)).size, 3, "each attempt is signed afresh");
+    assert.equal(
+      requests.filter((r) => r.url === "/nonce").length,
+      1,
+      "newNonce only when the pool is empty",
+    );
+    c.close();
+  });
+
+  test("User-Agent is sent on every request, and the url header is the exact URL", async () => {
+    route = (_req, _body, res) => send(res, 200, order("pending"));
+    const c = await client();
+    await c.getOrder(`${base}/order/1?x=1`);
+    assert.ok(requests.every((r) => r.ua === "wile/test"));
+    const post = requests.find((r) => r.url === "/order/1?x=1");
+    assert.equal(protectedHeader(post?.body ?? "").url, `${base}/order/1?x=1`);
+    c.close();
+  });
+
+  test("poll honours Retry-After in seconds and as an HTTP-date, else backs off from 25 ms", async () => {
+    let n = 0;
+    route = (_req, _body, res) => {
+      n++;
+      if (n === 1) return send(res, 200, order("processing"), { "retry-after": "3" });
+      if (n === 2) {
+        return send(res, 200, order("processing"), {
+          "retry-after": new Date(Date.now() + 7_000).toUTCString(),
+        });
+      }
+      if (n < 5) return send(res, 200, order("processing"));
+      send(res, 200, order("valid", { certificate: `${base}/cert/1` }));
+    };
+    const sleeps: number[] = [];
+    const c = await client({ sleeps });
+    const o = await c.poll(
+      () => c.getOrder(`${base}/order/1`),
+      (x) => x.status === "valid",
+      Date.now() + 60_000,
+      "test",
+    );
+    assert.equal(o.status, "valid");
+    assert.equal(sleeps[0], 3000);
+    assert.ok((sleeps[1] ?? 0) > 5000 && (sleeps[1] ?? 0) <= 7000, `HTTP-date honoured (${sleeps[1]})`);
+    assert.deepEqual(sleeps.slice(2), [100, 200], "backoff continues doubling without Retry-After");
+    c.close();
+  });
+
+  test("poll gives up at the deadline with a clear error", async () => {
+    route = (_req, _body, res) => send(res, 200, order("processing"));
+    const c = await client({ sleeps: [] });
+    await assert.rejects(
+      c.poll(
+        () => c.getOrder(`${base}/order/1`),
+        (x) => x.status === "valid",
+        Date.now() - 1,
+        "the CA to issue",
+      ),
+      /gave up waiting for the CA to issue/,
+    );
+    c.close();
+  });
+
+  test("finalize without a Location header still works (the order URL is polled)", async () => {
+    route = (req, _body, res) => {
+      if (req.url === "/finalize/1") return send(res, 200, order("processing"));
+      send(res, 200, order("valid", { certificate: `${base}/cert/1` }));
+    };
+    const c = await client();
+    const fin = await c.finalize(order("ready") as never, new Uint8Array([0x30, 0x00]));
+    assert.equal(fin.location, undefined);
+    assert.equal(fin.json.status, "processing");
+    const o = await c.poll(
+      () => c.getOrder(`${base}/order/1`),
+      (x) => x.status === "valid",
+      Date.now() + 5000,
+      "t",
+    );
+    assert.equal(o.certificate, `${base}/cert/1`);
+    const finBody = JSON.parse(
+      Buffer.from(
+        JSON.parse(requests.find((r) => r.url === "/finalize/1")?.body ?? "{}").payload,
+        "base64url",
+      ).toString(),
+    );
+    assert.equal(finBody.csr, "MAA", "CSR sent as base64url DER");
+    c.close();
+  });
+
+  test("5xx answers are retried with backoff, then the problem is reported", async () => {
+    let n = 0;
+    route = (_req, _body, res) => {
+      n++;
+      if (n < 3) return send(res, 503, { type: "urn:ietf:params:acme:error:serverInternal", detail: "busy" });
+      send(res, 200, order("pending"));
+    };
+    const sleeps: number[] = [];
+    const c = await client({ sleeps });
+    assert.equal((await c.getOrder(`${base}/order/1`)).json.status, "pending");
+    assert.equal(sleeps.length, 2);
+    assert.ok((sleeps[0] ?? 0) >= 500 && (sleeps[1] ?? 0) >= 1000, `backoff grows: ${sleeps}`);
+
+    route = (_req, _body, res) =>
+      send(res, 500, { type: "urn:ietf:params:acme:error:serverInternal", detail: "down" });
+    await assert.rejects(
+      c.getOrder(`${base}/order/1`),
+      (e: unknown) => e instanceof AcmeProblem && e.is("serverInternal") && e.status === 500,
+    );
+    c.close();
+  });
+
+  test("4xx problems are not retried and keep their type", async () => {
+    route = (_req, _body, res) =>
+      send(
+        res,
+        403,
+        { type: "urn:ietf:params:acme:error:unauthorized", detail: "no" },
+        { link: `<${base}/docs>;rel="help"` },
+      );
+    const c = await client({ sleeps: [] });
+    await assert.rejects(
+      c.getOrder(`${base}/order/1`),
+      (e: unknown) => e instanceof AcmeProblem && e.is("unauthorized") && e.links[0] === `${base}/docs`,
+    );
+    assert.equal(requests.filter((r) => r.url === "/order/1").length, 1);
+    c.close();
+  });
+
+  test("a response over the size cap is cut off", async () => {
+    route = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }));
+    };
+    const c = await client({ sleeps: [] });
+    await assert.rejects(
+      c.getOrder(`${base}/order/1`),
+      (e: unknown) => e instanceof NetworkError && e.code === "ETOOBIG",
+    );
+    c.close();
+  });
+
+  test("a server that never answers hits the timeout", async () => {
+    route = () => {};
+    const c = await client({ sleeps: [], timeoutMs: 300 });
+    await assert.rejects(
+      c.getOrder(`${base}/order/1`),
+      (e: unknown) => e instanceof NetworkError && e.code === "ETIMEDOUT",
+    );
+    c.close();
+  });
+
+  test("an untrusted server certificate says to use --ca-bundle", async () => {
+    const c = new AcmeClient({ directoryUrl: `${base}/dir`, userAgent: "wile/test", sleep: async () => {} });
+    await assert.rejects(
+      c.directory(),
+      (e: unknown) => e instanceof NetworkError && /--ca-bundle/.test(e.hint ?? ""),
+    );
+    c.close();
+  });
+
+  test("http:// is refused", async () => {
+    const c = new AcmeClient({ directoryUrl: "http://127.0.0.1:1/dir", userAgent: "wile/test" });
+    await assert.rejects(c.directory(), /requires HTTPS/);
+    c.close();
+  });
+
+  test("a document that is not a directory is named as such", async () => {
+    const c = new AcmeClient({ directoryUrl: `${base}/notdir`, userAgent: "wile/test", extraCa: ca });
+    route = (_req, _body, res) => send(res, 200, { hello: "world" });
+    await assert.rejects(c.directory(), /not an ACME directory/);
+    c.close();
+  });
+
+  test("certificate download returns alternates from Link rel=alternate", async () => {
+    route = (_req, _body, res) => {
+      res.writeHead(200, {
+        "content-type": "application/pem-certificate-chain",
+        "replay-nonce": `nonce${++nonceCounter}`,
+        link: [
+          `<${base}/cert/1/1>;rel="alternate"`,
+          `<${base}/cert/1/2>;rel="alternate"`,
+          `<${base}/dir>;rel="index"`,
+        ],
+      });
+      res.end("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n");
+    };
+    const c = await client();
+    const dl = await c.downloadCertificate(`${base}/cert/1`);
+    assert.deepEqual(dl.alternates, [`${base}/cert/1/1`, `${base}/cert/1/2`]);
+    route = (_req, _body, res) => send(res, 200, { not: "pem" });
+    await assert.rejects(c.downloadCertificate(`${base}/cert/2`), /not a PEM certificate chain/);
+    c.close();
+  });
+});
