@@ -1,0 +1,258 @@
+/**
+ * `npm run bench [-- --quick] [-- --cjs FILE]`: figures for the budgets of issue 2, not assertions.
+ *   - size of dist/wile.cjs;
+ *   - `node dist/wile.cjs version` vs `node -e 0`, interleaved, median of 10 each;
+ *   - one issuance against a local Pebble (no validation sleep) with the account already registered,
+ *     a fresh name per run: wall time, user+sys CPU of the child and its peak RSS (GNU time), over
+ *     5 runs (2 with --quick). Every run is checked (exit 0, cert.pem for the right name), so a fast
+ *     failure cannot pass for a fast issuance; a failed run makes the benchmark exit 1.
+ * Prints a markdown table and writes .tmp/bench.json.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { sanNames } from "../test/helpers/certs";
+import { issueArgs } from "../test/helpers/e2e";
+import { startTestEnv } from "../test/helpers/testenv";
+import { repoRoot, tempDir } from "../test/helpers/wile";
+
+const { values } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, cjs: { type: "string" } },
+});
+const quick = values.quick ?? false;
+const cjs = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
+const STARTUP_RUNS = 10;
+const ISSUE_RUNS = quick ? 2 : 5;
+const GNU_TIME = "/usr/bin/time";
+
+const BUDGET = { bundleKB: 250, startupMs: 25, wallS: 0.3, cpuS: 0.1, rssMB: 80 };
+
+if (!existsSync(cjs)) {
+  console.error(`bench: ${cjs} is missing: run npm run build first`);
+  process.exit(1);
+}
+if (!existsSync(GNU_TIME)) {
+  console.error(`bench: ${GNU_TIME} is missing: install the Debian package time`);
+  process.exit(1);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const min = (xs: number[]) => Math.min(...xs);
+const max = (xs: number[]) => Math.max(...xs);
+
+const fakeHome = tempDir("wile-bench-home-");
+const cleanEnv = (home: string): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: fakeHome,
+  LANG: "C.UTF-8",
+  NO_COLOR: "1",
+  WILE_HOME: home,
+});
+
+// ---------------------------------------------------------------------------------------------
+// 1. Bundle size
+const bundleBytes = statSync(cjs).size;
+
+// ---------------------------------------------------------------------------------------------
+// 2. Startup: interleaved so that machine noise hits both sides alike.
+function wallMs(cmd: string, args: string[], env: Record<string, string>): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr?.toString()}`);
+  }
+  return ms;
+}
+
+const startupHome = join(tempDir("wile-bench-startup-"), "wile");
+const wileV: number[] = [];
+const nodeE: number[] = [];
+const versionOut = spawnSync(process.execPath, [cjs, "version"], {
+  env: cleanEnv(startupHome),
+}).stdout.toString();
+if (!/^wile \d/.test(versionOut)) {
+  console.error(
+    `bench: \`node ${cjs} version\` printed ${JSON.stringify(versionOut)}, expected "wile <version>"`,
+  );
+  process.exit(1);
+}
+for (let i = 0; i < 2; i++) {
+  wallMs(process.execPath, ["-e", "0"], cleanEnv(startupHome));
+  wallMs(process.execPath, [cjs, "version"], cleanEnv(startupHome));
+}
+for (let i = 0; i < STARTUP_RUNS; i++) {
+  nodeE.push(wallMs(process.execPath, ["-e", "0"], cleanEnv(startupHome)));
+  wileV.push(wallMs(process.execPath, [cjs, "version"], cleanEnv(startupHome)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Issuance against local Pebble.
+interface IssueRun {
+  name: string;
+  wallS: number;
+  cpuS: number;
+  userS: number;
+  sysS: number;
+  rssMB: number;
+}
+
+function timedRun(
+  args: string[],
+  home: string,
+  timesFile: string,
+): Promise<{ code: number; stderr: string; wallS: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(GNU_TIME, ["-f", "%U %S %M", "-o", timesFile, process.execPath, cjs, ...args], {
+      env: cleanEnv(home),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+      resolvePromise({ code: code ?? -1, stderr: Buffer.concat(err).toString(), wallS });
+    });
+  });
+}
+
+const env = await startTestEnv();
+const runs: IssueRun[] = [];
+let failed = "";
+try {
+  const home = join(tempDir("wile-bench-issue-"), "wile");
+  const timesFile = join(env.tmp, "time.txt");
+  // First run registers the account; not measured.
+  const warm = await timedRun(issueArgs(env, ["warmup.bench.example"]), home, timesFile);
+  if (warm.code !== 0) throw new Error(`warm-up issuance exited ${warm.code}:\n${warm.stderr}`);
+  const tag = Date.now().toString(36);
+  for (let i = 0; i < ISSUE_RUNS; i++) {
+    const name = `run${i}-${tag}.bench.example`;
+    const r = await timedRun(issueArgs(env, [name]), home, timesFile);
+    if (r.code !== 0) throw new Error(`issuance ${i + 1} (${name}) exited ${r.code}:\n${r.stderr}`);
+    const cert = join(home, "certs", name, "cert.pem");
+    if (!existsSync(cert)) throw new Error(`issuance ${i + 1} exited 0 but ${cert} is missing`);
+    const sans = sanNames(cert);
+    if (sans.length !== 1 || sans[0] !== name)
+      throw new Error(`${cert} names ${sans.join(", ")}, not ${name}`);
+    const [u, s, m] = readFileSync(timesFile, "utf8").trim().split(/\s+/).slice(-3).map(Number) as [
+      number,
+      number,
+      number,
+    ];
+    runs.push({ name, wallS: r.wallS, userS: u, sysS: s, cpuS: u + s, rssMB: m / 1024 });
+  }
+} catch (e) {
+  failed = (e as Error).message;
+} finally {
+  await env.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+const f = (x: number, d = 3) => x.toFixed(d);
+const ok = (good: boolean) => (good ? "within" : "**over**");
+const rows: string[][] = [];
+const bundleKB = bundleBytes / 1024;
+rows.push([
+  "dist/wile.cjs size",
+  `${f(bundleKB, 1)} KB`,
+  "",
+  "",
+  `< ${BUDGET.bundleKB} KB`,
+  ok(bundleKB < BUDGET.bundleKB),
+]);
+const diff = median(wileV) - median(nodeE);
+rows.push([
+  `node wile.cjs version (n=${STARTUP_RUNS})`,
+  `${f(median(wileV), 1)} ms`,
+  `${f(min(wileV), 1)} ms`,
+  `${f(max(wileV), 1)} ms`,
+  "",
+  "",
+]);
+rows.push([
+  `node -e 0 (n=${STARTUP_RUNS})`,
+  `${f(median(nodeE), 1)} ms`,
+  `${f(min(nodeE), 1)} ms`,
+  `${f(max(nodeE), 1)} ms`,
+  "",
+  "",
+]);
+rows.push([
+  "startup overhead (median diff)",
+  `${f(diff, 1)} ms`,
+  "",
+  "",
+  `<= ${BUDGET.startupMs} ms`,
+  ok(diff <= BUDGET.startupMs),
+]);
+if (runs.length > 0) {
+  const w = runs.map((r) => r.wallS);
+  const c = runs.map((r) => r.cpuS);
+  const m = runs.map((r) => r.rssMB);
+  rows.push([
+    `issuance wall (n=${runs.length})`,
+    `${f(median(w))} s`,
+    `${f(min(w))} s`,
+    `${f(max(w))} s`,
+    `< ${BUDGET.wallS} s`,
+    ok(median(w) < BUDGET.wallS),
+  ]);
+  rows.push([
+    `issuance CPU user+sys (n=${runs.length})`,
+    `${f(median(c), 2)} s`,
+    `${f(min(c), 2)} s`,
+    `${f(max(c), 2)} s`,
+    `< ${BUDGET.cpuS} s`,
+    ok(median(c) < BUDGET.cpuS),
+  ]);
+  rows.push([
+    `issuance peak RSS (n=${runs.length})`,
+    `${f(median(m), 1)} MB`,
+    `${f(min(m), 1)} MB`,
+    `${f(max(m), 1)} MB`,
+    `< ${BUDGET.rssMB} MB`,
+    ok(max(m) < BUDGET.rssMB),
+  ]);
+}
+
+const header = ["metric", "median", "min", "max", "budget", ""];
+const lines = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`);
+console.log(`\nwile benchmark (${quick ? "quick" : "full"}; node ${process.version}; ${cjs})\n`);
+console.log(lines.join("\n"));
+console.log(
+  "\nCPU and RSS from GNU time (10 ms resolution); wall time from the parent; figures, not assertions.",
+);
+
+const out = join(repoRoot, ".tmp", "bench.json");
+mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
+writeFileSync(
+  out,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      quick,
+      bundleBytes,
+      startup: { wileVersionMs: wileV, nodeE0Ms: nodeE, medianDiffMs: diff },
+      issuance: runs,
+      budgets: BUDGET,
+      failed: failed || undefined,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`results: ${out}`);
+if (failed) {
+  console.error(`\nbench: FAILED: ${failed}`);
+  process.exit(1);
+}
