@@ -61,7 +61,8 @@ export function privateKeyToPem(key: KeyObject): string {
 
 /** SubjectPublicKeyInfo DER of a key's public part (works for private and public keys). */
 export function publicKeyDer(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ type: "spki", format: "der" });
+  const publicKey = key.type === "public" ? key : createPublicKey(key);
+  return publicKey.export({ type: "spki", format: "der" });
 }
 
 const PRIVATE_LABELS = new Set(["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"]);

@@ -48,6 +48,7 @@ describe("key types", () => {
     writeKey(file, privateKeyToPem(key));
     opensslOk(["pkey", "-in", file, "-pubout", "-outform", "DER", "-out", join(dir, "pub.der")]);
     assert.deepEqual(publicKeyDer(key), readFileSync(join(dir, "pub.der")));
+    assert.deepEqual(publicKeyDer(createPublicKey(key)), readFileSync(join(dir, "pub.der")));
   });
 
   test("privateKeyToPem refuses a public key", async () => {
