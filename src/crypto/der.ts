@@ -178,6 +178,7 @@ const CLASSES = ["universal", "application", "context", "private"] as const;
 /** Reads one TLV at `offset`; bytes after it are left alone. */
 export function readDer(buf: Uint8Array, offset = 0): DerNode {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new DerError(`bad offset ${offset}`);
   let pos = offset;
   const need = (n: number, what: string) => {
     if (pos + n > b.length) throw new DerError(`truncated DER: ${what} runs past the end at offset ${pos}`);

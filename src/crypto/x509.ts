@@ -42,15 +42,9 @@ const OID_AKI = "2.5.29.35";
  * naming `source` when given, if the input is not a certificate.
  */
 export function parseCertificate(pemOrDer: string | Uint8Array, source = "certificate"): CertInfo {
-  let der: Buffer;
-  let x509: X509Certificate;
   try {
-    const text = typeof pemOrDer === "string" ? pemOrDer : null;
-    const isPem = text !== null || Buffer.from(pemOrDer).subarray(0, 11).toString("latin1") === "-----BEGIN ";
-    const found = isPem ? fromPem(text ?? Buffer.from(pemOrDer).toString("latin1"), "CERTIFICATE") : [];
-    if (isPem && found.length === 0) throw new Error("no CERTIFICATE block found");
-    der = isPem ? (found[0] as Buffer) : Buffer.from(pemOrDer);
-    x509 = new X509Certificate(der);
+    const der = certificateDer(pemOrDer);
+    const x509 = new X509Certificate(der);
     return {
       ...readFields(der),
       der,
@@ -63,6 +57,15 @@ export function parseCertificate(pemOrDer: string | Uint8Array, source = "certif
       cause: err,
     });
   }
+}
+
+/** DER of the first certificate: bytes starting with a SEQUENCE tag are DER, anything else is PEM text. */
+function certificateDer(input: string | Uint8Array): Buffer {
+  if (typeof input !== "string" && input[0] === 0x30) return Buffer.from(input);
+  const text = typeof input === "string" ? input : Buffer.from(input).toString("latin1");
+  const [first] = fromPem(text, "CERTIFICATE");
+  if (!first) throw new Error("no CERTIFICATE block found");
+  return first;
 }
 
 type DerFields = Omit<CertInfo, "der" | "issuer" | "fingerprint256">;

@@ -137,6 +137,10 @@ describe("parseCertificate on an openssl CA and leaf (RFC 5280)", () => {
     const der = fromPem(leafPem)[0] as Buffer;
     assert.equal(parseCertificate(der).serialHex, "0087654321");
     assert.equal(parseCertificate(Buffer.from(caPem)).subjectCN, "Wile Test CA");
+    assert.equal(
+      parseCertificate(Buffer.from(`subject=CN = Wile Test CA\n${caPem}`)).subjectCN,
+      "Wile Test CA",
+    );
   });
 
   test("certMatchesKey: true for the leaf's key, false for another key", () => {
