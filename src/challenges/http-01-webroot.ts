@@ -1,0 +1,229 @@
+import { constants } from "node:fs";
+import { access, chmod, lstat, mkdir, open, realpath, rmdir, stat, unlink } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { join, resolve, sep } from "node:path";
+import { UsageError, WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { fetchLikeValidator } from "./preflight-fetch";
+import type { ResolveRule } from "./resolve";
+import type { ChallengeContext, Solver } from "./solver";
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+const CHALLENGE_DIR = [".well-known", "acme-challenge"] as const;
+
+/**
+ * Check a webroot before anything is contacted: it must exist, be a directory and be writable by
+ * this user (or its deepest existing part of .well-known/acme-challenge must be). Returns its real
+ * absolute path.
+ */
+export async function checkWebroot(path: string): Promise<string> {
+  const abs = resolve(path);
+  const st = await stat(abs).catch(() => null);
+  if (!st) {
+    throw new UsageError(`Webroot ${abs} does not exist.`, {
+      hint: `Create it (mkdir -p ${abs}) or pass with -w the directory your web server serves for this name.`,
+    });
+  }
+  if (!st.isDirectory()) {
+    throw new UsageError(`Webroot ${abs} is a file, not a directory.`, {
+      hint: "Pass with -w the directory your web server serves as document root for this name.",
+    });
+  }
+  let deepest = abs;
+  for (const part of CHALLENGE_DIR) {
+    const next = join(deepest, part);
+    if (!(await stat(next).catch(() => null))?.isDirectory()) break;
+    deepest = next;
+  }
+  try {
+    await access(deepest, constants.W_OK | constants.X_OK);
+  } catch {
+    const user = currentUser();
+    throw new UsageError(`Webroot ${deepest} is not writable by user ${user}.`, {
+      hint: `Fix its ownership or permissions (e.g. chown ${user} ${deepest}), or run wile as the user that owns it.`,
+    });
+  }
+  return realpath(abs);
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
+
+export interface WebrootSolverOptions {
+  /** identifier value -> webroot directory */
+  webroots: Map<string, string>;
+  logger: Logger;
+  /** Fetch the file back before the CA does; false to skip (--no-preflight). */
+  preflight?: { resolve: ResolveRule[]; timeoutMs?: number } | false;
+}
+
+/**
+ * http-01 by writing `<webroot>/.well-known/acme-challenge/<token>` for a web server that already
+ * serves the webroot. Writes nothing outside the webroot: the challenge directory's real path must
+ * stay inside the webroot's real path, and the file is opened with O_EXCL|O_NOFOLLOW.
+ */
+export class WebrootSolver implements Solver {
+  readonly type = "http-01";
+  /** token file per identifier+token, and directories this solver created (removed when empty). */
+  private readonly files = new Map<string, string>();
+  private readonly createdDirs = new Set<string>();
+
+  constructor(private readonly opts: WebrootSolverOptions) {}
+
+  async present(ctx: ChallengeContext): Promise<void> {
+    checkToken(ctx.token);
+    const webroot = this.webrootFor(ctx);
+    const root = await realpath(webroot);
+    let dir = root;
+    for (const part of CHALLENGE_DIR) {
+      dir = await this.enterDir(root, join(dir, part), webroot);
+    }
+    const file = join(dir, ctx.token);
+    await writeTokenFile(file, ctx.keyAuthorization);
+    this.files.set(key(ctx), file);
+    this.opts.logger.debug(`Wrote ${file}`);
+  }
+
+  async preflight(ctx: ChallengeContext): Promise<void> {
+    if (this.opts.preflight === false) return;
+    checkToken(ctx.token);
+    const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
+    const { type, value } = ctx.identifier;
+    const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
+    const url = `http://${host}/.well-known/acme-challenge/${ctx.token}`;
+    const got = await fetchLikeValidator(url, { resolve: rules, timeoutMs });
+    if (got.kind === "unreachable") {
+      this.opts.logger.warn(
+        `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
+      );
+      return;
+    }
+    if (got.status === 200 && got.problem === undefined && got.body.trimEnd() === ctx.keyAuthorization) {
+      this.opts.logger.debug(`Preflight for ${value}: ${url} serves the right content`);
+      return;
+    }
+    const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
+    const what = got.problem ?? `HTTP ${got.status} "${printable(got.body)}"`;
+    throw new WileError(
+      `Preflight for ${value} failed: ${url} answered ${what}${via} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
+      {
+        hint:
+          `The web server for ${value} does not serve this webroot: check the server's root for ` +
+          "/.well-known/acme-challenge/ or pass the right -w; or --no-preflight if you are sure.",
+      },
+    );
+  }
+
+  async cleanup(ctx: ChallengeContext): Promise<void> {
+    const file = this.files.get(key(ctx));
+    if (file !== undefined) {
+      await unlink(file).catch((e: NodeJS.ErrnoException) => this.warnUnlessGone(e, file));
+      this.files.delete(key(ctx));
+    }
+    // Deepest first; a directory still holding another token (or anything else) stays.
+    for (const dir of [...this.createdDirs].sort((a, b) => b.length - a.length)) {
+      try {
+        await rmdir(dir);
+        this.createdDirs.delete(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") this.createdDirs.delete(dir);
+        else if (code !== "ENOTEMPTY" && code !== "EEXIST")
+          this.warnUnlessGone(e as NodeJS.ErrnoException, dir);
+      }
+    }
+  }
+
+  private webrootFor(ctx: ChallengeContext): string {
+    const webroot = this.opts.webroots.get(ctx.identifier.value);
+    if (webroot === undefined) {
+      throw new WileError(`No webroot configured for ${ctx.identifier.value}.`, {
+        hint: "Pass -w <dir> for every name (a -w applies to the -d names that follow it).",
+      });
+    }
+    return webroot;
+  }
+
+  /** Create `dir` (0755) if missing; in any case its real path must stay inside `root`. */
+  private async enterDir(root: string, dir: string, webroot: string): Promise<string> {
+    const st = await lstat(dir).catch(() => null);
+    if (!st) {
+      try {
+        await mkdir(dir, { mode: 0o755 });
+        await chmod(dir, 0o755);
+        this.createdDirs.add(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
+    const real = await realpath(dir);
+    if (real !== root && !real.startsWith(root + sep)) {
+      throw new WileError(
+        `Refusing to write the challenge: ${dir} leads outside the webroot ${webroot} (to ${real}).`,
+        {
+          hint: `Make ${dir} a real directory inside the webroot, or pass the webroot it points into with -w.`,
+        },
+      );
+    }
+    if (!(await stat(real)).isDirectory()) {
+      throw new WileError(`Refusing to write the challenge: ${dir} is not a directory.`, {
+        hint: `Remove or rename ${dir} so wile can create the directory.`,
+      });
+    }
+    return real;
+  }
+
+  private warnUnlessGone(e: NodeJS.ErrnoException, path: string): void {
+    if (e.code !== "ENOENT") this.opts.logger.warn(`Could not remove ${path}: ${e.message}`);
+  }
+}
+
+function checkToken(token: string): void {
+  if (!TOKEN.test(token)) {
+    throw new WileError(
+      `The CA sent a challenge token that is not base64url: ${JSON.stringify(token.slice(0, 80))}.`,
+      {
+        hint: "Refusing to use it as a file name. Report this to the CA; try again later.",
+      },
+    );
+  }
+}
+
+/** Write `content` to a new file (0644 whatever the umask), never through a symlink. */
+async function writeTokenFile(file: string, content: string): Promise<void> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(file, flags, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    // Left over from an interrupted run for the same challenge: remove the entry (not what it points to).
+    await unlink(file);
+    fh = await open(file, flags, 0o644);
+  }
+  try {
+    await fh.chmod(0o644);
+    await fh.writeFile(content);
+  } finally {
+    await fh.close();
+  }
+}
+
+function key(ctx: ChallengeContext): string {
+  return `${ctx.identifier.value}\0${ctx.token}`;
+}
+
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** The first ~80 characters with control and non-ASCII characters escaped. */
+export function printable(body: string): string {
+  const head = body
+    .slice(0, 80)
+    .replace(/[^ -~]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return body.length > 80 ? `${head}...` : head;
+}
