@@ -78,7 +78,11 @@ export class WebrootSolver implements Solver {
   async present(ctx: ChallengeContext): Promise<void> {
     checkToken(ctx.token);
     const webroot = this.webrootFor(ctx);
-    const root = await realpath(webroot);
+    const root = await realpath(webroot).catch((e: NodeJS.ErrnoException) => {
+      throw new WileError(`Webroot ${webroot} for ${ctx.identifier.value} is not usable: ${e.message}.`, {
+        hint: `Create it, or pass with -w the directory your web server serves for ${ctx.identifier.value}.`,
+      });
+    });
     let dir = root;
     for (const part of CHALLENGE_DIR) {
       dir = await this.enterDir(root, join(dir, part), webroot);

@@ -31,7 +31,7 @@ export async function fetchLikeValidator(url: string, opts: FetchOptions): Promi
   for (let hops = 0; ; hops++) {
     let res: { status: number; location: string | undefined; body: string };
     try {
-      res = await getOnce(current, opts.resolve, maxBytes, signal);
+      res = await abortable(getOnce(current, opts.resolve, maxBytes, signal), signal);
     } catch (e) {
       const reason = signal.aborted ? `timed out after ${opts.timeoutMs} ms` : (e as Error).message;
       return { kind: "unreachable", url: current.href, reason };
@@ -105,5 +105,15 @@ async function getOnce(
     });
     req.on("error", reject);
     req.end();
+  });
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (DNS lookups cannot be cancelled themselves). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }

@@ -234,3 +234,12 @@ test("printable escapes control and non-ASCII characters and cuts at 80", () => 
   assert.equal(printable("a\nb\u0000é"), "a\\nb\\u0000\\u00e9");
   assert.equal(printable("x".repeat(100)), `${"x".repeat(80)}...`);
 });
+
+test("present with a webroot that vanished is a WileError naming it", async () => {
+  const gone = join(await mkdtemp(join(tmpdir(), "wile-webroot-")), "gone");
+  await assert.rejects(solverFor(gone).present(ctx("tok")), (e: unknown) => {
+    assert.ok(e instanceof WileError);
+    assert.ok(e.message.includes(gone));
+    return true;
+  });
+});

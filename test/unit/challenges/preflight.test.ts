@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +25,7 @@ const ctx = (token: string, value = "example.com", type: "dns" | "ip" = "dns"): 
 let server: Server;
 let port: number;
 let closedPort: number;
+let httpsPort = 0;
 const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
 before(async () => {
   server = createServer((req, res) => {
@@ -34,6 +37,8 @@ before(async () => {
     else if (req.url === `${PREFIX}loop`) res.writeHead(301, { Location: `${PREFIX}loop` }).end();
     else if (req.url === `${PREFIX}wrong`) res.end("<html>\n<body>Welcome to nginx!</body></html>");
     else if (req.url === `${PREFIX}big`) res.end(`${keyAuth("big")}${" ".repeat(70 * 1024)}x`);
+    else if (req.url === `${PREFIX}to-https`)
+      res.writeHead(307, { Location: `https://example.com:${httpsPort}/tls` }).end();
     else if (req.url === `${PREFIX}hang`) setTimeout(() => res.end(keyAuth(token)), 3000).unref();
     else res.writeHead(404).end("404 page not found");
   });
@@ -113,6 +118,41 @@ describe("http-01 preflight", () => {
       [`${PREFIX}redirected`, "/final/redirected"],
     );
     assert.equal(logger.warnings.length, 0);
+  });
+
+  test("a redirect to https is followed and any certificate is accepted", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "wile-tls-"));
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    const r = spawnSync("openssl", [
+      ...args,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-subj",
+      "/CN=selfsigned",
+      "-days",
+      "1",
+    ]);
+    if (r.error || r.status !== 0) return t.skip("openssl is needed to make a self-signed certificate");
+    let sni: string | undefined;
+    const tls = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
+      sni = (req.socket as import("node:tls").TLSSocket).servername || undefined;
+      res.end(req.url === "/tls" ? keyAuth("to-https") : "nope");
+    });
+    await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
+    httpsPort = (tls.address() as AddressInfo).port;
+    try {
+      const { s, logger } = await solver();
+      await s.preflight(ctx("to-https"));
+      assert.equal(logger.warnings.length, 0);
+      assert.equal(sni, "example.com");
+    } finally {
+      tls.closeAllConnections();
+      tls.close();
+    }
   });
 
   test("more than 10 redirects is an error", async () => {
