@@ -112,7 +112,9 @@ export class WebrootSolver implements Solver {
       return;
     }
     const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
-    const what = got.problem ?? `HTTP ${got.status} "${printable(got.body)}"`;
+    const what = got.problem
+      ? `with ${got.problem} (last: HTTP ${got.status})`
+      : `HTTP ${got.status} "${printable(got.body)}"`;
     throw new WileError(
       `Preflight for ${value} failed: ${url} answered ${what}${via} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
       {

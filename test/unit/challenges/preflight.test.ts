@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { TLSSocket } from "node:tls";
 import { WebrootSolver } from "../../../src/challenges/http-01-webroot";
 import { parseResolve } from "../../../src/challenges/resolve";
 import type { ChallengeContext } from "../../../src/challenges/solver";
@@ -139,7 +140,7 @@ describe("http-01 preflight", () => {
     if (r.error || r.status !== 0) return t.skip("openssl is needed to make a self-signed certificate");
     let sni: string | undefined;
     const tls = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
-      sni = (req.socket as import("node:tls").TLSSocket).servername || undefined;
+      sni = (req.socket as TLSSocket).servername || undefined;
       res.end(req.url === "/tls" ? keyAuth("to-https") : "nope");
     });
     await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
