@@ -28,7 +28,9 @@ let home: string;
 let root: string;
 
 before(async () => {
-  env = await startTestEnv();
+  // Pebble reuses valid authorizations half of the time by default; here never, so that a --force
+  // re-issue with a wrong webroot really meets a validation (authorization reuse: authz-reuse.test.ts).
+  env = await startTestEnv({ env: { PEBBLE_AUTHZREUSE: "0" } });
   home = join(tempDir("wile-e2e-home-"), "wile");
   root = await env.pebbleRoot(0);
 });

@@ -4,7 +4,11 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import type { TestEnv } from "./testenv";
 
-/** argv for `wile issue` of names against env, webroot = env.webroot, one --resolve per name. */
+/**
+ * argv for `wile issue` of names against env, webroot = env.webroot, one --resolve per name so that
+ * wile's preflight reaches nginx. With --no-preflight in extra there is no --resolve (wile refuses
+ * the pair as conflicting options).
+ */
 export function issueArgs(
   env: TestEnv,
   names: string[],
@@ -14,7 +18,7 @@ export function issueArgs(
   const args = ["issue"];
   for (const n of names) args.push("-d", n);
   args.push("-w", webroot, "--server", env.directoryUrl, "--ca-bundle", env.caBundle);
-  for (const n of names) args.push("--resolve", env.resolveArg(n));
+  if (!extra.includes("--no-preflight")) for (const n of names) args.push("--resolve", env.resolveArg(n));
   return [...args, ...extra];
 }
 
