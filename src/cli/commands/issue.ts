@@ -277,11 +277,6 @@ async function buildConfig(
   const resolve = list(opts, "resolve");
   for (const r of resolve) parseResolve(r);
   const preflight = opts.preflight !== false;
-  if (!preflight && resolve.length > 0) {
-    throw new UsageError("--resolve only affects the preflight, which --no-preflight turns off", {
-      hint: "Drop one of the two options.",
-    });
-  }
   const now = new Date().toISOString();
   const preferredChain = str(opts, "preferred-chain");
   const cfg: RenewalConfig = {

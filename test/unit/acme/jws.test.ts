@@ -73,7 +73,7 @@ describe("RFC 8555 6.2 request signing", () => {
         { url: "https://ca/new-acct", nonce: "abc" },
         { termsOfServiceAgreed: true },
       );
-      const header = JSON.parse(Buffer.from(withJwk.protected, "base64url").toString());
+      const header = JSON.parse(Buffer.from(withJwk.protected ?? "", "base64url").toString());
       assert.deepEqual(Object.keys(header).sort(), ["alg", "jwk", "nonce", "url"]);
       assert.equal(header.alg, label);
       const verified = await flattenedVerify(withJwk, createPublicKey(key.privateKey));
@@ -84,7 +84,7 @@ describe("RFC 8555 6.2 request signing", () => {
         { url: "https://ca/order/1", nonce: "n2", kid: "https://ca/acct/1" },
         "",
       );
-      const h2 = JSON.parse(Buffer.from(withKid.protected, "base64url").toString());
+      const h2 = JSON.parse(Buffer.from(withKid.protected ?? "", "base64url").toString());
       assert.equal(h2.kid, "https://ca/acct/1");
       assert.equal(h2.jwk, undefined, "kid and jwk are mutually exclusive");
       assert.equal(withKid.payload, "", "POST-as-GET has an empty payload");
@@ -95,7 +95,7 @@ describe("RFC 8555 6.2 request signing", () => {
     const key = await toAccountKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
     const mac = Buffer.from("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W", "base64url");
     const eab = await externalAccountBinding(key, { kid: "kid-1", hmacKey: mac }, "https://ca/new-acct");
-    const header = JSON.parse(Buffer.from(eab.protected, "base64url").toString());
+    const header = JSON.parse(Buffer.from(eab.protected ?? "", "base64url").toString());
     assert.deepEqual(header, { alg: "HS256", kid: "kid-1", url: "https://ca/new-acct" });
     const verified = await flattenedVerify(eab, mac);
     assert.deepEqual(JSON.parse(Buffer.from(verified.payload).toString()), key.publicJwk);
