@@ -91,6 +91,26 @@ for (let i = 0; i < STARTUP_RUNS; i++) {
   wileV.push(wallMs(process.execPath, [cjs, "version"], cleanEnv(startupHome)));
 }
 
+// Baseline for the CPU and RSS figures: what a bare `node -e 0` costs under GNU time.
+const baseCpu: number[] = [];
+const baseRss: number[] = [];
+{
+  const timesFile = join(tempDir("wile-bench-base-"), "time.txt");
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync(GNU_TIME, ["-f", "%U %S %M", "-o", timesFile, process.execPath, "-e", "0"], {
+      env: cleanEnv(startupHome),
+    });
+    if (r.status !== 0) throw new Error(`GNU time node -e 0 exited ${r.status}: ${r.stderr}`);
+    const [u, s, m] = readFileSync(timesFile, "utf8").trim().split(/\s+/).slice(-3).map(Number) as [
+      number,
+      number,
+      number,
+    ];
+    baseCpu.push(u + s);
+    baseRss.push(m / 1024);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Issuance against local Pebble.
 interface IssueRun {
@@ -223,6 +243,14 @@ if (runs.length > 0) {
     ok(max(m) < BUDGET.rssMB),
   ]);
 }
+rows.push([
+  "for scale: node -e 0 CPU / RSS (n=5)",
+  `${f(median(baseCpu), 2)} s / ${f(median(baseRss), 1)} MB`,
+  "",
+  "",
+  "",
+  "",
+]);
 
 const header = ["metric", "median", "min", "max", "budget", ""];
 const lines = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`);
@@ -244,6 +272,7 @@ writeFileSync(
       bundleBytes,
       startup: { wileVersionMs: wileV, nodeE0Ms: nodeE, medianDiffMs: diff },
       issuance: runs,
+      baseline: { nodeE0CpuS: baseCpu, nodeE0RssMB: baseRss },
       budgets: BUDGET,
       failed: failed || undefined,
     },
