@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import https from "node:https";
-import { rootCertificates } from "node:tls";
+import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { WileError } from "../util/errors";
 
 export interface TransportOptions {
@@ -45,27 +45,52 @@ const TLS_TRUST_CODES = new Set([
  * URLs are accepted. It does not retry: retries belong to the caller, which must re-sign.
  */
 export class Transport {
-  private readonly agent: https.Agent;
+  private agent: https.Agent;
+  /** Set while the agent trusts only --ca-bundle; see trustFailure(). */
+  private extraCa: string | undefined;
   private readonly userAgent: string;
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
 
   constructor(opts: TransportOptions) {
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: 6,
-      ...(opts.extraCa ? { ca: [...rootCertificates, opts.extraCa] } : {}),
-    });
+    // One SecureContext for all connections: given `ca` instead, Node would parse the roots again
+    // for every connection (and hash them into every pool key). With --ca-bundle the bundle alone is
+    // tried first, which is what a private CA needs and saves parsing ~140 public roots; a server
+    // that it does not vouch for gets one more try with the public roots added.
+    this.extraCa = opts.extraCa;
+    this.agent = makeAgent(
+      opts.extraCa === undefined ? undefined : createSecureContext({ ca: opts.extraCa }),
+    );
     this.userAgent = opts.userAgent;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   }
 
-  request(
+  async request(
     method: "GET" | "HEAD" | "POST",
     url: string,
     body?: string,
     headers: Record<string, string> = {},
+  ): Promise<HttpResponse> {
+    try {
+      return await this.attempt(method, url, body, headers);
+    } catch (err) {
+      if (!(err instanceof NetworkError && TLS_TRUST_CODES.has(err.code) && this.extraCa !== undefined))
+        throw err;
+      // Not signed by the --ca-bundle: trust the public roots as well, from now on.
+      const ca = [...rootCertificates, this.extraCa];
+      this.extraCa = undefined;
+      this.agent.destroy();
+      this.agent = makeAgent(createSecureContext({ ca }));
+      return this.attempt(method, url, body, headers);
+    }
+  }
+
+  private attempt(
+    method: "GET" | "HEAD" | "POST",
+    url: string,
+    body: string | undefined,
+    headers: Record<string, string>,
   ): Promise<HttpResponse> {
     let target: URL;
     try {
@@ -137,6 +162,10 @@ export class Transport {
   close(): void {
     this.agent.destroy();
   }
+}
+
+function makeAgent(secureContext: SecureContext | undefined): https.Agent {
+  return new https.Agent({ keepAlive: true, maxSockets: 6, ...(secureContext ? { secureContext } : {}) });
 }
 
 function toNetworkError(url: string, err: Error & { code?: string }): NetworkError {
