@@ -35,9 +35,14 @@ export async function runMain(
   const out = createOutput(io, env, { json: wantsJson, verbose });
   try {
     const [first, ...rest] = argv;
-    if (first === undefined || first === "--help" || first === "-h") {
+    if (first === undefined) {
+      // A usage error: the help goes to stderr so that scripts do not take it for a result.
+      io.stderr.write(`${generalHelp(ALL)}\n`);
+      return 2;
+    }
+    if (first === "--help" || first === "-h") {
       out.print(generalHelp(ALL));
-      return first === undefined ? 2 : 0;
+      return 0;
     }
     if (first === "--version" || first === "-V")
       return await versionCommand.run(context(rest, versionCommand));

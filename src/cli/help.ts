@@ -8,10 +8,26 @@ function optionLines(specs: OptionSpec[]): string[] {
     return s.arg ? `${names} ${s.arg}` : names;
   });
   const width = Math.min(34, Math.max(...left.map((l) => l.length)));
+  const indent = " ".repeat(width + 4);
   return specs.map((s, i) => {
     const l = left[i] as string;
-    return l.length > width ? `  ${l}\n  ${" ".repeat(width)}  ${s.help}` : `  ${l.padEnd(width)}  ${s.help}`;
+    const text = wrap(s.help, 100 - indent.length).join(`\n${indent}`);
+    return l.length > width ? `  ${l}\n${indent}${text}` : `  ${l.padEnd(width)}  ${text}`;
   });
+}
+
+/** Greedy word wrap. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 export function commandHelp(cmd: Command): string {
