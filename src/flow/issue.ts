@@ -5,6 +5,7 @@ import { obtainCertificate } from "../acme/obtain";
 import type { Identifier } from "../acme/types";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
+import type { ChallengeContext, Solver } from "../challenges/solver";
 import { createCsr } from "../crypto/csr";
 import { generateKey, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
@@ -13,6 +14,7 @@ import { CertStore } from "../store/certs";
 import { acquireLock } from "../store/lock";
 import type { RenewalConfig } from "../store/renewal";
 import { WileError } from "../util/errors";
+import { onInterrupt } from "../util/interrupt";
 import type { Logger } from "../util/log";
 import { VERSION } from "../version";
 import { ensureAccount } from "./account";
@@ -51,6 +53,12 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
     });
   }
+  // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
+  const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
+  const unregister = onInterrupt(async () => {
+    await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
+    await lock.release();
+  });
   const keyPromise = generateKey(cfg.keyType);
   keyPromise.catch(() => {});
   const client = new AcmeClient({
@@ -65,11 +73,14 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
       logger,
     );
-    const solver = new WebrootSolver({
-      webroots: new Map(Object.entries(cfg.challenge.webroots)),
-      logger,
-      preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
-    });
+    const solver = tracked(
+      new WebrootSolver({
+        webroots: new Map(Object.entries(cfg.challenge.webroots)),
+        logger,
+        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+      }),
+      live,
+    );
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const result = await obtainCertificate({
@@ -110,9 +121,28 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       path: certs.dir(cfg.name),
     };
   } finally {
+    unregister();
     client.close();
     await lock.release();
   }
+}
+
+/** The same solver, keeping `live` up to date with what it has put in place. */
+function tracked(solver: Solver, live: Map<string, { solver: Solver; ctx: ChallengeContext }>): Solver {
+  return {
+    type: solver.type,
+    present: async (ctx) => {
+      live.set(ctx.token, { solver, ctx });
+      await solver.present(ctx);
+    },
+    ...(solver.preflight
+      ? { preflight: (ctx: ChallengeContext) => solver.preflight?.(ctx) ?? Promise.resolve() }
+      : {}),
+    cleanup: async (ctx) => {
+      await solver.cleanup(ctx);
+      live.delete(ctx.token);
+    },
+  };
 }
 
 /** Refuses to store anything the CA sent that does not fit: wrong key, missing names, garbage. */
