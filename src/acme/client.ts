@@ -1,10 +1,11 @@
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { silentLogger } from "../util/log";
+import { isRecord, printable } from "../util/text";
 import { linksWithRel, parseLinks, parseRetryAfter } from "./headers";
 import { type AccountKey, externalAccountBinding, signRequest } from "./jws";
 import { NoncePool } from "./nonce";
-import { AcmeProblem, isRecord, printable, problemFromResponse } from "./problem";
+import { AcmeProblem, problemFromResponse } from "./problem";
 import { type HttpResponse, isRetryableNetworkError, NetworkError, Transport } from "./transport";
 import type { Identifier } from "./types";
 

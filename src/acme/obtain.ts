@@ -1,9 +1,9 @@
 import type { ChallengeContext, Solver } from "../challenges/solver";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { isRecord, printable } from "../util/text";
 import type { AcmeClient, Authorization, Challenge, Order } from "./client";
 import { keyAuthorization } from "./jws";
-import { isRecord, printable } from "./problem";
 import type { Identifier } from "./types";
 
 export interface ObtainOptions {

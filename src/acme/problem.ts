@@ -1,4 +1,5 @@
 import { WileError } from "../util/errors";
+import { isRecord, printable } from "../util/text";
 import type { Identifier } from "./types";
 
 /** RFC 8555 6.7: every ACME error type is this prefix plus a name. */
@@ -176,14 +177,4 @@ function toSubproblem(raw: Record<string, unknown>): Subproblem {
     sub.identifier = { type: id.type, value: id.value };
   }
   return sub;
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** A short, single-line, printable rendering of untrusted text for messages. */
-export function printable(text: string, max: number): string {
-  const flat = text.replace(/[^\x20-\x7e]+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
 }

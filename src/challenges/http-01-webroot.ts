@@ -4,6 +4,7 @@ import { userInfo } from "node:os";
 import { join, resolve, sep } from "node:path";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { printable } from "../util/text";
 import { fetchLikeValidator } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
 import type { ChallengeContext, Solver } from "./solver";
@@ -114,7 +115,7 @@ export class WebrootSolver implements Solver {
     const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
     const what = got.problem
       ? `with ${got.problem} (last: HTTP ${got.status})`
-      : `HTTP ${got.status} "${printable(got.body)}"`;
+      : `HTTP ${got.status} "${printable(got.body, 80)}"`;
     throw new WileError(
       `Preflight for ${value} failed: ${url} answered ${what}${via} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
       {
@@ -222,14 +223,4 @@ async function writeTokenFile(file: string, content: string): Promise<void> {
 
 function key(ctx: ChallengeContext): string {
   return `${ctx.identifier.value}\0${ctx.token}`;
-}
-
-const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-
-/** The first ~80 characters with control and non-ASCII characters escaped. */
-export function printable(body: string): string {
-  const head = body
-    .slice(0, 80)
-    .replace(/[^ -~]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  return body.length > 80 ? `${head}...` : head;
 }

@@ -15,10 +15,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
-import { checkWebroot, printable, WebrootSolver } from "../../../src/challenges/http-01-webroot";
+import { checkWebroot, WebrootSolver } from "../../../src/challenges/http-01-webroot";
 import type { ChallengeContext } from "../../../src/challenges/solver";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import { printable } from "../../../src/util/text";
 
 const ctx = (token: string, value = "example.com"): ChallengeContext => ({
   identifier: { type: "dns", value },
@@ -230,9 +231,9 @@ describe("checkWebroot", () => {
   });
 });
 
-test("printable escapes control and non-ASCII characters and cuts at 80", () => {
-  assert.equal(printable("a\nb\u0000é"), "a\\nb\\u0000\\u00e9");
-  assert.equal(printable("x".repeat(100)), `${"x".repeat(80)}...`);
+test("printable flattens control, non-ASCII and white space and cuts at the limit", () => {
+  assert.equal(printable("a\r\n b\u0000é c", 80), "a b c");
+  assert.equal(printable("x".repeat(100), 80), `${"x".repeat(80)}...`);
 });
 
 test("present with a webroot that vanished is a WileError naming it", async () => {
