@@ -34,6 +34,12 @@ describe("standalone binary dist/wile-linux-x64", () => {
     const v = await runWile(["--version"], { home, bin: wileX64 });
     assert.equal(v.code, 0, dump(v));
     assert.match(v.stdout, /^wile \d/);
+    const fromCjs = await runWile(["--version"], { home, bin: "" });
+    assert.equal(
+      v.stdout,
+      fromCjs.stdout,
+      "the binary embeds a different wile than dist/wile.cjs: rebuild it",
+    );
     assert.equal(v.stderr, "", "no SEA warning or other noise on stderr");
     const r = await runWile(issueArgs(env, ["sea.example"]), { home, bin: wileX64 });
     assert.equal(r.code, 0, dump(r));

@@ -290,6 +290,7 @@ async function waitReady(
   p: Proc,
   what: string,
   ready: () => Promise<boolean>,
+  extraLogs: string[] = [],
   timeoutMs = 15000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -303,11 +304,11 @@ async function waitReady(
     }
     await sleep(50);
   }
-  const log = tail(p.logFile);
+  const logs = [p.logFile, ...extraLogs].map((f) => `--- ${f}:\n${tail(f)}`).join("\n");
   const died = p.exitCode() !== undefined ? `exited with ${p.exitCode()}` : `not ready after ${timeoutMs} ms`;
-  const clash = /address already in use|bind\(\)|bind: /i.test(log);
+  const clash = /address already in use/i.test(logs);
   throw new StartError(
-    `${p.name} ${died} (${what}${lastErr ? `; last error: ${lastErr}` : ""}). Log ${p.logFile}:\n${log}`,
+    `${p.name} ${died} (${what}${lastErr ? `; last error: ${lastErr}` : ""}).\n${logs}`,
     clash,
   );
 }
@@ -558,14 +559,19 @@ async function startOnce(
       `DNS on 127.0.0.1:${dnsPort}`,
       async () => (await tcpOpen(dnsPort)) && (await tcpOpen(dnsMgmtPort)),
     );
-    await waitReady(nginx, `http://127.0.0.1:${httpPort}/`, async () => {
-      const r = await httpGet(
-        `http://127.0.0.1:${httpPort}/.wile-testenv-probe`,
-        { "User-Agent": "wile-testenv" },
-        1000,
-      );
-      return r.status === 404;
-    });
+    await waitReady(
+      nginx,
+      `http://127.0.0.1:${httpPort}/`,
+      async () => {
+        const r = await httpGet(
+          `http://127.0.0.1:${httpPort}/.wile-testenv-probe`,
+          { "User-Agent": "wile-testenv" },
+          1000,
+        );
+        return r.status === 404;
+      },
+      [join(tmp, "nginx-error.log")],
+    );
     await waitReady(pebble, directoryUrl, async () => {
       const r = await httpsGet(directoryUrl, ca, 1000);
       return r.status === 200 && r.body.includes("newNonce");

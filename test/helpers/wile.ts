@@ -33,7 +33,7 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Default 60 s; the child gets SIGKILL after it. */
   timeoutMs?: number;
-  /** A standalone binary to run instead of `node dist/wile.cjs` (default: $WILE_TEST_BIN if set). */
+  /** A standalone binary to run instead of `node dist/wile.cjs` (default: $WILE_TEST_BIN if set; "" forces dist/wile.cjs). */
   bin?: string;
   /** Text for stdin (default: none, stdin is closed). */
   input?: string;
