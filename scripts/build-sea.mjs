@@ -136,6 +136,21 @@ if (!values["no-check"] && arches.includes("x64") && process.arch === "x64") {
   log(`dist/wile-linux-x64 --version: ${v}`);
 }
 
+const qemu = "/usr/bin/qemu-aarch64-static";
+const sysroot = "/usr/aarch64-linux-gnu";
+if (!values["no-check"] && arches.includes("arm64")) {
+  if (existsSync(qemu) && existsSync(join(sysroot, "lib", "libatomic.so.1"))) {
+    const v = run(qemu, ["-L", sysroot, join(dist, "wile-linux-arm64"), "--version"])
+      .toString()
+      .trim();
+    log(`dist/wile-linux-arm64 --version under qemu: ${v}`);
+  } else {
+    log(
+      "not checking dist/wile-linux-arm64: needs qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross, libatomic1-arm64-cross",
+    );
+  }
+}
+
 // SHA256SUMS for whatever exists, in sha256sum's format ("<hex>  <name>").
 const names = ["wile.cjs", "wile-linux-x64", "wile-linux-arm64"].filter((n) => existsSync(join(dist, n)));
 const sums = names.map(
