@@ -63,8 +63,17 @@ elif [ -n "${SKIP_APT:-}" ]; then
 elif [ "$(id -u)" -eq 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start their own nginx on free ports: keep the packages' services from starting (a
+  # system nginx on port 80 is not needed and its start can fail the install when 80 is taken).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  fi
+  rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  [ -z "$policy" ] || rm -f "$policy"
+  [ $rc -eq 0 ] || fail "apt-get install ${missing[*]} failed (exit $rc)"
 else
   fail "missing Debian packages: ${missing[*]}
   install them with: sudo apt-get install ${missing[*]}
