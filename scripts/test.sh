@@ -50,35 +50,9 @@ section "Debian packages"
 # benchmark; git: the dist freshness check; ca-certificates: npm over HTTPS.
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
   libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "all present: ${PACKAGES[*]}"
-elif [ -n "${SKIP_APT:-}" ]; then
-  fail "missing Debian packages: ${missing[*]} (SKIP_APT is set)"
-elif [ "$(id -u)" -eq 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # The tests start their own nginx on free ports: keep the packages' services from starting (a
-  # system nginx on port 80 is not needed and its start can fail the install when 80 is taken).
-  policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
-  fi
-  rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
-  [ -z "$policy" ] || rm -f "$policy"
-  [ $rc -eq 0 ] || fail "apt-get install ${missing[*]} failed (exit $rc)"
-else
-  fail "missing Debian packages: ${missing[*]}
-  install them with: sudo apt-get install ${missing[*]}
-  (or run this script as root, which installs them)"
-fi
+# shellcheck source=scripts/debian-packages.sh
+. scripts/debian-packages.sh
+ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"
 
 command -v node >/dev/null || fail "node not found: install Node.js 20 or newer"
 command -v npm >/dev/null || fail "npm not found: install Node.js 20 or newer with npm"

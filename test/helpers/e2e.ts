@@ -6,8 +6,8 @@ import type { TestEnv } from "./testenv";
 
 /**
  * argv for `wile issue` of names against env, webroot = env.webroot, one --resolve per name so that
- * wile's preflight reaches nginx. With --no-preflight in extra there is no --resolve (wile refuses
- * the pair as conflicting options).
+ * wile's preflight reaches nginx. With --no-preflight in extra there is no --resolve (it would only
+ * matter to the preflight).
  */
 export function issueArgs(
   env: TestEnv,
