@@ -16,7 +16,8 @@ export function parseIdentifier(input: string): Identifier {
   if (raw === "")
     throw new UsageError("an empty name was given with -d", { hint: "Example: -d example.com" });
   const bare = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
-  const ipVersion = isIP(bare);
+  // net.isIP compiles a large IPv6 pattern on first use (~5 ms): only ask when it could be one.
+  const ipVersion = /^[0-9.]+$/.test(bare) || bare.includes(":") ? isIP(bare) : 0;
   if (ipVersion !== 0) return { type: "ip", value: canonicalIp(bare, ipVersion) };
   if (/[/:@?#\s]/.test(raw)) {
     throw new UsageError(`"${raw}" is not a domain name`, {
