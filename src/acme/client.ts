@@ -65,7 +65,7 @@ export interface AcmeClientOptions {
   attempts?: number;
 }
 
-interface Signer {
+export interface Signer {
   key: AccountKey;
   /** Account URL; absent for newAccount-style requests signed with the JWK. */
   kid?: string;
@@ -222,6 +222,17 @@ export class AcmeClient {
       );
     }
     return { pem, alternates: linksWithRel(parseLinks(res.headers.link, url), "alternate") };
+  }
+
+  /**
+   * RFC 9773 4.1: unauthenticated GET of `<renewalInfo>/<certID>`. Null when the CA has no
+   * renewalInfo in its directory. The body is returned unparsed for the caller to check.
+   */
+  async getRenewalInfo(certId: string): Promise<AcmeResponse | null> {
+    const dir = await this.directory();
+    if (!dir.renewalInfo) return null;
+    const base = dir.renewalInfo.endsWith("/") ? dir.renewalInfo : `${dir.renewalInfo}/`;
+    return this.unsigned("GET", base + certId);
   }
 
   /**

@@ -1,9 +1,6 @@
 import type { Identifier } from "../acme/types";
+import { KEY_TYPES, type KeyType } from "../crypto/keys";
 import { WileError } from "../util/errors";
-
-/** Certificate key types (to be unified with src/crypto later). */
-export type KeyType = "ec-256" | "ec-384" | "rsa-2048" | "rsa-3072" | "rsa-4096";
-export const KEY_TYPES: readonly KeyType[] = ["ec-256", "ec-384", "rsa-2048", "rsa-3072", "rsa-4096"];
 
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
@@ -22,6 +19,10 @@ export interface RenewalConfig {
   account: string;
   email: string[];
   preferredChain?: string;
+  /** ACME profile (draft-ietf-acme-profiles), e.g. "shortlived"; the CA's default when absent. */
+  profile?: string;
+  /** Renew this many days before notAfter instead of by ARI or the 1/3-of-lifetime rule. */
+  renewDays?: number;
   mustStaple: boolean;
   preflight: boolean;
   resolve: string[];
@@ -118,6 +119,13 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   if (caBundle !== undefined) cfg.caBundle = caBundle;
   const preferredChain = optStr("preferredChain", v.preferredChain);
   if (preferredChain !== undefined) cfg.preferredChain = preferredChain;
+  const profile = optStr("profile", v.profile);
+  if (profile !== undefined) cfg.profile = profile;
+  if (v.renewDays !== undefined) {
+    if (typeof v.renewDays !== "number" || !(v.renewDays > 0) || v.renewDays > 3650)
+      fail("renewDays", "must be a number of days between 0 and 3650");
+    cfg.renewDays = v.renewDays as number;
+  }
   return cfg;
 }
 
