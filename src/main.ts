@@ -1,7 +1,10 @@
 import type { Command } from "./cli/command";
+import { accountCommand } from "./cli/commands/account";
 import { helpCommand } from "./cli/commands/help";
 import { issueCommand } from "./cli/commands/issue";
 import { listCommand } from "./cli/commands/list";
+import { removeCommand } from "./cli/commands/remove";
+import { revokeCommand } from "./cli/commands/revoke";
 import { versionCommand } from "./cli/commands/version";
 import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
@@ -9,7 +12,14 @@ import { createOutput, type Io } from "./cli/output";
 import { resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
 
-const COMMANDS: Command[] = [issueCommand, listCommand, versionCommand];
+const COMMANDS: Command[] = [
+  issueCommand,
+  listCommand,
+  revokeCommand,
+  removeCommand,
+  accountCommand,
+  versionCommand,
+];
 const ALL: Command[] = [...COMMANDS, helpCommand(() => ALL)];
 
 function processIo(): Io {

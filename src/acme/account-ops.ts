@@ -1,0 +1,103 @@
+import { type FlattenedJWS, FlattenedSign, type JWK } from "jose";
+import { WileError } from "../util/errors";
+import { isRecord } from "../util/text";
+import type { AcmeClient } from "./client";
+import type { AccountKey } from "./jws";
+import { AcmeProblem } from "./problem";
+
+/** RFC 8555 7.1.2, the fields wile shows. */
+export interface AccountObject {
+  status: string;
+  contact: string[];
+  orders?: string;
+  [field: string]: unknown;
+}
+
+function accountUrlOf(client: AcmeClient): string {
+  const url = client.accountUrl;
+  if (!url) throw new Error("account-ops: the client has no account URL (call useAccount(key, url) first)");
+  return url;
+}
+
+function checkAccount(v: unknown, url: string): AccountObject {
+  if (!isRecord(v) || typeof v.status !== "string") {
+    throw new WileError(`the CA sent a malformed account object from ${url}`);
+  }
+  const contact = Array.isArray(v.contact) ? v.contact.filter((c): c is string => typeof c === "string") : [];
+  return { ...v, status: v.status, contact };
+}
+
+/** RFC 8555 7.3: POST-as-GET of the account URL returns the account object. */
+export async function fetchAccount(client: AcmeClient): Promise<AccountObject> {
+  const url = accountUrlOf(client);
+  const res = await client.post(url, "");
+  return checkAccount(res.json, url);
+}
+
+/** RFC 8555 7.3.2: replaces the account's contact list (e.g. ["mailto:a@example.com"]). */
+export async function updateAccountContact(client: AcmeClient, contact: string[]): Promise<AccountObject> {
+  const url = accountUrlOf(client);
+  const res = await client.post(url, { contact });
+  return checkAccount(res.json, url);
+}
+
+/** RFC 8555 7.3.6: deactivates the account. Irreversible: the CA refuses the key from then on. */
+export async function deactivateAccount(client: AcmeClient): Promise<AccountObject> {
+  const url = accountUrlOf(client);
+  const res = await client.post(url, { status: "deactivated" });
+  if (res.json === undefined) return { status: "deactivated", contact: [] };
+  return checkAccount(res.json, url);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * RFC 8555 7.3.5 inner JWS of a key change: protected {alg, jwk: new public key, url: keyChange
+ * URL} (no nonce, no kid) over {account, oldKey}, signed with the new key.
+ */
+export async function keyChangeInnerJws(
+  newKey: AccountKey,
+  oldPublicJwk: JWK,
+  accountUrl: string,
+  keyChangeUrl: string,
+): Promise<FlattenedJWS> {
+  const payload = { account: accountUrl, oldKey: oldPublicJwk };
+  return new FlattenedSign(encoder.encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: newKey.alg, jwk: newKey.publicJwk, url: keyChangeUrl })
+    .sign(newKey.privateKey);
+}
+
+/**
+ * RFC 8555 7.3.5: replaces the account key. The outer request is signed by the client's current
+ * (old) key with kid = account URL; on success the client signs with `newKey` from then on.
+ * Throws when the CA refuses; then the old key is still the account's key.
+ */
+export async function rolloverAccountKey(
+  client: AcmeClient,
+  oldKey: AccountKey,
+  newKey: AccountKey,
+): Promise<void> {
+  const url = accountUrlOf(client);
+  const dir = await client.directory();
+  if (!dir.keyChange) {
+    throw new WileError(`the CA at ${client.directoryUrl} offers no keyChange in its directory`, {
+      hint: "This CA does not support account key rollover; keep the current key.",
+    });
+  }
+  if (oldKey.thumbprint === newKey.thumbprint)
+    throw new Error("rolloverAccountKey: the new key is the old key");
+  const inner = await keyChangeInnerJws(newKey, oldKey.publicJwk, url, dir.keyChange);
+  try {
+    await client.post(dir.keyChange, inner, { key: oldKey, kid: url });
+  } catch (err) {
+    // RFC 8555 7.3.5: 409 Conflict, Location = the account that already has the new key.
+    if (err instanceof AcmeProblem && err.status === 409) {
+      throw new WileError("the CA refused the new key: it already belongs to another account", {
+        hint: "Nothing changed; the old key is still the account key. Run the rollover again (it makes a fresh key).",
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  client.useAccount(newKey, url);
+}

@@ -1,0 +1,298 @@
+/**
+ * Account management on top of the store: what `wile account ...` and `wile revoke` need.
+ * Rollover and deactivation change files only after the CA has said yes, and never lose a key
+ * that works: see rollover() and deactivate().
+ */
+import { link, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  type AccountObject,
+  deactivateAccount,
+  fetchAccount,
+  rolloverAccountKey,
+  updateAccountContact,
+} from "../acme/account-ops";
+import { AcmeClient } from "../acme/client";
+import { type AccountKey, toAccountKey } from "../acme/jws";
+import { AcmeProblem } from "../acme/problem";
+import { generateKey, type KeyType, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
+import { type AccountRecord, AccountStore, DEFAULT_ACCOUNT } from "../store/accounts";
+import { utcStamp } from "../store/certs";
+import { fsyncDir, readFileIfExists, writeFileAtomic } from "../store/fs-safe";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { VERSION } from "../version";
+
+/** An AcmeClient for a CA, trusting the (already checked) CA bundle file. */
+export async function openClient(
+  server: string,
+  caBundle: string | undefined,
+  logger: Logger,
+): Promise<AcmeClient> {
+  return new AcmeClient({
+    directoryUrl: server,
+    userAgent: `wile/${VERSION}`,
+    logger,
+    ...(caBundle ? { extraCa: await readFile(caBundle, "utf8") } : {}),
+  });
+}
+
+/** This home's account for one CA, as stored: `accounts/<ca>/<name>/`. */
+export interface LocalAccount {
+  directoryUrl: string;
+  name: string;
+  dir: string;
+  keyFile: string;
+  key: AccountKey;
+  /** Null when the key was stored but the registration never finished (crash, network). */
+  record: AccountRecord | null;
+}
+
+/** Where a rollover keeps the new key until the CA has accepted it. */
+const PENDING = "account.key.next";
+
+/** The stored account, or null when this home has no key for the CA. */
+export async function loadLocalAccount(
+  home: string,
+  directoryUrl: string,
+  name = DEFAULT_ACCOUNT,
+): Promise<LocalAccount | null> {
+  const store = new AccountStore(home);
+  const dir = store.dir(directoryUrl, name);
+  const keyFile = join(dir, "account.key");
+  const pem = await store.readKey(directoryUrl, name);
+  if (pem === null) return null;
+  const key = await toAccountKey(privateKeyFromPem(pem, keyFile));
+  const record = await store.readRecord(directoryUrl, name);
+  return { directoryUrl, name, dir, keyFile, key, record };
+}
+
+/** A WileError for "this home has no account at that CA". */
+export function noAccountError(home: string, directoryUrl: string, extraHint = ""): WileError {
+  return new WileError(`this home (${home}) has no account at ${directoryUrl}`, {
+    hint: `Register one with: wile account register --server ${directoryUrl}${extraHint ? `. ${extraHint}` : ""}`,
+  });
+}
+
+/**
+ * Makes `client` sign as `local`: the recorded URL, else the one the CA finds for the key
+ * (onlyReturnExisting; the record is completed then). Throws when the CA knows no account for it.
+ */
+export async function attachAccount(client: AcmeClient, home: string, local: LocalAccount): Promise<string> {
+  await settlePendingRollover(client, home, local);
+  if (local.record?.url) {
+    client.useAccount(local.key, local.record.url);
+    return local.record.url;
+  }
+  client.useAccount(local.key);
+  const found = await client.findAccount();
+  if (!found) {
+    throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
+      hint: "Register it with: wile account register (add --server/--ca-bundle as for issue).",
+    });
+  }
+  await writeRecord(home, local, { url: found.url, contact: contactEmails(found.account.contact) });
+  return found.url;
+}
+
+/** "mailto:a@b" entries as plain addresses. */
+export function contactEmails(contact: unknown): string[] {
+  return Array.isArray(contact)
+    ? contact.filter((c): c is string => typeof c === "string").map((c) => c.replace(/^mailto:/i, ""))
+    : [];
+}
+
+async function writeRecord(home: string, local: LocalAccount, change: Partial<AccountRecord>): Promise<void> {
+  const base: AccountRecord = local.record ?? {
+    url: "",
+    directoryUrl: local.directoryUrl,
+    contact: [],
+    createdAt: new Date().toISOString(),
+    keyType: keyTypeOf(local.key.privateKey) ?? "unknown",
+  };
+  const record = { ...base, ...change };
+  await new AccountStore(home).writeRecord(local.directoryUrl, record, local.name);
+  local.record = record;
+}
+
+export interface AccountStatus {
+  url: string;
+  /** The URL in account.json, when it differs from the one the CA gave for the key. */
+  recordedUrl?: string;
+  account: AccountObject;
+  thumbprint: string;
+  keyType: string | null;
+  keyFile: string;
+}
+
+/**
+ * What the CA says about this home's account: the key is looked up with onlyReturnExisting (so
+ * this proves the stored key is the account's key), then the account object is fetched.
+ */
+export async function showAccount(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+): Promise<AccountStatus> {
+  await settlePendingRollover(client, home, local);
+  client.useAccount(local.key);
+  const found = await client.findAccount();
+  if (!found) {
+    throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
+      hint: "If the account was rolled over or deactivated elsewhere, this key is no longer valid; register anew with: wile account register.",
+    });
+  }
+  const account = await fetchAccount(client);
+  if (!local.record?.url) await writeRecord(home, local, { url: found.url });
+  return {
+    url: found.url,
+    ...(local.record?.url && local.record.url !== found.url ? { recordedUrl: local.record.url } : {}),
+    account,
+    thumbprint: local.key.thumbprint,
+    keyType: keyTypeOf(local.key.privateKey),
+    keyFile: local.keyFile,
+  };
+}
+
+/** Replaces the account's contact addresses at the CA, then in account.json. */
+export async function updateEmail(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+  emails: string[],
+): Promise<AccountObject> {
+  await attachAccount(client, home, local);
+  const account = await updateAccountContact(
+    client,
+    emails.map((e) => `mailto:${e}`),
+  );
+  await writeRecord(home, local, { contact: emails });
+  return account;
+}
+
+/**
+ * Deactivates the account at the CA (irreversible), then moves its directory to
+ * `accounts/<ca>/<name>.deactivated-<UTC stamp>` so that wile never signs with it again: the next
+ * `issue` or renewal for that CA registers a new account with a new key.
+ */
+export async function deactivate(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+  now = new Date(),
+): Promise<{ url: string; movedTo: string }> {
+  const url = await attachAccount(client, home, local);
+  try {
+    await deactivateAccount(client);
+  } catch (err) {
+    // Already deactivated (for example by an earlier run killed before the move): move it now.
+    if (!(err instanceof AcmeProblem && err.is("unauthorized") && /deactivat/i.test(err.detail))) throw err;
+  }
+  const movedTo = `${local.dir}.deactivated-${utcStamp(now)}`;
+  await rename(local.dir, movedTo);
+  await fsyncDir(join(local.dir, ".."));
+  return { url, movedTo };
+}
+
+/**
+ * RFC 8555 7.3.5 key rollover. The new key is written to account.key.next (0600, fsynced) before
+ * the CA sees it; only after the CA answered 200 is the old key kept as account.key.old-<stamp>
+ * (a hard link) and account.key.next renamed over account.key. Then the CA is asked to find the
+ * account by the new key, to confirm. A run killed in between is settled by the next account
+ * command (settlePendingRollover).
+ */
+export async function rollover(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+  keyType: KeyType,
+  logger: Logger,
+  now = new Date(),
+): Promise<{ url: string; oldThumbprint: string; newThumbprint: string; oldKeyFile: string }> {
+  const url = await attachAccount(client, home, local);
+  const pending = join(local.dir, PENDING);
+  const newPrivate = await generateKey(keyType);
+  await writeFileAtomic(pending, privateKeyToPem(newPrivate), 0o600);
+  const newKey = await toAccountKey(newPrivate);
+  const oldKey = local.key;
+  try {
+    await rolloverAccountKey(client, oldKey, newKey);
+  } catch (err) {
+    // The CA said no, or its answer was lost. Ask which key it knows; only a definite "not the
+    // new one" drops the pending file (it might be the account's only working key otherwise).
+    let known: boolean;
+    try {
+      known = await caKnowsKey(client, newKey, url);
+    } catch {
+      throw new WileError(
+        `the key rollover for ${url} failed and its outcome is unknown: ${(err as Error).message}`,
+        {
+          hint: `Both keys are kept (${local.keyFile} and ${pending}). Run 'wile account show' once the CA is reachable: it settles which one is the account's.`,
+          cause: err,
+        },
+      );
+    }
+    if (!known) {
+      await unlink(pending).catch(() => {});
+      throw err;
+    }
+    logger.warn("the CA's answer was lost, but it does know the new key: finishing the rollover");
+  }
+  const oldKeyFile = await swapInPendingKey(local, now);
+  local.key = newKey;
+  await writeRecord(home, local, { keyType });
+  client.useAccount(newKey, url);
+  const confirmed = await caKnowsKey(client, newKey, url);
+  if (!confirmed) {
+    throw new WileError(`the CA accepted the key change but does not find account ${url} by the new key`, {
+      hint: `The old key is kept at ${oldKeyFile}. Check with: wile account show`,
+    });
+  }
+  client.useAccount(newKey, url);
+  return { url, oldThumbprint: oldKey.thumbprint, newThumbprint: newKey.thumbprint, oldKeyFile };
+}
+
+/** True when onlyReturnExisting with `key` finds the account `url`. Leaves `client` signing with `key`. */
+async function caKnowsKey(client: AcmeClient, key: AccountKey, url: string): Promise<boolean> {
+  client.useAccount(key);
+  const found = await client.findAccount();
+  return found?.url === url;
+}
+
+/** account.key -> account.key.old-<stamp> (hard link), then account.key.next renamed over account.key. */
+async function swapInPendingKey(local: LocalAccount, now: Date): Promise<string> {
+  let oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}`);
+  for (let n = 2; ; n++) {
+    try {
+      await link(local.keyFile, oldKeyFile);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}-${n}`);
+    }
+  }
+  await rename(join(local.dir, PENDING), local.keyFile);
+  await fsyncDir(local.dir);
+  return oldKeyFile;
+}
+
+/**
+ * A rollover killed after writing account.key.next: if the CA knows the account by that key,
+ * finish the swap; otherwise the CA never took it, and it is removed.
+ */
+async function settlePendingRollover(client: AcmeClient, home: string, local: LocalAccount): Promise<void> {
+  const pendingFile = join(local.dir, PENDING);
+  const pem = await readFileIfExists(pendingFile);
+  if (pem === null) return;
+  const next = await toAccountKey(privateKeyFromPem(pem, pendingFile));
+  const url = local.record?.url;
+  if (url && (await caKnowsKey(client, next, url))) {
+    await swapInPendingKey(local, new Date());
+    local.key = next;
+    await writeRecord(home, local, { keyType: keyTypeOf(next.privateKey) ?? "unknown" });
+  } else {
+    await unlink(pendingFile).catch(() => {});
+  }
+  if (url) client.useAccount(local.key, url);
+  else client.useAccount(local.key);
+}
