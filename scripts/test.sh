@@ -47,9 +47,10 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then echo "${R}scripts/test.sh: \"${CURRENT:-setu
 section "Debian packages"
 # pebble: pebble + pebble-challtestsrv; nginx-light: the webroot server; openssl: listener CA and
 # certificate checks; qemu-user-static + *-arm64-cross: start the arm64 binary; time: GNU time for the
-# benchmark; git: the dist freshness check; ca-certificates: npm over HTTPS.
+# benchmark; git: the dist freshness check; ca-certificates: npm over HTTPS; cron: the real
+# crontab for the install-cron e2e test.
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
-  libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip)
+  libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"

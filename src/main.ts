@@ -1,10 +1,12 @@
 import type { Command } from "./cli/command";
 import { accountCommand } from "./cli/commands/account";
 import { helpCommand } from "./cli/commands/help";
+import { installCronCommand } from "./cli/commands/install-cron";
 import { issueCommand } from "./cli/commands/issue";
 import { listCommand } from "./cli/commands/list";
 import { removeCommand } from "./cli/commands/remove";
 import { revokeCommand } from "./cli/commands/revoke";
+import { uninstallCronCommand } from "./cli/commands/uninstall-cron";
 import { versionCommand } from "./cli/commands/version";
 import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
@@ -18,6 +20,8 @@ const COMMANDS: Command[] = [
   revokeCommand,
   removeCommand,
   accountCommand,
+  installCronCommand,
+  uninstallCronCommand,
   versionCommand,
 ];
 const ALL: Command[] = [...COMMANDS, helpCommand(() => ALL)];

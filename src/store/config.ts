@@ -1,0 +1,130 @@
+import { join } from "node:path";
+import { UsageError } from "../util/errors";
+import { isRecord } from "../util/text";
+import { ensureDir, readFileIfExists, writeFileAtomic } from "./fs-safe";
+
+/**
+ * Settings of one home that outlive a single command, in `<home>/config.json` (0600):
+ * notification targets for `wile cron`, the heartbeat, the schedule `install-cron` chose.
+ * Certificate settings live in each certificate's renewal.json, not here.
+ */
+export interface HomeConfig {
+  version: 1;
+  /** Contact addresses for new accounts. */
+  email?: string[];
+  /** A shell command (sh -c) run after a cron run that had failures (or after every run with notifyOn "always"). */
+  notifyCmd?: string;
+  /** An http(s) URL that gets a POST of the JSON run report, same condition as notifyCmd. */
+  notifyUrl?: string;
+  notifyOn: "failure" | "always";
+  /** An http(s) URL fetched (GET) after each cron run without failures (dead-man's switch). */
+  heartbeatUrl?: string;
+  /** The schedule install-cron chose: minute, and two hours 12 h apart. Reinstalling keeps it. */
+  cron?: { minute: number; hours: [number, number] };
+}
+
+export type ConfigPatch = { [K in Exclude<keyof HomeConfig, "version">]?: HomeConfig[K] | undefined };
+
+export function defaultConfig(): HomeConfig {
+  return { version: 1, notifyOn: "failure" };
+}
+
+export function configPath(home: string): string {
+  return join(home, "config.json");
+}
+
+/** The home's config; defaults when the file does not exist; a UsageError naming the file when it is broken. */
+export async function readConfig(home: string): Promise<HomeConfig> {
+  const path = configPath(home);
+  const text = await readFileIfExists(path);
+  if (text === null) return defaultConfig();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw broken(path, `it is not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, path);
+}
+
+/** Checks a parsed config.json; unknown keys are dropped (a newer wile may have written them). */
+export function parseConfig(raw: unknown, path = "config.json"): HomeConfig {
+  if (!isRecord(raw)) throw broken(path, "it is not a JSON object");
+  if (raw.version !== 1)
+    throw broken(path, `unsupported "version": ${JSON.stringify(raw.version)} (expected 1)`);
+  const cfg = defaultConfig();
+  if (raw.email !== undefined) {
+    if (!Array.isArray(raw.email) || !raw.email.every((e) => typeof e === "string")) {
+      throw broken(path, `"email" must be a list of strings`);
+    }
+    cfg.email = [...raw.email];
+  }
+  for (const key of ["notifyCmd", "notifyUrl", "heartbeatUrl"] as const) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (typeof v !== "string" || v === "") throw broken(path, `"${key}" must be a non-empty string`);
+    if (key !== "notifyCmd" && !isHttpUrl(v))
+      throw broken(path, `"${key}" must be an http:// or https:// URL`);
+    cfg[key] = v;
+  }
+  if (raw.notifyOn !== undefined) {
+    if (raw.notifyOn !== "failure" && raw.notifyOn !== "always") {
+      throw broken(path, `"notifyOn" must be "failure" or "always"`);
+    }
+    cfg.notifyOn = raw.notifyOn;
+  }
+  if (raw.cron !== undefined) {
+    const c = raw.cron;
+    const ok =
+      isRecord(c) &&
+      isInt(c.minute, 0, 59) &&
+      Array.isArray(c.hours) &&
+      c.hours.length === 2 &&
+      isInt(c.hours[0], 0, 23) &&
+      isInt(c.hours[1], 0, 23);
+    if (!ok) throw broken(path, `"cron" must be {"minute": 0-59, "hours": [0-23, 0-23]}`);
+    const hours = (c as { hours: [number, number] }).hours;
+    cfg.cron = { minute: (c as { minute: number }).minute, hours: [hours[0], hours[1]] };
+  }
+  return cfg;
+}
+
+/** Writes the config atomically (0600), creating the home (0700) if needed. */
+export async function writeConfig(home: string, cfg: HomeConfig): Promise<void> {
+  const checked = parseConfig(cfg, configPath(home));
+  await ensureDir(home);
+  await writeFileAtomic(configPath(home), `${JSON.stringify(checked, null, 2)}\n`, 0o600);
+}
+
+/** Read, merge `patch` (a key set to undefined is removed), write; returns the new config. */
+export async function updateConfig(home: string, patch: ConfigPatch): Promise<HomeConfig> {
+  const cfg = await readConfig(home);
+  const next: Record<string, unknown> = { ...cfg };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) delete next[k];
+    else next[k] = v;
+  }
+  if (next.notifyOn === undefined) next.notifyOn = "failure";
+  const result = parseConfig(next, configPath(home));
+  await writeConfig(home, result);
+  return result;
+}
+
+export function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+function isInt(v: unknown, min: number, max: number): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
+}
+
+function broken(path: string, why: string): UsageError {
+  return new UsageError(`${path} is broken: ${why}`, {
+    hint: `Fix the file by hand (it is JSON: {"version": 1, "notifyOn": "failure", ...}), or delete it to start from the defaults (notification settings and the cron time are then forgotten).`,
+  });
+}
