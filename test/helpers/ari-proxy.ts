@@ -45,6 +45,8 @@ export interface ProxyRequest {
   protectedHeader?: Record<string, unknown>;
   /** The status the client got. */
   status?: number;
+  /** The problem type of an error answer (e.g. urn:ietf:params:acme:error:badNonce). */
+  problemType?: string;
   /** True for newOrder requests. */
   newOrder: boolean;
 }
@@ -64,12 +66,16 @@ export interface AriProxy {
   rejectReplacesOnce(): void;
   /** Requests for renewal information so far (optionally for one CertID). */
   renewalInfoRequests(certId?: string): ProxyRequest[];
-  /** Decoded payloads of newOrder requests so far. */
+  /**
+   * Decoded payloads of newOrder requests so far, leaving out those Pebble refused with badNonce
+   * (it rejects a share of good nonces on purpose, and the client then re-sends the same order).
+   */
   newOrders(): Array<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
 const ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced";
+const BAD_NONCE = "urn:ietf:params:acme:error:badNonce";
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -220,6 +226,12 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       }
       out = Buffer.from(text);
     }
+    if (up.status >= 400) {
+      try {
+        const problem = JSON.parse(out.toString("utf8")) as { type?: unknown };
+        if (typeof problem.type === "string") rec.problemType = problem.type;
+      } catch {}
+    }
     reply(up.status, outHeaders, out);
   };
 
@@ -272,6 +284,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       ),
     newOrders: () =>
       requests
+        .filter((r) => r.problemType !== BAD_NONCE)
         .filter((r) => r.newOrder && isRecord(r.payload))
         .map((r) => r.payload as Record<string, unknown>),
     stop: async () => {
