@@ -1,13 +1,13 @@
 import type { KeyObject } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { AcmeClient } from "../acme/client";
+import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
+import { AcmeProblem } from "../acme/problem";
 import type { Identifier } from "../acme/types";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
 import type { ChallengeContext, Solver } from "../challenges/solver";
 import { createCsr } from "../crypto/csr";
-import { generateKey, privateKeyToPem } from "../crypto/keys";
+import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
 import { certMatchesKey, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
@@ -16,8 +16,8 @@ import type { RenewalConfig } from "../store/renewal";
 import { WileError } from "../util/errors";
 import { onInterrupt } from "../util/interrupt";
 import type { Logger } from "../util/log";
-import { VERSION } from "../version";
 import { ensureAccount } from "./account";
+import { createClient } from "./client";
 
 export interface IssueResult {
   name: string;
@@ -36,6 +36,10 @@ export interface IssueDeps {
   eab?: { kid: string; hmacKey: Uint8Array } | undefined;
   /** How long to wait for validation and issuance. */
   timeoutMs?: number;
+  /** A client for cfg.server shared across certificates (cron); else one is made and closed here. */
+  client?: AcmeClient;
+  /** ARI CertID of the certificate this one replaces (RFC 9773 5); dropped if the CA says alreadyReplaced. */
+  replaces?: string;
 }
 
 /**
@@ -59,14 +63,9 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
     await lock.release();
   });
-  const keyPromise = generateKey(cfg.keyType);
+  const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const client = new AcmeClient({
-    directoryUrl: cfg.server,
-    userAgent: `wile/${VERSION}`,
-    logger,
-    ...(cfg.caBundle ? { extraCa: await readFile(cfg.caBundle, "utf8") } : {}),
-  });
+  const client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger));
   try {
     const accountKey = await ensureAccount(
       client,
@@ -81,26 +80,39 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       }),
       live,
     );
+    if (cfg.profile) await checkProfile(client, cfg.profile);
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
-    const result = await obtainCertificate({
-      client,
-      thumbprint: accountKey.thumbprint,
-      identifiers: cfg.identifiers,
-      solverFor: () => solver,
-      csr: async () => {
-        key = await keyPromise;
-        return createCsr({ key, identifiers: cfg.identifiers, mustStaple: cfg.mustStaple });
-      },
-      chainTopIssuer: (pem) => {
-        const certsInChain = splitPemChain(pem);
-        const top = certsInChain[certsInChain.length - 1];
-        return top ? parseCertificate(top).issuerCN : null;
-      },
-      ...(cfg.preferredChain ? { preferredChain: cfg.preferredChain } : {}),
-      logger,
-      deadline: Date.now() + (deps.timeoutMs ?? 5 * 60_000),
-    });
+    const order = (replaces: string | undefined) =>
+      obtainCertificate({
+        client,
+        thumbprint: accountKey.thumbprint,
+        identifiers: cfg.identifiers,
+        solverFor: () => solver,
+        csr: async () => {
+          key = await keyPromise;
+          return createCsr({ key, identifiers: cfg.identifiers, mustStaple: cfg.mustStaple });
+        },
+        chainTopIssuer: (pem) => {
+          const certsInChain = splitPemChain(pem);
+          const top = certsInChain[certsInChain.length - 1];
+          return top ? parseCertificate(top).issuerCN : null;
+        },
+        ...(cfg.preferredChain ? { preferredChain: cfg.preferredChain } : {}),
+        ...(cfg.profile ? { profile: cfg.profile } : {}),
+        ...(replaces ? { replaces } : {}),
+        logger,
+        deadline: Date.now() + (deps.timeoutMs ?? 5 * 60_000),
+      });
+    let result: Awaited<ReturnType<typeof order>>;
+    try {
+      result = await order(deps.replaces);
+    } catch (err) {
+      // RFC 9773 5: the old certificate was renewed already (perhaps by another client): renew anyway.
+      if (!(deps.replaces && err instanceof AcmeProblem && err.is("alreadyReplaced"))) throw err;
+      logger.warn(`the CA says ${cfg.name}'s certificate was already replaced; ordering without "replaces"`);
+      result = await order(undefined);
+    }
     if (!key) key = await keyPromise;
     const { leafPem, chainPem, info } = checkIssued(result.pem, key, cfg.identifiers);
     const { versionDir } = await certs.install(cfg.name, {
@@ -122,9 +134,43 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     };
   } finally {
     unregister();
-    client.close();
+    if (!deps.client) client.close();
     await lock.release();
   }
+}
+
+/**
+ * The key for the new certificate: a fresh one, or with reuseKey the current one when it is of the
+ * configured type (a changed --key-type gets a new key).
+ */
+async function certificateKey(cfg: RenewalConfig, certs: CertStore, logger: Logger): Promise<KeyObject> {
+  if (cfg.reuseKey) {
+    const current = await certs.readCurrent(cfg.name);
+    if (current) {
+      const key = privateKeyFromPem(current.privkeyPem, `${certs.dir(cfg.name)}/privkey.pem`);
+      if (keyTypeOf(key) === cfg.keyType) return key;
+      logger.info(`The current key is not ${cfg.keyType}; making a new one despite --reuse-key`);
+    }
+  }
+  return generateKey(cfg.keyType);
+}
+
+/** A profile the CA does not list is refused before ordering (draft-ietf-acme-profiles). */
+async function checkProfile(client: AcmeClient, profile: string): Promise<void> {
+  const profiles = (await client.directory()).meta?.profiles;
+  if (profiles && Object.hasOwn(profiles, profile)) return;
+  const list = profiles ? Object.entries(profiles).map(([name, about]) => `  ${name}: ${about}`) : [];
+  throw new WileError(
+    list.length > 0
+      ? `the CA has no profile "${profile}"; it offers:\n${list.join("\n")}`
+      : `the CA offers no profiles, so --profile ${profile} cannot be used`,
+    {
+      hint:
+        list.length > 0
+          ? "Pick one of those with --profile, or leave --profile out for the CA's default."
+          : "Leave --profile out.",
+    },
+  );
 }
 
 /** The same solver, keeping `live` up to date with what it has put in place. */

@@ -91,6 +91,23 @@ const OPTIONS: OptionSpec[] = [
     help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80",
   },
   {
+    name: "profile",
+    type: "string",
+    arg: "NAME",
+    help: "ACME profile the CA offers (Let's Encrypt: classic, tlsserver, shortlived); checked against the CA's list",
+  },
+  {
+    name: "reuse-key",
+    type: "boolean",
+    help: "keep the certificate key across renewals (default: a new key each time)",
+  },
+  {
+    name: "renew-days",
+    type: "string",
+    arg: "N",
+    help: "renew N days before expiry instead of when the CA's renewal window (ARI) or 1/3 of the lifetime says",
+  },
+  {
     name: "must-staple",
     type: "boolean",
     help: "ask for the OCSP Must-Staple extension (Let's Encrypt no longer supports it)",
@@ -128,7 +145,7 @@ export const issueCommand: Command = {
       const have = new Set([...info.dnsNames, ...info.ipAddresses]);
       const sameNames =
         cfg.identifiers.length === have.size && cfg.identifiers.every((i) => have.has(i.value));
-      const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter);
+      const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter, cfg.renewDays);
       if (sameNames && Date.now() < renewAt.getTime()) {
         throw new NotDueError(
           `${name} has a certificate valid until ${info.notAfter.toISOString()} (${daysLeft(info.notAfter)} days left); it is not due for renewal before ${renewAt.toISOString()}`,
@@ -277,6 +294,19 @@ async function buildConfig(
   const resolve = list(opts, "resolve");
   for (const r of resolve) parseResolve(r);
   const preflight = opts.preflight !== false;
+  const profile = str(opts, "profile");
+  if (profile !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(profile)) {
+    throw new UsageError(`--profile "${profile}" is not a profile name`, {
+      hint: "Example: --profile shortlived",
+    });
+  }
+  const renewDaysArg = str(opts, "renew-days");
+  const renewDays = renewDaysArg === undefined ? undefined : Number(renewDaysArg);
+  if (renewDays !== undefined && !(Number.isFinite(renewDays) && renewDays > 0 && renewDays <= 3650)) {
+    throw new UsageError(`--renew-days "${renewDaysArg}" is not a number of days`, {
+      hint: "Example: --renew-days 30",
+    });
+  }
   const now = new Date().toISOString();
   const preferredChain = str(opts, "preferred-chain");
   const cfg: RenewalConfig = {
@@ -290,10 +320,12 @@ async function buildConfig(
     account: DEFAULT_ACCOUNT,
     email,
     ...(preferredChain ? { preferredChain } : {}),
+    ...(profile ? { profile } : {}),
+    ...(renewDays !== undefined ? { renewDays } : {}),
     mustStaple: flag(opts, "must-staple"),
     preflight,
     resolve,
-    reuseKey: false,
+    reuseKey: flag(opts, "reuse-key"),
     createdAt: now,
     updatedAt: now,
     deploy: [],

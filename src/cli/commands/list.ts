@@ -2,7 +2,9 @@ import { X509Certificate } from "node:crypto";
 import { keyTypeOf } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
 import { daysLeft } from "../../renew/due";
+import { certStatus } from "../../renew/status";
 import { CertStore } from "../../store/certs";
+import { readState } from "../../store/state";
 import type { Command } from "../command";
 import { table } from "../output";
 
@@ -15,6 +17,10 @@ interface Row {
   daysLeft: number;
   keyType: string | null;
   path: string;
+  /** ok, due, failing (the last renewal failed; see lastError), expired; or error (unreadable). */
+  status: string;
+  renewAt?: string;
+  lastError?: string;
   error?: string;
 }
 
@@ -27,6 +33,7 @@ export const listCommand: Command = {
   async run({ out, home }) {
     const store = new CertStore(home);
     const rows: Row[] = [];
+    const now = new Date();
     for (const name of await store.names()) {
       const path = store.dir(name);
       const files = await store.readCurrent(name);
@@ -36,6 +43,8 @@ export const listCommand: Command = {
       }
       try {
         const info = parseCertificate(files.certPem, `${path}/cert.pem`);
+        const cfg = await store.readRenewal(name).catch(() => null);
+        const st = certStatus(info, cfg, await readState(home, name), now);
         rows.push({
           name,
           domains: [...info.dnsNames, ...info.ipAddresses],
@@ -45,6 +54,9 @@ export const listCommand: Command = {
           daysLeft: daysLeft(info.notAfter),
           keyType: keyTypeOf(new X509Certificate(files.certPem).publicKey),
           path,
+          status: st.status,
+          renewAt: st.renewAt.toISOString(),
+          ...(st.lastError ? { lastError: st.lastError } : {}),
         });
       } catch (err) {
         rows.push(blank(name, path, (err as Error).message));
@@ -60,7 +72,7 @@ export const listCommand: Command = {
     }
     out.print(
       table(
-        ["NAME", "DOMAINS", "ISSUER", "NOT AFTER", "DAYS", "KEY", "PATH"],
+        ["NAME", "DOMAINS", "ISSUER", "NOT AFTER", "DAYS", "KEY", "STATUS", "PATH"],
         rows.map((r) => [
           r.name,
           r.domains.join(",") || "-",
@@ -68,10 +80,14 @@ export const listCommand: Command = {
           r.error ? `error: ${r.error}` : r.notAfter.slice(0, 16).replace("T", " "),
           r.error ? "-" : String(r.daysLeft),
           r.keyType ?? "-",
+          r.status,
           r.path,
         ]),
       ),
     );
+    for (const r of rows) {
+      if (r.lastError) out.logger.warn(`${r.name}: the last renewal failed: ${r.lastError.split("\n")[0]}`);
+    }
     return 0;
   },
 };
@@ -86,6 +102,7 @@ function blank(name: string, path: string, error: string): Row {
     daysLeft: 0,
     keyType: null,
     path,
+    status: "error",
     error,
   };
 }

@@ -1,0 +1,157 @@
+import { join } from "node:path";
+import { ClientPool } from "../../flow/client";
+import { mapLimit, type Outcome, renewOne, summaryLine } from "../../renew/run";
+import { CertStore } from "../../store/certs";
+import { acquireLock } from "../../store/lock";
+import { NotDueError, UsageError, WileError } from "../../util/errors";
+
+const NOT_DUE_EXIT = new NotDueError("not due").exitCode;
+
+import type { Logger } from "../../util/log";
+import type { Command, CommandContext } from "../command";
+import { flag, type OptionSpec, str } from "../options";
+
+const HOURS = 60 * 60 * 1000;
+/** wile cron runs twice a day: what is due before the next run is renewed now. */
+export const CRON_INTERVAL_MS = 12 * HOURS;
+
+export const PARALLEL_OPTION: OptionSpec = {
+  name: "parallel",
+  type: "string",
+  arg: "N",
+  help: "renew up to N certificates at once (default 4)",
+};
+
+export function parseParallel(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel "${value}" is not a whole number from 1 to 64`);
+  }
+  return n;
+}
+
+/** The lock that keeps two runs over all certificates (cron, renew --all) apart. */
+export function runLockPath(home: string): string {
+  return join(home, "cron.lock");
+}
+
+/** Logger lines for one certificate among many, prefixed with its name. */
+export function prefixed(logger: Logger, name: string): Logger {
+  return {
+    info: (m) => logger.info(m.startsWith(`${name}:`) ? m : `${name}: ${m}`),
+    warn: (m) => logger.warn(m.startsWith(`${name}:`) ? m : `${name}: ${m}`),
+    debug: (m) => logger.debug(m.startsWith(`${name}:`) ? m : `${name}: ${m}`),
+  };
+}
+
+/** Checks every certificate (or the named ones), renewing the due ones; the run's outcomes. */
+export async function renewMany(
+  ctx: CommandContext,
+  logger: Logger,
+  opts: { names?: string[]; force: boolean; parallel: number },
+): Promise<Outcome[]> {
+  const store = new CertStore(ctx.home);
+  const names = opts.names ?? (await store.names());
+  const pool = new ClientPool(logger);
+  const now = new Date();
+  try {
+    return await mapLimit(names, opts.parallel, (name) =>
+      renewOne(name, {
+        home: ctx.home,
+        pool,
+        logger: prefixed(logger, name),
+        force: opts.force,
+        now,
+        nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
+export function outcomesJson(outcomes: Outcome[]) {
+  return { summary: summaryLine(outcomes), certificates: outcomes };
+}
+
+export const renewCommand: Command = {
+  name: "renew",
+  summary: "renew one certificate, or all with --all, if due (or now with --force)",
+  usage: "wile renew NAME [--force] | wile renew --all [--force] [--parallel N]",
+  description: [
+    "Replays the settings in renewal.json (names, webroots, key type, CA, profile). A certificate is",
+    "due when the CA's renewal window (ARI) says so, or when a third of its lifetime is left (half",
+    "for lifetimes under 10 days), or --renew-days before expiry if it was issued with that. Exit 0",
+    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only).",
+  ].join("\n"),
+  options: [
+    { name: "all", type: "boolean", help: "every certificate in this home" },
+    { name: "force", type: "boolean", help: "renew even if not due" },
+    PARALLEL_OPTION,
+  ],
+  examples: [
+    "wile renew example.com",
+    "wile renew example.com --force && systemctl reload nginx",
+    "wile renew --all",
+  ],
+  async run(ctx) {
+    const { opts, out } = ctx;
+    const all = flag(opts, "all");
+    const names = opts._;
+    if (all === names.length > 0) {
+      throw new UsageError(
+        all ? "give either NAME or --all, not both" : "which certificate? Give its NAME or --all",
+        {
+          hint: "wile list shows the names.",
+        },
+      );
+    }
+    if (names.length > 1) throw new UsageError("give one NAME (or --all)");
+    const parallel = parseParallel(str(opts, "parallel"));
+    const store = new CertStore(ctx.home);
+    if (!all) {
+      const name = names[0] as string;
+      const known = await store.names();
+      if (!known.includes(name)) {
+        throw new UsageError(`no certificate named "${name}" in ${ctx.home}`, {
+          hint: known.length > 0 ? `Known: ${known.join(", ")}.` : "wile issue creates one.",
+        });
+      }
+    }
+    const lock = await acquireLock(runLockPath(ctx.home));
+    if (!lock) {
+      throw new WileError("another wile cron or renew --all is running in this home", {
+        hint: "Wait for it to finish and try again.",
+      });
+    }
+    try {
+      const outcomes = await renewMany(ctx, out.logger, {
+        ...(all ? {} : { names }),
+        force: flag(opts, "force"),
+        parallel,
+      });
+      return report(ctx, outcomes, all);
+    } finally {
+      await lock.release();
+    }
+  },
+};
+
+function report(ctx: CommandContext, outcomes: Outcome[], all: boolean): number {
+  const { out } = ctx;
+  if (out.jsonMode) out.json(outcomesJson(outcomes));
+  for (const o of outcomes) {
+    if (o.status === "failed") out.error(`${o.name}: ${o.reason}`, o.hint);
+    else if (o.status !== "renewed") out.logger.info(`${o.name}: not renewed: ${o.reason}`);
+  }
+  if (all) {
+    out.logger.info(summaryLine(outcomes));
+    return outcomes.some((o) => o.status === "failed") ? 1 : 0;
+  }
+  const only = outcomes[0];
+  if (only?.status === "failed") return 1;
+  if (only?.status === "renewed") return 0;
+  // Not due (said above): exit 3, so that `wile renew x && reload` reloads only after a renewal.
+  return NOT_DUE_EXIT;
+}

@@ -1,0 +1,154 @@
+import { AcmeProblem } from "../acme/problem";
+import { parseCertificate } from "../crypto/x509";
+import type { ClientPool } from "../flow/client";
+import { issueFromConfig } from "../flow/issue";
+import { CertStore } from "../store/certs";
+import { emptyState, type RenewalState, readState, writeState } from "../store/state";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { fetchRenewalWindow } from "./ari";
+import { nextAttemptAfterFailure } from "./backoff";
+import { type Decision, decide } from "./decide";
+
+export interface Outcome {
+  name: string;
+  /** renewed; not-due; waiting (backing off after failures); failed. */
+  status: "renewed" | "not-due" | "waiting" | "failed";
+  /** Why it was (not) renewed, or what failed. */
+  reason: string;
+  hint?: string;
+  /** When it becomes due, for not-due and waiting. */
+  renewAt?: string;
+  serial?: string;
+  notAfter?: string;
+}
+
+export interface RenewOptions {
+  home: string;
+  /** Shared across certificates: one client (directory, connection, nonces) per CA. */
+  pool: ClientPool;
+  logger: Logger;
+  force: boolean;
+  now: Date;
+  /** When the next scheduled run is expected: ARI renews now if its moment falls before then. */
+  nextRun: Date;
+}
+
+/**
+ * Checks one certificate and renews it when due, replaying its renewal.json. Never throws: a
+ * failure is an outcome, recorded in state.json with the time of the next attempt (backing off),
+ * and the certificate and key in place stay untouched.
+ */
+export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
+  const { home, logger, now } = opts;
+  const store = new CertStore(home);
+  let state: RenewalState = emptyState();
+  try {
+    state = await readState(home, name);
+    const cfg = await store.readRenewal(name);
+    if (!cfg) {
+      throw new WileError(`${name} has no renewal.json, so wile does not know how to renew it`, {
+        hint: `Issue it again with wile issue (which writes ${store.dir(name)}/renewal.json), or wile remove ${name}.`,
+      });
+    }
+    const files = await store.readCurrent(name);
+    let decision: Decision;
+    if (!files) {
+      decision = { due: true, reason: "no certificate stored yet", source: "forced", renewAt: null, state };
+    } else {
+      const cert = parseCertificate(files.certPem, `${store.dir(name)}/cert.pem`);
+      const client = await opts.pool.get(cfg.server, cfg.caBundle);
+      decision = await decide({
+        name,
+        cert,
+        cfg,
+        state,
+        now,
+        nextRun: opts.nextRun,
+        ari: (certId) => fetchRenewalWindow(client, certId),
+        logger,
+        force: opts.force,
+      });
+    }
+    state = decision.state;
+    if (!decision.due) {
+      await writeState(home, name, state);
+      return {
+        name,
+        status: decision.source === "backoff" ? "waiting" : "not-due",
+        reason: decision.reason,
+        ...(decision.renewAt ? { renewAt: decision.renewAt.toISOString() } : {}),
+      };
+    }
+
+    logger.info(`${name}: renewing (${decision.reason})`);
+    state = { ...state, lastAttempt: now.toISOString() };
+    const client = await opts.pool.get(cfg.server, cfg.caBundle);
+    const ariAvailable = Boolean((await client.directory()).renewalInfo);
+    const result = await issueFromConfig(
+      { ...cfg, updatedAt: now.toISOString() },
+      { home, logger, client, ...(ariAvailable && decision.replaces ? { replaces: decision.replaces } : {}) },
+    );
+    // A new certificate: its ARI window and the failure count start afresh.
+    await writeState(home, name, {
+      ...emptyState(),
+      lastAttempt: now.toISOString(),
+      lastSuccess: new Date().toISOString(),
+    });
+    logger.info(`${name}: renewed, serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
+    return {
+      name,
+      status: "renewed",
+      reason: decision.reason,
+      serial: result.serial,
+      notAfter: result.notAfter.toISOString(),
+    };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const failures = state.failures + 1;
+    const retryAfter = err instanceof AcmeProblem ? err.retryAfterMs : null;
+    const next = nextAttemptAfterFailure(failures, now, retryAfter);
+    await writeState(home, name, {
+      ...state,
+      failures,
+      lastAttempt: now.toISOString(),
+      lastError: message,
+      nextAttempt: next.toISOString(),
+    }).catch((e) => logger.warn(`${name}: could not record the failure: ${(e as Error).message}`));
+    const hint = err instanceof WileError ? err.hint : undefined;
+    return {
+      name,
+      status: "failed",
+      reason: message,
+      ...(hint ? { hint } : {}),
+      renewAt: next.toISOString(),
+    };
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` at a time; results in the order of `items`. */
+export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** "12 checked, 2 renewed, 1 failed: b.example.com: <reason>" */
+export function summaryLine(outcomes: Outcome[]): string {
+  const renewed = outcomes.filter((o) => o.status === "renewed").length;
+  const failed = outcomes.filter((o) => o.status === "failed");
+  const waiting = outcomes.filter((o) => o.status === "waiting").length;
+  const parts = [`${outcomes.length} checked`, `${renewed} renewed`];
+  if (waiting > 0) parts.push(`${waiting} waiting to retry`);
+  parts.push(`${failed.length} failed`);
+  const first = failed[0];
+  const detail = first ? `: ${failed.map((f) => `${f.name}: ${f.reason.split("\n")[0]}`).join("; ")}` : "";
+  return parts.join(", ") + detail;
+}

@@ -1,0 +1,156 @@
+/**
+ * End to end: renewal by `wile cron` and `wile renew` against Pebble issuing short-lived
+ * certificates, so that the fallback rule (half the lifetime left, under 10 days) makes them due.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
+import { certFiles, issueArgs, snapshot } from "../helpers/e2e";
+import { startTestEnv, type TestEnv } from "../helpers/testenv";
+import { dump, runWile, tempDir } from "../helpers/wile";
+
+const VALIDITY_S = 8;
+let env: TestEnv;
+let home: string;
+
+before(async () => {
+  env = await startTestEnv({ validityPeriod: VALIDITY_S, env: { PEBBLE_AUTHZREUSE: "0" } });
+  home = join(tempDir("wile-e2e-renew-"), "wile");
+});
+
+after(async () => {
+  await env?.stop();
+});
+
+const wile = (args: string[]) => runWile(args, { home, timeoutMs: 60_000 });
+const versions = (name: string) =>
+  readdirSync(join(home, "certs", name, "archive")).filter((d) => !d.startsWith("."));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until half of the certificate's lifetime has passed, so the fallback rule makes it due. */
+async function untilDue(name: string) {
+  const text = readFileSync(certFiles(home, name).cert, "utf8");
+  const { X509Certificate } = await import("node:crypto");
+  const c = new X509Certificate(text);
+  const from = Date.parse(c.validFrom);
+  const to = Date.parse(c.validTo);
+  const dueAt = to - (to - from) / 2 + 1000;
+  if (dueAt > Date.now()) await sleep(dueAt - Date.now());
+}
+
+describe("renewal", () => {
+  it("cron renews nothing while no certificate is due, silently", async () => {
+    const r1 = await wile(issueArgs(env, ["quiet.example"]));
+    assert.equal(r1.code, 0, dump(r1));
+    const r = await wile(["cron"]);
+    assert.equal(r.code, 0, dump(r));
+    assert.equal(r.stdout, "", "nothing on stdout when all is well");
+    assert.equal(r.stderr, "", "nothing on stderr either: cron would mail it");
+    assert.equal(versions("quiet.example").length, 1);
+    const single = await wile(["renew", "quiet.example"]);
+    assert.equal(single.code, 3, dump(single));
+    assert.match(single.stderr, /quiet\.example: not renewed/);
+  });
+
+  it("cron renews a due certificate replaying renewal.json, keeping the old version", async () => {
+    const name = "replay.example";
+    const r1 = await wile(issueArgs(env, [name, "www.replay.example"], ["--key-type", "rsa-2048"]));
+    assert.equal(r1.code, 0, dump(r1));
+    const before = snapshot(home, name);
+    const oldSerial = serialHex(certFiles(home, name).cert);
+    await untilDue(name);
+    const r = await wile(["cron"]);
+    assert.equal(r.code, 0, dump(r));
+    assert.equal(r.stdout, "");
+    const f = certFiles(home, name);
+    assert.notEqual(serialHex(f.cert), oldSerial, "a new certificate at the stable path");
+    assert.notDeepEqual(snapshot(home, name), before);
+    assert.deepEqual(sanNames(f.cert), ["replay.example", "www.replay.example"], "same names");
+    assert.equal(keyTypeOf(f.privkey), "rsa-2048", "same key type as at issue time");
+    assert.ok(keyMatchesCert(f.privkey, f.cert).match);
+    assert.ok(versions(name).length >= 2, "the earlier version stays in archive/");
+    const renewal = JSON.parse(readFileSync(f.renewal, "utf8"));
+    assert.equal(renewal.keyType, "rsa-2048");
+  });
+
+  it("two cron runs started together renew a due certificate exactly once", async () => {
+    const name = "race.example";
+    const r1 = await wile(issueArgs(env, [name]));
+    assert.equal(r1.code, 0, dump(r1));
+    await untilDue(name);
+    const [a, b] = await Promise.all([wile(["cron"]), wile(["cron"])]);
+    assert.equal(a.code, 0, dump(a));
+    assert.equal(b.code, 0, dump(b));
+    assert.equal(versions(name).length, 2, "exactly one renewal");
+  });
+
+  it("--reuse-key keeps the key across renewals; renew --force renews at once", async () => {
+    const name = "reuse.example";
+    const r1 = await wile(issueArgs(env, [name], ["--reuse-key"]));
+    assert.equal(r1.code, 0, dump(r1));
+    const key = readFileSync(certFiles(home, name).privkey, "utf8");
+    const serial = serialHex(certFiles(home, name).cert);
+    const r = await wile(["renew", name, "--force"]);
+    assert.equal(r.code, 0, dump(r));
+    assert.notEqual(serialHex(certFiles(home, name).cert), serial);
+    assert.equal(readFileSync(certFiles(home, name).privkey, "utf8"), key, "same key");
+  });
+
+  it("renew refuses an unknown name and NAME with --all", async () => {
+    const r = await wile(["renew", "nope.example"]);
+    assert.equal(r.code, 2, dump(r));
+    assert.match(r.stderr, /no certificate named "nope\.example"/);
+    const both = await wile(["renew", "quiet.example", "--all"]);
+    assert.equal(both.code, 2, dump(both));
+  });
+});
+
+describe("renewal failures", () => {
+  let longEnv: TestEnv;
+  let longHome: string;
+  before(async () => {
+    longEnv = await startTestEnv({ env: { PEBBLE_AUTHZREUSE: "0" } });
+    longHome = join(tempDir("wile-e2e-renew-fail-"), "wile");
+  });
+  after(async () => {
+    await longEnv?.stop();
+  });
+
+  it("a failed renewal keeps the current pair, reports on stderr with a summary, and backs off", async () => {
+    const name = "broken.example";
+    // Long-lived (Pebble's default 5 years) and due at once by --renew-days: backoff applies
+    // (close to expiry wile would rather retry every run).
+    const r1 = await runWile(issueArgs(longEnv, [name], ["--renew-days", "3650"]), { home: longHome });
+    assert.equal(r1.code, 0, dump(r1));
+    const good = snapshot(longHome, name);
+    // The web server no longer serves the webroot wile writes to.
+    const renewalFile = certFiles(longHome, name).renewal;
+    const cfg = JSON.parse(readFileSync(renewalFile, "utf8"));
+    cfg.challenge.webroots[name] = tempDir("wile-e2e-unserved-");
+    writeFileSync(renewalFile, JSON.stringify(cfg));
+    const r = await runWile(["cron"], { home: longHome });
+    assert.equal(r.code, 1, dump(r));
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /broken\.example: .*[Pp]reflight/, "names the certificate and the reason");
+    assert.match(r.stderr, /^1 checked, 0 renewed, 1 failed: broken\.example: /m, "one summary line");
+    assert.deepEqual(snapshot(longHome, name), good, "current certificate and key untouched");
+    const state = JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8"));
+    assert.equal(state.failures, 1);
+    assert.ok(Date.parse(state.nextAttempt) > Date.now(), "next attempt is in the future");
+    const list = await runWile(["list", "--json"], { home: longHome });
+    const row = JSON.parse(list.stdout).certificates.find((c: { name: string }) => c.name === name);
+    assert.equal(row.status, "failing");
+    assert.match(row.lastError, /[Pp]reflight/);
+    // Right away again: waiting for the backoff, no new attempt, nothing failed in this run.
+    const again = await runWile(["cron"], { home: longHome });
+    assert.equal(again.code, 0, dump(again));
+    assert.equal(JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8")).failures, 1);
+    // Repaired and forced: renewed, state reset.
+    cfg.challenge.webroots[name] = longEnv.webroot;
+    writeFileSync(renewalFile, JSON.stringify(cfg));
+    const fixed = await runWile(["renew", name, "--force"], { home: longHome });
+    assert.equal(fixed.code, 0, dump(fixed));
+    assert.equal(JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8")).failures, 0);
+  });
+});
