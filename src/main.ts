@@ -1,10 +1,12 @@
 import type { Command } from "./cli/command";
 import { accountCommand } from "./cli/commands/account";
+import { cronCommand } from "./cli/commands/cron";
 import { helpCommand } from "./cli/commands/help";
 import { installCronCommand } from "./cli/commands/install-cron";
 import { issueCommand } from "./cli/commands/issue";
 import { listCommand } from "./cli/commands/list";
 import { removeCommand } from "./cli/commands/remove";
+import { renewCommand } from "./cli/commands/renew";
 import { revokeCommand } from "./cli/commands/revoke";
 import { uninstallCronCommand } from "./cli/commands/uninstall-cron";
 import { versionCommand } from "./cli/commands/version";
@@ -16,6 +18,8 @@ import { UsageError, WileError } from "./util/errors";
 
 const COMMANDS: Command[] = [
   issueCommand,
+  renewCommand,
+  cronCommand,
   listCommand,
   revokeCommand,
   removeCommand,
