@@ -1,5 +1,6 @@
 import type { Command } from "./cli/command";
 import { accountCommand } from "./cli/commands/account";
+import { configCommand } from "./cli/commands/config";
 import { cronCommand } from "./cli/commands/cron";
 import { helpCommand } from "./cli/commands/help";
 import { installCronCommand } from "./cli/commands/install-cron";
@@ -26,6 +27,7 @@ const COMMANDS: Command[] = [
   accountCommand,
   installCronCommand,
   uninstallCronCommand,
+  configCommand,
   versionCommand,
 ];
 const ALL: Command[] = [...COMMANDS, helpCommand(() => ALL)];

@@ -3,6 +3,8 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { configPatchFromOptions, NOTIFY_OPTIONS } from "../../../src/cli/commands/config";
+import { parseOptions } from "../../../src/cli/options";
 import { configPath, parseConfig, readConfig, updateConfig, writeConfig } from "../../../src/store/config";
 import { UsageError } from "../../../src/util/errors";
 
@@ -88,5 +90,38 @@ describe("home config", () => {
     const before = await readFile(configPath(home), "utf8");
     await assert.rejects(updateConfig(home, { notifyUrl: "not a url" }), /notifyUrl/);
     assert.equal(await readFile(configPath(home), "utf8"), before);
+  });
+});
+
+describe("notification options (wile config, wile cron)", () => {
+  test("configPatchFromOptions maps and checks the options", () => {
+    const opts = parseOptions(
+      [
+        "--notify-cmd",
+        "mail root",
+        "--notify-url",
+        "https://h.example/x",
+        "--notify-on",
+        "always",
+        "--heartbeat-url",
+        "http://hc.example/p",
+      ],
+      NOTIFY_OPTIONS,
+    );
+    assert.deepEqual(configPatchFromOptions(opts), {
+      notifyCmd: "mail root",
+      notifyUrl: "https://h.example/x",
+      notifyOn: "always",
+      heartbeatUrl: "http://hc.example/p",
+    });
+    assert.deepEqual(configPatchFromOptions(parseOptions([], NOTIFY_OPTIONS)), {});
+    assert.throws(
+      () => configPatchFromOptions(parseOptions(["--notify-url", "file:///etc/passwd"], NOTIFY_OPTIONS)),
+      UsageError,
+    );
+    assert.throws(
+      () => configPatchFromOptions(parseOptions(["--notify-on", "never"], NOTIFY_OPTIONS)),
+      /failure" or "always/,
+    );
   });
 });
