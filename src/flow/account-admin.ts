@@ -3,7 +3,7 @@
  * Rollover and deactivation change files only after the CA has said yes, and never lose a key
  * that works: see rollover() and deactivate().
  */
-import { link, readFile, rename, unlink } from "node:fs/promises";
+import { link, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type AccountObject,
@@ -12,7 +12,7 @@ import {
   rolloverAccountKey,
   updateAccountContact,
 } from "../acme/account-ops";
-import { AcmeClient } from "../acme/client";
+import type { AcmeClient } from "../acme/client";
 import { type AccountKey, toAccountKey } from "../acme/jws";
 import { AcmeProblem } from "../acme/problem";
 import { generateKey, type KeyType, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
@@ -21,22 +21,8 @@ import { utcStamp } from "../store/certs";
 import { fsyncDir, readFileIfExists, writeFileAtomic } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { VERSION } from "../version";
 
 /** An AcmeClient for a CA, trusting the (already checked) CA bundle file. */
-export async function openClient(
-  server: string,
-  caBundle: string | undefined,
-  logger: Logger,
-): Promise<AcmeClient> {
-  return new AcmeClient({
-    directoryUrl: server,
-    userAgent: `wile/${VERSION}`,
-    logger,
-    ...(caBundle ? { extraCa: await readFile(caBundle, "utf8") } : {}),
-  });
-}
-
 /** This home's account for one CA, as stored: `accounts/<ca>/<name>/`. */
 export interface LocalAccount {
   directoryUrl: string;

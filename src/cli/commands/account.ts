@@ -5,11 +5,11 @@ import {
   type LocalAccount,
   loadLocalAccount,
   noAccountError,
-  openClient,
   rollover,
   showAccount,
   updateEmail,
 } from "../../flow/account-admin";
+import { createClient } from "../../flow/client";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { UsageError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
@@ -123,7 +123,7 @@ async function run(sub: Sub, ctx: CommandContext): Promise<number> {
     });
   }
 
-  const client = await openClient(ca.server, ca.caBundle, out.logger);
+  const client = await createClient(ca.server, ca.caBundle, out.logger);
   try {
     switch (sub) {
       case "show": {

@@ -1,9 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
-import { splitPemChain } from "../../crypto/pem";
 import { parseCertificate } from "../../crypto/x509";
 import { issueFromConfig } from "../../flow/issue";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
@@ -12,10 +10,10 @@ import { CertStore } from "../../store/certs";
 import { certName } from "../../store/paths";
 import type { RenewalConfig } from "../../store/renewal";
 import { NotDueError, UsageError } from "../../util/errors";
+import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
-import { resolveServer, SERVER_SHORTCUTS } from "../servers";
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -41,23 +39,7 @@ const OPTIONS: OptionSpec[] = [
     arg: "ADDR",
     help: "contact address for the account (expiry and policy mail from the CA)",
   },
-  {
-    name: "server",
-    type: "string",
-    arg: "URL|NAME",
-    help: `CA directory URL or one of: ${Object.keys(SERVER_SHORTCUTS).join(", ")} (default letsencrypt)`,
-  },
-  {
-    name: "staging",
-    type: "boolean",
-    help: "use Let's Encrypt's staging CA (untrusted certificates, generous limits)",
-  },
-  {
-    name: "ca-bundle",
-    type: "string",
-    arg: "FILE",
-    help: "extra CA certificates (PEM) to trust for the ACME server's HTTPS",
-  },
+  ...CA_OPTIONS,
   {
     name: "key-type",
     type: "string",
@@ -70,13 +52,7 @@ const OPTIONS: OptionSpec[] = [
     arg: "CN",
     help: "prefer the chain whose top certificate is issued by this CN",
   },
-  {
-    name: "eab-kid",
-    type: "string",
-    arg: "ID",
-    help: "external account binding key id (ZeroSSL, Google, ...)",
-  },
-  { name: "eab-hmac-key", type: "string", arg: "KEY", help: "external account binding HMAC key (base64url)" },
+  ...EAB_OPTIONS,
   {
     name: "preflight",
     type: "boolean",
@@ -236,61 +212,9 @@ async function buildConfig(
     });
   }
   const keyType: KeyType = keyTypeArg;
-  const server = resolveServer(str(opts, "server"), flag(opts, "staging"));
-
-  let caBundle = str(opts, "ca-bundle");
-  if (caBundle !== undefined) {
-    caBundle = resolvePath(caBundle);
-    let text: string;
-    try {
-      text = await readFile(caBundle, "utf8");
-    } catch (err) {
-      throw new UsageError(
-        `cannot read --ca-bundle ${caBundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        {
-          hint: "Give a readable PEM file with the CA certificate(s) to trust.",
-        },
-      );
-    }
-    if (splitPemChain(text).length === 0) {
-      throw new UsageError(`--ca-bundle ${caBundle} holds no PEM certificate`, {
-        hint: "It must contain -----BEGIN CERTIFICATE----- blocks.",
-      });
-    }
-  }
-
-  const eabKid = str(opts, "eab-kid");
-  const eabKey = str(opts, "eab-hmac-key");
-  if ((eabKid === undefined) !== (eabKey === undefined)) {
-    throw new UsageError(
-      `--${eabKid === undefined ? "eab-hmac-key" : "eab-kid"} was given without --${eabKid === undefined ? "eab-kid" : "eab-hmac-key"}`,
-      {
-        hint: "External account binding needs both the key id and the HMAC key from the CA.",
-      },
-    );
-  }
-  let eab: { kid: string; hmacKey: Uint8Array } | undefined;
-  if (eabKid !== undefined && eabKey !== undefined) {
-    const cleaned = eabKey.trim().replace(/=+$/, "");
-    if (!/^[A-Za-z0-9_\-+/]+$/.test(cleaned)) {
-      throw new UsageError("--eab-hmac-key is not base64url", {
-        hint: "Copy the HMAC key exactly as the CA shows it.",
-      });
-    }
-    eab = { kid: eabKid, hmacKey: Buffer.from(cleaned.replace(/\+/g, "-").replace(/\//g, "_"), "base64url") };
-  }
-
-  const email = list(opts, "email")
-    .flatMap((e) => e.split(","))
-    .map((e) => e.trim())
-    .filter(Boolean);
-  for (const e of email) {
-    if (!/^[^@\s:]+@[^@\s]+\.[^@\s]+$/.test(e)) {
-      throw new UsageError(`--email "${e}" is not an e-mail address`, {
-        hint: "Example: --email admin@example.com",
-      });
-    }
-  }
+  const { server, caBundle } = await parseCaOptions(opts);
+  const eab = parseEabOptions(opts);
+  const email = parseEmails(list(opts, "email"));
   const resolve = list(opts, "resolve");
   for (const r of resolve) parseResolve(r);
   const preflight = opts.preflight !== false;

@@ -4,7 +4,8 @@ import {
   REVOCATION_REASONS,
   type RevocationReason,
 } from "../../acme/revoke";
-import { loadLocalAccount, openClient } from "../../flow/account-admin";
+import { loadLocalAccount } from "../../flow/account-admin";
+import { createClient } from "../../flow/client";
 import { loadRevocationTarget, revokeTarget } from "../../flow/revoke";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { UsageError } from "../../util/errors";
@@ -105,7 +106,7 @@ export const revokeCommand: Command = {
         `The files in ${target.dir} stay in place and wile keeps renewing ${name}.`,
       ],
     });
-    const client = await openClient(ca.server, ca.caBundle, out.logger);
+    const client = await createClient(ca.server, ca.caBundle, out.logger);
     let outcome: "revoked" | "already";
     try {
       outcome = await revokeTarget(client, home, target, {
