@@ -16,6 +16,8 @@ import { parseOptions } from "./cli/options";
 import { createOutput, type Io } from "./cli/output";
 import { resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
+import { openFileLog } from "./util/logfile";
+import { VERSION } from "./version";
 
 const COMMANDS: Command[] = [
   issueCommand,
@@ -84,6 +86,15 @@ export async function runMain(
   function context(rest: string[], cmd: Command) {
     const opts = parseOptions(rest, cmd.options);
     const home = resolveHome(typeof opts.home === "string" ? opts.home : undefined, env);
+    if (cmd.logs) {
+      out.attachLog(
+        openFileLog(home, {
+          verbose,
+          onError: (e) => out.logger.warn(`cannot write the log file: ${e.message}`),
+        }),
+      );
+      out.quiet.info(`wile ${VERSION}: ${cmd.name}`);
+    }
     return { argv: rest, opts, out, env, home };
   }
 }

@@ -18,5 +18,7 @@ export interface Command {
   /** Longer explanation shown by --help, before the options. */
   description?: string;
   examples: string[];
+  /** Keeps a record in <home>/logs/wile.log (commands that change state or talk to a CA). */
+  logs?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }

@@ -6,6 +6,7 @@ import { CertStore } from "../store/certs";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { summarize } from "../util/notify";
 import { fetchRenewalWindow } from "./ari";
 import { nextAttemptAfterFailure } from "./backoff";
 import { type Decision, decide } from "./decide";
@@ -21,6 +22,8 @@ export interface Outcome {
   renewAt?: string;
   serial?: string;
   notAfter?: string;
+  /** The CA's explanation of its renewal window (ARI explanationURL), when it gave one. */
+  explanationURL?: string;
 }
 
 export interface RenewOptions {
@@ -78,6 +81,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
         status: decision.source === "backoff" ? "waiting" : "not-due",
         reason: decision.reason,
         ...(decision.renewAt ? { renewAt: decision.renewAt.toISOString() } : {}),
+        ...(decision.explanationURL ? { explanationURL: decision.explanationURL } : {}),
       };
     }
 
@@ -102,6 +106,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
       reason: decision.reason,
       serial: result.serial,
       notAfter: result.notAfter.toISOString(),
+      ...(decision.explanationURL ? { explanationURL: decision.explanationURL } : {}),
     };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -140,15 +145,13 @@ export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) 
   return results;
 }
 
-/** "12 checked, 2 renewed, 1 failed: b.example.com: <reason>" */
+/** "12 checked, 2 renewed, 1 failed: b.example.com: <reason>" (the first line of each reason). */
 export function summaryLine(outcomes: Outcome[]): string {
-  const renewed = outcomes.filter((o) => o.status === "renewed").length;
-  const failed = outcomes.filter((o) => o.status === "failed");
-  const waiting = outcomes.filter((o) => o.status === "waiting").length;
-  const parts = [`${outcomes.length} checked`, `${renewed} renewed`];
-  if (waiting > 0) parts.push(`${waiting} waiting to retry`);
-  parts.push(`${failed.length} failed`);
-  const first = failed[0];
-  const detail = first ? `: ${failed.map((f) => `${f.name}: ${f.reason.split("\n")[0]}`).join("; ")}` : "";
-  return parts.join(", ") + detail;
+  return summarize({
+    checked: outcomes.length,
+    renewed: outcomes.filter((o) => o.status === "renewed").map((o) => o.name),
+    failed: outcomes
+      .filter((o) => o.status === "failed")
+      .map((o) => ({ name: o.name, error: o.reason.split("\n")[0] ?? "" })),
+  });
 }

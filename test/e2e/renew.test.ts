@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
@@ -152,5 +154,76 @@ describe("renewal failures", () => {
     const fixed = await runWile(["renew", name, "--force"], { home: longHome });
     assert.equal(fixed.code, 0, dump(fixed));
     assert.equal(JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8")).failures, 0);
+  });
+
+  it("a cron run with failures notifies (command and URL) and logs; a clean run sends the heartbeat", async () => {
+    const home2 = join(tempDir("wile-e2e-notify-"), "wile");
+    const got: Array<{ method: string; url: string; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        got.push({ method: req.method ?? "", url: req.url ?? "", body });
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const name = "notify.example";
+      const r1 = await runWile(issueArgs(longEnv, [name], ["--renew-days", "3650"]), { home: home2 });
+      assert.equal(r1.code, 0, dump(r1));
+      const renewalFile = certFiles(home2, name).renewal;
+      const cfg = JSON.parse(readFileSync(renewalFile, "utf8"));
+      cfg.challenge.webroots[name] = tempDir("wile-e2e-unserved-");
+      writeFileSync(renewalFile, JSON.stringify(cfg));
+      const out = join(tempDir("wile-e2e-notify-out-"), "notified");
+      const r = await runWile(
+        [
+          "cron",
+          "--notify-cmd",
+          `printf '%s|%s|' "$WILE_EVENT" "$WILE_FAILED" > ${out}; cat >> ${out}`,
+          "--notify-url",
+          `http://127.0.0.1:${port}/notify`,
+          "--heartbeat-url",
+          `http://127.0.0.1:${port}/beat`,
+        ],
+        { home: home2 },
+      );
+      assert.equal(r.code, 1, dump(r));
+      const [event, failedNames, json] = readFileSync(out, "utf8").split("|");
+      assert.equal(event, "failure");
+      assert.equal(failedNames, name);
+      const doc = JSON.parse(json ?? "");
+      assert.equal(doc.failed[0].name, name);
+      assert.match(doc.summary, /^1 checked, 0 renewed, 1 failed: notify\.example: /);
+      const posted = got.find((g) => g.url === "/notify");
+      assert.equal(posted?.method, "POST");
+      assert.equal(JSON.parse(posted?.body ?? "{}").event, "failure");
+      assert.ok(!got.some((g) => g.url === "/beat"), "no heartbeat after a run with failures");
+      const log = readFileSync(join(home2, "logs", "wile.log"), "utf8");
+      assert.match(log, /ERROR \[\d+\] notify\.example: /, "the failure is in the log file");
+      const config = JSON.parse(readFileSync(join(home2, "config.json"), "utf8"));
+      assert.equal(config.heartbeatUrl, `http://127.0.0.1:${port}/beat`, "settings persist");
+
+      // Repaired: the next run (settings from config.json) renews and sends the heartbeat.
+      cfg.challenge.webroots[name] = longEnv.webroot;
+      writeFileSync(renewalFile, JSON.stringify(cfg));
+      const stateFile = join(home2, "certs", name, "state.json");
+      const state = JSON.parse(readFileSync(stateFile, "utf8"));
+      delete state.nextAttempt;
+      writeFileSync(stateFile, JSON.stringify(state));
+      got.length = 0;
+      const ok = await runWile(["cron"], { home: home2 });
+      assert.equal(ok.code, 0, dump(ok));
+      assert.equal(ok.stdout + ok.stderr, "", "silent when all is well");
+      assert.deepEqual(
+        got.map((g) => `${g.method} ${g.url}`),
+        ["GET /beat"],
+      );
+      assert.match(readFileSync(join(home2, "logs", "wile.log"), "utf8"), /notify\.example: renewed, serial/);
+    } finally {
+      server.close();
+    }
   });
 });

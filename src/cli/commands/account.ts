@@ -55,6 +55,7 @@ export const accountCommand: Command = {
     "The CA is --server (default letsencrypt), as for issue.",
   ].join("\n"),
   options: OPTIONS,
+  logs: true,
   examples: [
     "wile account show",
     "wile account register --email admin@example.com",

@@ -88,6 +88,7 @@ export const configCommand: Command = {
     },
     { name: "test-notify", type: "boolean", help: "send a test notification and heartbeat now" },
   ],
+  logs: true,
   examples: [
     "wile config",
     "wile config --notify-cmd 'mail -s \"wile: $WILE_SUMMARY\" root'",

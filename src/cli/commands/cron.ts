@@ -1,42 +1,60 @@
 import { summaryLine } from "../../renew/run";
+import { readConfig, updateConfig } from "../../store/config";
 import { acquireLock } from "../../store/lock";
-import type { Logger } from "../../util/log";
+import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
-import { flag, str } from "../options";
+import { str } from "../options";
+import { configPatchFromOptions, NOTIFY_OPTIONS } from "./config";
 import { outcomesJson, PARALLEL_OPTION, parseParallel, renewMany, runLockPath } from "./renew";
 
 export const cronCommand: Command = {
   name: "cron",
   summary: "check every certificate and renew the due ones (what the crontab line runs)",
-  usage: "wile cron [--parallel N] [-v]",
+  usage: "wile cron [--parallel N] [--notify-cmd CMD] [--notify-url URL] [--heartbeat-url URL] [-v]",
   description: [
     "Meant to run from cron twice a day (wile install-cron sets that up). Prints nothing when all",
-    "is well; a failure is reported on stderr, so cron mails it, and every step goes to the log",
-    "file. Other certificates are still processed after one fails. Exit 0 when nothing failed,",
-    "1 otherwise. A second run started while one is running exits 0 at once.",
+    "is well; a failure is reported on stderr, so cron mails it, and every step goes to",
+    "~/.wile/logs/wile.log. Other certificates are still processed after one fails. After a run with",
+    "failures the notify command and URL are called; after one without, the heartbeat URL. The",
+    "--notify-* and --heartbeat-url settings are kept in the home's config.json (see wile config).",
+    "Exit 0 when nothing failed, 1 otherwise. A run started while one is running exits 0 at once.",
   ].join("\n"),
-  options: [PARALLEL_OPTION],
-  examples: ["wile cron", "wile cron -v --parallel 8"],
+  options: [PARALLEL_OPTION, ...NOTIFY_OPTIONS],
+  logs: true,
+  examples: [
+    "wile cron",
+    "wile cron -v --parallel 8",
+    "wile cron --notify-cmd 'mail -s \"wile: $WILE_SUMMARY\" root' --heartbeat-url https://hc-ping.com/UUID",
+  ],
   async run(ctx) {
-    const { out, opts } = ctx;
+    const { out, opts, home } = ctx;
     const parallel = parseParallel(str(opts, "parallel"));
-    const lock = await acquireLock(runLockPath(ctx.home));
+    const patch = configPatchFromOptions(opts);
+    const config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
+    const lock = await acquireLock(runLockPath(home));
     if (!lock) {
-      out.logger.info("another wile cron is running in this home; nothing to do");
+      out.quiet.info("another wile cron is running in this home; nothing to do");
       return 0;
     }
     try {
-      // Quiet unless something fails: progress only with -v.
-      const quiet: Logger = {
-        info: (m) => out.logger.debug(m),
-        warn: (m) => out.logger.debug(`warning: ${m}`),
-        debug: (m) => out.logger.debug(m),
-      };
-      const outcomes = await renewMany(ctx, quiet, { force: false, parallel });
+      const startedAt = new Date().toISOString();
+      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel });
       const failed = outcomes.filter((o) => o.status === "failed");
+      const summary = summaryLine(outcomes);
       if (out.jsonMode) out.json(outcomesJson(outcomes));
       for (const f of failed) out.error(`${f.name}: ${f.reason}`, f.hint);
-      if (failed.length > 0 || flag(opts, "verbose")) out.logger.info(summaryLine(outcomes));
+      if (failed.length > 0) out.logger.info(summary);
+      else out.quiet.info(summary);
+      const report: RunReport = {
+        checked: outcomes.length,
+        renewed: outcomes.filter((o) => o.status === "renewed").map((o) => o.name),
+        failed: failed.map((f) => ({ name: f.name, error: f.reason })),
+        skipped: outcomes.filter((o) => o.status === "not-due" || o.status === "waiting").length,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        summary,
+      };
+      await afterRun(config, report, failed.length > 0 ? out.logger : out.quiet);
       return failed.length > 0 ? 1 : 0;
     } finally {
       await lock.release();

@@ -38,6 +38,7 @@ export const installCronCommand: Command = {
     { name: "systemd", type: "boolean", help: "use a systemd user timer instead of the crontab" },
     { name: "dry-run", type: "boolean", help: "show what would be installed, change nothing" },
   ],
+  logs: true,
   examples: [
     "wile install-cron",
     "wile install-cron --dry-run",

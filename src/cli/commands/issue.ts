@@ -103,6 +103,7 @@ export const issueCommand: Command = {
     "was contacted), 3 the existing certificate is not due (use --force).",
   ].join("\n"),
   options: OPTIONS,
+  logs: true,
   examples: [
     "wile issue -d example.com -d www.example.com -w /var/www/html --email me@example.com",
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",

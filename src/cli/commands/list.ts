@@ -21,6 +21,8 @@ interface Row {
   status: string;
   renewAt?: string;
   lastError?: string;
+  /** The CA's explanation of its renewal window (ARI), as last seen by cron. */
+  explanationURL?: string;
   error?: string;
 }
 
@@ -44,7 +46,8 @@ export const listCommand: Command = {
       try {
         const info = parseCertificate(files.certPem, `${path}/cert.pem`);
         const cfg = await store.readRenewal(name).catch(() => null);
-        const st = certStatus(info, cfg, await readState(home, name), now);
+        const state = await readState(home, name);
+        const st = certStatus(info, cfg, state, now);
         rows.push({
           name,
           domains: [...info.dnsNames, ...info.ipAddresses],
@@ -57,6 +60,7 @@ export const listCommand: Command = {
           status: st.status,
           renewAt: st.renewAt.toISOString(),
           ...(st.lastError ? { lastError: st.lastError } : {}),
+          ...(state.ari?.explanationURL ? { explanationURL: state.ari.explanationURL } : {}),
         });
       } catch (err) {
         rows.push(blank(name, path, (err as Error).message));

@@ -84,6 +84,7 @@ export const removeCommand: Command = {
     "terminal; without one, --yes is required (exit 2 otherwise, nothing done).",
   ].join("\n"),
   options: OPTIONS,
+  logs: true,
   examples: ["wile remove old.example.com", "wile remove old.example.com --purge --yes"],
   async run(ctx) {
     const { out, home, opts } = ctx;

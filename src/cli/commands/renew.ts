@@ -90,6 +90,7 @@ export const renewCommand: Command = {
     { name: "force", type: "boolean", help: "renew even if not due" },
     PARALLEL_OPTION,
   ],
+  logs: true,
   examples: [
     "wile renew example.com",
     "wile renew example.com --force && systemctl reload nginx",
@@ -144,6 +145,8 @@ function report(ctx: CommandContext, outcomes: Outcome[], all: boolean): number 
   for (const o of outcomes) {
     if (o.status === "failed") out.error(`${o.name}: ${o.reason}`, o.hint);
     else if (o.status !== "renewed") out.logger.info(`${o.name}: not renewed: ${o.reason}`);
+    if (o.explanationURL)
+      out.logger.info(`${o.name}: the CA explains its renewal window at ${o.explanationURL}`);
   }
   if (all) {
     out.logger.info(summaryLine(outcomes));

@@ -59,6 +59,7 @@ export const revokeCommand: Command = {
     "on a terminal; without one, --yes is required (exit 2 otherwise, nothing done).",
   ].join("\n"),
   options: OPTIONS,
+  logs: true,
   examples: [
     "wile revoke example.com --reason keyCompromise",
     "wile revoke example.com --reason superseded --yes",

@@ -20,6 +20,7 @@ export const uninstallCronCommand: Command = {
     { name: "systemd", type: "boolean", help: "remove the systemd user timer instead" },
     { name: "dry-run", type: "boolean", help: "show what would be removed, change nothing" },
   ],
+  logs: true,
   examples: [
     "wile uninstall-cron",
     "wile uninstall-cron --home /srv/wile-mail",
