@@ -20,6 +20,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { commandOf, parseSchedule } from "../../src/cron/crontab";
 import { run } from "../../src/util/spawn";
+import { serialHex } from "../helpers/certs";
+import { issueArgs } from "../helpers/e2e";
+import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { repoRoot, wileCjs } from "../helpers/wile";
 
 const USER = "wile-cron-test";
@@ -49,6 +52,9 @@ let userHome = "";
 let base = "";
 let program: string[] = [];
 let savedCrontab: string | null = null;
+/** Pebble issuing 8-second certificates, so that one is due a few seconds after issuance. */
+let env: TestEnv | undefined;
+const VALIDITY_S = 8;
 
 interface Result {
   code: number | null;
@@ -121,9 +127,16 @@ before(async () => {
   }
   const r = await asUser(["crontab", "-l"]);
   savedCrontab = r.code === 0 ? r.stdout : null;
+  env = await startTestEnv({ validityPeriod: VALIDITY_S, env: { PEBBLE_AUTHZREUSE: "0" } });
+  // The test user reads the CA bundle and writes challenge files into nginx's webroot.
+  chmodSync(env.tmp, 0o755);
+  chmodSync(env.caBundle, 0o644);
+  mkdirSync(join(env.webroot, ".well-known", "acme-challenge"), { recursive: true });
+  chownSync(join(env.webroot, ".well-known", "acme-challenge"), uid, gid);
 });
 
 after(async () => {
+  await env?.stop();
   if (skipReason || !base) return;
   if (savedCrontab === null) await asUser(["crontab", "-r"]);
   else await asUser(["crontab", "-"], {}, savedCrontab);
@@ -201,11 +214,19 @@ describe("install-cron / uninstall-cron with the real crontab, as a non-root use
   );
 
   it(
-    "the installed line, run verbatim through sh -c as the user in cron's environment, runs wile cron (exit 0)",
+    "the installed line, run verbatim through sh -c as the user in cron's environment, renews a due certificate",
     opts,
     async () => {
       assert.equal(skipReason, false, `cannot run under CI: ${skipReason}`);
+      assert.ok(env);
       const homeA = join(base, "home-a");
+      const name = "cron-line.example";
+      const issued = await wile([...issueArgs(env, [name]), "--home", homeA]);
+      assert.equal(issued.code, 0, show(issued));
+      const cert = join(homeA, "certs", name, "cert.pem");
+      const before = serialHex(cert);
+      // Due once half of the 8-second lifetime has passed.
+      await new Promise((r) => setTimeout(r, (VALIDITY_S / 2 + 1) * 1000));
       const ins = await wile(["install-cron", "--home", homeA]);
       assert.equal(ins.code, 0, show(ins));
       const line = wileLines(await crontabL(), homeA)[0];
@@ -214,6 +235,8 @@ describe("install-cron / uninstall-cron with the real crontab, as a non-root use
       const r = await asUser(["/bin/sh", "-c", command]);
       assert.equal(r.code, 0, `${command}\n${show(r)}`);
       assert.equal(r.stdout, "", "wile cron prints nothing on stdout when all is well");
+      assert.equal(r.stderr, "", "nor on stderr: cron would mail it");
+      assert.notEqual(serialHex(cert), before, "the line renewed the certificate");
     },
   );
 
