@@ -67,6 +67,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   keyPromise.catch(() => {});
   const client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger));
   try {
+    // Before the account is touched: a profile the CA does not offer is a configuration error.
+    if (cfg.profile) await checkProfile(client, cfg.profile);
     const accountKey = await ensureAccount(
       client,
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
@@ -80,7 +82,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       }),
       live,
     );
-    if (cfg.profile) await checkProfile(client, cfg.profile);
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const order = (replaces: string | undefined) =>
@@ -156,7 +157,7 @@ async function certificateKey(cfg: RenewalConfig, certs: CertStore, logger: Logg
 }
 
 /** A profile the CA does not list is refused before ordering (draft-ietf-acme-profiles). */
-async function checkProfile(client: AcmeClient, profile: string): Promise<void> {
+export async function checkProfile(client: Pick<AcmeClient, "directory">, profile: string): Promise<void> {
   const profiles = (await client.directory()).meta?.profiles;
   if (profiles && Object.hasOwn(profiles, profile)) return;
   const list = profiles ? Object.entries(profiles).map(([name, about]) => `  ${name}: ${about}`) : [];

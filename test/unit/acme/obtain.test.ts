@@ -22,8 +22,10 @@ interface Script {
 function fakeClient(s: Script) {
   const calls: string[] = [];
   const client = {
-    async newOrder(ids: Identifier[]) {
-      calls.push(`newOrder ${ids.map((i) => i.value).join(",")}`);
+    async newOrder(ids: Identifier[], extra: Record<string, string> = {}) {
+      calls.push(
+        `newOrder ${ids.map((i) => i.value).join(",")}${Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : ""}`,
+      );
       return { url: "https://ca/order/1", order: s.order };
     },
     async getAuthorization(url: string) {
@@ -97,7 +99,11 @@ const authz = (value: string, status: Authorization["status"], token = `tok-${va
   ],
 });
 
-function run(s: Script, solver: Solver, extra: { preferredChain?: string } = {}) {
+function run(
+  s: Script,
+  solver: Solver,
+  extra: { preferredChain?: string; profile?: string; replaces?: string } = {},
+) {
   const { client, calls } = fakeClient(s);
   const promise = obtainCertificate({
     client,
@@ -291,5 +297,18 @@ describe("order flow (RFC 8555 7.4, 7.5)", () => {
       "DEFAULT",
     );
     assert.equal((await run(script(), recordingSolver().solver).promise).pem, "DEFAULT");
+  });
+
+  test("newOrder carries the profile and the ARI replaces field when given", async () => {
+    const { promise, calls } = run(
+      { order: order("ready"), authzs: {}, polls: [order("valid", { certificate: "https://ca/cert/1" })] },
+      recordingSolver().solver,
+      { profile: "shortlived", replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" },
+    );
+    await promise;
+    assert.equal(
+      calls[0],
+      'newOrder a.example,b.example {"replaces":"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE","profile":"shortlived"}',
+    );
   });
 });
