@@ -54,12 +54,13 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
         hint: `Issue it again with wile issue (which writes ${store.dir(name)}/renewal.json), or wile remove ${name}.`,
       });
     }
-    const files = await store.readCurrent(name);
+    const certPem = await store.readCurrentCert(name);
+    const stateBefore = JSON.stringify(state);
     let decision: Decision;
-    if (!files) {
+    if (!certPem) {
       decision = { due: true, reason: "no certificate stored yet", source: "forced", renewAt: null, state };
     } else {
-      const cert = parseCertificate(files.certPem, `${store.dir(name)}/cert.pem`);
+      const cert = parseCertificate(certPem, `${store.dir(name)}/cert.pem`);
       const client = await opts.pool.get(cfg.server, cfg.caBundle);
       decision = await decide({
         name,
@@ -75,7 +76,8 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
     state = decision.state;
     if (!decision.due) {
-      await writeState(home, name, state);
+      // Most runs change nothing: no write (and no fsync) then.
+      if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
       return {
         name,
         status: decision.source === "backoff" ? "waiting" : "not-due",

@@ -106,6 +106,13 @@ export class CertStore {
     return out as CertificateFiles;
   }
 
+  /** Only the current cert.pem (what deciding about renewal needs); null if none was installed. */
+  async readCurrentCert(name: string): Promise<string | null> {
+    const dir = this.dir(name);
+    const target = await readlink(join(dir, "current")).catch(() => null);
+    return target === null ? null : readFileIfExists(join(dir, target, "cert.pem"));
+  }
+
   async readRenewal(name: string): Promise<RenewalConfig | null> {
     const file = join(this.dir(name), "renewal.json");
     const text = await readFileIfExists(file);
