@@ -2,6 +2,7 @@ import type { Command } from "./cli/command";
 import { accountCommand } from "./cli/commands/account";
 import { configCommand } from "./cli/commands/config";
 import { cronCommand } from "./cli/commands/cron";
+import { deployCommand } from "./cli/commands/deploy";
 import { helpCommand } from "./cli/commands/help";
 import { installCronCommand } from "./cli/commands/install-cron";
 import { issueCommand } from "./cli/commands/issue";
@@ -22,6 +23,7 @@ import { VERSION } from "./version";
 const COMMANDS: Command[] = [
   issueCommand,
   renewCommand,
+  deployCommand,
   cronCommand,
   listCommand,
   revokeCommand,

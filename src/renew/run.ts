@@ -1,5 +1,6 @@
 import { AcmeProblem } from "../acme/problem";
 import { parseCertificate } from "../crypto/x509";
+import { runDeploys } from "../deploy/run";
 import type { ClientPool } from "../flow/client";
 import { issueFromConfig } from "../flow/issue";
 import { CertStore } from "../store/certs";
@@ -14,7 +15,7 @@ import { type Decision, decide } from "./decide";
 export interface Outcome {
   name: string;
   /** renewed; not-due; waiting (backing off after failures); failed. */
-  status: "renewed" | "not-due" | "waiting" | "failed";
+  status: "renewed" | "deployed" | "not-due" | "waiting" | "failed";
   /** Why it was (not) renewed, or what failed. */
   reason: string;
   hint?: string;
@@ -75,6 +76,28 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
       });
     }
     state = decision.state;
+    if (!decision.due && state.deployPending) {
+      // Renewed earlier but not deployed: deploy again, it is what the services are waiting for.
+      const pending = state.deployPending;
+      logger.info(
+        `${name}: deploying again (failed since ${pending.since}: ${pending.error.split("\n")[0]})`,
+      );
+      try {
+        await runDeploys(home, name, cfg, logger);
+      } catch (err) {
+        // Not a renewal failure: the renewal backoff stays as it is; the next run tries again.
+        if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
+        return {
+          name,
+          status: "failed",
+          reason: `the deploy of serial ${pending.serial} failed again: ${err instanceof Error ? err.message : String(err)}`,
+          ...(err instanceof WileError && err.hint ? { hint: err.hint } : {}),
+        };
+      }
+      delete state.deployPending;
+      await writeState(home, name, state);
+      return { name, status: "deployed", reason: "deployed the certificate whose deploy had failed" };
+    }
     if (!decision.due) {
       // Most runs change nothing: no write (and no fsync) then.
       if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);

@@ -2,6 +2,12 @@ import type { Identifier } from "../acme/types";
 import { KEY_TYPES, type KeyType } from "../crypto/keys";
 import { WileError } from "../util/errors";
 
+/** One deploy target's settings (src/deploy/<kind>.ts reads the rest). */
+export interface DeployConfig {
+  kind: string;
+  [setting: string]: unknown;
+}
+
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
   version: 1;
@@ -30,7 +36,7 @@ export interface RenewalConfig {
   createdAt: string;
   updatedAt: string;
   /** Deploy targets; a seam for a later issue, kept as written. */
-  deploy: unknown[];
+  deploy: DeployConfig[];
 }
 
 export function serializeRenewalConfig(cfg: RenewalConfig): string {
@@ -97,6 +103,10 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const server = str("server", v.server);
   if (!/^https?:\/\//.test(server)) fail("server", "must be an http(s) URL of an ACME directory");
   if (!Array.isArray(v.deploy)) fail("deploy", "must be an array");
+  (v.deploy as unknown[]).forEach((d, i) => {
+    if (!isObject(d) || typeof d.kind !== "string" || d.kind === "")
+      fail(`deploy[${i}].kind`, "must be a target kind");
+  });
 
   const cfg: RenewalConfig = {
     version: 1,
@@ -113,7 +123,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     reuseKey: bool("reuseKey", v.reuseKey),
     createdAt: date("createdAt", v.createdAt),
     updatedAt: date("updatedAt", v.updatedAt),
-    deploy: v.deploy as unknown[],
+    deploy: v.deploy as DeployConfig[],
   };
   const caBundle = optStr("caBundle", v.caBundle);
   if (caBundle !== undefined) cfg.caBundle = caBundle;

@@ -42,6 +42,11 @@ export interface RenewalState {
   /** Not before: backoff after a failure or a rate limit. */
   nextAttempt?: string;
   ari?: AriState;
+  /**
+   * The certificate with this serial is stored but its deploy failed: the next run deploys it again
+   * even though it is not due.
+   */
+  deployPending?: { serial: string; error: string; since: string };
 }
 
 export function emptyState(): RenewalState {
@@ -101,6 +106,10 @@ export function parseState(v: unknown): RenewalState {
     if (typeof ari.errors === "number" && Number.isInteger(ari.errors) && ari.errors > 0)
       a.errors = ari.errors;
     state.ari = a;
+  }
+  const dp = v.deployPending;
+  if (isRecord(dp) && typeof dp.serial === "string" && typeof dp.error === "string" && isDate(dp.since)) {
+    state.deployPending = { serial: dp.serial, error: dp.error, since: dp.since };
   }
   return state;
 }

@@ -3,17 +3,19 @@ import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
+import { allTargetOptions, deployConfigsFromOptions, runDeploys } from "../../deploy/run";
 import { issueFromConfig } from "../../flow/issue";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
 import { certName } from "../../store/paths";
 import type { RenewalConfig } from "../../store/renewal";
-import { NotDueError, UsageError } from "../../util/errors";
+import { NotDueError, UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
+import { DEPLOY_OPTION } from "./deploy";
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -89,6 +91,8 @@ const OPTIONS: OptionSpec[] = [
     help: "ask for the OCSP Must-Staple extension (Let's Encrypt no longer supports it)",
   },
   { name: "force", type: "boolean", help: "issue even if the current certificate is not due" },
+  DEPLOY_OPTION,
+  ...allTargetOptions(),
 ];
 
 export const issueCommand: Command = {
@@ -136,6 +140,13 @@ export const issueCommand: Command = {
     if (previous) cfg.createdAt = previous.createdAt;
 
     const result = await issueFromConfig(cfg, { home, logger: out.logger, eab });
+    let deployError: WileError | undefined;
+    try {
+      await runDeploys(home, name, cfg, out.logger);
+    } catch (err) {
+      if (!(err instanceof WileError)) throw err;
+      deployError = err;
+    }
     const doc = {
       name: result.name,
       domains: result.identifiers.map((i) => i.value),
@@ -145,14 +156,20 @@ export const issueCommand: Command = {
       notAfter: result.notAfter.toISOString(),
       keyType: cfg.keyType,
       path: result.path,
+      deployed: cfg.deploy.map((d) => d.kind),
+      ...(deployError ? { deployError: deployError.message } : {}),
     };
-    if (out.jsonMode) out.json(doc);
-    else {
-      out.logger.info(
-        `Issued ${name}: serial ${result.serial}, valid until ${doc.notAfter} (${daysLeft(result.notAfter)} days)`,
-      );
-      out.print(`${result.path}/fullchain.pem\n${result.path}/privkey.pem`);
+    out.logger.info(
+      `Issued ${name}: serial ${result.serial}, valid until ${doc.notAfter} (${daysLeft(result.notAfter)} days)`,
+    );
+    if (deployError) {
+      // The certificate is issued and stored; the deploy is what failed (exit 1).
+      out.error(deployError.message, deployError.hint);
+      if (out.jsonMode) out.json({ ok: false, ...doc });
+      return deployError.exitCode;
     }
+    if (out.jsonMode) out.json(doc);
+    else out.print(`${result.path}/fullchain.pem\n${result.path}/privkey.pem`);
     return 0;
   },
 };
@@ -253,7 +270,7 @@ async function buildConfig(
     reuseKey: flag(opts, "reuse-key"),
     createdAt: now,
     updatedAt: now,
-    deploy: [],
+    deploy: deployConfigsFromOptions(opts, list(opts, "deploy")),
   };
   return { cfg, eab };
 }

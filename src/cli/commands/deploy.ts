@@ -1,0 +1,77 @@
+import { TARGET_KINDS } from "../../deploy/registry";
+import { allTargetOptions, deployConfigsFromOptions, runDeploys } from "../../deploy/run";
+import { CertStore } from "../../store/certs";
+import { readState, writeState } from "../../store/state";
+import { UsageError } from "../../util/errors";
+import type { Command } from "../command";
+import { list, type OptionSpec } from "../options";
+
+export const DEPLOY_OPTION: OptionSpec = {
+  name: "deploy",
+  type: "string",
+  repeat: true,
+  arg: "KIND",
+  help: "after issuing (and every renewal), put the certificate where a service reads it, reload and verify: files, command, dovecot, postfix, haproxy, nginx, apache, exchange, ssh (see wile deploy --help)",
+};
+
+export const deployCommand: Command = {
+  name: "deploy",
+  summary:
+    "run (or set) a certificate's deploy targets: copy, reload the service, verify it serves the certificate",
+  usage: "wile deploy NAME [--deploy KIND [KIND options] ...]",
+  get description() {
+    return [
+      "Without --deploy, runs the targets stored in NAME's renewal.json again (after fixing what",
+      "made one fail, say). With --deploy, replaces the stored targets with the ones given and runs",
+      "them; renewals replay them. Every target is checked before any file is changed. A target",
+      "that names a service endpoint connects after the reload and compares the certificate it",
+      "serves with the new one. Exit 0 all deployed, 1 a target failed (the certificate stays).",
+      "",
+      "Targets:",
+      ...TARGET_KINDS.map((k) => `  ${k.kind.padEnd(9)} ${k.summary}`),
+    ].join("\n");
+  },
+  options: [DEPLOY_OPTION, ...allTargetOptions()],
+  logs: true,
+  examples: [
+    "wile deploy mail.example.com --deploy dovecot --deploy postfix",
+    "wile deploy example.com --deploy files --key-file /etc/ssl/private/x.key --fullchain-file /etc/ssl/x.pem --reload-cmd 'systemctl reload nginx'",
+    "wile deploy example.com",
+  ],
+  async run(ctx) {
+    const { opts, out, home } = ctx;
+    const [name, ...more] = opts._;
+    if (!name || more.length > 0)
+      throw new UsageError("give the certificate's NAME", { hint: "wile list shows the names." });
+    const store = new CertStore(home);
+    const cfg = await store.readRenewal(name);
+    if (!cfg) {
+      throw new UsageError(`no certificate named "${name}" with a renewal.json in ${home}`, {
+        hint: "wile list shows the names.",
+      });
+    }
+    const kinds = list(opts, "deploy");
+    if (kinds.length > 0) {
+      cfg.deploy = deployConfigsFromOptions(opts, kinds);
+      cfg.updatedAt = new Date().toISOString();
+      await store.writeRenewal(name, cfg);
+      out.logger.info(`${name}: deploy targets set to ${kinds.join(", ")}`);
+    } else {
+      deployConfigsFromOptions(opts, []); // target options without --deploy are a mistake
+      if (cfg.deploy.length === 0) {
+        throw new UsageError(`${name} has no deploy targets`, {
+          hint: `Set some: wile deploy ${name} --deploy KIND ...`,
+        });
+      }
+    }
+    const n = await runDeploys(home, name, cfg, out.logger);
+    const state = await readState(home, name);
+    if (state.deployPending) {
+      delete state.deployPending;
+      await writeState(home, name, state);
+    }
+    out.logger.info(`${name}: deployed to ${n} target${n === 1 ? "" : "s"}`);
+    if (out.jsonMode) out.json({ name, deployed: cfg.deploy.map((d) => d.kind) });
+    return 0;
+  },
+};
