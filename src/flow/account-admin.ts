@@ -35,7 +35,7 @@ export interface LocalAccount {
 }
 
 /** Where a rollover keeps the new key until the CA has accepted it. */
-const PENDING = "account.key.next";
+export const PENDING = "account.key.next";
 
 /** The stored account, or null when this home has no key for the CA. */
 export async function loadLocalAccount(
@@ -266,7 +266,11 @@ async function swapInPendingKey(local: LocalAccount, now: Date): Promise<string>
  * A rollover killed after writing account.key.next: if the CA knows the account by that key,
  * finish the swap; otherwise the CA never took it, and it is removed.
  */
-async function settlePendingRollover(client: AcmeClient, home: string, local: LocalAccount): Promise<void> {
+export async function settlePendingRollover(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+): Promise<void> {
   const pendingFile = join(local.dir, PENDING);
   const pem = await readFileIfExists(pendingFile);
   if (pem === null) return;

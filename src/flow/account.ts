@@ -1,9 +1,12 @@
+import { join } from "node:path";
 import type { AcmeClient } from "../acme/client";
 import { type AccountKey, toAccountKey } from "../acme/jws";
 import { generateKey, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { AccountStore } from "../store/accounts";
+import { readFileIfExists } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { loadLocalAccount, PENDING, settlePendingRollover } from "./account-admin";
 
 export interface AccountSettings {
   home: string;
@@ -29,6 +32,12 @@ export async function ensureAccount(
   if (pem === null) {
     pem = privateKeyToPem(await generateKey("ec-256"));
     await store.writeKey(s.directoryUrl, pem, s.account);
+  }
+  if ((await readFileIfExists(join(store.dir(s.directoryUrl, s.account), PENDING))) !== null) {
+    // A key rollover was interrupted: settle which key is the account's before using either.
+    const local = await loadLocalAccount(s.home, s.directoryUrl, s.account);
+    if (local) await settlePendingRollover(client, s.home, local);
+    pem = (await store.readKey(s.directoryUrl, s.account)) ?? pem;
   }
   const key = await toAccountKey(privateKeyFromPem(pem, keyFile));
   const record = await store.readRecord(s.directoryUrl, s.account);
