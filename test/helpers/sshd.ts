@@ -12,7 +12,7 @@
  * openssh-client are installed when running as root (scripts/debian-packages.sh); when that is not
  * possible startSshd() rejects with an Error naming the packages, never a skip (under CI=true too).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
