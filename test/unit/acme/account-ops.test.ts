@@ -3,14 +3,8 @@
  * 7.3.5) verified with jose, contact update, deactivation and POST-as-GET of the account.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { type FlattenedJWS, flattenedVerify } from "jose";
 import {
@@ -23,11 +17,10 @@ import {
 import { AcmeClient } from "../../../src/acme/client";
 import { type AccountKey, toAccountKey } from "../../../src/acme/jws";
 import { WileError } from "../../../src/util/errors";
+import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 
-let server: Server;
 let base = "";
 let ca = "";
-let tmp = "";
 let nonce = 0;
 let withKeyChange = true;
 const posts: Array<{ url: string; body: string }> = [];
@@ -44,62 +37,27 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(body === undefined ? "" : JSON.stringify(body));
 }
 
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), "wile-acctops-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(tmp, "key.pem"),
-      "-out",
-      join(tmp, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  ca = readFileSync(join(tmp, "cert.pem"), "utf8");
-  server = createServer({ key: readFileSync(join(tmp, "key.pem")), cert: ca }, (req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      if (req.url === "/dir") {
-        return send(res, 200, {
-          newNonce: `${base}/nonce`,
-          newAccount: `${base}/new-acct`,
-          newOrder: `${base}/order`,
-          ...(withKeyChange ? { keyChange: `${base}/key-change` } : {}),
-        });
-      }
-      if (req.url === "/nonce") return send(res, 200, undefined);
-      posts.push({ url: req.url ?? "", body });
-      answer(req, res);
-    });
-  });
-  return new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve();
-    }),
-  );
+let double: HttpsDouble;
+before(async () => {
+  double = await startHttpsDouble();
+  base = double.base;
+  ca = double.ca;
+  double.route = (req, body, res) => {
+    if (req.url === "/dir") {
+      return send(res, 200, {
+        newNonce: `${base}/nonce`,
+        newAccount: `${base}/new-acct`,
+        newOrder: `${base}/order`,
+        ...(withKeyChange ? { keyChange: `${base}/key-change` } : {}),
+      });
+    }
+    if (req.url === "/nonce") return send(res, 200, undefined);
+    posts.push({ url: req.url ?? "", body });
+    answer(req, res);
+  };
 });
 
-after(() => {
-  server.close();
-  server.closeAllConnections();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => double.close());
 
 beforeEach(() => {
   posts.length = 0;

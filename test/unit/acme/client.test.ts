@@ -1,27 +1,20 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { AcmeClient } from "../../../src/acme/client";
 import { toAccountKey } from "../../../src/acme/jws";
 import { AcmeProblem } from "../../../src/acme/problem";
 import { NetworkError } from "../../../src/acme/transport";
+import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 
 /**
  * A scripted ACME server double for what Pebble 2.4.0 cannot show: Retry-After, a finalize
  * answer without Location, 5xx answers, oversized and slow answers. Each test sets `route`.
  */
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
-let server: Server;
 let base = "";
 let ca = "";
-let tmp = "";
 let route: Handler = () => {};
 let nonceCounter = 0;
 const requests: Array<{ method: string; url: string; body: string; ua: string | undefined }> = [];
@@ -48,58 +41,23 @@ function protectedHeader(body: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jws.protected, "base64url").toString());
 }
 
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), "wile-client-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(tmp, "key.pem"),
-      "-out",
-      join(tmp, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  ca = readFileSync(join(tmp, "cert.pem"), "utf8");
-  server = createServer({ key: readFileSync(join(tmp, "key.pem")), cert: ca }, (req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      requests.push({ method: req.method ?? "", url: req.url ?? "", body, ua: req.headers["user-agent"] });
-      if (req.url === "/dir") return directory(res);
-      if (req.url === "/nonce") {
-        res.writeHead(200, { "replay-nonce": `nonce${++nonceCounter}` });
-        return res.end();
-      }
-      route(req, body, res);
-    });
-  });
-  return new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve();
-    }),
-  );
+let double: HttpsDouble;
+before(async () => {
+  double = await startHttpsDouble();
+  base = double.base;
+  ca = double.ca;
+  double.route = (req, body, res) => {
+    requests.push({ method: req.method ?? "", url: req.url ?? "", body, ua: req.headers["user-agent"] });
+    if (req.url === "/dir") return directory(res);
+    if (req.url === "/nonce") {
+      res.writeHead(200, { "replay-nonce": `nonce${++nonceCounter}` });
+      return res.end();
+    }
+    route(req, body, res);
+  };
 });
 
-after(() => {
-  server.close();
-  server.closeAllConnections();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => double.close());
 
 beforeEach(() => {
   requests.length = 0;

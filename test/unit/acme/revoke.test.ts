@@ -3,12 +3,8 @@
  * jwk), checked on a scripted HTTPS double; the CLI's reason parsing and the confirmation rule.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
@@ -26,11 +22,10 @@ import { confirmAction } from "../../../src/cli/confirm";
 import { createOutput } from "../../../src/cli/output";
 import { runMain } from "../../../src/main";
 import { UsageError, WileError } from "../../../src/util/errors";
+import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 
-let server: Server;
 let base = "";
 let ca = "";
-let tmp = "";
 let withRevoke = true;
 let nonce = 0;
 const posts: Array<{ url: string; body: string }> = [];
@@ -46,65 +41,27 @@ function send(res: ServerResponse, status: number, body: unknown) {
   res.end(body === undefined ? "" : JSON.stringify(body));
 }
 
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), "wile-revoke-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(tmp, "key.pem"),
-      "-out",
-      join(tmp, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  ca = readFileSync(join(tmp, "cert.pem"), "utf8");
-  server = createServer(
-    { key: readFileSync(join(tmp, "key.pem")), cert: ca },
-    (req: IncomingMessage, res) => {
-      let body = "";
-      req.on("data", (c) => (body += c));
-      req.on("end", () => {
-        if (req.url === "/dir") {
-          return send(res, 200, {
-            newNonce: `${base}/nonce`,
-            newAccount: `${base}/acct`,
-            newOrder: `${base}/order`,
-            ...(withRevoke ? { revokeCert: `${base}/revoke` } : {}),
-          });
-        }
-        if (req.url === "/nonce") return send(res, 200, undefined);
-        posts.push({ url: req.url ?? "", body });
-        answer(res);
+let double: HttpsDouble;
+before(async () => {
+  double = await startHttpsDouble();
+  base = double.base;
+  ca = double.ca;
+  double.route = (req, body, res) => {
+    if (req.url === "/dir") {
+      return send(res, 200, {
+        newNonce: `${base}/nonce`,
+        newAccount: `${base}/acct`,
+        newOrder: `${base}/order`,
+        ...(withRevoke ? { revokeCert: `${base}/revoke` } : {}),
       });
-    },
-  );
-  return new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      resolve();
-    }),
-  );
+    }
+    if (req.url === "/nonce") return send(res, 200, undefined);
+    posts.push({ url: req.url ?? "", body });
+    answer(res);
+  };
 });
 
-after(() => {
-  server.close();
-  server.closeAllConnections();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => double.close());
 
 beforeEach(() => {
   posts.length = 0;
@@ -179,7 +136,14 @@ describe("revocation payload and reasons", () => {
     const out: string[] = [];
     const sink = { write: (s: string) => out.push(s) };
     const code = await runMain(
-      ["revoke", "example.com", "--reason", "affiliationChanged", "--home", join(tmp, "nohome")],
+      [
+        "revoke",
+        "example.com",
+        "--reason",
+        "affiliationChanged",
+        "--home",
+        join(tmpdir(), "wile-revoke-nohome-does-not-exist"),
+      ],
       { NO_COLOR: "1" },
       { stdout: sink, stderr: sink, stderrIsTTY: false, stdoutIsTTY: false },
     );

@@ -5,7 +5,7 @@ import { AcmeClient } from "../../../src/acme/client";
 import { AcmeProblem } from "../../../src/acme/problem";
 import { AriAnswerError, fetchRenewalWindow, parseRenewalInfo, pickInWindow } from "../../../src/renew/ari";
 import { WileError } from "../../../src/util/errors";
-import { type HttpsDouble, startHttpsDouble } from "./https-double";
+import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 
 /** RFC 9773 appendix: the example CertID. */
 const CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE";
