@@ -1,0 +1,509 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join, resolve } from "node:path";
+import { list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
+import { UsageError, WileError } from "../util/errors";
+import { describeExit, type RunResult, run } from "../util/spawn";
+import { printable } from "../util/text";
+import { combinedPem } from "./haproxy";
+import { hookEnv, RELOAD_TIMEOUT_MS } from "./reload";
+import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
+
+/**
+ * ssh: copies the certificate files to one or more hosts with the system's OpenSSH (`scp`, `ssh`),
+ * then runs a reload command there. This is how one issuing host serves a fleet.
+ *
+ * - `--ssh-target [USER@]HOST:DIR`, repeatable. DIR is absolute, or relative to the remote user's
+ *   home, and must exist. HOST may be a Host alias from ~/.ssh/config (per-host ports, users and
+ *   keys belong there); `--ssh-port`, `--ssh-identity` and `--ssh-option OPT` (each passed as
+ *   `-o OPT`) apply to every target.
+ * - In DIR: privkey.pem (0600), cert.pem, chain.pem, fullchain.pem (0644), and with
+ *   `--ssh-combined NAME` also NAME (full chain then key, 0600) for HAProxy and the like.
+ * - Always batch mode (`-o BatchMode=yes`: no password or passphrase prompts) with the host keys in
+ *   known_hosts checked as ssh does by default: an unknown or changed host key fails the deploy.
+ *   Nothing here turns StrictHostKeyChecking off; an operator who wants that must say so with
+ *   --ssh-option.
+ * - Per host: one `scp` uploads every file under a temp name (`.wile-<random>.<name>`) into DIR,
+ *   then one `ssh` runs a POSIX sh script there that sets the modes and renames each temp file over
+ *   its final name (atomic per file; a failure removes the temp files), then `--ssh-reload CMD`
+ *   runs through another `ssh`, in DIR, with WILE_CERT_NAME, WILE_DOMAINS, WILE_*_PATH (the remote
+ *   paths) exported. Hosts are done one after another; every host is tried, and any failure fails
+ *   the deploy with the host and ssh's own message.
+ * Locally everything runs as argv arrays, no shell; the remote side needs a POSIX sh.
+ */
+export interface SshConfig {
+  kind: "ssh";
+  targets: string[];
+  port?: number;
+  /** Absolute path of the private key (-i). */
+  identity?: string;
+  /** Each passed as -o. */
+  options: string[];
+  /** File name of a combined PEM (full chain, then key) in DIR. */
+  combined?: string;
+  /** Run remotely (by the remote user's shell, through sh -c) after the files are in place. */
+  reload?: string;
+}
+
+export interface SshTarget {
+  /** As given. */
+  spec: string;
+  user?: string;
+  host: string;
+  dir: string;
+}
+
+export const SCP_TIMEOUT_MS = 120_000;
+export const SSH_TIMEOUT_MS = 60_000;
+export const CONNECT_TIMEOUT_S = 20;
+
+const OPTIONS: OptionSpec[] = [
+  {
+    name: "ssh-target",
+    type: "string",
+    repeat: true,
+    arg: "[USER@]HOST:DIR",
+    help: "ssh: copy privkey.pem, cert.pem, chain.pem, fullchain.pem into DIR on HOST (repeatable; DIR must exist)",
+  },
+  {
+    name: "ssh-port",
+    type: "string",
+    arg: "PORT",
+    help: "ssh: port for every --ssh-target (per-host ports: a Host entry in ~/.ssh/config)",
+  },
+  { name: "ssh-identity", type: "string", arg: "FILE", help: "ssh: private key to log in with (ssh -i)" },
+  {
+    name: "ssh-option",
+    type: "string",
+    repeat: true,
+    arg: "OPT",
+    help: "ssh: an ssh_config option passed as -o OPT (repeatable), e.g. UserKnownHostsFile=/etc/wile/known_hosts",
+  },
+  {
+    name: "ssh-combined",
+    type: "string",
+    arg: "NAME",
+    help: "ssh: also write NAME in DIR: full chain then key in one file (HAProxy), 0600",
+  },
+  {
+    name: "ssh-reload",
+    type: "string",
+    arg: "CMD",
+    help: "ssh: run CMD on each host after the files are in place (in DIR, e.g. 'sudo systemctl reload nginx')",
+  },
+];
+
+const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const HOST_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const DIR_RE = /^[A-Za-z0-9_./+=,@%-]+$/;
+const FILE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+=,@%-]*$/;
+const OPTION_RE = /^[A-Za-z][A-Za-z0-9]*(=|\s+)\S/;
+
+/** Reads `[USER@]HOST:DIR` (HOST may be `[IPv6]`); throws Error with the reason. */
+export function parseSshTarget(spec: string): SshTarget {
+  const m = /^(?:([^@:[\]]+)@)?(\[[0-9A-Fa-f:.]+\]|[^@:[\]]+):(.*)$/.exec(spec);
+  if (!m) throw new Error(`"${printable(spec, 100)}" is not [USER@]HOST:DIR`);
+  const [, user, rawHost = "", dir = ""] = m;
+  if (user !== undefined && !USER_RE.test(user))
+    throw new Error(`"${printable(user, 50)}" is not a user name`);
+  const host = rawHost.startsWith("[") ? rawHost.slice(1, -1) : rawHost;
+  if (!rawHost.startsWith("[") && !HOST_RE.test(host)) {
+    throw new Error(`"${printable(host, 100)}" is not a host name or address`);
+  }
+  if (dir === "")
+    throw new Error(`no DIR after "${rawHost}:" (give the remote directory, e.g. ${rawHost}:/etc/ssl/wile)`);
+  if (!DIR_RE.test(dir) || dir.startsWith("-")) {
+    throw new Error(
+      `the remote directory "${printable(dir, 100)}" may only hold letters, digits and _ . / + = , @ % - (no spaces, no ~), and not start with -`,
+    );
+  }
+  return { spec, ...(user !== undefined ? { user } : {}), host, dir };
+}
+
+function checkOption(o: string): string | undefined {
+  if (!OPTION_RE.test(o) || o.startsWith("-"))
+    return `--ssh-option "${printable(o, 100)}" is not NAME=VALUE (as in ssh -o)`;
+  return undefined;
+}
+
+function checkPort(p: string): number | undefined {
+  if (!/^\d{1,5}$/.test(p)) return undefined;
+  const n = Number(p);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+export const sshKind: TargetKind<SshConfig> = {
+  kind: "ssh",
+  summary:
+    "OpenSSH: copy key, cert, chain, fullchain to [USER@]HOST:DIR on each host (batch mode, known_hosts checked), remote reload",
+  options: OPTIONS,
+  fromOptions(opts: ParsedOptions): SshConfig {
+    const usage = (why: string) =>
+      new UsageError(`--deploy ssh: ${why}`, {
+        hint: "Example: --deploy ssh --ssh-target deploy@web1.example:/etc/ssl/wile --ssh-reload 'sudo systemctl reload nginx'",
+      });
+    const targets = list(opts, "ssh-target");
+    if (targets.length === 0) throw usage("give at least one --ssh-target [USER@]HOST:DIR");
+    for (const t of targets) {
+      try {
+        parseSshTarget(t);
+      } catch (err) {
+        throw usage(`--ssh-target ${(err as Error).message}`);
+      }
+    }
+    if (new Set(targets).size !== targets.length) throw usage("the same --ssh-target was given twice");
+    const portText = str(opts, "ssh-port");
+    const port = portText === undefined ? undefined : checkPort(portText);
+    if (portText !== undefined && port === undefined)
+      throw usage(`--ssh-port ${portText} is not a port number`);
+    const identityText = str(opts, "ssh-identity");
+    const options = list(opts, "ssh-option");
+    for (const o of options) {
+      const why = checkOption(o);
+      if (why) throw usage(why);
+    }
+    const combined = str(opts, "ssh-combined");
+    if (combined !== undefined) checkCombined(combined, usage);
+    const reload = str(opts, "ssh-reload");
+    return {
+      kind: "ssh",
+      targets,
+      ...(port !== undefined ? { port } : {}),
+      // Stored absolute: renewals run from cron in another directory.
+      ...(identityText !== undefined ? { identity: resolve(identityText) } : {}),
+      options,
+      ...(combined !== undefined ? { combined } : {}),
+      ...(reload !== undefined ? { reload } : {}),
+    };
+  },
+  parse(raw: Record<string, unknown>, where: string): SshConfig {
+    const bad = (field: string, why: string) =>
+      new WileError(`${where}: ssh "${field}" ${why}`, {
+        hint: "Set the target again: wile deploy NAME --deploy ssh --ssh-target USER@HOST:DIR ...",
+      });
+    const strings = (field: string): string[] => {
+      const v = raw[field] ?? [];
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+        throw bad(field, "must be a list of strings");
+      return v as string[];
+    };
+    const optStr = (field: string): string | undefined => {
+      const v = raw[field];
+      if (v === undefined) return undefined;
+      if (typeof v !== "string" || v === "") throw bad(field, "must be a non-empty string");
+      return v;
+    };
+    const targets = strings("targets");
+    if (targets.length === 0) throw bad("targets", "is empty");
+    for (const t of targets) {
+      try {
+        parseSshTarget(t);
+      } catch (err) {
+        throw bad("targets", (err as Error).message);
+      }
+    }
+    let port: number | undefined;
+    if (raw.port !== undefined) {
+      port = typeof raw.port === "number" ? checkPort(String(raw.port)) : undefined;
+      if (port === undefined) throw bad("port", "must be a port number");
+    }
+    const identity = optStr("identity");
+    if (identity !== undefined && !identity.startsWith("/"))
+      throw bad("identity", "must be an absolute path");
+    const options = strings("options");
+    for (const o of options) {
+      const why = checkOption(o);
+      if (why) throw bad("options", why);
+    }
+    const combined = optStr("combined");
+    if (combined !== undefined) checkCombined(combined, (why) => bad("combined", why));
+    const reload = optStr("reload");
+    return {
+      kind: "ssh",
+      targets,
+      ...(port !== undefined ? { port } : {}),
+      ...(identity !== undefined ? { identity } : {}),
+      options,
+      ...(combined !== undefined ? { combined } : {}),
+      ...(reload !== undefined ? { reload } : {}),
+    };
+  },
+  create: (config) => new SshDeployTarget(config),
+};
+
+const STANDARD_NAMES = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"];
+
+function checkCombined(name: string, bad: (why: string) => Error): void {
+  if (!FILE_NAME_RE.test(name) || name.startsWith(".wile-")) {
+    throw bad(
+      `--ssh-combined ${printable(name, 100)} must be a plain file name (letters, digits, _ . + = , @ % -)`,
+    );
+  }
+  if (STANDARD_NAMES.includes(name))
+    throw bad(`--ssh-combined ${name} would overwrite the file of that name`);
+}
+
+/** Single-quoted for a POSIX shell. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+interface RemoteFile {
+  name: string;
+  content: string;
+  mode: 0o600 | 0o644;
+}
+
+export function remoteFiles(ctx: DeployContext, combined?: string): RemoteFile[] {
+  const f = ctx.files;
+  // Key last: a reader that opens the files in between sees a new certificate with the old key for
+  // at most the time of the renames; putting the key last keeps the old pair longest.
+  return [
+    { name: "cert.pem", content: f.certPem, mode: 0o644 },
+    { name: "chain.pem", content: f.chainPem, mode: 0o644 },
+    { name: "fullchain.pem", content: f.fullchainPem, mode: 0o644 },
+    ...(combined
+      ? [{ name: combined, content: combinedPem(f.fullchainPem, f.privkeyPem), mode: 0o600 as const }]
+      : []),
+    { name: "privkey.pem", content: f.privkeyPem, mode: 0o600 },
+  ];
+}
+
+/**
+ * The sh script run in the remote DIR: set each temp file's mode, then rename it over the final
+ * name; on any failure the temp files that are left are removed.
+ */
+export function installScript(
+  dir: string,
+  tag: string,
+  files: Array<{ name: string; mode: number }>,
+): string {
+  const temp = (n: string) => shq(`.wile-${tag}.${n}`);
+  const temps = files.map((f) => temp(f.name)).join(" ");
+  return [
+    "set -e",
+    `cd -- ${shq(dir)}`,
+    `trap 'rm -f -- ${temps.replace(/'/g, "")}' EXIT`,
+    ...files.map((f) => `chmod ${f.mode.toString(8)} -- ${temp(f.name)}`),
+    ...files.map((f) => `mv -f -- ${temp(f.name)} ${shq(f.name)}`),
+  ].join("\n");
+}
+
+/** The sh script for --ssh-reload: in DIR, with the hook variables naming the remote files. */
+export function reloadScript(dir: string, ctx: DeployContext, command: string): string {
+  const env = hookEnv(ctx);
+  const vars: Record<string, string> = {
+    WILE_CERT_NAME: env.WILE_CERT_NAME as string,
+    WILE_DOMAINS: env.WILE_DOMAINS as string,
+  };
+  const lines = ["set -e", `cd -- ${shq(dir)}`, "d=$(pwd)"];
+  for (const [k, v] of Object.entries(vars)) lines.push(`${k}=${shq(v)}; export ${k}`);
+  for (const [k, file] of [
+    ["WILE_CERT_PATH", "cert.pem"],
+    ["WILE_KEY_PATH", "privkey.pem"],
+    ["WILE_CHAIN_PATH", "chain.pem"],
+    ["WILE_FULLCHAIN_PATH", "fullchain.pem"],
+  ] as const) {
+    lines.push(`${k}="$d/${file}"; export ${k}`);
+  }
+  lines.push("set +e", command);
+  return lines.join("\n");
+}
+
+export class SshDeployTarget implements Target {
+  readonly kind = "ssh";
+  readonly targets: SshTarget[];
+
+  constructor(readonly config: SshConfig) {
+    this.targets = config.targets.map(parseSshTarget);
+  }
+
+  describe(): string {
+    const n = this.targets.length;
+    const hosts =
+      n <= 3
+        ? this.config.targets.join(", ")
+        : `${this.config.targets.slice(0, 3).join(", ")} and ${n - 3} more`;
+    return `ssh (${hosts}${this.config.reload ? ", remote reload" : ""})`;
+  }
+
+  /** Options common to ssh and scp: batch mode first (it cannot be turned off), then the operator's. */
+  commonArgs(): string[] {
+    return [
+      "-o",
+      "BatchMode=yes",
+      ...this.config.options.flatMap((o) => ["-o", o]),
+      "-o",
+      `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
+      ...(this.config.identity ? ["-i", this.config.identity] : []),
+    ];
+  }
+
+  /** argv of `scp` uploading `localFiles` into t's DIR. */
+  scpArgv(t: SshTarget, localFiles: string[]): string[] {
+    const host = t.host.includes(":") ? `[${t.host}]` : t.host;
+    const dest = `${t.user ? `${t.user}@` : ""}${host}:${t.dir.endsWith("/") ? t.dir : `${t.dir}/`}`;
+    return [
+      "scp",
+      "-q",
+      ...this.commonArgs(),
+      ...(this.config.port !== undefined ? ["-P", String(this.config.port)] : []),
+      "--",
+      ...localFiles,
+      dest,
+    ];
+  }
+
+  /** argv of `ssh` running `script` with sh on t. */
+  sshArgv(t: SshTarget, script: string): string[] {
+    return [
+      "ssh",
+      ...this.commonArgs(),
+      ...(this.config.port !== undefined ? ["-p", String(this.config.port)] : []),
+      "--",
+      `${t.user ? `${t.user}@` : ""}${t.host}`,
+      `sh -c ${shq(script)}`,
+    ];
+  }
+
+  async check(_ctx: DeployContext): Promise<void> {
+    for (const program of ["ssh", "scp"]) {
+      if (!(await inPath(program))) {
+        throw new DeployError(`ssh: ${program} not found in PATH`, {
+          hint: "Install the OpenSSH client (Debian: apt-get install openssh-client).",
+        });
+      }
+    }
+    if (this.config.identity) {
+      try {
+        await access(this.config.identity, constants.R_OK);
+      } catch (err) {
+        throw new DeployError(
+          `ssh: cannot read the identity file ${this.config.identity}: ${(err as NodeJS.ErrnoException).code}`,
+          { hint: "Give a private key this user can read with --ssh-identity." },
+        );
+      }
+    }
+  }
+
+  async deploy(ctx: DeployContext): Promise<void> {
+    const files = remoteFiles(ctx, this.config.combined);
+    const local = await mkdtemp(join(tmpdir(), "wile-ssh-"));
+    const failures: string[] = [];
+    try {
+      const tag = randomBytes(6).toString("hex");
+      const paths: string[] = [];
+      for (const f of files) {
+        const p = join(local, `.wile-${tag}.${f.name}`);
+        // The upload gives a new remote file this mode (narrowed by the remote umask), so a key is
+        // never readable by others there either, not even before the chmod.
+        await writeFile(p, f.content, { mode: f.mode, flag: "wx" });
+        paths.push(p);
+      }
+      for (const t of this.targets) {
+        try {
+          await this.deployTo(ctx, t, tag, files, paths);
+        } catch (err) {
+          failures.push(err instanceof Error ? err.message : String(err));
+        }
+      }
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
+    if (failures.length > 0) {
+      throw new DeployError(
+        failures.length === 1
+          ? (failures[0] as string)
+          : `${failures.length} of ${this.targets.length} hosts failed: ${failures.join("; ")}`,
+        {
+          hint: "The certificate is stored; the hosts not named got it. Fix the host (ssh -o BatchMode=yes USER@HOST must log in without a prompt, its key in known_hosts), then run wile deploy NAME again.",
+        },
+      );
+    }
+  }
+
+  private async deployTo(
+    ctx: DeployContext,
+    t: SshTarget,
+    tag: string,
+    files: RemoteFile[],
+    localPaths: string[],
+  ): Promise<void> {
+    ctx.logger.info(`${ctx.name}: ssh: copying ${files.length} files to ${t.spec}`);
+    const copy = await this.exec(this.scpArgv(t, localPaths), SCP_TIMEOUT_MS, t, "copying the files (scp)");
+    if (!ok(copy)) {
+      // Best effort: do not leave a key under a temp name behind.
+      await this.exec(
+        this.sshArgv(
+          t,
+          `cd -- ${shq(t.dir)} && rm -f -- ${files.map((f) => shq(`.wile-${tag}.${f.name}`)).join(" ")}`,
+        ),
+        SSH_TIMEOUT_MS,
+        t,
+        "cleaning up",
+      ).catch(() => {});
+      throw failure(t, "copying the files (scp)", copy, SCP_TIMEOUT_MS);
+    }
+    const install = await this.exec(
+      this.sshArgv(t, installScript(t.dir, tag, files)),
+      SSH_TIMEOUT_MS,
+      t,
+      "moving the files into place",
+    );
+    if (!ok(install)) throw failure(t, "moving the files into place", install, SSH_TIMEOUT_MS);
+    if (this.config.reload) {
+      ctx.logger.info(`${ctx.name}: ssh: running ${this.config.reload} on ${t.spec}`);
+      const reload = await this.exec(
+        this.sshArgv(t, reloadScript(t.dir, ctx, this.config.reload)),
+        RELOAD_TIMEOUT_MS,
+        t,
+        "the reload command",
+      );
+      if (!ok(reload))
+        throw failure(t, `the reload command ${this.config.reload}`, reload, RELOAD_TIMEOUT_MS);
+    }
+    ctx.logger.info(`${ctx.name}: ssh: ${t.spec} done`);
+  }
+
+  private async exec(argv: string[], timeoutMs: number, t: SshTarget, what: string): Promise<RunResult> {
+    try {
+      return await run(argv, { timeoutMs });
+    } catch (err) {
+      throw new DeployError(`${t.spec}: ${what}: cannot run ${argv[0]}: ${(err as Error).message}`);
+    }
+  }
+}
+
+function ok(r: RunResult): boolean {
+  return r.code === 0 && !r.timedOut;
+}
+
+function failure(t: SshTarget, what: string, r: RunResult, timeoutMs: number): DeployError {
+  const output = printable(
+    `${r.stderr}\n${r.stdout}`
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .slice(-5)
+      .join(" | "),
+    400,
+  );
+  // ssh exits 255 for its own errors (connection, authentication, host key), else with the remote command's code.
+  const side = r.code === 255 ? " (ssh could not connect or log in)" : "";
+  return new DeployError(
+    `${t.spec}: ${what} failed (${describeExit(r, timeoutMs)})${side}${output ? `: ${output}` : ""}`,
+  );
+}
+
+async function inPath(program: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    try {
+      await access(join(dir, program), constants.X_OK);
+      return true;
+    } catch {}
+  }
+  return false;
+}
