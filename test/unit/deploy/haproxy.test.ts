@@ -158,7 +158,7 @@ describe("haproxy options", () => {
       reuseKey: false,
       createdAt: new Date().toISOString(),
       updatedAt: new Date().toISOString(),
-      deploy: configs,
+      deploy: configs as unknown as RenewalConfig["deploy"],
     };
     const back = parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json");
     assert.deepEqual(
