@@ -1,0 +1,607 @@
+/**
+ * The exchange target: the certificate as a PKCS#12 file, pushed to one or more Microsoft Exchange
+ * servers over OpenSSH (Windows' built-in sshd) and imported there with PowerShell.
+ *
+ * Per host: build a PFX (a fresh random password per host and run unless --pfx-password is given;
+ * friendly name "wile NAME YYYY-MM-DD"), copy it with scp to the remote directory, then run
+ * `ssh HOST powershell -NoProfile -NonInteractive -Command -` and send a script on its STDIN that
+ * loads the Exchange snap-in when needed, imports the PFX (Import-ExchangeCertificate -FileData
+ * -Password -PrivateKeyExportable $false; skipped when that thumbprint is already there, so a
+ * re-run works), deletes the PFX file whatever happened, enables the certificate for the services
+ * (Enable-ExchangeCertificate -Services ... -Force) and, with --exchange-remove-old, removes the
+ * certificates wile installed earlier for this name (found by their friendly name "wile NAME ...",
+ * so a certificate wile did not install is never touched; a failed removal is a warning). The
+ * script ends with one line, `WILE-RESULT {json}` or `WILE-ERROR message`, which wile reads; the
+ * thumbprint Exchange reports must equal SHA-1 of the new leaf.
+ *
+ * The password travels only inside the script on ssh's stdin: never in an argv, a log line or
+ * --json. A given --pfx-password is stored in renewal.json (0600, in a 0700 directory) so that
+ * renewals can replay it; a random one is never stored anywhere.
+ */
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { flag, list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
+import { buildPfx, randomPassword } from "../crypto/pkcs12";
+import { UsageError, WileError } from "../util/errors";
+import { describeExit, run } from "../util/spawn";
+import { printable } from "../util/text";
+import { parseScriptOutput, psQuote } from "./powershell";
+import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
+
+export interface ExchangeConfig {
+  kind: "exchange";
+  /** `user@host` or `host` (ssh's own config may fill in the user). */
+  hosts: string[];
+  port?: number;
+  identity?: string;
+  /** ssh -o options, e.g. "UserKnownHostsFile=/etc/wile/known_hosts". */
+  sshOptions: string[];
+  /** Exchange service names, e.g. ["IIS", "SMTP"]. */
+  services: string[];
+  removeOld: boolean;
+  /** Remote directory for the PFX while it is imported (forward slashes). */
+  dir: string;
+  /** The remote PowerShell program (default "powershell"). */
+  powershell: string;
+  pfxPassword?: string;
+  pfxLegacy: boolean;
+}
+
+export const EXCHANGE_SERVICES = ["IIS", "SMTP", "IMAP", "POP", "UM", "UMCallRouter", "Federation"] as const;
+export const DEFAULT_SERVICES = ["IIS", "SMTP"];
+export const DEFAULT_DIR = "C:/ProgramData/wile";
+export const SCP_TIMEOUT_MS = 120_000;
+/** Loading the Exchange snap-in alone can take half a minute. */
+export const SCRIPT_TIMEOUT_MS = 300_000;
+
+/** The pfx options, shared with the files target's --pfx-file. */
+export const PFX_OPTIONS: OptionSpec[] = [
+  {
+    name: "pfx-password",
+    type: "string",
+    arg: "PW",
+    help: "password of the PKCS#12 file (default for exchange: a new random one each time, sent only on ssh's stdin; a given one is stored in renewal.json)",
+  },
+  {
+    name: "pfx-legacy",
+    type: "boolean",
+    help: "PKCS#12 with 3DES and a SHA-1 MAC, for Windows Server 2016 and older (default: AES-256 and SHA-256, Windows Server 2019 and newer)",
+  },
+];
+
+const OPTIONS: OptionSpec[] = [
+  {
+    name: "exchange-host",
+    type: "string",
+    repeat: true,
+    arg: "USER@HOST",
+    help: "Exchange server reached with OpenSSH (repeatable); Windows' sshd, key authentication, host key in known_hosts",
+  },
+  { name: "exchange-port", type: "string", arg: "N", help: "ssh port (default: ssh's, 22)" },
+  { name: "exchange-identity", type: "string", arg: "FILE", help: "ssh private key (ssh -i)" },
+  {
+    name: "exchange-option",
+    type: "string",
+    repeat: true,
+    arg: "OPT",
+    help: "extra ssh/scp option (ssh -o OPT), e.g. UserKnownHostsFile=/etc/wile/known_hosts (repeatable)",
+  },
+  {
+    name: "exchange-services",
+    type: "string",
+    arg: "LIST",
+    help: `services to enable the certificate for, comma-separated from ${EXCHANGE_SERVICES.join(",")} (default IIS,SMTP)`,
+  },
+  {
+    name: "exchange-remove-old",
+    type: "boolean",
+    help: "remove the certificates wile installed earlier for this name (found by friendly name) after enabling the new one",
+  },
+  {
+    name: "exchange-dir",
+    type: "string",
+    arg: "DIR",
+    help: `remote directory the PFX is copied to and deleted from after the import (default ${DEFAULT_DIR}; must exist)`,
+  },
+  {
+    name: "exchange-powershell",
+    type: "string",
+    arg: "PATH",
+    help: "remote PowerShell program when powershell is not on the PATH of the ssh session (default powershell)",
+  },
+  ...PFX_OPTIONS,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+/** `host`, `user@host`, `DOMAIN\user@host`, `user@[v6]`, `user@v6`; never an option-like "-x". */
+function checkHost(host: string): string | null {
+  if (host.startsWith("-")) return "must not start with -";
+  if (/[\s'"`;|&<>(){}$]/.test(host)) return "must not contain spaces, quotes or shell characters";
+  const at = host.lastIndexOf("@");
+  const name = host.slice(at + 1).replace(/^\[(.*)\]$/, "$1");
+  if (at === 0) return "has an empty user";
+  if (!/^[A-Za-z0-9.:_-]+$/.test(name)) return "has no valid host name";
+  return null;
+}
+
+function checkDir(dir: string): string | null {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\x00-\x1f]/.test(dir)) return "must not contain control characters";
+  if (!/^([A-Za-z]:)?[\\/]/.test(dir)) return "must be an absolute path such as C:\\ProgramData\\wile";
+  return null;
+}
+
+/** Forward slashes, no trailing slash (Windows, scp and .NET all take C:/x/y). */
+function normalizeDir(dir: string): string {
+  const d = dir.replace(/\\/g, "/");
+  return d.length > 1 && !/^[A-Za-z]:\/$/.test(d) ? d.replace(/\/+$/, "") : d;
+}
+
+function checkPowershell(p: string): string | null {
+  return /^[A-Za-z0-9_./:\\~+-]+$/.test(p) && !p.startsWith("-")
+    ? null
+    : "must be a program name or path without spaces or shell characters";
+}
+
+function parseServices(text: string): string[] | string {
+  const out: string[] = [];
+  for (const raw of text.split(",").map((s) => s.trim())) {
+    const svc = EXCHANGE_SERVICES.find((s) => s.toLowerCase() === raw.toLowerCase());
+    if (!svc) return `"${raw}" is not one of ${EXCHANGE_SERVICES.join(", ")}`;
+    if (!out.includes(svc)) out.push(svc);
+  }
+  return out;
+}
+
+function checkPassword(pw: string): string | null {
+  return /[\r\n\0]/.test(pw) ? "must not contain line breaks or NUL" : null;
+}
+
+function fromOptions(opts: ParsedOptions): ExchangeConfig {
+  const usage = (msg: string, hint?: string) => new UsageError(msg, hint ? { hint } : {});
+  const hosts = list(opts, "exchange-host");
+  if (hosts.length === 0) {
+    throw usage(
+      "--deploy exchange needs --exchange-host USER@HOST",
+      "For example: --exchange-host administrator@mail.example.com",
+    );
+  }
+  for (const h of hosts) {
+    const why = checkHost(h);
+    if (why) throw usage(`--exchange-host "${printable(h, 100)}" ${why}`, "Give USER@HOST or HOST.");
+  }
+  const cfg: ExchangeConfig = {
+    kind: "exchange",
+    hosts,
+    sshOptions: list(opts, "exchange-option"),
+    services: DEFAULT_SERVICES,
+    removeOld: flag(opts, "exchange-remove-old"),
+    dir: DEFAULT_DIR,
+    powershell: "powershell",
+    pfxLegacy: flag(opts, "pfx-legacy"),
+  };
+  const port = str(opts, "exchange-port");
+  if (port !== undefined) {
+    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      throw usage(`--exchange-port "${printable(port, 20)}" is not a port number (1-65535)`);
+    }
+    cfg.port = Number(port);
+  }
+  const identity = str(opts, "exchange-identity");
+  if (identity !== undefined) cfg.identity = identity;
+  for (const o of cfg.sshOptions) {
+    if (!/^[A-Za-z]+[ =]/.test(o))
+      throw usage(`--exchange-option "${printable(o, 100)}" is not an ssh option such as Name=value`);
+  }
+  const services = str(opts, "exchange-services");
+  if (services !== undefined) {
+    const parsed = parseServices(services);
+    if (typeof parsed === "string") throw usage(`--exchange-services: ${parsed}`);
+    cfg.services = parsed;
+  }
+  const dir = str(opts, "exchange-dir");
+  if (dir !== undefined) {
+    const why = checkDir(dir);
+    if (why) throw usage(`--exchange-dir "${printable(dir, 200)}" ${why}`);
+    cfg.dir = normalizeDir(dir);
+  }
+  const ps = str(opts, "exchange-powershell");
+  if (ps !== undefined) {
+    const why = checkPowershell(ps);
+    if (why)
+      throw usage(
+        `--exchange-powershell "${printable(ps, 200)}" ${why}`,
+        "Use the 8.3 short name of a path with spaces, or put it on the PATH.",
+      );
+    cfg.powershell = ps;
+  }
+  const pw = str(opts, "pfx-password");
+  if (pw !== undefined) {
+    const why = checkPassword(pw);
+    if (why) throw usage(`--pfx-password ${why}`);
+    cfg.pfxPassword = pw;
+  }
+  return cfg;
+}
+
+function parse(raw: Record<string, unknown>, where: string): ExchangeConfig {
+  const fail = (field: string, why: string): never => {
+    throw new WileError(`${where}.${field} ${why}`, {
+      hint: "Set the target again: wile deploy NAME --deploy exchange --exchange-host USER@HOST ...",
+    });
+  };
+  const strings = (field: string, v: unknown): string[] =>
+    Array.isArray(v) && v.every((x) => typeof x === "string")
+      ? (v as string[])
+      : fail(field, "must be a list of strings");
+  const hosts = strings("hosts", raw.hosts);
+  if (hosts.length === 0) fail("hosts", "must name at least one host");
+  for (const h of hosts) {
+    const why = checkHost(h);
+    if (why) fail("hosts", `"${printable(h, 100)}" ${why}`);
+  }
+  const services = strings("services", raw.services ?? DEFAULT_SERVICES);
+  const parsedServices = parseServices(services.join(","));
+  if (typeof parsedServices === "string" || services.length === 0)
+    fail("services", "must be Exchange service names");
+  const dir = raw.dir ?? DEFAULT_DIR;
+  if (typeof dir !== "string" || checkDir(dir)) fail("dir", "must be an absolute path");
+  const powershell = raw.powershell ?? "powershell";
+  if (typeof powershell !== "string" || checkPowershell(powershell))
+    fail("powershell", "must be a program name or path");
+  const bool = (field: string, v: unknown): boolean =>
+    v === undefined ? false : typeof v === "boolean" ? v : fail(field, "must be true or false");
+  const cfg: ExchangeConfig = {
+    kind: "exchange",
+    hosts,
+    sshOptions: strings("sshOptions", raw.sshOptions ?? []),
+    services: parsedServices as string[],
+    removeOld: bool("removeOld", raw.removeOld),
+    dir: normalizeDir(dir as string),
+    powershell: powershell as string,
+    pfxLegacy: bool("pfxLegacy", raw.pfxLegacy),
+  };
+  if (raw.port !== undefined) {
+    if (typeof raw.port !== "number" || !Number.isInteger(raw.port) || raw.port < 1 || raw.port > 65535) {
+      fail("port", "must be a port number");
+    }
+    cfg.port = raw.port as number;
+  }
+  if (raw.identity !== undefined) {
+    if (typeof raw.identity !== "string" || raw.identity === "") fail("identity", "must be a file path");
+    cfg.identity = raw.identity as string;
+  }
+  if (raw.pfxPassword !== undefined) {
+    if (typeof raw.pfxPassword !== "string" || checkPassword(raw.pfxPassword))
+      fail("pfxPassword", "must be a one-line string");
+    cfg.pfxPassword = raw.pfxPassword as string;
+  }
+  return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remote script
+
+export interface ExchangeScriptSettings {
+  /** Remote path of the copied PFX. */
+  pfxPath: string;
+  password: string;
+  /** SHA-1 of the leaf DER, uppercase hex. */
+  thumbprint: string;
+  services: string[];
+  /** With removeOld: certificates whose friendly name starts with this (other than the new one) go. */
+  oldFriendlyNamePrefix: string;
+  removeOld: boolean;
+}
+
+/**
+ * The PowerShell text sent on stdin. `-Command -` reads stdin like an interactive prompt, so the
+ * script is one try/catch statement followed by an empty line, which runs it.
+ */
+export function exchangeScript(s: ExchangeScriptSettings): string {
+  return `${[
+    "$ErrorActionPreference = 'Stop'",
+    "$ProgressPreference = 'SilentlyContinue'",
+    "try {",
+    `  $path = ${psQuote(s.pfxPath)}`,
+    `  $thumbprint = ${psQuote(s.thumbprint)}`,
+    `  $services = ${psQuote(s.services.join(","))}`,
+    `  $oldPrefix = ${psQuote(s.oldFriendlyNamePrefix)}`,
+    `  $removeOld = $${s.removeOld ? "true" : "false"}`,
+    `  $password = ConvertTo-SecureString -String ${psQuote(s.password)} -AsPlainText -Force`,
+    "  $imported = $false",
+    "  try {",
+    "    if (-not (Get-Command Import-ExchangeCertificate -ErrorAction SilentlyContinue)) {",
+    "      Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn",
+    "    }",
+    "    if (-not (Get-ExchangeCertificate -Thumbprint $thumbprint -ErrorAction SilentlyContinue)) {",
+    "      $null = Import-ExchangeCertificate -FileData ([System.IO.File]::ReadAllBytes($path)) -Password $password -PrivateKeyExportable $false",
+    "      $imported = $true",
+    "    }",
+    "  } finally {",
+    "    Remove-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue",
+    "  }",
+    "  $cert = Get-ExchangeCertificate -Thumbprint $thumbprint",
+    "  $null = Enable-ExchangeCertificate -Thumbprint $thumbprint -Services $services -Force",
+    "  $removed = @()",
+    "  $notRemoved = @()",
+    "  if ($removeOld) {",
+    "    foreach ($old in @(Get-ExchangeCertificate | Where-Object { $_.Thumbprint -ne $thumbprint -and $_.FriendlyName -and $_.FriendlyName.StartsWith($oldPrefix) })) {",
+    "      try {",
+    "        Remove-ExchangeCertificate -Thumbprint $old.Thumbprint -Confirm:$false",
+    "        $removed += [string]$old.Thumbprint",
+    "      } catch {",
+    "        $notRemoved += [ordered]@{ thumbprint = [string]$old.Thumbprint; error = [string]$_.Exception.Message }",
+    "      }",
+    "    }",
+    "  }",
+    "  $result = [ordered]@{ thumbprint = [string]$cert.Thumbprint; imported = $imported; services = [string]$services; removed = $removed; notRemoved = $notRemoved }",
+    "  Write-Output ('WILE-RESULT ' + (ConvertTo-Json -InputObject $result -Compress -Depth 4))",
+    "} catch {",
+    "  Write-Output ('WILE-ERROR ' + ([string]$_.Exception.Message -replace '\\s+', ' '))",
+    "  exit 1",
+    "}",
+  ].join("\n")}\n\n`;
+}
+
+/** What a host's script reported, checked: the thumbprint and any old certificates removed or not. */
+export interface ExchangeHostResult {
+  thumbprint: string;
+  imported: boolean;
+  removed: string[];
+  notRemoved: Array<{ thumbprint: string; error: string }>;
+}
+
+/**
+ * Reads the script's output for `host`; a WILE-ERROR, a missing result, a failed exit or a
+ * thumbprint other than `expected` is a DeployError naming the host.
+ */
+export function readHostResult(
+  host: string,
+  r: { code: number | null; stdout: string; stderr: string },
+  expected: string,
+  exit: string,
+): ExchangeHostResult {
+  const outcome = parseScriptOutput(r.stdout, r.stderr);
+  if (outcome.kind === "error") {
+    throw new DeployError(`${host}: ${printable(outcome.message, 500)}`, {
+      hint: "The message comes from PowerShell on the Exchange server. The certificate is stored; after fixing, run wile deploy NAME.",
+    });
+  }
+  if (outcome.kind === "none") {
+    throw new DeployError(
+      `${host}: the PowerShell script gave no result line (${exit})${outcome.output ? `: ${printable(outcome.output, 500)}` : ""}`,
+      {
+        hint: "Check that the ssh user may run PowerShell and the Exchange cmdlets (member of Organization Management), or set --exchange-powershell.",
+      },
+    );
+  }
+  const v = outcome.value;
+  const thumbprint = typeof v.thumbprint === "string" ? v.thumbprint.toUpperCase() : "";
+  if (thumbprint !== expected) {
+    throw new DeployError(
+      `${host}: Exchange reports certificate ${thumbprint || "(none)"}, but the new certificate's thumbprint is ${expected}`,
+    );
+  }
+  if (r.code !== 0) throw new DeployError(`${host}: PowerShell ended with ${exit} after reporting success`);
+  const strings = (x: unknown): string[] =>
+    (Array.isArray(x) ? x : x === undefined || x === null ? [] : [x]).map((s) => String(s));
+  const notRemoved = (Array.isArray(v.notRemoved) ? v.notRemoved : v.notRemoved ? [v.notRemoved] : []).map(
+    (n: unknown) => {
+      const o = (n && typeof n === "object" ? n : {}) as Record<string, unknown>;
+      return { thumbprint: String(o.thumbprint ?? "?"), error: String(o.error ?? "?") };
+    },
+  );
+  return { thumbprint, imported: v.imported !== false, removed: strings(v.removed), notRemoved };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The target
+
+export function thumbprintOf(leafDer: Buffer): string {
+  return createHash("sha1").update(leafDer).digest("hex").toUpperCase();
+}
+
+export function friendlyNameFor(name: string, notAfter: Date): string {
+  return `wile ${name} ${notAfter.toISOString().slice(0, 10)}`;
+}
+
+/** Options common to ssh and scp (scp spells the port -P). */
+export function sshOptionArgs(cfg: ExchangeConfig, portFlag: "-p" | "-P"): string[] {
+  const args = ["-o", "BatchMode=yes"];
+  if (!cfg.sshOptions.some((o) => /^ConnectTimeout[ =]/i.test(o))) args.push("-o", "ConnectTimeout=20");
+  if (cfg.port !== undefined) args.push(portFlag, String(cfg.port));
+  if (cfg.identity !== undefined) args.push("-i", cfg.identity, "-o", "IdentitiesOnly=yes");
+  for (const o of cfg.sshOptions) args.push("-o", o);
+  return args;
+}
+
+/** scp's destination: user@host:path, with an IPv6 address in brackets. */
+function scpDestination(host: string, path: string): string {
+  const at = host.lastIndexOf("@");
+  const user = at >= 0 ? host.slice(0, at + 1) : "";
+  const name = host.slice(at + 1);
+  return `${user}${name.includes(":") && !name.startsWith("[") ? `[${name}]` : name}:${path}`;
+}
+
+/** The argv of each step for one host (for the target and for tests). */
+export function hostCommands(cfg: ExchangeConfig, host: string, localPfx: string, remotePath: string) {
+  return {
+    scp: ["scp", "-q", ...sshOptionArgs(cfg, "-P"), "--", localPfx, scpDestination(host, remotePath)],
+    ssh: [
+      "ssh",
+      ...sshOptionArgs(cfg, "-p"),
+      "--",
+      host.replace(/@\[(.*)\]$/, "@$1"),
+      cfg.powershell,
+      "-NoProfile",
+      "-NonInteractive",
+      "-Command",
+      "-",
+    ],
+  };
+}
+
+export function remotePfxPath(cfg: Pick<ExchangeConfig, "dir">, name: string, thumbprint: string): string {
+  const file = `wile-${name.replace(/[^A-Za-z0-9._-]/g, "_")}-${thumbprint.slice(0, 8)}.pfx`;
+  return cfg.dir.endsWith("/") ? `${cfg.dir}${file}` : `${cfg.dir}/${file}`;
+}
+
+async function onPath(program: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
+    if (!dir) continue;
+    try {
+      await access(join(dir, program), constants.X_OK);
+      return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
+function output(r: { stdout: string; stderr: string }): string {
+  return printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-4).join(" | "), 400);
+}
+
+class ExchangeTarget implements Target {
+  readonly kind = "exchange";
+  constructor(private readonly cfg: ExchangeConfig) {}
+
+  describe(): string {
+    return `exchange (${this.cfg.hosts.join(", ")}: ${this.cfg.services.join(",")})`;
+  }
+
+  async check(ctx: DeployContext): Promise<void> {
+    for (const program of ["ssh", "scp"]) {
+      if (!(await onPath(program))) {
+        throw new DeployError(`${program} is not installed (or not on the PATH)`, {
+          hint: "Install the OpenSSH client (Debian: apt-get install openssh-client).",
+        });
+      }
+    }
+    if (this.cfg.identity !== undefined) {
+      try {
+        await access(this.cfg.identity, constants.R_OK);
+      } catch {
+        throw new DeployError(`the ssh key ${this.cfg.identity} cannot be read by this user`, {
+          hint: "Check --exchange-identity and the file's owner and mode (0600, owned by the user running wile).",
+        });
+      }
+    }
+    // The key and certificate must make a PFX (this also checks that they belong together).
+    this.pfx(ctx, randomPassword());
+  }
+
+  private pfx(ctx: DeployContext, password: string): Buffer {
+    try {
+      return buildPfx({
+        keyPem: ctx.files.privkeyPem,
+        certPem: ctx.files.certPem,
+        chainPems: [ctx.files.chainPem],
+        password,
+        friendlyName: friendlyNameFor(ctx.name, ctx.notAfter),
+        legacy: this.cfg.pfxLegacy,
+      });
+    } catch (err) {
+      throw new DeployError(`cannot build the PKCS#12 file: ${(err as Error).message}`);
+    }
+  }
+
+  async deploy(ctx: DeployContext): Promise<void> {
+    const thumbprint = thumbprintOf(ctx.leafDer);
+    const failures: DeployError[] = [];
+    const local = await mkdtemp(join(tmpdir(), "wile-exchange-"));
+    try {
+      for (const host of this.cfg.hosts) {
+        try {
+          await this.deployHost(ctx, host, thumbprint, local);
+        } catch (err) {
+          failures.push(
+            err instanceof DeployError ? err : new DeployError(`${host}: ${(err as Error).message}`),
+          );
+        }
+      }
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new DeployError(
+        `${failures.length} of ${this.cfg.hosts.length} Exchange hosts failed: ${failures.map((f) => f.message).join("; ")}`,
+        { hint: failures[0]?.hint },
+      );
+    }
+  }
+
+  private async deployHost(
+    ctx: DeployContext,
+    host: string,
+    thumbprint: string,
+    localDir: string,
+  ): Promise<void> {
+    const password = this.cfg.pfxPassword ?? randomPassword();
+    const localPfx = join(localDir, "certificate.pfx");
+    await writeFile(localPfx, this.pfx(ctx, password), { mode: 0o600 });
+    const remotePath = remotePfxPath(this.cfg, ctx.name, thumbprint);
+    const cmds = hostCommands(this.cfg, host, localPfx, remotePath);
+
+    ctx.logger.info(`${ctx.name}: copying the PKCS#12 file to ${host}:${remotePath}`);
+    const copied = await this.runStep(cmds.scp, SCP_TIMEOUT_MS, host, "scp");
+    if (copied.code !== 0 || copied.timedOut) {
+      throw new DeployError(
+        `${host}: copying the PKCS#12 file to ${remotePath} failed (${describeExit(copied, SCP_TIMEOUT_MS)}): ${output(copied)}`,
+        {
+          hint: `Check that ssh ${host} works in batch mode (key authentication, host key in known_hosts) and that the directory ${this.cfg.dir} exists there (--exchange-dir).`,
+        },
+      );
+    }
+    ctx.logger.info(`${ctx.name}: importing ${thumbprint} on ${host} for ${this.cfg.services.join(",")}`);
+    const script = exchangeScript({
+      pfxPath: remotePath,
+      password,
+      thumbprint,
+      services: this.cfg.services,
+      oldFriendlyNamePrefix: `wile ${ctx.name} `,
+      removeOld: this.cfg.removeOld,
+    });
+    const r = await this.runStep(cmds.ssh, SCRIPT_TIMEOUT_MS, host, "ssh", script);
+    if (r.timedOut) {
+      throw new DeployError(`${host}: the PowerShell script ${describeExit(r, SCRIPT_TIMEOUT_MS)}`, {
+        hint: `The PKCS#12 file may remain at ${remotePath}; delete it there.`,
+      });
+    }
+    const result = readHostResult(host, r, thumbprint, describeExit(r));
+    ctx.logger.info(
+      `${ctx.name}: ${host}: ${result.imported ? "imported" : "already had"} ${thumbprint}, enabled for ${this.cfg.services.join(",")}${result.removed.length ? `; removed ${result.removed.join(", ")}` : ""}`,
+    );
+    for (const n of result.notRemoved) {
+      ctx.logger.warn(
+        `${ctx.name}: ${host}: could not remove the old certificate ${n.thumbprint}: ${printable(n.error, 300)}`,
+      );
+    }
+  }
+
+  private async runStep(argv: string[], timeoutMs: number, host: string, what: string, input?: string) {
+    try {
+      return await run(argv, { timeoutMs, ...(input !== undefined ? { input } : {}) });
+    } catch (err) {
+      throw new DeployError(`${host}: cannot run ${what}: ${(err as Error).message}`);
+    }
+  }
+}
+
+export const exchangeKind: TargetKind<ExchangeConfig> = {
+  kind: "exchange",
+  summary:
+    "Exchange: PKCS#12 copied with scp to each host, Import-/Enable-ExchangeCertificate over ssh with PowerShell",
+  options: OPTIONS,
+  fromOptions,
+  parse,
+  create: (cfg) => new ExchangeTarget(cfg),
+};
