@@ -1,5 +1,9 @@
+import { apacheKind } from "./apache";
+import { commandKind } from "./command";
 import { exchangeKind } from "./exchange";
+import { filesKind } from "./files";
 import { haproxyKind } from "./haproxy";
+import { nginxKind } from "./nginx";
 import { sshKind } from "./ssh";
 import type { TargetKind } from "./target";
 
@@ -7,7 +11,15 @@ import type { TargetKind } from "./target";
  * Every deploy target kind, in the order `wile deploy --help` lists them. A new kind is one file
  * in src/deploy/ and one line here.
  */
-export const TARGET_KINDS: TargetKind[] = [haproxyKind as TargetKind, exchangeKind as TargetKind, sshKind as TargetKind];
+export const TARGET_KINDS: TargetKind[] = [
+  filesKind as TargetKind,
+  commandKind as TargetKind,
+  nginxKind as TargetKind,
+  apacheKind as TargetKind,
+  haproxyKind as TargetKind,
+  exchangeKind as TargetKind,
+  sshKind as TargetKind,
+];
 
 export function targetKind(kind: string): TargetKind | undefined {
   return TARGET_KINDS.find((k) => k.kind === kind);
