@@ -23,11 +23,18 @@ export function deployConfigsFromOptions(opts: ParsedOptions, kinds: string[]): 
     seen.add(name);
     configs.push(kind.fromOptions(opts));
   }
-  // An option of a kind that was not asked for is almost certainly a mistake: say so.
+  // An option of a kind that was not asked for is almost certainly a mistake: say so. (minimist
+  // reports booleans that were not given as their default; options shared by kinds are fine.)
+  const asked = new Set(
+    TARGET_KINDS.filter((k) => seen.has(k.kind)).flatMap((k) => k.options.map((o) => o.name)),
+  );
   for (const kind of TARGET_KINDS) {
     if (seen.has(kind.kind)) continue;
     const stray = kind.options.find(
-      (o) => opts[o.name] !== undefined && !(o.defaultTrue && opts[o.name] === true),
+      (o) =>
+        opts[o.name] !== undefined &&
+        !asked.has(o.name) &&
+        !(o.type === "boolean" && opts[o.name] === (o.defaultTrue === true)),
     );
     if (stray) {
       throw new UsageError(

@@ -17,7 +17,11 @@ const events: string[] = [];
 const fake: TargetKind<{ kind: string; label: string; failCheck?: boolean; failDeploy?: boolean }> = {
   kind: "fake-test",
   summary: "records calls",
-  options: [{ name: "fake-label", type: "string", help: "" }],
+  options: [
+    { name: "fake-label", type: "string", help: "" },
+    { name: "fake-flag", type: "boolean", help: "" },
+    { name: "fake-verify", type: "boolean", defaultTrue: true, help: "" },
+  ],
   fromOptions: (opts) => ({ kind: "fake-test", label: String(opts["fake-label"] ?? "x") }),
   parse: (raw) => raw as never,
   create: (c) => ({
@@ -181,5 +185,16 @@ describe("--deploy on the command line", () => {
       () => deployConfigsFromOptions(parseOptions(["--fake-label", "z"], specs), []),
       /--fake-label belongs to the fake-test target, but --deploy fake-test was not given/,
     );
+    assert.throws(
+      () => deployConfigsFromOptions(parseOptions(["--fake-flag"], specs), []),
+      /--fake-flag belongs/,
+    );
+    assert.throws(
+      () => deployConfigsFromOptions(parseOptions(["--no-fake-verify"], specs), []),
+      /--fake-verify belongs/,
+    );
+  });
+  test("booleans left at their defaults are not taken for given options", () => {
+    assert.deepEqual(deployConfigsFromOptions(parseOptions([], specs), []), []);
   });
 });
