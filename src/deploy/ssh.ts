@@ -25,7 +25,8 @@ import { type DeployContext, DeployError, type Target, type TargetKind } from ".
  *   known_hosts checked as ssh does by default: an unknown or changed host key fails the deploy.
  *   Nothing here turns StrictHostKeyChecking off; an operator who wants that must say so with
  *   --ssh-option.
- * - Per host: one `scp` uploads every file under a temp name (`.wile-<random>.<name>`) into DIR,
+ * - Per host: one `ssh` login checks that DIR exists and is writable (and the host key, before any
+ *   upload), one `scp` uploads every file under a temp name (`.wile-<random>.<name>`) into DIR,
  *   then one `ssh` runs a POSIX sh script there that sets the modes and renames each temp file over
  *   its final name (atomic per file; a failure removes the temp files), then `--ssh-reload CMD`
  *   runs through another `ssh`, in DIR, with WILE_CERT_NAME, WILE_DOMAINS, WILE_*_PATH (the remote
@@ -291,6 +292,12 @@ export function installScript(
   ].join("\n");
 }
 
+/** The sh script that checks DIR before anything is copied. */
+export function checkDirScript(dir: string): string {
+  const q = shq(dir);
+  return `if [ ! -d ${q} ]; then echo "${dir.replace(/"/g, "")} does not exist (create it first)" >&2; exit 3; fi; if [ ! -w ${q} ]; then echo "${dir.replace(/"/g, "")} is not writable by $(id -un)" >&2; exit 3; fi`;
+}
+
 /** The sh script for --ssh-reload: in DIR, with the hook variables naming the remote files. */
 export function reloadScript(dir: string, ctx: DeployContext, command: string): string {
   const env = hookEnv(ctx);
@@ -346,8 +353,8 @@ export class SshDeployTarget implements Target {
     const host = t.host.includes(":") ? `[${t.host}]` : t.host;
     const dest = `${t.user ? `${t.user}@` : ""}${host}:${t.dir.endsWith("/") ? t.dir : `${t.dir}/`}`;
     return [
+      // Not -q: it would hide ssh's own messages (host key, authentication) too.
       "scp",
-      "-q",
       ...this.commonArgs(),
       ...(this.config.port !== undefined ? ["-P", String(this.config.port)] : []),
       "--",
@@ -431,6 +438,10 @@ export class SshDeployTarget implements Target {
     files: RemoteFile[],
     localPaths: string[],
   ): Promise<void> {
+    // First a login that changes nothing: it fails on an unknown host key or a refused login before
+    // any upload, and checks that DIR exists (scp would create a missing one) and can be written.
+    const pre = await this.exec(this.sshArgv(t, checkDirScript(t.dir)), SSH_TIMEOUT_MS, t, "checking DIR");
+    if (!ok(pre)) throw failure(t, "logging in and checking the directory", pre, SSH_TIMEOUT_MS);
     ctx.logger.info(`${ctx.name}: ssh: copying ${files.length} files to ${t.spec}`);
     const copy = await this.exec(this.scpArgv(t, localPaths), SCP_TIMEOUT_MS, t, "copying the files (scp)");
     if (!ok(copy)) {

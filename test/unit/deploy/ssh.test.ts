@@ -322,7 +322,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     }
 
     const c = calls();
-    assert.equal(c.length, 6, JSON.stringify(c));
+    assert.equal(c.length, 8, JSON.stringify(c));
     const common = [
       "-o",
       "BatchMode=yes",
@@ -333,7 +333,9 @@ describe("ssh deploy with stand-in ssh and scp", () => {
       "-i",
       join(tmp, "id"),
     ];
-    const [scp, install, reload] = c as [string[], string[], string[]];
+    const [pre, scp, install, reload] = c as [string[], string[], string[], string[]];
+    assert.deepEqual(pre.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
+    assert.match(pre.at(-1) as string, /^sh -c .*if \[ ! -d /s);
     const files = scp.slice(scp.indexOf("--") + 1, -1);
     const tag = /\.wile-([0-9a-f]+)\.cert\.pem$/.exec(files[0] as string)?.[1] as string;
     assert.ok(tag, files[0]);
@@ -342,7 +344,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
       ["cert.pem", "chain.pem", "fullchain.pem", "both.pem", "privkey.pem"],
       "the key goes last",
     );
-    assert.deepEqual(scp, ["scp", "-q", ...common, "-P", "2222", "--", ...files, `u@host1:${d1}/`]);
+    assert.deepEqual(scp, ["scp", ...common, "-P", "2222", "--", ...files, `u@host1:${d1}/`]);
     assert.deepEqual(install.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
     const script = (install.at(-1) as string)
       .replace(/^sh -c '/, "")
@@ -368,8 +370,8 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     );
     assert.deepEqual(reload.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
     assert.match(reload.at(-1) as string, /^sh -c '.*printf/s);
-    assert.equal((c[3] as string[]).at(-1), `host2:${d2}/`, "a target without user");
-    assert.equal((c[4] as string[])[(c[4] as string[]).length - 2], "host2");
+    assert.equal((c[5] as string[]).at(-1), `host2:${d2}/`, "a target without user");
+    assert.equal((c[6] as string[])[(c[6] as string[]).length - 2], "host2");
   });
 
   test("a failing host is named with ssh's message; the other hosts still get the files", async () => {
@@ -385,13 +387,13 @@ describe("ssh deploy with stand-in ssh and scp", () => {
       await assert.rejects(t.deploy(ctx), (e: Error) => {
         assert.equal(
           e.message,
-          `root@down.example:${ok}: copying the files (scp) failed (exit 255) (ssh could not connect or log in): ssh: connect to host down.example port 22: Connection refused`,
+          `root@down.example:${ok}: logging in and checking the directory failed (exit 255) (ssh could not connect or log in): ssh: connect to host down.example port 22: Connection refused`,
         );
         return true;
       });
       assert.equal(readFileSync(join(ok, "privkey.pem"), "utf8"), ctx.files.privkeyPem);
       const c = calls().map((a) => `${a[0]} ${a[a.indexOf("--") + 1]}`);
-      // scp to down fails, a clean-up ssh is tried, then ok.example gets scp + install.
+      // The login to down fails; ok.example gets the check, scp and install.
       assert.equal(c.length, 4, c.join("\n"));
     } finally {
       delete process.env.FAKE_SSH_DOWN;
@@ -413,7 +415,10 @@ describe("ssh deploy with stand-in ssh and scp", () => {
       ),
     );
     const missing = new SshDeployTarget({ kind: "ssh", targets: [`h:${d}/nope`], options: [] });
-    await assert.rejects(missing.deploy(ctx), /nope: copying the files \(scp\) failed/);
+    await assert.rejects(
+      missing.deploy(ctx),
+      /nope: logging in and checking the directory failed \(exit 3\): .*\/nope does not exist \(create it first\)$/,
+    );
   });
 
   test("check: ssh and scp in PATH, identity readable", async () => {
