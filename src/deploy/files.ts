@@ -127,6 +127,15 @@ const SHELL_WORDS = new Set([
   "!",
   "{",
   "(",
+  "exit",
+  "return",
+  "wait",
+  "umask",
+  "ulimit",
+  "trap",
+  "unset",
+  "kill",
+  "sleep",
 ]);
 
 /**
