@@ -38,7 +38,7 @@ export interface Haproxy {
   placeholderSerial: string;
   tmp: string;
   logFile: string;
-  /** Whether the haproxy process is still the one started (no restart happened). */
+  /** The haproxy process started here: a test checks it is still alive (no restart happened). */
   pid: number;
   stop(): Promise<void>;
 }
