@@ -119,12 +119,25 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
       { home, logger, client, ...(ariAvailable && decision.replaces ? { replaces: decision.replaces } : {}) },
     );
     // A new certificate: its ARI window and the failure count start afresh.
-    await writeState(home, name, {
-      ...emptyState(),
-      lastAttempt: now.toISOString(),
-      lastSuccess: new Date().toISOString(),
-    });
+    state = { ...emptyState(), lastAttempt: now.toISOString(), lastSuccess: new Date().toISOString() };
+    await writeState(home, name, state);
     logger.info(`${name}: renewed, serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
+    try {
+      await runDeploys(home, name, cfg, logger);
+    } catch (err) {
+      // Renewed and stored, but the services do not have it yet: a failure, retried by the next run.
+      const message = err instanceof Error ? err.message : String(err);
+      state.deployPending = { serial: result.serial, error: message, since: now.toISOString() };
+      await writeState(home, name, state);
+      return {
+        name,
+        status: "failed",
+        reason: `renewed (serial ${result.serial}), but the deploy failed: ${message}`,
+        ...(err instanceof WileError && err.hint ? { hint: err.hint } : {}),
+        serial: result.serial,
+        notAfter: result.notAfter.toISOString(),
+      };
+    }
     return {
       name,
       status: "renewed",

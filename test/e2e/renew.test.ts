@@ -3,12 +3,12 @@
  * certificates, so that the fallback rule (half the lifetime left, under 10 days) makes them due.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
+import { keyMatchesCert, keyTypeOf, normalizeSerial, sanNames, serialHex } from "../helpers/certs";
 import { certFiles, issueArgs, snapshot } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
@@ -97,6 +97,38 @@ describe("renewal", () => {
     assert.equal(r.code, 0, dump(r));
     assert.notEqual(serialHex(certFiles(home, name).cert), serial);
     assert.equal(readFileSync(certFiles(home, name).privkey, "utf8"), key, "same key");
+  });
+
+  it("a renewal whose deploy fails is reported, and the next run deploys it again without renewing", async () => {
+    const name = "deployfail.example";
+    const flag = join(tempDir("wile-e2e-deployflag-"), "broken");
+    const log = `${flag}.log`;
+    // The deploy command fails while the flag file exists, and logs the serial it was given.
+    const cmd = `test ! -e ${flag} && openssl x509 -noout -serial -in "$WILE_CERT_PATH" >> ${log}`;
+    const r1 = await wile(issueArgs(env, [name], ["--deploy", "command", "--deploy-cmd", cmd]));
+    assert.equal(r1.code, 0, dump(r1));
+    writeFileSync(flag, "");
+    await untilDue(name);
+    const r = await wile(["cron"]);
+    assert.equal(r.code, 1, dump(r));
+    assert.match(r.stderr, new RegExp(`${name}: renewed \\(serial [0-9A-F]+\\), but the deploy failed`));
+    const renewedSerial = serialHex(certFiles(home, name).cert);
+    const state = JSON.parse(readFileSync(join(home, "certs", name, "state.json"), "utf8"));
+    assert.ok(state.deployPending, "the pending deploy is remembered");
+    rmSync(flag);
+    const again = await wile(["cron"]);
+    assert.equal(again.code, 0, dump(again));
+    assert.equal(serialHex(certFiles(home, name).cert), renewedSerial, "not renewed again, only deployed");
+    const served = readFileSync(log, "utf8").trim().split("\n").pop() ?? "";
+    assert.equal(
+      normalizeSerial(served.replace(/^serial=/, "")),
+      renewedSerial,
+      "the renewed certificate was deployed",
+    );
+    assert.equal(
+      JSON.parse(readFileSync(join(home, "certs", name, "state.json"), "utf8")).deployPending,
+      undefined,
+    );
   });
 
   it("renew refuses an unknown name and NAME with --all", async () => {
