@@ -50,7 +50,8 @@ section "Debian packages"
 # benchmark; git: the dist freshness check; ca-certificates: npm over HTTPS; cron: the real
 # crontab for the install-cron e2e test.
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
-  libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client)
+  libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client
+  curl wget busybox shellcheck dash)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"
@@ -97,6 +98,9 @@ npm run --silent typecheck
 # ----------------------------------------------------------------------------------------------
 section "lint"
 npm run --silent lint
+# install.sh is POSIX sh: shellcheck it as such, and parse it with the shells it must run under.
+shellcheck -s sh install.sh || fail "shellcheck install.sh"
+for shell in dash bash "busybox ash"; do $shell -n install.sh || fail "$shell cannot parse install.sh"; done
 
 # ----------------------------------------------------------------------------------------------
 section "unit tests"

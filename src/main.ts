@@ -10,7 +10,9 @@ import { listCommand } from "./cli/commands/list";
 import { removeCommand } from "./cli/commands/remove";
 import { renewCommand } from "./cli/commands/renew";
 import { revokeCommand } from "./cli/commands/revoke";
+import { uninstallCommand } from "./cli/commands/uninstall";
 import { uninstallCronCommand } from "./cli/commands/uninstall-cron";
+import { upgradeCommand } from "./cli/commands/upgrade";
 import { versionCommand } from "./cli/commands/version";
 import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
@@ -31,6 +33,8 @@ const COMMANDS: Command[] = [
   accountCommand,
   installCronCommand,
   uninstallCronCommand,
+  upgradeCommand,
+  uninstallCommand,
   configCommand,
   versionCommand,
 ];

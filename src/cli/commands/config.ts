@@ -2,6 +2,7 @@ import { type ConfigPatch, configPath, isHttpUrl, readConfig, updateConfig } fro
 import { UsageError } from "../../util/errors";
 import type { Logger } from "../../util/log";
 import { afterRun, type RunReport } from "../../util/notify";
+import { parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { flag, list, type OptionSpec, type ParsedOptions, str } from "../options";
 
@@ -87,6 +88,13 @@ export const configCommand: Command = {
       help: `remove a setting: ${Object.keys(UNSETTABLE).join(", ")}`,
     },
     { name: "test-notify", type: "boolean", help: "send a test notification and heartbeat now" },
+    {
+      name: "email",
+      type: "string",
+      repeat: true,
+      arg: "ADDR",
+      help: "default contact for new ACME accounts (repeatable; install.sh --email sets it)",
+    },
   ],
   logs: true,
   examples: [
@@ -99,6 +107,8 @@ export const configCommand: Command = {
   ],
   async run({ opts, out, home }) {
     const patch = configPatchFromOptions(opts);
+    const emails = list(opts, "email");
+    if (emails.length > 0) patch.email = parseEmails(emails);
     for (const name of list(opts, "unset")) {
       const key = UNSETTABLE[name];
       if (!key) {
