@@ -126,12 +126,12 @@ if [ "$standalone" = 0 ] && command -v node >/dev/null 2>&1; then
 	/*) ;;
 	*) node=$(cd "$(dirname "$node")" && pwd)/$(basename "$node") ;;
 	esac
-	major=$("$node" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+	major=$("$node" -p 'process.versions.node.split(".")[0]' </dev/null 2>/dev/null || echo 0)
 	case "$major" in
 	'' | *[!0-9]*) major=0 ;;
 	esac
 	if [ "$major" -lt 20 ]; then
-		say "$node is Node.js $("$node" --version 2>/dev/null || echo '?'), older than 20: installing the standalone binary instead"
+		say "$node is Node.js $("$node" --version </dev/null 2>/dev/null || echo '?'), older than 20: installing the standalone binary instead"
 		node=""
 	fi
 fi
@@ -158,19 +158,17 @@ else
 	die "neither curl nor wget is installed" "Install one of them (e.g. apt-get install curl) and run this again." 2
 fi
 
-sha256() {
-	if command -v sha256sum >/dev/null 2>&1; then
-		sha256sum "$1" | awk '{print $1}'
-	elif command -v shasum >/dev/null 2>&1; then
-		shasum -a 256 "$1" | awk '{print $1}'
-	elif command -v openssl >/dev/null 2>&1; then
-		openssl dgst -sha256 "$1" | awk '{print $NF}'
-	elif [ -n "$node" ]; then
-		"$node" -e 'process.stdout.write(require("crypto").createHash("sha256").update(require("fs").readFileSync(process.argv[1])).digest("hex"))' "$1"
-	else
-		return 1
-	fi
-}
+if command -v sha256sum >/dev/null 2>&1; then
+	sha256() { sha256sum "$1" | awk '{print $1}'; }
+elif command -v shasum >/dev/null 2>&1; then
+	sha256() { shasum -a 256 "$1" | awk '{print $1}'; }
+elif command -v openssl >/dev/null 2>&1; then
+	sha256() { openssl dgst -sha256 "$1" | awk '{print $NF}'; }
+elif [ -n "$node" ]; then
+	sha256() { "$node" -e 'process.stdout.write(require("crypto").createHash("sha256").update(require("fs").readFileSync(process.argv[1])).digest("hex"))' "$1" </dev/null; }
+else
+	die "no SHA-256 tool found (sha256sum, shasum or openssl)" "Install coreutils or openssl and run this again; nothing was installed." 2
+fi
 
 # --- download and check -----------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wile-install.XXXXXX")
@@ -183,23 +181,23 @@ fetch "$base/$artifact" "$tmp/$artifact" || die "could not download $base/$artif
 
 want=$(awk -v n="$artifact" '$2 == n || $2 == "*" n { print tolower($1); exit }' "$tmp/SHA256SUMS")
 [ -n "$want" ] || die "$base/SHA256SUMS has no line for $artifact" "Nothing was installed."
-got=$(sha256 "$tmp/$artifact" | tr 'A-F' 'a-f') || die "no SHA-256 tool found (sha256sum, shasum or openssl)" "Install coreutils or openssl; nothing was installed." 2
+got=$(sha256 "$tmp/$artifact" | tr 'A-F' 'a-f')
 if [ "$got" != "$want" ]; then
 	die "checksum mismatch for $artifact: SHA256SUMS says $want, the download is $got" "The download is damaged or was tampered with. Nothing was installed."
 fi
 chmod 755 "$tmp/$artifact"
 
 if [ "$kind" = node ]; then
-	new_version=$("$node" "$tmp/$artifact" version 2>&1) || die "the downloaded wile.cjs does not run with $node: $new_version" "Nothing was installed."
+	new_version=$("$node" "$tmp/$artifact" version </dev/null 2>&1) || die "the downloaded wile.cjs does not run with $node: $new_version" "Nothing was installed."
 else
-	new_version=$("$tmp/$artifact" version 2>&1) || die "the downloaded $artifact does not run here: $new_version" "Nothing was installed. With Node.js 20 or newer on PATH, wile.cjs is installed instead."
+	new_version=$("$tmp/$artifact" version </dev/null 2>&1) || die "the downloaded $artifact does not run here: $new_version" "Nothing was installed. With Node.js 20 or newer on PATH, wile.cjs is installed instead."
 fi
 new_version=${new_version#wile }
 
 # --- install ------------------------------------------------------------------------------------
 old_version=""
 if [ -x "$bindir/wile" ]; then
-	old_version=$("$bindir/wile" version 2>/dev/null || true)
+	old_version=$("$bindir/wile" version </dev/null 2>/dev/null || true)
 	old_version=${old_version#wile }
 fi
 
@@ -260,6 +258,7 @@ cat >"$bindir/install.json.new.$$" <<EOF
   "downloadUrl": "$base",
   "kind": "$kind",
   "artifact": "$artifact",
+  "home": "$home",
   "program": "$bindir/wile",
   "node": $json_node,
   "link": $json_link
@@ -281,12 +280,12 @@ if [ -n "$emails" ]; then
 	set --
 	for e in $emails; do set -- "$@" --email "$e"; done
 	set +f
-	"$bindir/wile" config --home "$home" "$@" || die "could not store the e-mail address" "wile is installed; run: $bindir/wile config --email ADDR"
+	"$bindir/wile" config --home "$home" "$@" </dev/null || die "could not store the e-mail address" "wile is installed; run: $bindir/wile config --email ADDR"
 fi
 
 cron_ok=1
 if [ "$no_cron" = 0 ]; then
-	"$bindir/wile" install-cron --home "$home" || cron_ok=0
+	"$bindir/wile" install-cron --home "$home" </dev/null || cron_ok=0
 fi
 
 if [ -n "$link" ]; then

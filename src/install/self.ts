@@ -39,6 +39,8 @@ export interface InstallRecord {
   kind?: string;
   /** The `wile` that install.sh put in place (the binary, or the wrapper for wile.cjs). */
   program?: string;
+  /** The home install.sh set up (its crontab line); `wile uninstall` defaults to it. */
+  home?: string;
   /** The ~/.local/bin/wile link install.sh made, if any. */
   link?: string | null;
   [key: string]: unknown;

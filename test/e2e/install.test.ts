@@ -409,10 +409,10 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
       assert.equal((await asUser([prog, "version"], { PATH: bb })).stdout, `wile ${NEW_VERSION}\n`);
       assert.ok(existsSync(`${prog}.prev`));
 
-      const noYes = await asUser([prog, "uninstall", "--purge", "--home", h2], { PATH: bb });
+      const noYes = await asUser([prog, "uninstall", "--purge"], { PATH: bb });
       assert.equal(noYes.code, 2, show(noYes));
       assert.ok(existsSync(prog), "not confirmed: nothing removed");
-      const un = await asUser([prog, "uninstall", "--purge", "--yes", "--home", h2], { PATH: bb });
+      const un = await asUser([prog, "uninstall", "--purge", "--yes"], { PATH: bb });
       assert.equal(un.code, 0, show(un));
       assert.equal(existsSync(h2), false);
       assert.equal(wileLines(await crontabL(), h2).length, 0);

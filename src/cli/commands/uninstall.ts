@@ -7,7 +7,7 @@ import { readFileIfExists } from "../../store/fs-safe";
 import { UsageError, WileError } from "../../util/errors";
 import type { Command, CommandContext } from "../command";
 import { confirmAction } from "../confirm";
-import { flag } from "../options";
+import { flag, str } from "../options";
 import type { Output } from "../output";
 import { uninstallCronCommand } from "./uninstall-cron";
 
@@ -37,8 +37,7 @@ export const uninstallCommand: Command = {
     "wile uninstall --purge",
     "wile uninstall --purge --yes --home /srv/wile-mail",
   ],
-  async run(ctx) {
-    const { opts, out, home } = ctx;
+  async run(given) {
     const own = ownProgram();
     const record = await readInstallRecord(own.path);
     if (!record) {
@@ -49,6 +48,13 @@ export const uninstallCommand: Command = {
         },
       );
     }
+    // Without --home or WILE_HOME: the home this program was installed for.
+    const explicit = str(given.opts, "home") !== undefined || Boolean(given.env.WILE_HOME);
+    const ctx =
+      !explicit && typeof record.home === "string" && record.home.startsWith("/")
+        ? { ...given, home: record.home }
+        : given;
+    const { opts, out, home } = ctx;
     const purge = flag(opts, "purge");
     const root = resolve(home);
     if (purge) {
