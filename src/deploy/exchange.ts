@@ -28,6 +28,7 @@ import { buildPfx, randomPassword } from "../crypto/pkcs12";
 import { UsageError, WileError } from "../util/errors";
 import { describeExit, run } from "../util/spawn";
 import { printable } from "../util/text";
+import { PFX_OPTIONS } from "./pfx-options";
 import { parseScriptOutput, psQuote } from "./powershell";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
 
@@ -58,19 +59,6 @@ export const SCP_TIMEOUT_MS = 120_000;
 export const SCRIPT_TIMEOUT_MS = 300_000;
 
 /** The pfx options, shared with the files target's --pfx-file. */
-export const PFX_OPTIONS: OptionSpec[] = [
-  {
-    name: "pfx-password",
-    type: "string",
-    arg: "PW",
-    help: "password of the PKCS#12 file (default for exchange: a new random one each time, sent only on ssh's stdin; a given one is stored in renewal.json)",
-  },
-  {
-    name: "pfx-legacy",
-    type: "boolean",
-    help: "PKCS#12 with 3DES and a SHA-1 MAC, for Windows Server 2016 and older (default: AES-256 and SHA-256, Windows Server 2019 and newer)",
-  },
-];
 
 const OPTIONS: OptionSpec[] = [
   {

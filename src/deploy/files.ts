@@ -10,10 +10,12 @@ import { access, readFile } from "node:fs/promises";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { OptionSpec, ParsedOptions } from "../cli/options";
 import { str } from "../cli/options";
+import { splitPemChain } from "../crypto/pem";
 import { buildPfx, randomPassword } from "../crypto/pkcs12";
 import { UsageError, WileError } from "../util/errors";
 import { run } from "../util/spawn";
 import { checkWritable, installFile, type Owner } from "./install-file";
+import { PFX_OPTIONS } from "./pfx-options";
 import { runHook } from "./reload";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
 import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyServed } from "./verify";
@@ -256,6 +258,10 @@ export interface FilesConfig {
    * in renewal.json.
    */
   pfxFile?: string;
+  /** Given with --pfx-password (stored, so renewals use it too); else a random one goes to PATH.pass. */
+  pfxPassword?: string;
+  /** 3DES and SHA-1 MAC for Windows Server 2016 and older. */
+  pfxLegacy?: boolean;
   /** `user`, `user:group` or `:group`. */
   owner?: string;
   /** Octal, for the key files: "0640". */
@@ -291,8 +297,9 @@ export const FILES_OPTIONS: OptionSpec[] = [
     name: "pfx-file",
     type: "string",
     arg: "PATH",
-    help: "files: PKCS#12 with key, certificate and chain (IIS, Windows services; AES-256, SHA-256 MAC), its random password in PATH.pass",
+    help: "files: PKCS#12 with key, certificate and chain (IIS, Windows services; AES-256, SHA-256 MAC); without --pfx-password a random password goes to PATH.pass",
   },
+  ...PFX_OPTIONS,
   {
     name: "owner",
     type: "string",
@@ -338,21 +345,24 @@ function filesOutputs(c: FilesConfig): OutputFile[] {
 /** The PKCS#12 file and, without a given password, its password file; built once per deploy. */
 function pfxOutputs(c: FilesConfig, ctx: DeployContext): OutputFile[] {
   if (!c.pfxFile) return [];
-  const password = randomPassword();
+  const password = c.pfxPassword ?? randomPassword();
   let pfx: Buffer;
   try {
     pfx = buildPfx({
       keyPem: ctx.files.privkeyPem,
       certPem: ctx.files.certPem,
-      chainPems: [ctx.files.chainPem],
+      chainPems: splitPemChain(ctx.files.chainPem),
       password,
+      ...(c.pfxLegacy ? { legacy: true } : {}),
       friendlyName: `${ctx.name} ${ctx.notAfter.toISOString().slice(0, 10)}`,
     });
   } catch (err) {
     throw new DeployError(`cannot build the PKCS#12 file ${c.pfxFile}: ${(err as Error).message}`);
   }
+  const pfxFile: OutputFile = { path: c.pfxFile, what: "PKCS#12 file", secret: true, content: () => pfx };
+  if (c.pfxPassword !== undefined) return [pfxFile];
   return [
-    { path: c.pfxFile, what: "PKCS#12 file", secret: true, content: () => pfx },
+    pfxFile,
     {
       path: `${c.pfxFile}.pass`,
       what: "PKCS#12 password file",
@@ -364,8 +374,10 @@ function pfxOutputs(c: FilesConfig, ctx: DeployContext): OutputFile[] {
 
 function pfxPlaceholders(c: FilesConfig): OutputFile[] {
   if (!c.pfxFile) return [];
+  const pfxFile: OutputFile = { path: c.pfxFile, what: "PKCS#12 file", secret: true, content: () => "" };
+  if (c.pfxPassword !== undefined) return [pfxFile];
   return [
-    { path: c.pfxFile, what: "PKCS#12 file", secret: true, content: () => "" },
+    pfxFile,
     { path: `${c.pfxFile}.pass`, what: "PKCS#12 password file", secret: true, content: () => "" },
   ];
 }
@@ -395,7 +407,19 @@ function filesFromOptions(opts: ParsedOptions): FilesConfig {
   if (reload !== undefined) c.reloadCmd = reload;
   const verify = str(opts, "verify");
   if (verify !== undefined) c.verify = formatEndpoint(parseEndpoint(verify, VERIFY_DEFAULTS));
+  const pfxPassword = str(opts, "pfx-password");
+  const pfxLegacy = opts["pfx-legacy"] === true;
+  // The two are shared with the exchange target; without --pfx-file they can only be meant for it.
+  if ((pfxPassword !== undefined || pfxLegacy) && !c.pfxFile && !listHas(opts.deploy, "exchange")) {
+    throw new UsageError("--pfx-password and --pfx-legacy go with --pfx-file (or --deploy exchange)");
+  }
+  if (c.pfxFile && pfxPassword !== undefined) c.pfxPassword = pfxPassword;
+  if (c.pfxFile && pfxLegacy) c.pfxLegacy = true;
   return c;
+}
+
+function listHas(v: unknown, item: string): boolean {
+  return Array.isArray(v) ? v.includes(item) : v === item;
 }
 
 function filesParse(raw: Record<string, unknown>, where: string): FilesConfig {
@@ -428,6 +452,9 @@ function filesParse(raw: Record<string, unknown>, where: string): FilesConfig {
   }
   const reload = optionalString(raw, "reloadCmd", where);
   if (reload !== undefined) c.reloadCmd = reload;
+  const pfxPassword = optionalString(raw, "pfxPassword", where);
+  if (pfxPassword !== undefined) c.pfxPassword = pfxPassword;
+  if (raw.pfxLegacy === true) c.pfxLegacy = true;
   const verify = optionalEndpoint(raw, "verify", where, VERIFY_DEFAULTS);
   if (verify !== undefined) c.verify = verify;
   return c;

@@ -263,6 +263,28 @@ describe("files: deploy", () => {
     assert.match(info, /subject=CN ?= ?site\.example\.test/);
   });
 
+  test("--pfx-password and --pfx-legacy: that password, 3DES/SHA-1, no password file; stored for renewals", async () => {
+    const d = dir("pfx-legacy");
+    const c = filesKind.fromOptions(
+      opts(["--pfx-file", `${d}/old.pfx`, "--pfx-password", "s3cret pw", "--pfx-legacy"]),
+    );
+    assert.deepEqual(filesKind.parse(JSON.parse(JSON.stringify(c)), "renewal.json"), c);
+    await filesKind.create(c).deploy(ctx);
+    assert.equal(existsSync(`${d}/old.pfx.pass`), false);
+    createSecureContext({ pfx: readFileSync(`${d}/old.pfx`), passphrase: "s3cret pw" });
+    const macInfo = execFileSync(
+      "sh",
+      ["-c", `openssl pkcs12 -in ${d}/old.pfx -passin 'pass:s3cret pw' -info -noout -legacy 2>&1`],
+      { encoding: "utf8" },
+    );
+    assert.match(macInfo, /MAC: sha1/i);
+    assert.match(macInfo, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC/);
+    assert.throws(
+      () => filesKind.fromOptions(opts(["--cert-file", `${d}/c.pem`, "--pfx-password", "x"])),
+      UsageError,
+    );
+  });
+
   test("--verify checks the endpoint after the reload", async () => {
     const server = createTlsServer({ key: ctx.files.privkeyPem, cert: ctx.files.fullchainPem });
     server.on("tlsClientError", () => {});
