@@ -3,7 +3,7 @@
  * without profiles (Pebble 2.4.0), which must fail before any account or order is made.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { certText, keyMatchesCert } from "../helpers/certs";
@@ -51,5 +51,17 @@ describe("identifiers and profiles", () => {
       home: fresh,
     });
     assert.equal(bad.code, 2, dump(bad));
+  });
+
+  it("the default contact from wile config --email is used when issue has no --email", async () => {
+    const fresh = join(tempDir("wile-e2e-email-"), "wile");
+    const set = await runWile(["config", "--email", "ops@example.org"], { home: fresh });
+    assert.equal(set.code, 0, dump(set));
+    const r = await runWile(issueArgs(env, ["contact.example"]), { home: fresh });
+    assert.equal(r.code, 0, dump(r));
+    const accounts = join(fresh, "accounts");
+    const ca = readdirSync(accounts)[0] as string;
+    const record = JSON.parse(readFileSync(join(accounts, ca, "default", "account.json"), "utf8"));
+    assert.deepEqual(record.contact, ["ops@example.org"]);
   });
 });

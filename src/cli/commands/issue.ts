@@ -8,6 +8,7 @@ import { issueFromConfig } from "../../flow/issue";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
+import { readConfig } from "../../store/config";
 import { certName } from "../../store/paths";
 import type { RenewalConfig } from "../../store/renewal";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
@@ -117,6 +118,8 @@ export const issueCommand: Command = {
   async run(ctx) {
     const { out, home } = ctx;
     const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts);
+    // The default contact set at install time (install.sh --email, wile config --email).
+    if (cfg.email.length === 0) cfg.email = (await readConfig(home)).email ?? [];
     const store = new CertStore(home);
     const name = cfg.name;
 
