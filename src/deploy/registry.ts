@@ -1,9 +1,11 @@
 import { apacheKind } from "./apache";
 import { commandKind } from "./command";
+import { dovecotKind } from "./dovecot";
 import { exchangeKind } from "./exchange";
 import { filesKind } from "./files";
 import { haproxyKind } from "./haproxy";
 import { nginxKind } from "./nginx";
+import { postfixKind } from "./postfix";
 import { sshKind } from "./ssh";
 import type { TargetKind } from "./target";
 
@@ -14,6 +16,8 @@ import type { TargetKind } from "./target";
 export const TARGET_KINDS: TargetKind[] = [
   filesKind as TargetKind,
   commandKind as TargetKind,
+  dovecotKind as TargetKind,
+  postfixKind as TargetKind,
   nginxKind as TargetKind,
   apacheKind as TargetKind,
   haproxyKind as TargetKind,

@@ -1,0 +1,429 @@
+/**
+ * The "postfix" target: the key and certificate chain go where Postfix's smtpd reads them, then
+ * `postfix reload`, then a check over SMTP STARTTLS (127.0.0.1:25 unless told otherwise).
+ *
+ * Where: asked from Postfix on every deploy (`postconf -xh`, so `$config_directory/x.pem` style
+ * values come expanded; `--postfix-config DIR` is `postconf -c DIR` and `postfix -c DIR reload`):
+ * - `smtpd_tls_chain_files` (Postfix 3.4+, takes precedence when set): a list of PEM files that,
+ *   concatenated, read key1, cert1, chain1, key2, cert2, ... (postconf(5)). With one file that holds
+ *   one key (or nothing yet), the file becomes key + leaf + chain. With several keys (RSA and ECDSA
+ *   side by side, say), the key of the same algorithm as wile's is replaced together with the
+ *   certificates after it, wherever they are, and every other key and chain stays as it was.
+ * - else `smtpd_tls_cert_file` (fullchain) and `smtpd_tls_key_file` (key; Postfix's default is the
+ *   certificate file itself, which then gets key + fullchain).
+ * - `--postfix-chain-file PATH` (one combined file) or `--postfix-cert PATH --postfix-key PATH`
+ *   name the files instead.
+ */
+import { createPrivateKey } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { OptionSpec, ParsedOptions } from "../cli/options";
+import { str } from "../cli/options";
+import { UsageError, WileError } from "../util/errors";
+import {
+  absolutePath,
+  checkOutputs,
+  type OutputFile,
+  optionalPath,
+  optionalString,
+  writeOutputs,
+} from "./files";
+import {
+  certKeyOutputs,
+  checkReload,
+  configuredPath,
+  keyThenChain,
+  reloadFromOptions,
+  reloadService,
+  runTool,
+  type Tool,
+  verifyEndpoint,
+  verifyFromOptions,
+  verifyFromRaw,
+} from "./mail-common";
+import type { DeployContext, Target, TargetKind } from "./target";
+import { DeployError } from "./target";
+import { describeEndpoint, verifyServed } from "./verify";
+
+export interface PostfixConfig {
+  kind: "postfix";
+  /** A configuration directory other than the default: `postconf -c DIR`, `postfix -c DIR reload`. */
+  config?: string;
+  /** Explicit legacy-style paths (both or neither): fullchain to cert, key to key. */
+  cert?: string;
+  key?: string;
+  /** Explicit combined file (key, leaf, chain), as smtpd_tls_chain_files reads it. */
+  chainFile?: string;
+  /** Instead of `postfix reload` (sh -c), e.g. "sudo postfix reload". */
+  reloadCmd?: string;
+  /** host:port:protocol to check; absent = 127.0.0.1:25 (SMTP STARTTLS); false = no check. */
+  verify?: string | false;
+}
+
+export const POSTFIX_VERIFY_DEFAULTS = { port: 25, protocol: "smtp" as const };
+export const DEFAULT_POSTFIX_VERIFY = "127.0.0.1:25";
+
+const POSTCONF: Tool = { name: "postconf", service: "Postfix", pkg: "postfix" };
+const POSTFIX: Tool = { name: "postfix", service: "Postfix", pkg: "postfix" };
+
+export const POSTFIX_OPTIONS: OptionSpec[] = [
+  {
+    name: "postfix-config",
+    type: "string",
+    arg: "DIR",
+    help: "postfix: a configuration directory other than the default (postconf -c DIR, postfix -c DIR reload)",
+  },
+  {
+    name: "postfix-chain-file",
+    type: "string",
+    arg: "PATH",
+    help: "postfix: write key, certificate and chain to this one file (as smtpd_tls_chain_files reads it) instead of where postconf says",
+  },
+  {
+    name: "postfix-cert",
+    type: "string",
+    arg: "PATH",
+    help: "postfix: write the fullchain here (smtpd_tls_cert_file style, with --postfix-key) instead of where postconf says",
+  },
+  {
+    name: "postfix-key",
+    type: "string",
+    arg: "PATH",
+    help: "postfix: write the key here (smtpd_tls_key_file style, with --postfix-cert)",
+  },
+  {
+    name: "postfix-reload",
+    type: "string",
+    arg: "CMD",
+    help: "postfix: reload with this command (sh -c) instead of postfix reload, e.g. 'sudo postfix reload'",
+  },
+  {
+    name: "postfix-verify",
+    type: "string",
+    arg: "HOST[:PORT[:PROTO]]",
+    help: `postfix: after the reload, check the certificate served there (default ${DEFAULT_POSTFIX_VERIFY}, SMTP STARTTLS; :587 for submission, :465 is TLS; --no-postfix-verify skips it)`,
+  },
+];
+
+function fromOptions(opts: ParsedOptions): PostfixConfig {
+  const c: PostfixConfig = { kind: "postfix" };
+  const config = str(opts, "postfix-config");
+  if (config !== undefined) c.config = absolutePath(config, "postfix-config");
+  const cert = str(opts, "postfix-cert");
+  const key = str(opts, "postfix-key");
+  const chain = str(opts, "postfix-chain-file");
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--postfix-cert and --postfix-key go together", {
+      hint: "Give both, give --postfix-chain-file alone, or neither to use the paths postconf reports.",
+    });
+  }
+  if (chain !== undefined && cert !== undefined) {
+    throw new UsageError("--postfix-chain-file and --postfix-cert/--postfix-key exclude each other", {
+      hint: "smtpd_tls_chain_files wants one file with the key first (--postfix-chain-file); smtpd_tls_cert_file and smtpd_tls_key_file want two (--postfix-cert, --postfix-key).",
+    });
+  }
+  if (cert !== undefined) c.cert = absolutePath(cert, "postfix-cert");
+  if (key !== undefined) c.key = absolutePath(key, "postfix-key");
+  if (chain !== undefined) c.chainFile = absolutePath(chain, "postfix-chain-file");
+  const reload = reloadFromOptions(opts, "postfix-reload");
+  if (reload !== undefined) c.reloadCmd = reload;
+  const verify = verifyFromOptions(opts, "postfix-verify", POSTFIX_VERIFY_DEFAULTS);
+  if (verify !== undefined) c.verify = verify;
+  return c;
+}
+
+function parse(raw: Record<string, unknown>, where: string): PostfixConfig {
+  const c: PostfixConfig = { kind: "postfix" };
+  const config = optionalPath(raw, "config", where);
+  if (config !== undefined) c.config = config;
+  const cert = optionalPath(raw, "cert", where);
+  const key = optionalPath(raw, "key", where);
+  if ((cert === undefined) !== (key === undefined)) throw new WileError(`${where}: cert and key go together`);
+  const chain = optionalPath(raw, "chainFile", where);
+  if (chain !== undefined && cert !== undefined) {
+    throw new WileError(`${where}: chainFile and cert/key exclude each other`);
+  }
+  if (cert !== undefined) c.cert = cert;
+  if (key !== undefined) c.key = key;
+  if (chain !== undefined) c.chainFile = chain;
+  const reload = optionalString(raw, "reloadCmd", where);
+  if (reload !== undefined) c.reloadCmd = reload;
+  const verify = verifyFromRaw(raw, where, POSTFIX_VERIFY_DEFAULTS);
+  if (verify !== undefined) c.verify = verify;
+  return c;
+}
+
+/** What a deploy writes, and the setting that points Postfix there (for hints). */
+export interface PostfixPlan {
+  /** "smtpd_tls_chain_files", "smtpd_tls_cert_file", "--postfix-chain-file", "--postfix-cert". */
+  setting: string;
+  /** The file that holds the new leaf. */
+  certPath: string;
+  outputs: OutputFile[];
+}
+
+/** One piece of a PEM file: a block (with its label) or the text around blocks, kept verbatim. */
+export interface PemSegment {
+  text: string;
+  label?: string;
+}
+
+const BLOCK_RE = /-----BEGIN ([^-\r\n]+)-----\r?\n[\s\S]*?-----END \1-----[^\S\r\n]*(?:\r?\n)?/g;
+
+/** Splits PEM text into blocks and the text between them; joining the texts gives the input back. */
+export function pemSegments(text: string): PemSegment[] {
+  const out: PemSegment[] = [];
+  let at = 0;
+  for (const m of text.matchAll(BLOCK_RE)) {
+    const start = m.index ?? 0;
+    if (start > at) out.push({ text: text.slice(at, start) });
+    out.push({ text: m[0], label: m[1] });
+    at = start + m[0].length;
+  }
+  if (at < text.length) out.push({ text: text.slice(at) });
+  return out;
+}
+
+const isKeyLabel = (label: string | undefined) => label !== undefined && /PRIVATE KEY$/.test(label);
+const isCertLabel = (label: string | undefined) => label === "CERTIFICATE" || label === "TRUSTED CERTIFICATE";
+
+function keyAlgorithm(pem: string): string | undefined {
+  try {
+    return createPrivateKey(pem).asymmetricKeyType;
+  } catch {
+    return undefined; // encrypted, or a type this Node does not know
+  }
+}
+
+interface Position {
+  file: number;
+  seg: number;
+}
+interface KeyGroup {
+  key: Position;
+  algorithm: string | undefined;
+  certs: Position[];
+}
+
+/**
+ * The new contents of the smtpd_tls_chain_files `files` (their current `contents`; "" for a file
+ * that does not exist) with wile's key and fullchain in place of the key group of the same
+ * algorithm. Returns one entry per file that changes. Throws DeployError when it cannot tell which
+ * group to replace.
+ */
+export function planChainFiles(
+  files: string[],
+  contents: string[],
+  keyPem: string,
+  fullchainPem: string,
+): Array<{ path: string; content: string; secret: boolean }> {
+  const label = "postfix";
+  const key = keyPem.endsWith("\n") ? keyPem : `${keyPem}\n`;
+  const segs = contents.map(pemSegments);
+  const groups: KeyGroup[] = [];
+  segs.forEach((list, file) => {
+    list.forEach((s, seg) => {
+      if (isKeyLabel(s.label)) {
+        groups.push({ key: { file, seg }, algorithm: keyAlgorithm(s.text), certs: [] });
+      } else if (isCertLabel(s.label)) {
+        const g = groups[groups.length - 1];
+        if (!g) {
+          throw new DeployError(
+            `${label}: ${files[file]} (smtpd_tls_chain_files) has a certificate before any private key`,
+            {
+              hint: "Postfix wants each key directly followed by its certificate chain. Fix the file (or the order of smtpd_tls_chain_files), or give --postfix-chain-file.",
+            },
+          );
+        }
+        g.certs.push({ file, seg });
+      }
+    });
+  });
+  if (groups.length === 0) {
+    if (files.length === 1) {
+      return [{ path: files[0] as string, content: key + fullchainPem, secret: true }];
+    }
+    throw new DeployError(
+      `${label}: smtpd_tls_chain_files lists ${files.length} files and none holds a key yet, so wile cannot tell which to write`,
+      { hint: "List one file in smtpd_tls_chain_files, or give --postfix-chain-file PATH." },
+    );
+  }
+  let group: KeyGroup | undefined;
+  if (groups.length === 1) group = groups[0];
+  else {
+    const ours = keyAlgorithm(key);
+    const same = groups.filter((g) => g.algorithm !== undefined && g.algorithm === ours);
+    if (same.length !== 1) {
+      const algs = groups.map((g) => g.algorithm ?? "unreadable").join(", ");
+      throw new DeployError(
+        `${label}: smtpd_tls_chain_files holds ${groups.length} keys (${algs}) and ${same.length === 0 ? "none" : "more than one"} of them is ${ours ?? "of wile's type"}, so wile cannot tell which to replace`,
+        {
+          hint: "Give wile its own file: --postfix-chain-file PATH, and list PATH in smtpd_tls_chain_files.",
+        },
+      );
+    }
+    group = same[0];
+  }
+  const g = group as KeyGroup;
+  const at = (p: Position, file: number, seg: number) => p.file === file && p.seg === seg;
+  const out: Array<{ path: string; content: string; secret: boolean }> = [];
+  segs.forEach((list, file) => {
+    let changed = false;
+    const parts = list.map((s, seg) => {
+      if (at(g.key, file, seg)) {
+        changed = true;
+        return g.certs.length === 0 ? key + fullchainPem : key;
+      }
+      const first = g.certs[0];
+      if (first && at(first, file, seg)) {
+        changed = true;
+        return fullchainPem;
+      }
+      if (g.certs.some((p) => at(p, file, seg))) {
+        changed = true;
+        return "";
+      }
+      return s.text;
+    });
+    if (!changed) return;
+    const content = parts.join("");
+    out.push({
+      path: files[file] as string,
+      content,
+      secret: pemSegments(content).some((s) => isKeyLabel(s.label)),
+    });
+  });
+  return out;
+}
+
+async function readIfExists(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw new DeployError(
+      `postfix: cannot read ${path} (listed in smtpd_tls_chain_files): ${(err as Error).message}`,
+      {
+        hint: "wile keeps the other keys in that file, so it must read it: run wile as a user who may, or give --postfix-chain-file.",
+      },
+    );
+  }
+}
+
+/** `postconf -xh NAME` (expanded), "" when unset or unknown to this Postfix. */
+async function postconf(c: Pick<PostfixConfig, "config">, name: string): Promise<string> {
+  const args = [...(c.config !== undefined ? ["-c", c.config] : []), "-xh", name];
+  const r = await runTool(POSTCONF, args, "postfix");
+  if (r.failure) {
+    throw new DeployError(`postfix: ${r.shown} failed (${r.failure})`, {
+      hint:
+        c.config !== undefined
+          ? `Is ${c.config} a Postfix configuration directory (with main.cf)? Or give --postfix-chain-file.`
+          : "postconf must be able to read Postfix's main.cf (--postfix-config DIR for another instance), or give --postfix-chain-file.",
+    });
+  }
+  return r.stdout.trim();
+}
+
+/** Works out the files to write, from the explicit options or from postconf. */
+export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise<PostfixPlan> {
+  if (c.chainFile !== undefined) {
+    return {
+      setting: "--postfix-chain-file",
+      certPath: c.chainFile,
+      outputs: [
+        { path: c.chainFile, what: "chain file (key and certificates)", secret: true, content: keyThenChain },
+      ],
+    };
+  }
+  if (c.cert !== undefined && c.key !== undefined) {
+    return {
+      setting: "--postfix-cert",
+      certPath: c.cert,
+      outputs: certKeyOutputs(c.cert, c.key, "certificate"),
+    };
+  }
+  const chainList = await postconf(c, "smtpd_tls_chain_files");
+  if (chainList !== "") {
+    const files = chainList
+      .split(/[\s,]+/)
+      .filter((f) => f !== "")
+      .map((f) => configuredPath(f, "smtpd_tls_chain_files", "postfix"));
+    const contents = await Promise.all(files.map(readIfExists));
+    const planned = planChainFiles(files, contents, ctx.files.privkeyPem, ctx.files.fullchainPem);
+    const certFile = planned.find((p) => p.content.includes(ctx.files.fullchainPem.trim()))?.path ?? files[0];
+    return {
+      setting: "smtpd_tls_chain_files",
+      certPath: certFile as string,
+      outputs: planned.map((p) => ({
+        path: p.path,
+        what: "smtpd_tls_chain_files file",
+        secret: p.secret,
+        content: () => p.content,
+      })),
+    };
+  }
+  const cert = await postconf(c, "smtpd_tls_cert_file");
+  if (cert === "" || cert === "none") {
+    throw new DeployError(
+      `postfix: Postfix has no server certificate file (smtpd_tls_chain_files is empty, smtpd_tls_cert_file is ${cert === "" ? "empty" : "none"})`,
+      {
+        hint: "Set smtpd_tls_chain_files = /etc/postfix/wile-chain.pem in main.cf (wile writes it), or give --postfix-chain-file / --postfix-cert and --postfix-key.",
+      },
+    );
+  }
+  const certPath = configuredPath(cert, "smtpd_tls_cert_file", "postfix");
+  const keyValue = await postconf(c, "smtpd_tls_key_file");
+  const keyPath = keyValue === "" ? certPath : configuredPath(keyValue, "smtpd_tls_key_file", "postfix");
+  return {
+    setting: "smtpd_tls_cert_file",
+    certPath,
+    outputs: certKeyOutputs(certPath, keyPath, "certificate"),
+  };
+}
+
+function create(c: PostfixConfig): Target {
+  const endpoint = verifyEndpoint(c.verify, DEFAULT_POSTFIX_VERIFY, POSTFIX_VERIFY_DEFAULTS);
+  let plan: PostfixPlan | undefined;
+  const where = () => plan?.certPath ?? c.chainFile ?? c.cert ?? "paths from postconf";
+  return {
+    kind: "postfix",
+    describe: () => `postfix (${where()}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
+    async check(ctx) {
+      plan = await postfixPlan(c, ctx);
+      await checkOutputs("postfix", plan.outputs, undefined);
+      await checkReload(POSTFIX, c.reloadCmd, "postfix");
+    },
+    async deploy(ctx) {
+      plan ??= await postfixPlan(c, ctx);
+      await writeOutputs(ctx, "postfix", plan.outputs, {});
+      await reloadService(
+        ctx,
+        POSTFIX,
+        [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
+        c.reloadCmd,
+        "postfix",
+        "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
+      );
+      if (!endpoint) return;
+      await verifyServed({
+        service: "postfix",
+        endpoint,
+        serverName: ctx.serverName,
+        expectedDer: ctx.leafDer,
+        expectedSerialHex: ctx.serialHex,
+        hint: `does ${plan.setting} point at ${plan.certPath}?`,
+        logger: ctx.logger,
+      });
+    },
+  };
+}
+
+export const postfixKind: TargetKind<PostfixConfig> = {
+  kind: "postfix",
+  summary:
+    "Postfix: key and chain where postconf's smtpd_tls_chain_files (or cert/key files) say, postfix reload, verify SMTP STARTTLS",
+  options: POSTFIX_OPTIONS,
+  fromOptions,
+  parse,
+  create,
+};
