@@ -31,6 +31,7 @@ import {
   certKeyOutputs,
   checkReload,
   configuredPath,
+  failedMessage,
   reloadFromOptions,
   reloadService,
   runTool,
@@ -162,7 +163,7 @@ export async function dovecotPaths(
   const v23 = await query("ssl_cert", true);
   if (!v23.failure && v23.stdout.trim() !== "") {
     const key = await query("ssl_key", true);
-    if (key.failure) throw new DeployError(`${label}: ${key.shown} failed (${key.failure})`);
+    if (key.failure) throw new DeployError(`${label}: ${failedMessage(key)}`);
     return {
       cert: fileValue(v23.stdout, "ssl_cert", label),
       key: fileValue(key.stdout, "ssl_key", label),
@@ -174,7 +175,7 @@ export async function dovecotPaths(
   const v24 = await query("ssl_server_cert_file", false);
   if (!v24.failure && v24.stdout.trim() !== "") {
     const key = await query("ssl_server_key_file", false);
-    if (key.failure) throw new DeployError(`${label}: ${key.shown} failed (${key.failure})`);
+    if (key.failure) throw new DeployError(`${label}: ${failedMessage(key)}`);
     return {
       cert: fileValue(v24.stdout, "ssl_server_cert_file", label),
       key: fileValue(key.stdout, "ssl_server_key_file", label),
@@ -184,7 +185,7 @@ export async function dovecotPaths(
   }
   const failed = v23.failure ? v23 : v24.failure ? v24 : undefined;
   if (failed) {
-    throw new DeployError(`${label}: ${failed.shown} failed (${failed.failure})`, {
+    throw new DeployError(`${label}: ${failedMessage(failed)}`, {
       hint:
         c.config !== undefined
           ? `Is ${c.config} a Dovecot configuration wile can read? Or give --dovecot-cert and --dovecot-key.`

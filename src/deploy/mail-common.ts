@@ -75,8 +75,15 @@ export interface ToolResult {
   stderr: string;
   /** `postconf -c /x -h y` (program by its name): for messages. */
   shown: string;
-  /** "exit 1: <last lines of output>" when it failed, else "". */
+  /** "exit 1", "timed out after 30 s" when it failed, else "". */
   failure: string;
+  /** Its last lines of output (stderr first), on one line. */
+  output: string;
+}
+
+/** "postconf -h x failed (exit 1): <its output>". */
+export function failedMessage(r: ToolResult): string {
+  return `${r.shown} failed (${r.failure})${r.output ? `: ${r.output}` : ""}`;
 }
 
 /** Runs the tool with `args` (no shell). Only a tool that cannot be started is thrown (DeployError). */
@@ -95,12 +102,9 @@ export async function runTool(
   } catch (err) {
     throw new DeployError(`${label}: cannot run ${shown}: ${(err as Error).message}`);
   }
-  let failure = "";
-  if (r.code !== 0 || r.timedOut) {
-    const output = printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-5).join(" | "), 300);
-    failure = `${describeExit(r, timeoutMs)}${output ? `: ${output}` : ""}`;
-  }
-  return { argv, code: r.code, stdout: r.stdout, stderr: r.stderr, shown, failure };
+  const failure = r.code !== 0 || r.timedOut ? describeExit(r, timeoutMs) : "";
+  const output = printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-5).join(" | "), 300);
+  return { argv, code: r.code, stdout: r.stdout, stderr: r.stderr, shown, failure, output };
 }
 
 /** The file contents for a certificate path and a key path; one path for both gets key then fullchain. */
@@ -203,7 +207,7 @@ export async function reloadService(
   const r = await runTool(tool, args, `${label}: reload`, RELOAD_TIMEOUT_MS);
   if (!r.failure) return;
   const notRoot = typeof process.getuid === "function" && process.getuid() !== 0;
-  throw new DeployError(`${label}: ${r.shown} failed (${r.failure})`, {
+  throw new DeployError(`${label}: ${failedMessage(r)}`, {
     hint: `The new files are in place but ${tool.service} did not reload. ${notRoot ? nonRootHint : "Check the service's log."} Then run wile deploy NAME again.`,
   });
 }

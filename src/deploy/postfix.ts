@@ -31,6 +31,7 @@ import {
   certKeyOutputs,
   checkReload,
   configuredPath,
+  failedMessage,
   keyThenChain,
   reloadFromOptions,
   reloadService,
@@ -314,7 +315,7 @@ async function postconf(c: Pick<PostfixConfig, "config">, name: string): Promise
   const args = [...(c.config !== undefined ? ["-c", c.config] : []), "-xh", name];
   const r = await runTool(POSTCONF, args, "postfix");
   if (r.failure) {
-    throw new DeployError(`postfix: ${r.shown} failed (${r.failure})`, {
+    throw new DeployError(`postfix: ${failedMessage(r)}`, {
       hint:
         c.config !== undefined
           ? `Is ${c.config} a Postfix configuration directory (with main.cf)? Or give --postfix-chain-file.`
