@@ -51,7 +51,7 @@ section "Debian packages"
 # crontab for the install-cron e2e test.
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
   libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client
-  curl wget busybox shellcheck dash)
+  curl wget busybox shellcheck dash dovecot-imapd postfix)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"
