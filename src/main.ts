@@ -81,7 +81,8 @@ export async function runMain(
       });
     }
     if (rest.includes("--help") || rest.includes("-h")) {
-      out.print(commandHelp(cmd));
+      const topic = rest.find((a) => !a.startsWith("-"));
+      out.print((topic !== undefined && cmd.topicHelp?.(topic)) || commandHelp(cmd));
       return 0;
     }
     return await cmd.run(context(rest, cmd));

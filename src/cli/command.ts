@@ -18,6 +18,8 @@ export interface Command {
   /** Longer explanation shown by --help, before the options. */
   description?: string;
   examples: string[];
+  /** Help on one topic of the command (`wile deploy dovecot --help`); undefined for an unknown one. */
+  topicHelp?(topic: string): string | undefined;
   /** Keeps a record in <home>/logs/wile.log (commands that change state or talk to a CA). */
   logs?: boolean;
   run(ctx: CommandContext): Promise<number>;

@@ -2,7 +2,7 @@ import { VERSION } from "../version";
 import type { Command } from "./command";
 import { GLOBAL_OPTIONS, type OptionSpec } from "./options";
 
-function optionLines(specs: OptionSpec[]): string[] {
+export function optionLines(specs: OptionSpec[]): string[] {
   const left = specs.map((s) => {
     const names = `${s.alias ? `-${s.alias}, ` : "    "}--${s.defaultTrue ? `[no-]${s.name}` : s.name}`;
     return s.arg ? `${names} ${s.arg}` : names;

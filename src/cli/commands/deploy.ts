@@ -1,9 +1,10 @@
-import { TARGET_KINDS } from "../../deploy/registry";
+import { TARGET_KINDS, targetKind } from "../../deploy/registry";
 import { allTargetOptions, deployConfigsFromOptions, runDeploys } from "../../deploy/run";
 import { CertStore } from "../../store/certs";
 import { readState, writeState } from "../../store/state";
 import { UsageError } from "../../util/errors";
 import type { Command } from "../command";
+import { optionLines } from "../help";
 import { list, type OptionSpec } from "../options";
 
 export const DEPLOY_OPTION: OptionSpec = {
@@ -27,11 +28,27 @@ export const deployCommand: Command = {
       "that names a service endpoint connects after the reload and compares the certificate it",
       "serves with the new one. Exit 0 all deployed, 1 a target failed (the certificate stays).",
       "",
-      "Targets:",
+      "Targets (wile deploy KIND --help for one):",
       ...TARGET_KINDS.map((k) => `  ${k.kind.padEnd(9)} ${k.summary}`),
     ].join("\n");
   },
   options: [DEPLOY_OPTION, ...allTargetOptions()],
+  topicHelp(topic) {
+    const kind = targetKind(topic);
+    if (!kind) return undefined;
+    return [
+      `Usage: wile issue ... --deploy ${kind.kind} [options]`,
+      `       wile deploy NAME --deploy ${kind.kind} [options]`,
+      "",
+      `${kind.summary.replace(/\.$/, "")}.`,
+      "",
+      "Options:",
+      ...optionLines(kind.options),
+      "",
+      "The settings are stored in the certificate's renewal.json; every renewal deploys again, and",
+      "wile deploy NAME re-runs them. All targets: wile deploy --help.",
+    ].join("\n");
+  },
   logs: true,
   examples: [
     "wile deploy mail.example.com --deploy dovecot --deploy postfix",

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { TARGET_KINDS } from "../../../src/deploy/registry";
+import { runMain } from "../../../src/main";
+
+async function run(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runMain(
+    argv,
+    { NO_COLOR: "1" },
+    {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      stderrIsTTY: false,
+      stdoutIsTTY: false,
+    },
+  );
+  return { code, stdout, stderr };
+}
+
+describe("help", () => {
+  test("every command has --help with usage and examples", async () => {
+    const general = await run(["help"]);
+    const names = [...general.stdout.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1] as string);
+    assert.ok(names.length >= 14, general.stdout);
+    for (const name of names) {
+      const r = await run([name, "--help"]);
+      assert.equal(r.code, 0, name);
+      assert.match(r.stdout, new RegExp(`^Usage: wile ${name}`), name);
+      assert.match(r.stdout, /\nExamples:\n {2}wile /, name);
+    }
+  });
+
+  test("each deploy target has its own help: wile deploy KIND --help", async () => {
+    for (const kind of TARGET_KINDS) {
+      const r = await run(["deploy", kind.kind, "--help"]);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, new RegExp(`--deploy ${kind.kind} \\[options\\]`));
+      for (const o of kind.options) assert.ok(r.stdout.includes(`--${o.name}`), `${kind.kind}: --${o.name}`);
+    }
+    const unknown = await run(["deploy", "teleport", "--help"]);
+    assert.match(unknown.stdout, /^Usage: wile deploy NAME/, "an unknown topic shows the command's help");
+  });
+});
