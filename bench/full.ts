@@ -85,7 +85,14 @@ for (const [f, pkg] of [
   }
 }
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const loads: string[] = [];
+const log = (s: string) => {
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0] as string;
+  loads.push(load);
+  process.stderr.write(`bench: ${new Date().toISOString().slice(11, 19)} (load ${load}) ${s}\n`);
+};
+const loadStart = readFileSync("/proc/loadavg", "utf8").trim();
+log(`load average at the start: ${loadStart}`);
 const notes: string[] = [];
 const missing = PEERS.filter((p) => wanted.includes(p.id) && !which(p.id)).map((p) => p.id);
 if (missing.length) {
@@ -720,7 +727,7 @@ const targetTable = [
 
 const loadavg = readFileSync("/proc/loadavg", "utf8").trim();
 console.log(`\nwile vs peers (node ${process.version}; ${clients.map((c) => c.version).join("; ")})`);
-console.log(`load average at the end: ${loadavg}\n`);
+console.log(`load average at the start: ${loadStart}; at the end: ${loadavg}\n`);
 console.log(table);
 console.log(`\n${targetTable}\n`);
 if (extra.processes) {
@@ -759,7 +766,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       date: new Date().toISOString(),
-      loadavg,
+      loadavg: { start: loadStart, end: loadavg, during: loads },
       node: process.version,
       versions: Object.fromEntries(clients.map((c) => [c.id, c.version])),
       debianVersions: Object.fromEntries(PEERS.map((p) => [p.id, debVersion(p.id)])),
