@@ -42,7 +42,7 @@ import {
 } from "./mail-common";
 import type { DeployContext, Target, TargetKind } from "./target";
 import { DeployError } from "./target";
-import { describeEndpoint, verifyServed } from "./verify";
+import { describeEndpoint, verifyDeployed } from "./verify";
 
 export interface DovecotConfig {
   kind: "dovecot";
@@ -251,15 +251,7 @@ function create(c: DovecotConfig): Target {
         "doveadm reload needs root (or the rights to signal Dovecot's master): give --dovecot-reload 'sudo doveadm reload' with a sudoers rule for it.",
       );
       if (!endpoint) return;
-      await verifyServed({
-        service: "dovecot",
-        endpoint,
-        serverName: ctx.serverName,
-        expectedDer: ctx.leafDer,
-        expectedSerialHex: ctx.serialHex,
-        hint: `does ${p.certSetting} point at ${p.cert}?`,
-        logger: ctx.logger,
-      });
+      await verifyDeployed(ctx, "dovecot", endpoint, `does ${p.certSetting} point at ${p.cert}?`);
     },
   };
 }

@@ -18,7 +18,7 @@ import { checkWritable, installFile, type Owner } from "./install-file";
 import { PFX_OPTIONS } from "./pfx-options";
 import { runHook } from "./reload";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
-import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyServed } from "./verify";
+import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyDeployed } from "./verify";
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -482,15 +482,12 @@ function filesTarget(c: FilesConfig): Target {
       if (c.reloadCmd) await runHook(c.reloadCmd, ctx, "files: reload");
       if (endpoint) {
         const paths = all().map((o) => o.path);
-        await verifyServed({
-          service: "the service",
+        await verifyDeployed(
+          ctx,
+          "the service",
           endpoint,
-          serverName: ctx.serverName,
-          expectedDer: ctx.leafDer,
-          expectedSerialHex: ctx.serialHex,
-          hint: `does it read ${paths.join(" or ")}${c.reloadCmd ? "" : ", and does it need a --reload-cmd"}?`,
-          logger: ctx.logger,
-        });
+          `does it read ${paths.join(" or ")}${c.reloadCmd ? "" : ", and does it need a --reload-cmd"}?`,
+        );
       }
     },
   };

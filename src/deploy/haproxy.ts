@@ -6,7 +6,7 @@ import { printable } from "../util/text";
 import { checkWritable, installFile } from "./install-file";
 import { runHook } from "./reload";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
-import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyServed } from "./verify";
+import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyDeployed } from "./verify";
 
 /**
  * HAProxy: one PEM holding the full chain followed by the private key (HAProxy 2.x reads the parts
@@ -217,15 +217,12 @@ export class HaproxyTarget implements Target {
       await runHook(this.config.reload, ctx, "haproxy reload");
     }
     if (this.endpoint) {
-      await verifyServed({
-        service: "haproxy",
-        endpoint: this.endpoint,
-        serverName: ctx.serverName,
-        expectedDer: ctx.leafDer,
-        expectedSerialHex: ctx.serialHex,
-        hint: `is ${this.config.pem} the crt of the bind line on that address (and the certificate chosen for SNI ${ctx.serverName})?`,
-        logger: ctx.logger,
-      });
+      await verifyDeployed(
+        ctx,
+        "haproxy",
+        this.endpoint,
+        `is ${this.config.pem} the crt of the bind line on that address (and the certificate chosen for SNI ${ctx.serverName})?`,
+      );
     }
   }
 }

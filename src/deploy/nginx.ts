@@ -24,7 +24,7 @@ import {
 } from "./files";
 import { runHook } from "./reload";
 import type { Target, TargetKind } from "./target";
-import { describeEndpoint, formatEndpoint, parseEndpoint, verifyServed } from "./verify";
+import { describeEndpoint, formatEndpoint, parseEndpoint, verifyDeployed } from "./verify";
 
 export interface WebServerConfig {
   kind: string;
@@ -161,15 +161,12 @@ function create(spec: WebServerSpec, c: WebServerConfig): Target {
       if (!endpoint) return;
       const certPath = c.cert ?? ctx.paths.fullchain;
       const keyPath = c.key ?? ctx.paths.privkey;
-      await verifyServed({
-        service: spec.kind,
+      await verifyDeployed(
+        ctx,
+        spec.kind,
         endpoint,
-        serverName: ctx.serverName,
-        expectedDer: ctx.leafDer,
-        expectedSerialHex: ctx.serialHex,
-        hint: `does ${spec.certDirective} point at ${certPath} (and ${spec.keyDirective} at ${keyPath}) in the server block for ${ctx.serverName}?`,
-        logger: ctx.logger,
-      });
+        `does ${spec.certDirective} point at ${certPath} (and ${spec.keyDirective} at ${keyPath}) in the server block for ${ctx.serverName}?`,
+      );
     },
   };
 }

@@ -43,7 +43,7 @@ import {
 } from "./mail-common";
 import type { DeployContext, Target, TargetKind } from "./target";
 import { DeployError } from "./target";
-import { describeEndpoint, verifyServed } from "./verify";
+import { describeEndpoint, verifyDeployed } from "./verify";
 
 export interface PostfixConfig {
   kind: "postfix";
@@ -406,15 +406,7 @@ function create(c: PostfixConfig): Target {
         "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
       );
       if (!endpoint) return;
-      await verifyServed({
-        service: "postfix",
-        endpoint,
-        serverName: ctx.serverName,
-        expectedDer: ctx.leafDer,
-        expectedSerialHex: ctx.serialHex,
-        hint: `does ${plan.setting} point at ${plan.certPath}?`,
-        logger: ctx.logger,
-      });
+      await verifyDeployed(ctx, "postfix", endpoint, `does ${plan.setting} point at ${plan.certPath}?`);
     },
   };
 }

@@ -11,7 +11,7 @@ import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { UsageError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
-import { DeployError } from "./target";
+import { type DeployContext, DeployError } from "./target";
 
 export type VerifyProtocol = "tls" | "smtp" | "imap" | "pop3";
 export const VERIFY_PROTOCOLS: readonly VerifyProtocol[] = ["tls", "smtp", "imap", "pop3"];
@@ -437,5 +437,23 @@ function mismatch(where: string, served: Buffer, hint: string | undefined): Depl
   }
   return new DeployError(`${where} still serves ${what} after reload${hint ? `; ${hint}` : ""}`, {
     hint: "The new certificate is stored; fix the service's configuration, then run wile deploy NAME again.",
+  });
+}
+
+/** verifyServed for the certificate a target has just deployed (what every target's deploy ends with). */
+export function verifyDeployed(
+  ctx: DeployContext,
+  service: string,
+  endpoint: Endpoint,
+  hint: string,
+): Promise<void> {
+  return verifyServed({
+    service,
+    endpoint,
+    serverName: ctx.serverName,
+    expectedDer: ctx.leafDer,
+    expectedSerialHex: ctx.serialHex,
+    hint,
+    logger: ctx.logger,
   });
 }
