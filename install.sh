@@ -24,6 +24,9 @@
 # ~/.local/bin when that is on PATH; stores --email; runs `wile install-cron`. Running it again
 # upgrades in place; certificates, accounts and settings are never touched.
 set -eu
+# The whole script is one brace group: sh reads all of it before running any of it, so a download
+# cut short by the network (curl | sh) runs nothing instead of half an installer.
+{
 
 # The project's release location (the one place install.sh names it; src/install/download.ts has
 # the same constant, and a unit test keeps the two equal).
@@ -303,3 +306,4 @@ if [ "$cron_ok" = 0 ]; then
 	die "wile is installed, but renewal is not set up (see the error above)" "Fix that and run: $cmd install-cron (or $cmd install-cron --systemd), or install again with --no-cron."
 fi
 say "next: $cmd issue -d example.com -w /var/www/html"
+}
