@@ -52,7 +52,7 @@ const { values } = parseArgs({
     peers: { type: "string" },
   },
 });
-const cjs = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
+const cjsGiven = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
 const RUNS = Number(values.runs);
 const STARTUP_RUNS = Number(values["startup-runs"]);
 const CRON_CERTS = Number(values["cron-certs"]);
@@ -76,7 +76,7 @@ if (!IN_NS && process.getuid?.() === 0 && wanted.includes("uacme") && which("uac
 }
 
 for (const [f, pkg] of [
-  [cjs, "(npm run build)"],
+  [cjsGiven, "(npm run build)"],
   [GNU_TIME, "time"],
 ] as const) {
   if (!existsSync(f)) {
@@ -105,6 +105,10 @@ if (!strace) notes.push("strace not installed: no process counts (apt-get instal
 
 // ---------------------------------------------------------------------------------------------
 const root = tempDir("wile-bench-full-");
+// A private copy: other people rebuilding dist/ during a 17-minute run must not change what is measured.
+const cjs = join(root, "wile.cjs");
+cpSync(cjsGiven, cjs);
+const cjsSha256 = createHash("sha256").update(readFileSync(cjs)).digest("hex");
 const fakeHome = join(root, "fake-home");
 mkdirSync(fakeHome);
 const wileEnv = (home: string): Record<string, string> => ({
@@ -533,7 +537,7 @@ try {
     const sizes: Record<string, unknown> = {};
     const nodeBin = process.execPath;
     sizes.wile = {
-      "dist/wile.cjs": statSync(cjs).size,
+      "wile.cjs": statSync(cjs).size,
       "dist/wile-linux-x64 (standalone, includes node)": existsSync(sea) ? statSync(sea).size : null,
       [`node executable (${nodeBin})`]: statSync(nodeBin).size,
     };
@@ -768,6 +772,7 @@ writeFileSync(
       date: new Date().toISOString(),
       loadavg: { start: loadStart, end: loadavg, during: loads },
       node: process.version,
+      wileCjs: { path: cjsGiven, bytes: statSync(cjs).size, sha256: cjsSha256 },
       versions: Object.fromEntries(clients.map((c) => [c.id, c.version])),
       debianVersions: Object.fromEntries(PEERS.map((p) => [p.id, debVersion(p.id)])),
       pebbleEnv: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" },
