@@ -140,6 +140,21 @@ describe("renewal", () => {
   });
 });
 
+/**
+ * renewal.json text whose webroot the web server does not serve. A name never validated before is
+ * added too: Pebble may hand back a still valid authorization for the others (PEBBLE_AUTHZREUSE=0
+ * makes that rare, not impossible), and the new name always needs its challenge.
+ */
+function brokenWebroot(renewalJson: string, name: string): string {
+  const cfg = JSON.parse(renewalJson);
+  const unserved = tempDir("wile-e2e-unserved-");
+  const extra = `new-${Date.now().toString(36)}.${name}`;
+  cfg.identifiers.push({ type: "dns", value: extra });
+  cfg.challenge.webroots[name] = unserved;
+  cfg.challenge.webroots[extra] = unserved;
+  return JSON.stringify(cfg);
+}
+
 describe("renewal failures", () => {
   let longEnv: TestEnv;
   let longHome: string;
@@ -160,9 +175,8 @@ describe("renewal failures", () => {
     const good = snapshot(longHome, name);
     // The web server no longer serves the webroot wile writes to.
     const renewalFile = certFiles(longHome, name).renewal;
-    const cfg = JSON.parse(readFileSync(renewalFile, "utf8"));
-    cfg.challenge.webroots[name] = tempDir("wile-e2e-unserved-");
-    writeFileSync(renewalFile, JSON.stringify(cfg));
+    const original = readFileSync(renewalFile, "utf8");
+    writeFileSync(renewalFile, brokenWebroot(original, name));
     const r = await runWile(["cron"], { home: longHome });
     assert.equal(r.code, 1, dump(r));
     assert.equal(r.stdout, "");
@@ -181,8 +195,7 @@ describe("renewal failures", () => {
     assert.equal(again.code, 0, dump(again));
     assert.equal(JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8")).failures, 1);
     // Repaired and forced: renewed, state reset.
-    cfg.challenge.webroots[name] = longEnv.webroot;
-    writeFileSync(renewalFile, JSON.stringify(cfg));
+    writeFileSync(renewalFile, original);
     const fixed = await runWile(["renew", name, "--force"], { home: longHome });
     assert.equal(fixed.code, 0, dump(fixed));
     assert.equal(JSON.parse(readFileSync(join(longHome, "certs", name, "state.json"), "utf8")).failures, 0);
@@ -206,9 +219,8 @@ describe("renewal failures", () => {
       const r1 = await runWile(issueArgs(longEnv, [name], ["--renew-days", "3650"]), { home: home2 });
       assert.equal(r1.code, 0, dump(r1));
       const renewalFile = certFiles(home2, name).renewal;
-      const cfg = JSON.parse(readFileSync(renewalFile, "utf8"));
-      cfg.challenge.webroots[name] = tempDir("wile-e2e-unserved-");
-      writeFileSync(renewalFile, JSON.stringify(cfg));
+      const original = readFileSync(renewalFile, "utf8");
+      writeFileSync(renewalFile, brokenWebroot(original, name));
       const out = join(tempDir("wile-e2e-notify-out-"), "notified");
       const r = await runWile(
         [
@@ -239,8 +251,7 @@ describe("renewal failures", () => {
       assert.equal(config.heartbeatUrl, `http://127.0.0.1:${port}/beat`, "settings persist");
 
       // Repaired: the next run (settings from config.json) renews and sends the heartbeat.
-      cfg.challenge.webroots[name] = longEnv.webroot;
-      writeFileSync(renewalFile, JSON.stringify(cfg));
+      writeFileSync(renewalFile, original);
       const stateFile = join(home2, "certs", name, "state.json");
       const state = JSON.parse(readFileSync(stateFile, "utf8"));
       delete state.nextAttempt;
