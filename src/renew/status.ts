@@ -28,13 +28,16 @@ export function certStatus(
       ? new Date(ari.chosen)
       : null;
   const renewAt = ariMoment ?? fallbackRenewalTime(cert.notBefore, cert.notAfter, cfg?.renewDays);
+  // A renewed certificate that did not reach its services is failing too, until a deploy succeeds.
+  const lastError =
+    state.lastError ?? (state.deployPending ? `deploy failed: ${state.deployPending.error}` : undefined);
   const base = {
     renewAt,
     failures: state.failures,
-    ...(state.lastError ? { lastError: state.lastError } : {}),
+    ...(lastError ? { lastError } : {}),
   };
   if (cert.notAfter.getTime() <= now.getTime()) return { status: "expired", ...base };
-  if (state.failures > 0) return { status: "failing", ...base };
+  if (state.failures > 0 || state.deployPending) return { status: "failing", ...base };
   if (renewAt.getTime() <= now.getTime()) return { status: "due", ...base };
   return { status: "ok", ...base };
 }

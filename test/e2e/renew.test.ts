@@ -115,6 +115,11 @@ describe("renewal", () => {
     const renewedSerial = serialHex(certFiles(home, name).cert);
     const state = JSON.parse(readFileSync(join(home, "certs", name, "state.json"), "utf8"));
     assert.ok(state.deployPending, "the pending deploy is remembered");
+    const listed = JSON.parse((await wile(["list", "--json"])).stdout).certificates.find(
+      (c: { name: string }) => c.name === name,
+    );
+    assert.equal(listed.status, "failing", "wile list shows the undeployed renewal");
+    assert.match(listed.lastError, /^deploy failed: /);
     rmSync(flag);
     const again = await wile(["cron"]);
     assert.equal(again.code, 0, dump(again));
