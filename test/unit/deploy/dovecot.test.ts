@@ -9,9 +9,9 @@ import { type DovecotConfig, dovecotKind, dovecotPaths } from "../../../src/depl
 import { targetKind } from "../../../src/deploy/registry";
 import { deployConfigsFromOptions } from "../../../src/deploy/run";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { installStubs, type Stubs, testContext } from "../../helpers/mail-services";
+import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
 let ctx: DeployContext;
@@ -104,28 +104,7 @@ describe("dovecot options", () => {
       fromArgv(["--dovecot-config", "/etc/d/dovecot.conf", "--no-dovecot-verify"]),
       fromArgv(["--dovecot-cert", "/c.pem", "--dovecot-key", "/k.pem", "--dovecot-reload", "true"]),
     ];
-    const cfg: RenewalConfig = {
-      version: 1,
-      name: "mail.example",
-      identifiers: [{ type: "dns", value: "mail.example" }],
-      challenge: { type: "http-01", webroots: { "mail.example": "/srv" } },
-      keyType: "ec-256",
-      server: "https://ca.example/dir",
-      account: "default",
-      email: [],
-      mustStaple: false,
-      preflight: true,
-      resolve: [],
-      reuseKey: false,
-      createdAt: new Date().toISOString(),
-      updatedAt: new Date().toISOString(),
-      deploy: configs as unknown as RenewalConfig["deploy"],
-    };
-    const back = parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json");
-    assert.deepEqual(
-      back.deploy.map((d, i) => dovecotKind.parse(d as Record<string, unknown>, `deploy[${i}]`)),
-      configs,
-    );
+    assert.deepEqual(deployRoundTrip(dovecotKind, configs), configs);
   });
 
   test("parse rejects broken entries naming the field", () => {

@@ -16,9 +16,9 @@ import {
 } from "../../../src/deploy/haproxy";
 import { targetKind } from "../../../src/deploy/registry";
 import type { DeployContext } from "../../../src/deploy/target";
-import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { UsageError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
 let ctx: DeployContext;
@@ -143,28 +143,7 @@ describe("haproxy options", () => {
         opts(["--haproxy-pem", "/x.pem", "--haproxy-reload", "r", "--no-haproxy-verify"]),
       ),
     ];
-    const cfg: RenewalConfig = {
-      version: 1,
-      name: "h.example",
-      identifiers: [{ type: "dns", value: "h.example" }],
-      challenge: { type: "http-01", webroots: { "h.example": "/srv" } },
-      keyType: "ec-256",
-      server: "https://ca.example/dir",
-      account: "default",
-      email: [],
-      mustStaple: false,
-      preflight: true,
-      resolve: [],
-      reuseKey: false,
-      createdAt: new Date().toISOString(),
-      updatedAt: new Date().toISOString(),
-      deploy: configs as unknown as RenewalConfig["deploy"],
-    };
-    const back = parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json");
-    assert.deepEqual(
-      back.deploy.map((d, i) => haproxyKind.parse(d, `deploy[${i}]`)),
-      configs,
-    );
+    assert.deepEqual(deployRoundTrip(haproxyKind, configs), configs);
   });
 
   test("a broken stored entry names the field", () => {

@@ -13,9 +13,9 @@ import {
 } from "../../../src/deploy/postfix";
 import { targetKind } from "../../../src/deploy/registry";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { UsageError } from "../../../src/util/errors";
 import { installStubs, type Stubs, selfSigned, testContext } from "../../helpers/mail-services";
+import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
 let ctx: DeployContext;
@@ -100,28 +100,7 @@ describe("postfix options", () => {
       fromArgv(["--postfix-chain-file", "/etc/postfix/w.pem", "--no-postfix-verify"]),
       fromArgv(["--postfix-cert", "/c", "--postfix-key", "/k", "--postfix-reload", "true"]),
     ];
-    const cfg: RenewalConfig = {
-      version: 1,
-      name: "mx.example",
-      identifiers: [{ type: "dns", value: "mx.example" }],
-      challenge: { type: "http-01", webroots: { "mx.example": "/srv" } },
-      keyType: "ec-256",
-      server: "https://ca.example/dir",
-      account: "default",
-      email: [],
-      mustStaple: false,
-      preflight: true,
-      resolve: [],
-      reuseKey: false,
-      createdAt: new Date().toISOString(),
-      updatedAt: new Date().toISOString(),
-      deploy: configs as unknown as RenewalConfig["deploy"],
-    };
-    const back = parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json");
-    assert.deepEqual(
-      back.deploy.map((d, i) => postfixKind.parse(d as Record<string, unknown>, `deploy[${i}]`)),
-      configs,
-    );
+    assert.deepEqual(deployRoundTrip(postfixKind, configs), configs);
     assert.throws(
       () => postfixKind.parse({ kind: "postfix", chainFile: "/a", cert: "/b", key: "/c" }, "w"),
       /exclude each other/,

@@ -9,8 +9,8 @@ import { TARGET_KINDS } from "../../../src/deploy/registry";
 import { deployConfigsFromOptions, runDeploys } from "../../../src/deploy/run";
 import { DeployError, type TargetKind } from "../../../src/deploy/target";
 import { CertStore } from "../../../src/store/certs";
-import type { RenewalConfig } from "../../../src/store/renewal";
 import { silentLogger } from "../../../src/util/log";
+import { renewalConfig } from "../../helpers/renewal";
 
 /** A target kind that records what happens to it, added to the registry for these tests. */
 const events: string[] = [];
@@ -39,23 +39,7 @@ const fake: TargetKind<{ kind: string; label: string; failCheck?: boolean; failD
 };
 
 let home = "";
-const cfg = (deploy: RenewalConfig["deploy"]): RenewalConfig => ({
-  version: 1,
-  name: "d.example",
-  identifiers: [{ type: "dns", value: "d.example" }],
-  challenge: { type: "http-01", webroots: { "d.example": "/srv" } },
-  keyType: "ec-256",
-  server: "https://ca.example/dir",
-  account: "default",
-  email: [],
-  mustStaple: false,
-  preflight: true,
-  resolve: [],
-  reuseKey: false,
-  createdAt: new Date().toISOString(),
-  updatedAt: new Date().toISOString(),
-  deploy,
-});
+const cfg = (deploy: Array<Record<string, unknown> & { kind: string }>) => renewalConfig("d.example", deploy);
 
 before(async () => {
   TARGET_KINDS.push(fake as TargetKind);

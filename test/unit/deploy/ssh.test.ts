@@ -20,9 +20,9 @@ import { combinedPem } from "../../../src/deploy/haproxy";
 import { targetKind } from "../../../src/deploy/registry";
 import { parseSshTarget, type SshConfig, SshDeployTarget, sshKind } from "../../../src/deploy/ssh";
 import type { DeployContext } from "../../../src/deploy/target";
-import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { UsageError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
 let bin = "";
@@ -242,28 +242,7 @@ describe("ssh options", () => {
       ),
       sshKind.fromOptions(opts(["--ssh-target", "h:d"])),
     ];
-    const cfg: RenewalConfig = {
-      version: 1,
-      name: "s.example",
-      identifiers: [{ type: "dns", value: "s.example" }],
-      challenge: { type: "http-01", webroots: { "s.example": "/srv" } },
-      keyType: "ec-256",
-      server: "https://ca.example/dir",
-      account: "default",
-      email: [],
-      mustStaple: false,
-      preflight: true,
-      resolve: [],
-      reuseKey: false,
-      createdAt: new Date().toISOString(),
-      updatedAt: new Date().toISOString(),
-      deploy: configs as unknown as RenewalConfig["deploy"],
-    };
-    const back = parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json");
-    assert.deepEqual(
-      back.deploy.map((d, i) => sshKind.parse(d, `deploy[${i}]`)),
-      configs,
-    );
+    assert.deepEqual(deployRoundTrip(sshKind, configs), configs);
     assert.throws(
       () => sshKind.parse({ kind: "ssh", targets: [] }, "w: deploy[0]"),
       /w: deploy\[0\]: ssh "targets" is empty/,
