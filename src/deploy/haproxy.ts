@@ -6,7 +6,14 @@ import { printable } from "../util/text";
 import { checkWritable, installFile } from "./install-file";
 import { runHook } from "./reload";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
-import { describeEndpoint, type Endpoint, formatEndpoint, parseEndpoint, verifyDeployed } from "./verify";
+import {
+  describeEndpoint,
+  type Endpoint,
+  formatEndpoint,
+  parseEndpoint,
+  verifyDeployed,
+  verifySetting,
+} from "./verify";
 
 /**
  * HAProxy: one PEM holding the full chain followed by the private key (HAProxy 2.x reads the parts
@@ -69,9 +76,7 @@ const OPTIONS: OptionSpec[] = [
 ];
 
 function verifySpec(v: string | undefined): string | false {
-  // minimist turns --no-haproxy-verify into the string "false" for a string option.
-  if (v === "false") return false;
-  return formatEndpoint(parseEndpoint(v ?? DEFAULT_HAPROXY_VERIFY, VERIFY_DEFAULTS));
+  return verifySetting(v ?? DEFAULT_HAPROXY_VERIFY, VERIFY_DEFAULTS);
 }
 
 function checkPemPath(pem: string, bad: (why: string) => Error): void {

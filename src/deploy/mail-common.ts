@@ -14,16 +14,13 @@ import { printable } from "../util/text";
 import { checkCommandProgram, type OutputFile, optionalString } from "./files";
 import { RELOAD_TIMEOUT_MS, runHook } from "./reload";
 import { type DeployContext, DeployError } from "./target";
-import { type Endpoint, formatEndpoint, parseEndpoint, type VerifyProtocol } from "./verify";
+import { type Endpoint, formatEndpoint, parseEndpoint, type VerifyProtocol, verifySetting } from "./verify";
 
 /** Where system tools live besides PATH (a user's crontab runs with PATH=/usr/bin:/bin). */
 export const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /** How long doveconf/postconf may take. */
 export const QUERY_TIMEOUT_MS = 30_000;
-
-/** Values of a `--<kind>-verify` option that turn verification off (`--no-<kind>-verify` gives "false"). */
-const OFF = new Set(["false", "no", "off", "none"]);
 
 /** A program the target runs itself, and the package that brings it (for the error message). */
 export interface Tool {
@@ -143,9 +140,7 @@ export function verifyFromOptions(
   defaults: { port: number; protocol: VerifyProtocol },
 ): string | false | undefined {
   const v = str(opts, option);
-  if (v === undefined) return undefined;
-  if (OFF.has(v.trim().toLowerCase())) return false;
-  return formatEndpoint(parseEndpoint(v, defaults));
+  return v === undefined ? undefined : verifySetting(v, defaults);
 }
 
 /** The verify setting read back from renewal.json. */

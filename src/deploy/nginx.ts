@@ -24,7 +24,7 @@ import {
 } from "./files";
 import { runHook } from "./reload";
 import type { Target, TargetKind } from "./target";
-import { describeEndpoint, formatEndpoint, parseEndpoint, verifyDeployed } from "./verify";
+import { describeEndpoint, formatEndpoint, parseEndpoint, verifyDeployed, verifySetting } from "./verify";
 
 export interface WebServerConfig {
   kind: string;
@@ -51,7 +51,6 @@ export interface WebServerSpec {
 
 const VERIFY_DEFAULTS = { port: 443, protocol: "tls" as const };
 export const DEFAULT_WEB_VERIFY = "127.0.0.1:443";
-const OFF = new Set(["false", "no", "off", "none"]);
 
 export function webServerOptions(spec: WebServerSpec): OptionSpec[] {
   const k = spec.kind;
@@ -104,9 +103,7 @@ function fromOptions(spec: WebServerSpec, opts: ParsedOptions): WebServerConfig 
     c.reloadCmd = reload;
   }
   const verify = str(opts, `${k}-verify`);
-  // `--no-nginx-verify` arrives as the string "false" (minimist), as does `--nginx-verify=false`.
-  if (verify !== undefined)
-    c.verify = OFF.has(verify.toLowerCase()) ? false : formatEndpoint(parseEndpoint(verify, VERIFY_DEFAULTS));
+  if (verify !== undefined) c.verify = verifySetting(verify, VERIFY_DEFAULTS);
   return c;
 }
 

@@ -457,3 +457,17 @@ export function verifyDeployed(
     logger: ctx.logger,
   });
 }
+
+const VERIFY_OFF = new Set(["false", "no", "off", "none"]);
+
+/**
+ * A `--<kind>-verify` value as renewal.json keeps it: "host:port:proto", or false for no check.
+ * `--no-<kind>-verify` reaches a string option as "false" (minimist); "no", "off", "none" also work.
+ */
+export function verifySetting(
+  value: string,
+  defaults: { port: number; protocol: VerifyProtocol },
+): string | false {
+  if (VERIFY_OFF.has(value.trim().toLowerCase())) return false;
+  return formatEndpoint(parseEndpoint(value, defaults));
+}

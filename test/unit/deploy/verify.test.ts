@@ -429,3 +429,13 @@ describe("verifyServed", () => {
     assert.ok(Date.now() - start < 2000, "not retried");
   });
 });
+
+describe("verifySetting", () => {
+  test('--no-KIND-verify (minimist\'s "false") and off/no/none turn the check off; else an endpoint', async () => {
+    const { verifySetting } = await import("../../../src/deploy/verify");
+    const d = { port: 993, protocol: "tls" as const };
+    for (const off of ["false", "no", "OFF", " none "]) assert.equal(verifySetting(off, d), false);
+    assert.equal(verifySetting("127.0.0.1", d), "127.0.0.1:993:tls");
+    assert.equal(verifySetting("mail.example:143:imap", d), "mail.example:143:imap");
+  });
+});
