@@ -4,89 +4,49 @@
  * CERT_KEY_PATH, CA_CERT_PATH, CERT_FULLCHAIN_PATH, so existing deploy hooks work unchanged. A
  * non-zero exit, or running past the timeout, fails the deploy.
  */
-import type { OptionSpec, ParsedOptions } from "../cli/options";
-import { str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
-import { checkCommandProgram, optionalString } from "./files";
+import { checkCommandProgram } from "../util/programs";
+import { command, integer, required, withDefault } from "../util/settings";
 import { RELOAD_TIMEOUT_MS, runHook } from "./reload";
-import type { Target, TargetKind } from "./target";
-
-export interface CommandConfig {
-  kind: "command";
-  command: string;
-  /** Seconds (default 60). */
-  timeout?: number;
-}
+import { defineTarget } from "./target";
 
 const MAX_TIMEOUT_S = 3600;
 
-export const COMMAND_OPTIONS: OptionSpec[] = [
-  {
-    name: "deploy-cmd",
-    type: "string",
-    arg: "CMD",
-    help: "command: run this (sh -c) with WILE_*, RENEWED_LINEAGE, RENEWED_DOMAINS, CERT_PATH, CERT_KEY_PATH, CA_CERT_PATH, CERT_FULLCHAIN_PATH set",
-  },
-  {
-    name: "deploy-timeout",
-    type: "string",
-    arg: "SECONDS",
-    help: `command: kill it after this long (default ${RELOAD_TIMEOUT_MS / 1000}, at most ${MAX_TIMEOUT_S})`,
-  },
-];
-
-function validTimeout(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_TIMEOUT_S;
-}
-
-function fromOptions(opts: ParsedOptions): CommandConfig {
-  const command = str(opts, "deploy-cmd");
-  if (command === undefined || command.trim() === "") {
-    throw new UsageError("--deploy command needs --deploy-cmd CMD", {
-      hint: "For example --deploy command --deploy-cmd '/usr/local/bin/push-cert.sh'",
-    });
-  }
-  const c: CommandConfig = { kind: "command", command };
-  const t = str(opts, "deploy-timeout");
-  if (t !== undefined) {
-    const n = /^\d+$/.test(t) ? Number(t) : Number.NaN;
-    if (!validTimeout(n))
-      throw new UsageError(`--deploy-timeout ${t}: expected whole seconds from 1 to ${MAX_TIMEOUT_S}`);
-    c.timeout = n;
-  }
-  return c;
-}
-
-function parse(raw: Record<string, unknown>, where: string): CommandConfig {
-  const command = optionalString(raw, "command", where);
-  if (command === undefined) throw new WileError(`${where}.command: missing`);
-  const c: CommandConfig = { kind: "command", command };
-  if (raw.timeout !== undefined) {
-    if (!validTimeout(raw.timeout))
-      throw new WileError(`${where}.timeout: must be whole seconds from 1 to ${MAX_TIMEOUT_S}`);
-    c.timeout = raw.timeout;
-  }
-  return c;
-}
-
-function create(c: CommandConfig): Target {
-  return {
-    kind: "command",
-    describe: () => `command (${c.command.length > 60 ? `${c.command.slice(0, 57)}...` : c.command})`,
-    async check() {
-      await checkCommandProgram(c.command, "command");
-    },
-    async deploy(ctx) {
-      await runHook(c.command, ctx, "command", (c.timeout ?? RELOAD_TIMEOUT_MS / 1000) * 1000);
-    },
-  };
-}
-
-export const commandKind: TargetKind<CommandConfig> = {
+export const commandKind = defineTarget({
   kind: "command",
   summary: "run your own command with the certificate's paths in certbot's and acme.sh's variables",
-  options: COMMAND_OPTIONS,
-  fromOptions,
-  parse,
-  create,
-};
+  example: "--deploy command --deploy-cmd '/usr/local/bin/push-cert.sh'",
+  settings: {
+    command: required(
+      command({
+      flag: "deploy-cmd",
+      arg: "CMD",
+      help: "command: run this (sh -c) with WILE_*, RENEWED_LINEAGE, RENEWED_DOMAINS, CERT_PATH, CERT_KEY_PATH, CA_CERT_PATH, CERT_FULLCHAIN_PATH set",
+      }),
+    ),
+    /** Seconds. */
+    timeout: withDefault(
+      integer({
+        flag: "deploy-timeout",
+        arg: "SECONDS",
+        help: `command: kill it after this long (default ${RELOAD_TIMEOUT_MS / 1000}, at most ${MAX_TIMEOUT_S})`,
+        min: 1,
+        max: MAX_TIMEOUT_S,
+        what: "whole seconds",
+      }),
+      RELOAD_TIMEOUT_MS / 1000,
+    ),
+  },
+  create(c) {
+    const cmd = c.command;
+    return {
+      kind: "command",
+      describe: () => `command (${cmd.length > 60 ? `${cmd.slice(0, 57)}...` : cmd})`,
+      async check() {
+        await checkCommandProgram(cmd, "command");
+      },
+      async deploy(ctx) {
+        await runHook(cmd, ctx, "command", c.timeout * 1000);
+      },
+    };
+  },
+});

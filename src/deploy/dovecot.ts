@@ -15,47 +15,20 @@
  * Both settings naming one file gets key then fullchain in it. The files are replaced atomically;
  * an existing file keeps its owner and mode (Dovecot reads them as root, so root:root 0600 is fine).
  */
-import type { OptionSpec, ParsedOptions } from "../cli/options";
-import { str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
+import { command, path, withDefault } from "../util/settings";
 import { printable } from "../util/text";
-import {
-  absolutePath,
-  checkOutputs,
-  type OutputFile,
-  optionalPath,
-  optionalString,
-  writeOutputs,
-} from "./files";
 import {
   certKeyOutputs,
   checkReload,
   configuredPath,
   failedMessage,
-  reloadFromOptions,
   reloadService,
   runTool,
   type Tool,
-  verifyEndpoint,
-  verifyFromOptions,
-  verifyFromRaw,
 } from "./mail-common";
-import type { DeployContext, Target, TargetKind } from "./target";
-import { DeployError } from "./target";
-import { describeEndpoint, verifyDeployed } from "./verify";
-
-export interface DovecotConfig {
-  kind: "dovecot";
-  /** A dovecot.conf other than the default: `doveconf -c`, `doveadm -c`. */
-  config?: string;
-  /** Explicit paths (both or neither): the fullchain goes to cert, the key to key. */
-  cert?: string;
-  key?: string;
-  /** Instead of `doveadm reload` (sh -c), e.g. "sudo doveadm reload". */
-  reloadCmd?: string;
-  /** host:port:protocol to check; absent = 127.0.0.1:993 (IMAPS); false = no check. */
-  verify?: string | false;
-}
+import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
+import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
+import { describeEndpoint, verifyDeployed, verifyEndpoint, verifySetting } from "./verify";
 
 export const DOVECOT_VERIFY_DEFAULTS = { port: 993, protocol: "tls" as const };
 export const DEFAULT_DOVECOT_VERIFY = "127.0.0.1:993";
@@ -63,74 +36,39 @@ export const DEFAULT_DOVECOT_VERIFY = "127.0.0.1:993";
 const DOVECONF: Tool = { name: "doveconf", service: "Dovecot", pkg: "dovecot-core" };
 const DOVEADM: Tool = { name: "doveadm", service: "Dovecot", pkg: "dovecot-core" };
 
-export const DOVECOT_OPTIONS: OptionSpec[] = [
-  {
-    name: "dovecot-config",
-    type: "string",
+const settings = {
+  /** A dovecot.conf other than the default: `doveconf -c`, `doveadm -c`. */
+  config: path({
     arg: "FILE",
     help: "dovecot: a dovecot.conf other than the default (doveconf -c FILE, doveadm -c FILE reload)",
-  },
-  {
-    name: "dovecot-cert",
-    type: "string",
+  }),
+  /** Explicit paths (both or neither): the fullchain goes to cert, the key to key. */
+  cert: path({
     arg: "PATH",
     help: "dovecot: write the fullchain here instead of where doveconf's ssl_cert says (with --dovecot-key)",
-  },
-  {
-    name: "dovecot-key",
-    type: "string",
+    needs: "key",
+  }),
+  key: path({
     arg: "PATH",
     help: "dovecot: write the key here instead of where doveconf's ssl_key says (with --dovecot-cert)",
-  },
-  {
-    name: "dovecot-reload",
-    type: "string",
+    needs: "cert",
+  }),
+  /** Instead of `doveadm reload` (sh -c), e.g. "sudo doveadm reload". */
+  reloadCmd: command({
+    flag: "dovecot-reload",
     arg: "CMD",
     help: "dovecot: reload with this command (sh -c) instead of doveadm reload, e.g. 'sudo doveadm reload'",
-  },
-  {
-    name: "dovecot-verify",
-    type: "string",
-    arg: "HOST[:PORT[:PROTO]]",
-    help: `dovecot: after the reload, check the certificate served there (default ${DEFAULT_DOVECOT_VERIFY}, IMAPS; :143:imap for STARTTLS; --no-dovecot-verify skips it)`,
-  },
-];
+  }),
+  verify: withDefault(
+    verifySetting({
+      help: `dovecot: after the reload, check the certificate served there (default ${DEFAULT_DOVECOT_VERIFY}, IMAPS; :143:imap for STARTTLS; --no-dovecot-verify skips it)`,
+      defaults: DOVECOT_VERIFY_DEFAULTS,
+    }),
+    DEFAULT_DOVECOT_VERIFY,
+  ),
+};
 
-function fromOptions(opts: ParsedOptions): DovecotConfig {
-  const c: DovecotConfig = { kind: "dovecot" };
-  const config = str(opts, "dovecot-config");
-  if (config !== undefined) c.config = absolutePath(config, "dovecot-config");
-  const cert = str(opts, "dovecot-cert");
-  const key = str(opts, "dovecot-key");
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--dovecot-cert and --dovecot-key go together", {
-      hint: "Give both, or neither to use the paths doveconf reports (ssl_cert, ssl_key).",
-    });
-  }
-  if (cert !== undefined) c.cert = absolutePath(cert, "dovecot-cert");
-  if (key !== undefined) c.key = absolutePath(key, "dovecot-key");
-  const reload = reloadFromOptions(opts, "dovecot-reload");
-  if (reload !== undefined) c.reloadCmd = reload;
-  const verify = verifyFromOptions(opts, "dovecot-verify", DOVECOT_VERIFY_DEFAULTS);
-  if (verify !== undefined) c.verify = verify;
-  return c;
-}
-
-function parse(raw: Record<string, unknown>, where: string): DovecotConfig {
-  const c: DovecotConfig = { kind: "dovecot" };
-  const config = optionalPath(raw, "config", where);
-  if (config !== undefined) c.config = config;
-  const cert = optionalPath(raw, "cert", where);
-  const key = optionalPath(raw, "key", where);
-  if ((cert === undefined) !== (key === undefined)) throw new WileError(`${where}: cert and key go together`);
-  if (cert !== undefined) c.cert = cert;
-  if (key !== undefined) c.key = key;
-  const reload = optionalString(raw, "reloadCmd", where);
-  if (reload !== undefined) c.reloadCmd = reload;
-  const verify = verifyFromRaw(raw, where, DOVECOT_VERIFY_DEFAULTS);
-  if (verify !== undefined) c.verify = verify;
-  return c;
-}
+type DovecotConfig = { config?: string; cert?: string; key?: string };
 
 /** Where Dovecot reads its certificate and key, and the setting that says so (for hints). */
 export interface DovecotPaths {
@@ -146,7 +84,7 @@ export interface DovecotPaths {
  * `local_name` block (2.3) when it is a DNS name.
  */
 export async function dovecotPaths(
-  c: Pick<DovecotConfig, "config" | "cert" | "key">,
+  c: DovecotConfig,
   serverName: string,
 ): Promise<DovecotPaths> {
   if (c.cert !== undefined && c.key !== undefined) {
@@ -220,48 +158,42 @@ function outputsFor(p: DovecotPaths): OutputFile[] {
   return certKeyOutputs(p.cert, p.key, "certificate");
 }
 
-function create(c: DovecotConfig): Target {
-  const endpoint = verifyEndpoint(c.verify, DEFAULT_DOVECOT_VERIFY, DOVECOT_VERIFY_DEFAULTS);
-  let resolved: DovecotPaths | undefined =
-    c.cert !== undefined && c.key !== undefined
-      ? { cert: c.cert, key: c.key, certSetting: "--dovecot-cert", keySetting: "--dovecot-key" }
-      : undefined;
-  const resolve = async (ctx: DeployContext) => {
-    resolved ??= await dovecotPaths(c, ctx.serverName);
-    return resolved;
-  };
-  return {
-    kind: "dovecot",
-    describe: () =>
-      `dovecot (${resolved ? resolved.cert : "paths from doveconf"}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
-    async check(ctx) {
-      const p = await resolve(ctx);
-      await checkOutputs("dovecot", outputsFor(p), undefined);
-      await checkReload(DOVEADM, c.reloadCmd, "dovecot");
-    },
-    async deploy(ctx) {
-      const p = await resolve(ctx);
-      await writeOutputs(ctx, "dovecot", outputsFor(p), {});
-      await reloadService(
-        ctx,
-        DOVEADM,
-        [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
-        c.reloadCmd,
-        "dovecot",
-        "doveadm reload needs root (or the rights to signal Dovecot's master): give --dovecot-reload 'sudo doveadm reload' with a sudoers rule for it.",
-      );
-      if (!endpoint) return;
-      await verifyDeployed(ctx, "dovecot", endpoint, `does ${p.certSetting} point at ${p.cert}?`);
-    },
-  };
-}
-
-export const dovecotKind: TargetKind<DovecotConfig> = {
+export const dovecotKind = defineTarget({
   kind: "dovecot",
   summary:
     "Dovecot: key and fullchain where doveconf's ssl_cert/ssl_key say (or given), doveadm reload, verify IMAPS",
-  options: DOVECOT_OPTIONS,
-  fromOptions,
-  parse,
-  create,
-};
+  example: "--deploy dovecot --dovecot-reload 'sudo doveadm reload'",
+  settings,
+  create(c): Target {
+    const endpoint = verifyEndpoint(c.verify, DOVECOT_VERIFY_DEFAULTS);
+    let resolved: DovecotPaths | undefined;
+    const resolve = async (ctx: DeployContext) => {
+      resolved ??= await dovecotPaths(c, ctx.serverName);
+      return resolved;
+    };
+    return {
+      kind: "dovecot",
+      describe: () =>
+        `dovecot (${resolved?.cert ?? c.cert ?? "paths from doveconf"}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
+      async check(ctx) {
+        const p = await resolve(ctx);
+        await checkOutputs("dovecot", outputsFor(p), undefined);
+        await checkReload(DOVEADM, c.reloadCmd, "dovecot");
+      },
+      async deploy(ctx) {
+        const p = await resolve(ctx);
+        await writeOutputs(ctx, "dovecot", outputsFor(p), {});
+        await reloadService(
+          ctx,
+          DOVEADM,
+          [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
+          c.reloadCmd,
+          "dovecot",
+          "doveadm reload needs root (or the rights to signal Dovecot's master): give --dovecot-reload 'sudo doveadm reload' with a sudoers rule for it.",
+        );
+        if (!endpoint) return;
+        await verifyDeployed(ctx, "dovecot", endpoint, `does ${p.certSetting} point at ${p.cert}?`);
+      },
+    };
+  },
+});

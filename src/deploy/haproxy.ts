@@ -1,19 +1,12 @@
 import { connect } from "node:net";
 import { isAbsolute } from "node:path";
-import { type OptionSpec, type ParsedOptions, str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
+import { command, path, required, text, withDefault } from "../util/settings";
 import { printable } from "../util/text";
 import { checkWritable, installFile } from "./install-file";
+import { fullchainThenKey } from "./pem-bundle";
 import { runHook } from "./reload";
-import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
-import {
-  describeEndpoint,
-  type Endpoint,
-  formatEndpoint,
-  parseEndpoint,
-  verifyDeployed,
-  verifySetting,
-} from "./verify";
+import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
+import { describeEndpoint, type Endpoint, verifyDeployed, verifyEndpoint, verifySetting } from "./verify";
 
 /**
  * HAProxy: one PEM holding the full chain followed by the private key (HAProxy 2.x reads the parts
@@ -29,7 +22,6 @@ import {
  * SNI and compares the served leaf with the new certificate; `--no-haproxy-verify` turns that off.
  */
 export interface HaproxyConfig {
-  kind: "haproxy";
   /** Absolute path of the combined PEM, as on haproxy.cfg's `crt` line. */
   pem: string;
   /** Runtime API unix socket: hot update. Exactly one of socket and reload. */
@@ -48,131 +40,65 @@ export const RUNTIME_API_TIMEOUT_MS = 10_000;
 /** The most read back from one runtime API answer. */
 export const RUNTIME_API_MAX_BYTES = 256 * 1024;
 
-const OPTIONS: OptionSpec[] = [
-  {
-    name: "haproxy-pem",
-    type: "string",
-    arg: "PATH",
-    help: "haproxy: where to write the combined PEM (full chain, then key): exactly the path on haproxy.cfg's crt line",
-  },
-  {
-    name: "haproxy-socket",
-    type: "string",
-    arg: "PATH",
-    help: "haproxy: runtime API unix socket (stats socket PATH level admin): hot update with set/commit ssl cert, no reload",
-  },
-  {
-    name: "haproxy-reload",
-    type: "string",
-    arg: "CMD",
-    help: "haproxy: instead of --haproxy-socket, a command that reloads HAProxy (e.g. 'systemctl reload haproxy')",
-  },
-  {
-    name: "haproxy-verify",
-    type: "string",
-    arg: "HOST[:PORT]",
-    help: `haproxy: check over TLS that this address serves the new certificate (default ${DEFAULT_HAPROXY_VERIFY}); --no-haproxy-verify skips it`,
-  },
-];
-
-function verifySpec(v: string | undefined): string | false {
-  return verifySetting(v ?? DEFAULT_HAPROXY_VERIFY, VERIFY_DEFAULTS);
-}
-
-function checkPemPath(pem: string, bad: (why: string) => Error): void {
-  if (!isAbsolute(pem)) throw bad(`--haproxy-pem ${pem} is not an absolute path`);
-  if (pem.endsWith("/")) throw bad(`--haproxy-pem ${pem} names a directory; give the file`);
-  if (/[\s\0]/.test(pem)) {
-    throw bad(`--haproxy-pem ${printable(pem, 100)} contains white space, which the runtime API cannot name`);
-  }
-}
-
-export const haproxyKind: TargetKind<HaproxyConfig> = {
+export const haproxyKind = defineTarget({
   kind: "haproxy",
   summary:
     "HAProxy: combined PEM (chain + key), hot update over the runtime API or a reload, verify over TLS",
-  options: OPTIONS,
-  fromOptions(opts: ParsedOptions): HaproxyConfig {
-    const usage = (why: string) =>
-      new UsageError(`--deploy haproxy: ${why}`, {
-        hint: "Example: --deploy haproxy --haproxy-pem /etc/haproxy/certs/example.pem --haproxy-socket /run/haproxy/admin.sock",
-      });
-    const pem = str(opts, "haproxy-pem");
-    if (!pem) throw usage("--haproxy-pem PATH is required (the crt path in haproxy.cfg)");
-    checkPemPath(pem, usage);
-    const socket = str(opts, "haproxy-socket");
-    const reload = str(opts, "haproxy-reload");
-    if (socket && reload) throw usage("give --haproxy-socket (hot update) or --haproxy-reload, not both");
-    if (!socket && !reload) {
-      throw usage(
-        "give --haproxy-socket PATH (hot update over the runtime API) or --haproxy-reload CMD, or HAProxy keeps serving the old certificate",
+  example:
+    "--deploy haproxy --haproxy-pem /etc/haproxy/certs/example.pem --haproxy-socket /run/haproxy/admin.sock",
+  settings: {
+    // Not a path setting: HAProxy names a certificate by the crt path exactly as written, so it is
+    // never rewritten (made absolute) here.
+    pem: required(
+      text({
+        arg: "PATH",
+        help: "haproxy: where to write the combined PEM (full chain, then key): exactly the path on haproxy.cfg's crt line",
+        check: (pem) =>
+          !isAbsolute(pem)
+            ? "must be an absolute path, spelled as on the crt line"
+            : pem.endsWith("/")
+              ? "names a directory; give the file"
+              : /\s/.test(pem)
+                ? "must not contain white space, which the runtime API cannot name"
+                : undefined,
+      }),
+    ),
+    socket: path({
+      arg: "PATH",
+      help: "haproxy: runtime API unix socket (stats socket PATH level admin): hot update with set/commit ssl cert, no reload",
+    }),
+    reload: command({
+      arg: "CMD",
+      help: "haproxy: instead of --haproxy-socket, a command that reloads HAProxy (e.g. 'systemctl reload haproxy')",
+    }),
+    verify: withDefault(
+      verifySetting({
+        arg: "HOST[:PORT]",
+        help: `haproxy: check over TLS that this address serves the new certificate (default ${DEFAULT_HAPROXY_VERIFY}); --no-haproxy-verify skips it`,
+        defaults: VERIFY_DEFAULTS,
+      }),
+      DEFAULT_HAPROXY_VERIFY,
+    ),
+  },
+  check(c, name) {
+    if (c.socket !== undefined && c.reload !== undefined) {
+      throw new Error(`give ${name("socket")} (hot update) or ${name("reload")}, not both`);
+    }
+    if (c.socket === undefined && c.reload === undefined) {
+      throw new Error(
+        `give ${name("socket")} PATH (hot update over the runtime API) or ${name("reload")} CMD, or HAProxy keeps serving the old certificate`,
       );
     }
-    if (socket && !isAbsolute(socket)) throw usage(`--haproxy-socket ${socket} is not an absolute path`);
-    return {
-      kind: "haproxy",
-      pem,
-      ...(socket ? { socket } : {}),
-      ...(reload ? { reload } : {}),
-      verify: verifySpec(str(opts, "haproxy-verify")),
-    };
   },
-  parse(raw: Record<string, unknown>, where: string): HaproxyConfig {
-    const bad = (field: string, why: string) =>
-      new WileError(`${where}: haproxy "${field}" ${why}`, {
-        hint: "Set the target again: wile deploy NAME --deploy haproxy --haproxy-pem PATH ...",
-      });
-    const optStr = (field: string): string | undefined => {
-      const v = raw[field];
-      if (v === undefined) return undefined;
-      if (typeof v !== "string" || v === "") throw bad(field, "must be a non-empty string");
-      return v;
-    };
-    const pem = optStr("pem");
-    if (!pem) throw bad("pem", "is missing");
-    checkPemPath(pem, (why) => bad("pem", why));
-    const socket = optStr("socket");
-    const reload = optStr("reload");
-    if (socket && !isAbsolute(socket)) throw bad("socket", "must be an absolute path");
-    if ((socket === undefined) === (reload === undefined)) {
-      throw bad(socket ? "reload" : "socket", "and reload: exactly one must be set");
-    }
-    let verify: string | false;
-    if (raw.verify === false) verify = false;
-    else if (typeof raw.verify === "string") {
-      try {
-        verify = formatEndpoint(parseEndpoint(raw.verify, VERIFY_DEFAULTS));
-      } catch (err) {
-        throw bad("verify", `is not an endpoint: ${(err as Error).message}`);
-      }
-    } else if (raw.verify === undefined) verify = verifySpec(undefined);
-    else throw bad("verify", "must be HOST:PORT:PROTOCOL or false");
-    return {
-      kind: "haproxy",
-      pem,
-      ...(socket ? { socket } : {}),
-      ...(reload ? { reload } : {}),
-      verify,
-    };
-  },
-  create: (config) => new HaproxyTarget(config),
-};
-
-/** fullchain then key, CRLF-free, without blank lines (an empty line ends a runtime API payload). */
-export function combinedPem(fullchainPem: string, privkeyPem: string): string {
-  const lines = `${fullchainPem}\n${privkeyPem}`
-    .replace(/\r/g, "")
-    .split("\n")
-    .filter((l) => l.trim() !== "");
-  return `${lines.join("\n")}\n`;
-}
+  create: (c) => new HaproxyTarget(c),
+});
 
 export class HaproxyTarget implements Target {
   readonly kind = "haproxy";
   private readonly endpoint: Endpoint | undefined;
 
   constructor(readonly config: HaproxyConfig) {
-    this.endpoint = config.verify === false ? undefined : parseEndpoint(config.verify, VERIFY_DEFAULTS);
+    this.endpoint = verifyEndpoint(config.verify, VERIFY_DEFAULTS);
   }
 
   describe(): string {
@@ -210,7 +136,7 @@ export class HaproxyTarget implements Target {
   }
 
   async deploy(ctx: DeployContext): Promise<void> {
-    const pem = combinedPem(ctx.files.fullchainPem, ctx.files.privkeyPem);
+    const pem = fullchainThenKey(ctx.files);
     await installFile(this.config.pem, pem, { secret: true });
     ctx.logger.info(`${ctx.name}: haproxy: wrote ${this.config.pem}`);
     if (this.config.socket) {

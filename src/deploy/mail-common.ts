@@ -4,20 +4,14 @@
  * running them as argv arrays with a timeout, the reload step (the service's own command, or one the
  * operator wrote such as a sudo rule), and the verify setting (an endpoint, or off).
  */
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
-import { delimiter, isAbsolute, join } from "node:path";
-import { type ParsedOptions, str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
+import { isAbsolute } from "node:path";
+import { checkCommandProgram, findProgram, SBIN_DIRS } from "../util/programs";
 import { describeExit, run } from "../util/spawn";
 import { printable } from "../util/text";
-import { checkCommandProgram, type OutputFile, optionalString } from "./files";
+import type { OutputFile } from "./outputs";
+import { keyThenFullchain } from "./pem-bundle";
 import { RELOAD_TIMEOUT_MS, runHook } from "./reload";
 import { type DeployContext, DeployError } from "./target";
-import { type Endpoint, formatEndpoint, parseEndpoint, type VerifyProtocol, verifySetting } from "./verify";
-
-/** Where system tools live besides PATH (a user's crontab runs with PATH=/usr/bin:/bin). */
-export const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /** How long doveconf/postconf may take. */
 export const QUERY_TIMEOUT_MS = 30_000;
@@ -29,28 +23,6 @@ export interface Tool {
   service: string;
   /** Debian's package: "dovecot-core", "postfix". */
   pkg: string;
-}
-
-async function executable(path: string): Promise<boolean> {
-  return access(path, constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** The absolute path of `name`: PATH first, then the sbin directories; undefined when absent. */
-export async function findProgram(
-  name: string,
-  env: Record<string, string | undefined> = process.env,
-): Promise<string | undefined> {
-  if (name.includes("/")) return (await executable(name)) ? name : undefined;
-  const dirs = (env.PATH ?? "").split(delimiter).filter((d) => d !== "");
-  for (const d of SBIN_DIRS) if (!dirs.includes(d)) dirs.push(d);
-  for (const dir of dirs) {
-    const p = join(dir, name);
-    if (await executable(p)) return p;
-  }
-  return undefined;
 }
 
 /** findProgram, or a DeployError naming the service and its package. */
@@ -108,19 +80,13 @@ export async function runTool(
 export function certKeyOutputs(certPath: string, keyPath: string, certWhat: string): OutputFile[] {
   if (certPath === keyPath) {
     return [
-      { path: certPath, what: `${certWhat} (key and certificate)`, secret: true, content: keyThenChain },
+      { path: certPath, what: `${certWhat} (key and certificate)`, secret: true, content: (x) => keyThenFullchain(x.files) },
     ];
   }
   return [
     { path: certPath, what: `${certWhat} (fullchain)`, secret: false, content: (x) => x.files.fullchainPem },
     { path: keyPath, what: "key", secret: true, content: (x) => x.files.privkeyPem },
   ];
-}
-
-/** The private key followed by the leaf and its chain (the order Postfix's chain files demand). */
-export function keyThenChain(ctx: DeployContext): string {
-  const key = ctx.files.privkeyPem.endsWith("\n") ? ctx.files.privkeyPem : `${ctx.files.privkeyPem}\n`;
-  return key + ctx.files.fullchainPem;
 }
 
 /** A path read from the service's configuration: absolute, or a DeployError naming the setting. */
@@ -131,49 +97,6 @@ export function configuredPath(value: string, setting: string, label: string): s
     });
   }
   return value;
-}
-
-/** `--<kind>-verify`: undefined (default endpoint), false (off), or a normalized host:port:protocol. */
-export function verifyFromOptions(
-  opts: ParsedOptions,
-  option: string,
-  defaults: { port: number; protocol: VerifyProtocol },
-): string | false | undefined {
-  const v = str(opts, option);
-  return v === undefined ? undefined : verifySetting(v, defaults);
-}
-
-/** The verify setting read back from renewal.json. */
-export function verifyFromRaw(
-  raw: Record<string, unknown>,
-  where: string,
-  defaults: { port: number; protocol: VerifyProtocol },
-): string | false | undefined {
-  if (raw.verify === false) return false;
-  const v = optionalString(raw, "verify", where);
-  if (v === undefined) return undefined;
-  try {
-    return formatEndpoint(parseEndpoint(v, defaults));
-  } catch (err) {
-    throw new WileError(`${where}.verify: ${(err as Error).message}`);
-  }
-}
-
-/** The endpoint to check, or undefined when verification is off. */
-export function verifyEndpoint(
-  verify: string | false | undefined,
-  fallback: string,
-  defaults: { port: number; protocol: VerifyProtocol },
-): Endpoint | undefined {
-  return verify === false ? undefined : parseEndpoint(verify ?? fallback, defaults);
-}
-
-/** A `--<kind>-reload` command: non-empty. */
-export function reloadFromOptions(opts: ParsedOptions, option: string): string | undefined {
-  const v = str(opts, option);
-  if (v === undefined) return undefined;
-  if (v.trim() === "") throw new UsageError(`--${option} needs a command`);
-  return v;
 }
 
 /** Before anything changes: the reload can be run (the tool exists, or the command's program does). */

@@ -16,49 +16,20 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { OptionSpec, ParsedOptions } from "../cli/options";
-import { str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
-import {
-  absolutePath,
-  checkOutputs,
-  type OutputFile,
-  optionalPath,
-  optionalString,
-  writeOutputs,
-} from "./files";
+import { command, path, withDefault } from "../util/settings";
 import {
   certKeyOutputs,
   checkReload,
   configuredPath,
   failedMessage,
-  keyThenChain,
-  reloadFromOptions,
   reloadService,
   runTool,
   type Tool,
-  verifyEndpoint,
-  verifyFromOptions,
-  verifyFromRaw,
 } from "./mail-common";
-import type { DeployContext, Target, TargetKind } from "./target";
-import { DeployError } from "./target";
-import { describeEndpoint, verifyDeployed } from "./verify";
-
-export interface PostfixConfig {
-  kind: "postfix";
-  /** A configuration directory other than the default: `postconf -c DIR`, `postfix -c DIR reload`. */
-  config?: string;
-  /** Explicit legacy-style paths (both or neither): fullchain to cert, key to key. */
-  cert?: string;
-  key?: string;
-  /** Explicit combined file (key, leaf, chain), as smtpd_tls_chain_files reads it. */
-  chainFile?: string;
-  /** Instead of `postfix reload` (sh -c), e.g. "sudo postfix reload". */
-  reloadCmd?: string;
-  /** host:port:protocol to check; absent = 127.0.0.1:25 (SMTP STARTTLS); false = no check. */
-  verify?: string | false;
-}
+import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
+import { keyThenFullchain } from "./pem-bundle";
+import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
+import { describeEndpoint, verifyDeployed, verifyEndpoint, verifySetting } from "./verify";
 
 export const POSTFIX_VERIFY_DEFAULTS = { port: 25, protocol: "smtp" as const };
 export const DEFAULT_POSTFIX_VERIFY = "127.0.0.1:25";
@@ -66,92 +37,44 @@ export const DEFAULT_POSTFIX_VERIFY = "127.0.0.1:25";
 const POSTCONF: Tool = { name: "postconf", service: "Postfix", pkg: "postfix" };
 const POSTFIX: Tool = { name: "postfix", service: "Postfix", pkg: "postfix" };
 
-export const POSTFIX_OPTIONS: OptionSpec[] = [
-  {
-    name: "postfix-config",
-    type: "string",
+const settings = {
+  /** A configuration directory other than the default: `postconf -c DIR`, `postfix -c DIR reload`. */
+  config: path({
     arg: "DIR",
     help: "postfix: a configuration directory other than the default (postconf -c DIR, postfix -c DIR reload)",
-  },
-  {
-    name: "postfix-chain-file",
-    type: "string",
+  }),
+  /** Explicit combined file (key, leaf, chain), as smtpd_tls_chain_files reads it. */
+  chainFile: path({
     arg: "PATH",
     help: "postfix: write key, certificate and chain to this one file (as smtpd_tls_chain_files reads it) instead of where postconf says",
-  },
-  {
-    name: "postfix-cert",
-    type: "string",
+  }),
+  /** Explicit legacy-style paths (both or neither): fullchain to cert, key to key. */
+  cert: path({
     arg: "PATH",
     help: "postfix: write the fullchain here (smtpd_tls_cert_file style, with --postfix-key) instead of where postconf says",
-  },
-  {
-    name: "postfix-key",
-    type: "string",
+    needs: "key",
+  }),
+  key: path({
     arg: "PATH",
     help: "postfix: write the key here (smtpd_tls_key_file style, with --postfix-cert)",
-  },
-  {
-    name: "postfix-reload",
-    type: "string",
+    needs: "cert",
+  }),
+  /** Instead of `postfix reload` (sh -c), e.g. "sudo postfix reload". */
+  reloadCmd: command({
+    flag: "postfix-reload",
     arg: "CMD",
     help: "postfix: reload with this command (sh -c) instead of postfix reload, e.g. 'sudo postfix reload'",
-  },
-  {
-    name: "postfix-verify",
-    type: "string",
-    arg: "HOST[:PORT[:PROTO]]",
-    help: `postfix: after the reload, check the certificate served there (default ${DEFAULT_POSTFIX_VERIFY}, SMTP STARTTLS; :587 for submission, :465 is TLS; --no-postfix-verify skips it)`,
-  },
-];
+  }),
+  verify: withDefault(
+    verifySetting({
+      help: `postfix: after the reload, check the certificate served there (default ${DEFAULT_POSTFIX_VERIFY}, SMTP STARTTLS; :587 for submission, :465 is TLS; --no-postfix-verify skips it)`,
+      defaults: POSTFIX_VERIFY_DEFAULTS,
+    }),
+    DEFAULT_POSTFIX_VERIFY,
+  ),
+};
 
-function fromOptions(opts: ParsedOptions): PostfixConfig {
-  const c: PostfixConfig = { kind: "postfix" };
-  const config = str(opts, "postfix-config");
-  if (config !== undefined) c.config = absolutePath(config, "postfix-config");
-  const cert = str(opts, "postfix-cert");
-  const key = str(opts, "postfix-key");
-  const chain = str(opts, "postfix-chain-file");
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--postfix-cert and --postfix-key go together", {
-      hint: "Give both, give --postfix-chain-file alone, or neither to use the paths postconf reports.",
-    });
-  }
-  if (chain !== undefined && cert !== undefined) {
-    throw new UsageError("--postfix-chain-file and --postfix-cert/--postfix-key exclude each other", {
-      hint: "smtpd_tls_chain_files wants one file with the key first (--postfix-chain-file); smtpd_tls_cert_file and smtpd_tls_key_file want two (--postfix-cert, --postfix-key).",
-    });
-  }
-  if (cert !== undefined) c.cert = absolutePath(cert, "postfix-cert");
-  if (key !== undefined) c.key = absolutePath(key, "postfix-key");
-  if (chain !== undefined) c.chainFile = absolutePath(chain, "postfix-chain-file");
-  const reload = reloadFromOptions(opts, "postfix-reload");
-  if (reload !== undefined) c.reloadCmd = reload;
-  const verify = verifyFromOptions(opts, "postfix-verify", POSTFIX_VERIFY_DEFAULTS);
-  if (verify !== undefined) c.verify = verify;
-  return c;
-}
-
-function parse(raw: Record<string, unknown>, where: string): PostfixConfig {
-  const c: PostfixConfig = { kind: "postfix" };
-  const config = optionalPath(raw, "config", where);
-  if (config !== undefined) c.config = config;
-  const cert = optionalPath(raw, "cert", where);
-  const key = optionalPath(raw, "key", where);
-  if ((cert === undefined) !== (key === undefined)) throw new WileError(`${where}: cert and key go together`);
-  const chain = optionalPath(raw, "chainFile", where);
-  if (chain !== undefined && cert !== undefined) {
-    throw new WileError(`${where}: chainFile and cert/key exclude each other`);
-  }
-  if (cert !== undefined) c.cert = cert;
-  if (key !== undefined) c.key = key;
-  if (chain !== undefined) c.chainFile = chain;
-  const reload = optionalString(raw, "reloadCmd", where);
-  if (reload !== undefined) c.reloadCmd = reload;
-  const verify = verifyFromRaw(raw, where, POSTFIX_VERIFY_DEFAULTS);
-  if (verify !== undefined) c.verify = verify;
-  return c;
-}
+type PostfixConfig = { config?: string; chainFile?: string; cert?: string; key?: string };
 
 /** What a deploy writes, and the setting that points Postfix there (for hints). */
 export interface PostfixPlan {
@@ -332,7 +255,12 @@ export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise
       setting: "--postfix-chain-file",
       certPath: c.chainFile,
       outputs: [
-        { path: c.chainFile, what: "chain file (key and certificates)", secret: true, content: keyThenChain },
+        {
+          path: c.chainFile,
+          what: "chain file (key and certificates)",
+          secret: true,
+          content: (x) => keyThenFullchain(x.files),
+        },
       ],
     };
   }
@@ -382,41 +310,45 @@ export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise
   };
 }
 
-function create(c: PostfixConfig): Target {
-  const endpoint = verifyEndpoint(c.verify, DEFAULT_POSTFIX_VERIFY, POSTFIX_VERIFY_DEFAULTS);
-  let plan: PostfixPlan | undefined;
-  const where = () => plan?.certPath ?? c.chainFile ?? c.cert ?? "paths from postconf";
-  return {
-    kind: "postfix",
-    describe: () => `postfix (${where()}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
-    async check(ctx) {
-      plan = await postfixPlan(c, ctx);
-      await checkOutputs("postfix", plan.outputs, undefined);
-      await checkReload(POSTFIX, c.reloadCmd, "postfix");
-    },
-    async deploy(ctx) {
-      plan ??= await postfixPlan(c, ctx);
-      await writeOutputs(ctx, "postfix", plan.outputs, {});
-      await reloadService(
-        ctx,
-        POSTFIX,
-        [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
-        c.reloadCmd,
-        "postfix",
-        "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
-      );
-      if (!endpoint) return;
-      await verifyDeployed(ctx, "postfix", endpoint, `does ${plan.setting} point at ${plan.certPath}?`);
-    },
-  };
-}
-
-export const postfixKind: TargetKind<PostfixConfig> = {
+export const postfixKind = defineTarget({
   kind: "postfix",
   summary:
     "Postfix: key and chain where postconf's smtpd_tls_chain_files (or cert/key files) say, postfix reload, verify SMTP STARTTLS",
-  options: POSTFIX_OPTIONS,
-  fromOptions,
-  parse,
-  create,
-};
+  example: "--deploy postfix --postfix-reload 'sudo postfix reload'",
+  settings,
+  check(c, name) {
+    if (c.chainFile !== undefined && c.cert !== undefined) {
+      throw new Error(
+        `${name("chainFile")} and ${name("cert")}/${name("key")} exclude each other: smtpd_tls_chain_files wants one file with the key first, smtpd_tls_cert_file and smtpd_tls_key_file want two`,
+      );
+    }
+  },
+  create(c): Target {
+    const endpoint = verifyEndpoint(c.verify, POSTFIX_VERIFY_DEFAULTS);
+    let plan: PostfixPlan | undefined;
+    const where = () => plan?.certPath ?? c.chainFile ?? c.cert ?? "paths from postconf";
+    return {
+      kind: "postfix",
+      describe: () => `postfix (${where()}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
+      async check(ctx) {
+        plan = await postfixPlan(c, ctx);
+        await checkOutputs("postfix", plan.outputs, undefined);
+        await checkReload(POSTFIX, c.reloadCmd, "postfix");
+      },
+      async deploy(ctx) {
+        plan ??= await postfixPlan(c, ctx);
+        await writeOutputs(ctx, "postfix", plan.outputs, {});
+        await reloadService(
+          ctx,
+          POSTFIX,
+          [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
+          c.reloadCmd,
+          "postfix",
+          "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
+        );
+        if (!endpoint) return;
+        await verifyDeployed(ctx, "postfix", endpoint, `does ${plan.setting} point at ${plan.certPath}?`);
+      },
+    };
+  },
+});

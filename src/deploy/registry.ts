@@ -13,17 +13,17 @@ import type { TargetKind } from "./target";
  * Every deploy target kind, in the order `wile deploy --help` lists them. A new kind is one file
  * in src/deploy/ and one line here.
  */
-export const TARGET_KINDS: TargetKind[] = [
-  filesKind as TargetKind,
-  commandKind as TargetKind,
-  dovecotKind as TargetKind,
-  postfixKind as TargetKind,
-  nginxKind as TargetKind,
-  apacheKind as TargetKind,
-  haproxyKind as TargetKind,
-  exchangeKind as TargetKind,
-  sshKind as TargetKind,
-];
+export const TARGET_KINDS: readonly TargetKind[] = [
+  filesKind,
+  commandKind,
+  dovecotKind,
+  postfixKind,
+  nginxKind,
+  apacheKind,
+  haproxyKind,
+  exchangeKind,
+  sshKind,
+] as TargetKind[];
 
 export function targetKind(kind: string): TargetKind | undefined {
   return TARGET_KINDS.find((k) => k.kind === kind);

@@ -1,3 +1,4 @@
+import { commandEnv } from "../util/programs";
 import { describeExit, runShell } from "../util/spawn";
 import { printable } from "../util/text";
 import type { DeployContext } from "./target";
@@ -40,7 +41,7 @@ export async function runHook(
   ctx.logger.info(`${ctx.name}: ${what}: running ${command}`);
   let r: Awaited<ReturnType<typeof runShell>>;
   try {
-    r = await runShell(command, { timeoutMs, env: { ...process.env, ...hookEnv(ctx) } });
+    r = await runShell(command, { timeoutMs, env: commandEnv({ ...process.env, ...hookEnv(ctx) }) });
   } catch (err) {
     throw new DeployError(`${what}: cannot run ${command}: ${(err as Error).message}`);
   }

@@ -1,76 +1,75 @@
-import type { ParsedOptions } from "../cli/options";
 import { parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
-import type { RenewalConfig } from "../store/renewal";
-import { UsageError, WileError } from "../util/errors";
+import { type RenewalConfig, renewalFieldError } from "../store/renewal";
+import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { type Namer, readSettings, SettingError } from "../util/settings";
 import { isRecord } from "../util/text";
-import { TARGET_KINDS, targetKind } from "./registry";
-import { type DeployContext, DeployError, type Target } from "./target";
+import { TARGET_KINDS } from "./registry";
+import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
 
-/** The deploy settings asked for on the command line (`--deploy KIND` plus that kind's options). */
-export function deployConfigsFromOptions(opts: ParsedOptions, kinds: string[]): Array<{ kind: string }> {
-  const seen = new Set<string>();
-  const configs: Array<{ kind: string }> = [];
-  for (const name of kinds) {
-    const kind = targetKind(name);
-    if (!kind) {
-      throw new UsageError(`unknown --deploy target "${name}"`, {
-        hint: `Targets: ${TARGET_KINDS.map((k) => k.kind).join(", ")}. wile deploy --help describes them.`,
-      });
-    }
-    if (seen.has(name)) throw new UsageError(`--deploy ${name} was given twice`);
-    seen.add(name);
-    configs.push(kind.fromOptions(opts));
+/**
+ * One target's settings checked against its kind's declaration, the same way for the command line
+ * and for renewal.json: the values its create() takes, and the normal form renewal.json keeps.
+ * Throws SettingError; the caller says where the settings came from.
+ */
+export function readTarget(
+  kind: TargetKind,
+  raw: Record<string, unknown>,
+  name: Namer,
+): { values: Record<string, unknown>; stored: Record<string, unknown> } {
+  const r = readSettings(kind.settings, raw, name);
+  try {
+    kind.check?.(r.values, name);
+  } catch (err) {
+    if (err instanceof SettingError) throw err;
+    throw new SettingError(undefined, (err as Error).message);
   }
-  // An option of a kind that was not asked for is almost certainly a mistake: say so. (minimist
-  // reports booleans that were not given as their default; options shared by kinds are fine.)
-  const asked = new Set(
-    TARGET_KINDS.filter((k) => seen.has(k.kind)).flatMap((k) => k.options.map((o) => o.name)),
-  );
-  for (const kind of TARGET_KINDS) {
-    if (seen.has(kind.kind)) continue;
-    const stray = kind.options.find(
-      (o) =>
-        opts[o.name] !== undefined &&
-        !asked.has(o.name) &&
-        !(o.type === "boolean" && opts[o.name] === (o.defaultTrue === true)),
+  return { values: r.values, stored: { kind: kind.kind, ...r.stored } };
+}
+
+/**
+ * Reads entry `i` of renewal.json's deploy list (`file` and `name`, the certificate's, go into
+ * messages): its kind, checked settings and normal form. A broken entry is a WileError in
+ * renewal.json's one format, naming the field.
+ */
+export function readDeployEntry(
+  raw: unknown,
+  i: number,
+  where: { file: string; name: string },
+  kinds: readonly TargetKind[] = TARGET_KINDS,
+): { kind: TargetKind; values: Record<string, unknown>; stored: Record<string, unknown> } {
+  const at = `deploy[${i}]`;
+  const fix = `set the targets again: wile deploy ${where.name} --deploy KIND ...`;
+  if (!isRecord(raw) || typeof raw.kind !== "string") throw renewalFieldError(where.file, at, "has no kind", fix);
+  const kind = kinds.find((k) => k.kind === raw.kind);
+  if (!kind) {
+    throw renewalFieldError(
+      where.file,
+      `${at}.kind`,
+      `is "${raw.kind}", a target this wile does not know (it knows ${kinds.map((k) => k.kind).join(", ")}; an older wile? upgrade it)`,
+      fix,
     );
-    if (stray) {
-      throw new UsageError(
-        `--${stray.name} belongs to the ${kind.kind} target, but --deploy ${kind.kind} was not given`,
-        {
-          hint: `Add --deploy ${kind.kind}, or drop --${stray.name}.`,
-        },
-      );
-    }
   }
-  return configs;
+  try {
+    return { kind, ...readTarget(kind, raw, (key) => `"${key}"`) };
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    throw err.key === undefined
+      ? renewalFieldError(where.file, at, `(${kind.kind}) is inconsistent: ${err.message}`, fix)
+      : renewalFieldError(where.file, `${at}.${err.key}`, err.message, fix);
+  }
 }
 
-/** Every option of every target kind, for the option tables of issue and deploy. */
-export function allTargetOptions() {
-  const byName = new Map<string, (typeof TARGET_KINDS)[number]["options"][number]>();
-  for (const k of TARGET_KINDS) for (const o of k.options) if (!byName.has(o.name)) byName.set(o.name, o);
-  return [...byName.values()];
-}
-
-/** Builds the targets of renewal.json's deploy list; a broken entry is a WileError naming it. */
-export function targetsFromConfig(cfg: Pick<RenewalConfig, "deploy">, where: string): Target[] {
+/** The targets of renewal.json's deploy list, in order. */
+export function targetsFromConfig(
+  cfg: Pick<RenewalConfig, "name" | "deploy">,
+  file: string,
+  kinds: readonly TargetKind[] = TARGET_KINDS,
+): Target[] {
   return cfg.deploy.map((raw, i) => {
-    const at = `${where}: deploy[${i}]`;
-    if (!isRecord(raw) || typeof raw.kind !== "string") {
-      throw new WileError(`${at} has no "kind"`, {
-        hint: "Set the deploy targets again with wile deploy NAME --deploy KIND ...",
-      });
-    }
-    const kind = targetKind(raw.kind);
-    if (!kind) {
-      throw new WileError(`${at}: unknown target kind "${raw.kind}"`, {
-        hint: `This wile knows: ${TARGET_KINDS.map((k) => k.kind).join(", ")}. An older wile? Upgrade it.`,
-      });
-    }
-    return kind.create(kind.parse(raw, at));
+    const { kind, values } = readDeployEntry(raw, i, { file, name: cfg.name }, kinds);
+    return kind.create(values);
   });
 }
 
@@ -117,9 +116,10 @@ export async function runDeploys(
   name: string,
   cfg: RenewalConfig,
   logger: Logger,
+  kinds: readonly TargetKind[] = TARGET_KINDS,
 ): Promise<number> {
   if (cfg.deploy.length === 0) return 0;
-  const targets = targetsFromConfig(cfg, `${new CertStore(home).dir(name)}/renewal.json`);
+  const targets = targetsFromConfig(cfg, `${new CertStore(home).dir(name)}/renewal.json`, kinds);
   const ctx = await deployContext(home, name, cfg, logger);
   for (const t of targets) {
     try {

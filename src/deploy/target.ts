@@ -1,15 +1,15 @@
 import type { Identifier } from "../acme/types";
-import type { OptionSpec, ParsedOptions } from "../cli/options";
 import type { CertificateFiles } from "../store/certs";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import type { Namer, Settings, Values } from "../util/settings";
 
 /**
  * Deploy targets: put a certificate where a service reads it, reload the service, and check that
  * it serves the new certificate. One file per kind (files, command, dovecot, postfix, haproxy,
  * nginx, apache, exchange, ssh); each is a TargetKind registered in registry.ts. Its settings are
  * stored in renewal.json's `deploy` list as `{ "kind": "<kind>", ...settings }`, so every renewal
- * replays them, and `wile deploy NAME` runs them again.
+ * replays them, and `wile deploy NAME` runs them again. Nothing here knows the command line.
  */
 
 /** What a target gets to work with: the certificate just stored (or the current one). */
@@ -46,18 +46,27 @@ export interface Target {
   deploy(ctx: DeployContext): Promise<void>;
 }
 
-/** One kind of target: its command-line options, how it is stored, and how it is built. */
-export interface TargetKind<C extends { kind: string } = { kind: string }> {
+/**
+ * One kind of target, declared once: its settings (from which come the command-line options
+ * `--<kind>-<setting>`, the check of renewal.json's entry and the help text), the checks across
+ * settings, and how a target is made from checked settings. A new kind is one file exporting
+ * `defineTarget({...})` and one line in registry.ts.
+ */
+export interface TargetKind<S extends Settings = Settings> {
   kind: string;
-  /** For `wile deploy --help`: "Dovecot: key and fullchain where doveconf says, doveadm reload, verify IMAPS". */
+  /** For `wile deploy --help`: "Dovecot: key and fullchain where doveconf's ssl_cert/ssl_key say, ...". */
   summary: string;
-  /** Options specific to this kind, named after it (`--dovecot-cert`, `--haproxy-socket`, ...). */
-  options: OptionSpec[];
-  /** The settings from the command line (`--deploy <kind>` was given). UsageError on bad input. */
-  fromOptions(opts: ParsedOptions): C;
-  /** Checks settings read back from renewal.json; WileError naming `where` and the field. */
-  parse(raw: Record<string, unknown>, where: string): C;
-  create(config: C): Target;
+  /** A typical command line, shown as the hint of a mistake in it: "--deploy nginx --nginx-reload '...'". */
+  example: string;
+  settings: S;
+  /** Checks across settings (each one is checked already); throws SettingError naming them with `name`. */
+  check?(c: Values<S>, name: Namer): void;
+  create(c: Values<S>): Target;
+}
+
+/** Declares a kind; the settings' types flow into check() and create(). */
+export function defineTarget<S extends Settings>(kind: TargetKind<S>): TargetKind<S> {
+  return kind;
 }
 
 /** A deploy that failed: which target, what happened, what to do. Exit 1; the certificate stays issued. */

@@ -10,6 +10,7 @@ import { isIP, connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { UsageError } from "../util/errors";
 import type { Logger } from "../util/log";
+import type { Setting } from "../util/settings";
 import { printable } from "../util/text";
 import { type DeployContext, DeployError } from "./target";
 
@@ -461,13 +462,37 @@ export function verifyDeployed(
 const VERIFY_OFF = new Set(["false", "no", "off", "none"]);
 
 /**
- * A `--<kind>-verify` value as renewal.json keeps it: "host:port:proto", or false for no check.
- * `--no-<kind>-verify` reaches a string option as "false" (minimist); "no", "off", "none" also work.
+ * A target's `verify` setting: HOST[:PORT[:PROTO]], kept as "host:port:proto", or false for no
+ * check (`--no-<kind>-verify` reaches a string option as "false"; "no", "off", "none" work too).
+ * With `fallback`, an absent setting checks that endpoint; without, it checks nothing.
  */
-export function verifySetting(
-  value: string,
+export function verifySetting(o: {
+  flag?: string;
+  arg?: string;
+  help: string;
+  defaults: { port: number; protocol: VerifyProtocol };
+}): Setting<string | false> {
+  return {
+    ...o,
+    arg: o.arg ?? "HOST[:PORT[:PROTO]]",
+    input: "value",
+    parse(v) {
+      if (v === false) return false;
+      if (typeof v !== "string") throw new Error("must be HOST[:PORT[:PROTOCOL]] or false");
+      if (VERIFY_OFF.has(v.trim().toLowerCase())) return false;
+      try {
+        return formatEndpoint(parseEndpoint(v, o.defaults));
+      } catch (err) {
+        throw new Error(`must be HOST[:PORT[:PROTOCOL]] (${(err as Error).message})`);
+      }
+    },
+  };
+}
+
+/** The endpoint a verify setting names, or undefined when it is off or absent. */
+export function verifyEndpoint(
+  verify: string | false | undefined,
   defaults: { port: number; protocol: VerifyProtocol },
-): string | false {
-  if (VERIFY_OFF.has(value.trim().toLowerCase())) return false;
-  return formatEndpoint(parseEndpoint(value, defaults));
+): Endpoint | undefined {
+  return verify === false || verify === undefined ? undefined : parseEndpoint(verify, defaults);
 }

@@ -35,7 +35,7 @@ export interface RenewalConfig {
   reuseKey: boolean;
   createdAt: string;
   updatedAt: string;
-  /** Deploy targets; a seam for a later issue, kept as written. */
+  /** Deploy targets `{ kind, ...settings }`, checked by src/deploy when they are used. */
   deploy: DeployConfig[];
 }
 
@@ -43,12 +43,20 @@ export function serializeRenewalConfig(cfg: RenewalConfig): string {
   return `${JSON.stringify(cfg, null, 2)}\n`;
 }
 
+/**
+ * The one format of a wrong field in renewal.json: `<file>: "<field>" <problem>.`, with how to fix
+ * it (by default: edit the field, or issue again, which rewrites the file).
+ */
+export function renewalFieldError(file: string, field: string, problem: string, fix?: string): WileError {
+  return new WileError(`${file}: "${field}" ${problem}.`, {
+    hint: `Fix "${field}" in ${file} (or ${fix ?? "issue the certificate again with wile issue to rewrite it"}).`,
+  });
+}
+
 /** Parse and strictly check renewal.json; anything wrong is a WileError naming file, field and fix. */
 export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const fail = (field: string, want: string): never => {
-    throw new WileError(`${file}: "${field}" ${want}.`, {
-      hint: `Fix "${field}" in ${file} (or issue the certificate again with wile issue to rewrite it).`,
-    });
+    throw renewalFieldError(file, field, want);
   };
   let v: unknown;
   try {

@@ -1,19 +1,12 @@
 import { TARGET_KINDS, targetKind } from "../../deploy/registry";
-import { allTargetOptions, deployConfigsFromOptions, runDeploys } from "../../deploy/run";
+import { runDeploys } from "../../deploy/run";
 import { CertStore } from "../../store/certs";
 import { readState, writeState } from "../../store/state";
 import { UsageError } from "../../util/errors";
 import type { Command } from "../command";
+import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions, targetOptions } from "../deploy-options";
 import { optionLines } from "../help";
-import { list, type OptionSpec } from "../options";
-
-export const DEPLOY_OPTION: OptionSpec = {
-  name: "deploy",
-  type: "string",
-  repeat: true,
-  arg: "KIND",
-  help: "after issuing (and every renewal), put the certificate where a service reads it, reload and verify: files, command, dovecot, postfix, haproxy, nginx, apache, exchange, ssh (see wile deploy --help)",
-};
+import { list } from "../options";
 
 export const deployCommand: Command = {
   name: "deploy",
@@ -43,7 +36,7 @@ export const deployCommand: Command = {
       `${kind.summary.replace(/\.$/, "")}.`,
       "",
       "Options:",
-      ...optionLines(kind.options),
+      ...optionLines(targetOptions(kind)),
       "",
       "The settings are stored in the certificate's renewal.json; every renewal deploys again, and",
       "wile deploy NAME re-runs them. All targets: wile deploy --help.",

@@ -3,7 +3,7 @@ import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
-import { allTargetOptions, deployConfigsFromOptions, runDeploys } from "../../deploy/run";
+import { runDeploys } from "../../deploy/run";
 import { issueFromConfig } from "../../flow/issue";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
@@ -14,9 +14,9 @@ import type { RenewalConfig } from "../../store/renewal";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
+import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
-import { DEPLOY_OPTION } from "./deploy";
 
 const OPTIONS: OptionSpec[] = [
   {
