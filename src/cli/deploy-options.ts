@@ -10,7 +10,14 @@ import type { DeployConfig } from "../store/renewal";
 import { UsageError } from "../util/errors";
 import { SettingError } from "../util/settings";
 import type { OptionSpec, ParsedOptions } from "./options";
-import { flagName, flagNamer, givenSettings, isGiven, settingOptions, settingUsageError } from "./setting-options";
+import {
+  flagName,
+  flagNamer,
+  givenSettings,
+  isGiven,
+  settingOptions,
+  settingUsageError,
+} from "./setting-options";
 
 export const DEPLOY_OPTION: OptionSpec = {
   name: "deploy",

@@ -18,9 +18,9 @@ export const commandKind = defineTarget({
   settings: {
     command: required(
       command({
-      flag: "deploy-cmd",
-      arg: "CMD",
-      help: "command: run this (sh -c) with WILE_*, RENEWED_LINEAGE, RENEWED_DOMAINS, CERT_PATH, CERT_KEY_PATH, CA_CERT_PATH, CERT_FULLCHAIN_PATH set",
+        flag: "deploy-cmd",
+        arg: "CMD",
+        help: "command: run this (sh -c) with WILE_*, RENEWED_LINEAGE, RENEWED_DOMAINS, CERT_PATH, CERT_KEY_PATH, CA_CERT_PATH, CERT_FULLCHAIN_PATH set",
       }),
     ),
     /** Seconds. */

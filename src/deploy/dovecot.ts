@@ -83,10 +83,7 @@ export interface DovecotPaths {
  * Asks doveconf where the certificate and key are (2.3 names, then 2.4 names). `serverName` picks a
  * `local_name` block (2.3) when it is a DNS name.
  */
-export async function dovecotPaths(
-  c: DovecotConfig,
-  serverName: string,
-): Promise<DovecotPaths> {
+export async function dovecotPaths(c: DovecotConfig, serverName: string): Promise<DovecotPaths> {
   if (c.cert !== undefined && c.key !== undefined) {
     return { cert: c.cert, key: c.key, certSetting: "--dovecot-cert", keySetting: "--dovecot-key" };
   }

@@ -11,19 +11,29 @@ export interface Owner {
 }
 
 export interface InstallOptions {
-  /** Holds a private key: 0600 by default, 0640 when a group is given. */
+  /** Holds a private key: see secretMode. */
   secret: boolean;
-  /** Overrides the mode (an existing file's mode is kept otherwise). */
+  /** The mode the operator asked for: it wins (an existing file's mode is kept otherwise). */
   mode?: number;
   /** chown to these (where permitted); an existing file's owner is kept otherwise. */
   owner?: Owner;
 }
 
 /**
+ * The mode of a file that holds a key, when the operator named none: an existing file's mode when
+ * it gives others nothing (0600, 0640 root:ssl-cert: a deliberate set-up, kept), else 0600, or
+ * 0640 when a group is given. So a key written over a world-readable file is never world-readable.
+ */
+export function secretMode(existing: number | undefined, owner: Owner | undefined): number {
+  if (existing !== undefined && (existing & 0o007) === 0) return existing & 0o7777;
+  return owner?.gid !== undefined ? 0o640 : 0o600;
+}
+
+/**
  * Writes `path` the way a service must see it: a temp file in the same directory, fsynced, then
  * renamed over the old one, so a reader sees the old file or the new one, never half of it. An
- * existing file keeps its owner and mode unless others are asked for; a new one gets 0600 (key),
- * 0640 (key with a group) or 0644.
+ * existing file keeps its owner and mode unless others are asked for (a key: see secretMode); a new
+ * one gets 0600 (key), 0640 (key with a group) or 0644.
  */
 export async function installFile(
   path: string,
@@ -32,8 +42,7 @@ export async function installFile(
 ): Promise<void> {
   const old = await stat(path).catch(() => null);
   const mode =
-    opts.mode ??
-    (old ? old.mode & 0o7777 : opts.secret ? (opts.owner?.gid !== undefined ? 0o640 : 0o600) : 0o644);
+    opts.mode ?? (opts.secret ? secretMode(old?.mode, opts.owner) : old ? old.mode & 0o7777 : 0o644);
   const uid = opts.owner?.uid ?? old?.uid;
   const gid = opts.owner?.gid ?? old?.gid;
   const temp = join(dirname(path), `.${basename(path)}.wile-${randomBytes(4).toString("hex")}`);

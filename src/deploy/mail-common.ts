@@ -80,7 +80,12 @@ export async function runTool(
 export function certKeyOutputs(certPath: string, keyPath: string, certWhat: string): OutputFile[] {
   if (certPath === keyPath) {
     return [
-      { path: certPath, what: `${certWhat} (key and certificate)`, secret: true, content: (x) => keyThenFullchain(x.files) },
+      {
+        path: certPath,
+        what: `${certWhat} (key and certificate)`,
+        secret: true,
+        content: (x) => keyThenFullchain(x.files),
+      },
     ];
   }
   return [

@@ -72,7 +72,8 @@ export function webServerKind(spec: WebServerSpec) {
       ),
     },
     check(c, name) {
-      if (c.cert !== undefined && c.cert === c.key) throw new Error(`${name("cert")} and ${name("key")} name the same file`);
+      if (c.cert !== undefined && c.cert === c.key)
+        throw new Error(`${name("cert")} and ${name("key")} name the same file`);
     },
     create(c) {
       const outputs: OutputFile[] =

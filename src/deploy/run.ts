@@ -41,7 +41,8 @@ export function readDeployEntry(
 ): { kind: TargetKind; values: Record<string, unknown>; stored: Record<string, unknown> } {
   const at = `deploy[${i}]`;
   const fix = `set the targets again: wile deploy ${where.name} --deploy KIND ...`;
-  if (!isRecord(raw) || typeof raw.kind !== "string") throw renewalFieldError(where.file, at, "has no kind", fix);
+  if (!isRecord(raw) || typeof raw.kind !== "string")
+    throw renewalFieldError(where.file, at, "has no kind", fix);
   const kind = kinds.find((k) => k.kind === raw.kind);
   if (!kind) {
     throw renewalFieldError(

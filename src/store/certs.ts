@@ -121,7 +121,8 @@ export class CertStore {
 
   async writeRenewal(name: string, cfg: RenewalConfig): Promise<void> {
     const dir = await this.ensureDirs(name);
-    await writeFileAtomic(join(dir, "renewal.json"), serializeRenewalConfig(cfg), 0o644);
+    // 0600: it can hold a secret the operator gave for renewals to replay (--pfx-password).
+    await writeFileAtomic(join(dir, "renewal.json"), serializeRenewalConfig(cfg), 0o600);
   }
 
   /** Every certificate directory with a renewal.json or a current link, sorted. */

@@ -55,7 +55,11 @@ const SHELL_WORDS = new Set(
  * program must exist where the command will run it (searchPath). Shell syntax and builtins are not
  * second-guessed. Throws WileError naming `what`.
  */
-export async function checkCommandProgram(command: string, what: string, env: Env = process.env): Promise<void> {
+export async function checkCommandProgram(
+  command: string,
+  what: string,
+  env: Env = process.env,
+): Promise<void> {
   const first = command.trim().split(/\s+/)[0] ?? "";
   if (first === "" || SHELL_WORDS.has(first) || !/^[A-Za-z0-9_./+-]+$/.test(first)) return;
   if (await findProgram(first, env)) return;

@@ -31,7 +31,11 @@ export function storedFromEntry(kind: TargetKind, raw: Record<string, unknown>, 
 }
 
 /** The target a renewal.json entry makes. */
-export function targetFromEntry(kind: TargetKind, raw: Record<string, unknown>, file = "renewal.json"): Target {
+export function targetFromEntry(
+  kind: TargetKind,
+  raw: Record<string, unknown>,
+  file = "renewal.json",
+): Target {
   return kind.create(valuesFromEntry(kind, raw, file));
 }
 

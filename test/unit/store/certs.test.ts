@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
+  chmod,
   lstat,
   mkdir,
   mkdtemp,
@@ -136,7 +137,11 @@ describe("CertStore", () => {
     };
     await store.writeRenewal("b.example", cfg);
     assert.deepEqual(await store.readRenewal("b.example"), cfg);
-    assert.equal(await modeOf(join(store.dir("b.example"), "renewal.json")), 0o644);
+    // 0600 (issue 9, bug 4): renewal.json may hold a --pfx-password; an older 0644 file is narrowed.
+    assert.equal(await modeOf(join(store.dir("b.example"), "renewal.json")), 0o600);
+    await chmod(join(store.dir("b.example"), "renewal.json"), 0o644);
+    await store.writeRenewal("b.example", cfg);
+    assert.equal(await modeOf(join(store.dir("b.example"), "renewal.json")), 0o600);
     await store.install("a.example", files("v1"));
     await store.ensureDirs("empty.example");
     assert.deepEqual(await store.names(), ["a.example", "b.example"]);
