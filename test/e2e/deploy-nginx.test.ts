@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { normalizeSerial, openssl, serialHex } from "../helpers/certs";
 import { certFiles, issueArgs } from "../helpers/e2e";
@@ -24,7 +24,8 @@ let nginxBin: string;
 
 const certPath = () => join(prefix, "cert.pem");
 const keyPath = () => join(prefix, "key.pem");
-const reloadCmd = () => `${nginxBin} -p ${prefix} -c ${conf} -s reload`;
+// By name, as operators write it (found in /usr/sbin even where PATH lacks it).
+const reloadCmd = () => `nginx -p ${prefix} -c ${conf} -s reload`;
 
 function tcpOpen(p: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -159,6 +160,24 @@ describe("deploy nginx", () => {
     const before = serialHex(certFiles(home, name).cert);
     const r = await wile(["renew", name, "--force"]);
     assert.equal(r.code, 0, dump(r));
+    const after = serialHex(certFiles(home, name).cert);
+    assert.notEqual(after, before);
+    await eventuallyServes(name, after);
+  });
+
+  it("under cron's PATH=/usr/bin:/bin a reload naming nginx finds it in /usr/sbin (issue 9, bug 3)", async () => {
+    assert.ok(
+      ["/usr/local/sbin", "/usr/sbin", "/sbin"].includes(dirname(nginxBin)),
+      `nginx is at ${nginxBin}; this test needs it in an sbin directory, where Debian installs it`,
+    );
+    const before = serialHex(certFiles(home, name).cert);
+    const r = await runWile(["renew", name, "--force"], {
+      home,
+      timeoutMs: 120_000,
+      env: { PATH: "/usr/bin:/bin" },
+    });
+    assert.equal(r.code, 0, dump(r));
+    assert.match(r.stderr, /running nginx -p /);
     const after = serialHex(certFiles(home, name).cert);
     assert.notEqual(after, before);
     await eventuallyServes(name, after);
