@@ -15,60 +15,31 @@
  * Both settings naming one file gets key then fullchain in it. The files are replaced atomically;
  * an existing file keeps its owner and mode (Dovecot reads them as root, so root:root 0600 is fine).
  */
-import { command, path, withDefault } from "../util/settings";
+import type { Values } from "../util/settings";
 import { printable } from "../util/text";
-import {
-  certKeyOutputs,
-  checkReload,
-  configuredPath,
-  failedMessage,
-  reloadService,
-  runTool,
-  type Tool,
-} from "./mail-common";
-import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
-import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
-import { describeEndpoint, verifyDeployed, verifyEndpoint, verifySetting } from "./verify";
+import * as mail from "./mail-common";
+import { DeployError, defineTarget } from "./target";
 
 export const DOVECOT_VERIFY_DEFAULTS = { port: 993, protocol: "tls" as const };
 export const DEFAULT_DOVECOT_VERIFY = "127.0.0.1:993";
 
-const DOVECONF: Tool = { name: "doveconf", service: "Dovecot", pkg: "dovecot-core" };
-const DOVEADM: Tool = { name: "doveadm", service: "Dovecot", pkg: "dovecot-core" };
+const DOVECONF: mail.Tool = { name: "doveconf", service: "Dovecot", pkg: "dovecot-core" };
+const DOVEADM: mail.Tool = { name: "doveadm", service: "Dovecot", pkg: "dovecot-core" };
 
-const settings = {
-  /** A dovecot.conf other than the default: `doveconf -c`, `doveadm -c`. */
-  config: path({
-    arg: "FILE",
-    help: "dovecot: a dovecot.conf other than the default (doveconf -c FILE, doveadm -c FILE reload)",
-  }),
-  /** Explicit paths (both or neither): the fullchain goes to cert, the key to key. */
-  cert: path({
-    arg: "PATH",
-    help: "dovecot: write the fullchain here instead of where doveconf's ssl_cert says (with --dovecot-key)",
-    needs: "key",
-  }),
-  key: path({
-    arg: "PATH",
-    help: "dovecot: write the key here instead of where doveconf's ssl_key says (with --dovecot-cert)",
-    needs: "cert",
-  }),
-  /** Instead of `doveadm reload` (sh -c), e.g. "sudo doveadm reload". */
-  reloadCmd: command({
-    flag: "dovecot-reload",
-    arg: "CMD",
-    help: "dovecot: reload with this command (sh -c) instead of doveadm reload, e.g. 'sudo doveadm reload'",
-  }),
-  verify: withDefault(
-    verifySetting({
-      help: `dovecot: after the reload, check the certificate served there (default ${DEFAULT_DOVECOT_VERIFY}, IMAPS; :143:imap for STARTTLS; --no-dovecot-verify skips it)`,
-      defaults: DOVECOT_VERIFY_DEFAULTS,
-    }),
-    DEFAULT_DOVECOT_VERIFY,
-  ),
-};
+const settings = mail.settings({
+  kind: "dovecot",
+  configArg: "FILE",
+  help: {
+    config: "dovecot: a dovecot.conf other than the default (doveconf -c FILE, doveadm -c FILE reload)",
+    cert: "dovecot: write the fullchain here instead of where doveconf's ssl_cert says (with --dovecot-key)",
+    key: "dovecot: write the key here instead of where doveconf's ssl_key says (with --dovecot-cert)",
+    reload: "dovecot: reload with this command (sh -c) instead of doveadm reload, e.g. 'sudo doveadm reload'",
+    verify: `dovecot: after the reload, check the certificate served there (default ${DEFAULT_DOVECOT_VERIFY}, IMAPS; :143:imap for STARTTLS; --no-dovecot-verify skips it)`,
+  },
+  verify: { fallback: DEFAULT_DOVECOT_VERIFY, defaults: DOVECOT_VERIFY_DEFAULTS },
+});
 
-type DovecotConfig = { config?: string; cert?: string; key?: string };
+export type DovecotConfig = Values<typeof settings>;
 
 /** Where Dovecot reads its certificate and key, and the setting that says so (for hints). */
 export interface DovecotPaths {
@@ -83,7 +54,10 @@ export interface DovecotPaths {
  * Asks doveconf where the certificate and key are (2.3 names, then 2.4 names). `serverName` picks a
  * `local_name` block (2.3) when it is a DNS name.
  */
-export async function dovecotPaths(c: DovecotConfig, serverName: string): Promise<DovecotPaths> {
+export async function dovecotPaths(
+  c: Pick<DovecotConfig, "config" | "cert" | "key">,
+  serverName: string,
+): Promise<DovecotPaths> {
   if (c.cert !== undefined && c.key !== undefined) {
     return { cert: c.cert, key: c.key, certSetting: "--dovecot-cert", keySetting: "--dovecot-key" };
   }
@@ -92,35 +66,29 @@ export async function dovecotPaths(c: DovecotConfig, serverName: string): Promis
     /^[A-Za-z0-9.-]+$/.test(serverName) && /[A-Za-z]/.test(serverName) ? ["-f", `lname=${serverName}`] : [];
   const label = "dovecot";
   const query = async (setting: string, withFilter: boolean) =>
-    runTool(DOVECONF, [...base, ...(withFilter ? filter : []), "-h", setting], label);
+    mail.runTool(DOVECONF, [...base, ...(withFilter ? filter : []), "-h", setting], label);
 
-  // Dovecot 2.3 (Debian 12, Ubuntu 24.04): ssl_cert = </path.
-  const v23 = await query("ssl_cert", true);
-  if (!v23.failure && v23.stdout.trim() !== "") {
-    const key = await query("ssl_key", true);
-    if (key.failure) throw new DeployError(`${label}: ${failedMessage(key)}`);
+  // Dovecot 2.3 (Debian 12, Ubuntu 24.04): ssl_cert = </path, per local_name; 2.4: plain paths.
+  const names = [
+    { cert: "ssl_cert", key: "ssl_key", withFilter: true },
+    { cert: "ssl_server_cert_file", key: "ssl_server_key_file", withFilter: false },
+  ];
+  let failed: Awaited<ReturnType<typeof query>> | undefined;
+  for (const n of names) {
+    const cert = await query(n.cert, n.withFilter);
+    if (cert.failure) failed ??= cert;
+    if (cert.failure || cert.stdout.trim() === "") continue;
+    const key = await query(n.key, n.withFilter);
+    if (key.failure) throw new DeployError(`${label}: ${mail.failedMessage(key)}`);
     return {
-      cert: fileValue(v23.stdout, "ssl_cert", label),
-      key: fileValue(key.stdout, "ssl_key", label),
-      certSetting: "ssl_cert",
-      keySetting: "ssl_key",
+      cert: fileValue(cert.stdout, n.cert, label),
+      key: fileValue(key.stdout, n.key, label),
+      certSetting: n.cert,
+      keySetting: n.key,
     };
   }
-  // Dovecot 2.4: ssl_server_cert_file = /path.
-  const v24 = await query("ssl_server_cert_file", false);
-  if (!v24.failure && v24.stdout.trim() !== "") {
-    const key = await query("ssl_server_key_file", false);
-    if (key.failure) throw new DeployError(`${label}: ${failedMessage(key)}`);
-    return {
-      cert: fileValue(v24.stdout, "ssl_server_cert_file", label),
-      key: fileValue(key.stdout, "ssl_server_key_file", label),
-      certSetting: "ssl_server_cert_file",
-      keySetting: "ssl_server_key_file",
-    };
-  }
-  const failed = v23.failure ? v23 : v24.failure ? v24 : undefined;
   if (failed) {
-    throw new DeployError(`${label}: ${failedMessage(failed)}`, {
+    throw new DeployError(`${label}: ${mail.failedMessage(failed)}`, {
       hint:
         c.config !== undefined
           ? `Is ${c.config} a Dovecot configuration wile can read? Or give --dovecot-cert and --dovecot-key.`
@@ -148,11 +116,7 @@ function fileValue(stdout: string, setting: string, label: string): string {
     );
   }
   const path = value.startsWith("<") ? value.slice(1).trim() : value;
-  return configuredPath(path, setting, `${label}: ${printable(setting, 40)}`);
-}
-
-function outputsFor(p: DovecotPaths): OutputFile[] {
-  return certKeyOutputs(p.cert, p.key, "certificate");
+  return mail.configuredPath(path, setting, `${label}: ${printable(setting, 40)}`);
 }
 
 export const dovecotKind = defineTarget({
@@ -161,36 +125,22 @@ export const dovecotKind = defineTarget({
     "Dovecot: key and fullchain where doveconf's ssl_cert/ssl_key say (or given), doveadm reload, verify IMAPS",
   example: "--deploy dovecot --dovecot-reload 'sudo doveadm reload'",
   settings,
-  create(c): Target {
-    const endpoint = verifyEndpoint(c.verify, DOVECOT_VERIFY_DEFAULTS);
-    let resolved: DovecotPaths | undefined;
-    const resolve = async (ctx: DeployContext) => {
-      resolved ??= await dovecotPaths(c, ctx.serverName);
-      return resolved;
-    };
-    return {
+  create: (c) =>
+    mail.target({
       kind: "dovecot",
-      describe: () =>
-        `dovecot (${resolved?.cert ?? c.cert ?? "paths from doveconf"}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
-      async check(ctx) {
-        const p = await resolve(ctx);
-        await checkOutputs("dovecot", outputsFor(p), undefined);
-        await checkReload(DOVEADM, c.reloadCmd, "dovecot");
+      c,
+      defaults: DOVECOT_VERIFY_DEFAULTS,
+      reloadTool: DOVEADM,
+      nonRootHint:
+        "doveadm reload needs root (or the rights to signal Dovecot's master): give --dovecot-reload 'sudo doveadm reload' with a sudoers rule for it.",
+      unplanned: c.cert ?? "paths from doveconf",
+      async plan(ctx) {
+        const p = await dovecotPaths(c, ctx.serverName);
+        return {
+          setting: p.certSetting,
+          certPath: p.cert,
+          outputs: mail.certKeyOutputs(p.cert, p.key, "certificate"),
+        };
       },
-      async deploy(ctx) {
-        const p = await resolve(ctx);
-        await writeOutputs(ctx, "dovecot", outputsFor(p), {});
-        await reloadService(
-          ctx,
-          DOVEADM,
-          [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
-          c.reloadCmd,
-          "dovecot",
-          "doveadm reload needs root (or the rights to signal Dovecot's master): give --dovecot-reload 'sudo doveadm reload' with a sudoers rule for it.",
-        );
-        if (!endpoint) return;
-        await verifyDeployed(ctx, "dovecot", endpoint, `does ${p.certSetting} point at ${p.cert}?`);
-      },
-    };
-  },
+    }),
 });

@@ -1,17 +1,48 @@
 /**
- * What the mail-server targets (dovecot.ts, postfix.ts) share: finding the service's own tools
+ * What the mail-server targets (dovecot.ts, postfix.ts) share, imported there as `mail`: finding the service's own tools
  * (doveconf, doveadm, postconf, postfix live in /usr/sbin on some systems, which cron's PATH lacks),
  * running them as argv arrays with a timeout, the reload step (the service's own command, or one the
  * operator wrote such as a sudo rule), and the verify setting (an endpoint, or off).
  */
 import { isAbsolute } from "node:path";
 import { checkCommandProgram, findProgram, SBIN_DIRS } from "../util/programs";
+import { command, path, withDefault } from "../util/settings";
 import { describeExit, run } from "../util/spawn";
 import { printable } from "../util/text";
-import type { OutputFile } from "./outputs";
+import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
 import { keyThenFullchain } from "./pem-bundle";
 import { RELOAD_TIMEOUT_MS, runHook } from "./reload";
-import { type DeployContext, DeployError } from "./target";
+import { type DeployContext, DeployError, type Target } from "./target";
+import {
+  describeEndpoint,
+  type VerifyProtocol,
+  verifyDeployed,
+  verifyEndpoint,
+  verifySetting,
+} from "./verify";
+
+/**
+ * The settings the mail targets share, named after the kind: `config` (another instance),
+ * `cert` + `key` (explicit paths instead of the service's own), `reloadCmd` (`--<kind>-reload`,
+ * instead of the service's reload), `verify` (the endpoint checked afterwards, or off).
+ */
+export function settings(o: {
+  kind: string;
+  configArg: string;
+  help: { config: string; cert: string; key: string; reload: string; verify: string };
+  verify: { fallback: string; defaults: { port: number; protocol: VerifyProtocol } };
+}) {
+  return {
+    config: path({ arg: o.configArg, help: o.help.config }),
+    cert: path({ arg: "PATH", help: o.help.cert, needs: "key" }),
+    key: path({ arg: "PATH", help: o.help.key, needs: "cert" }),
+    reloadCmd: command({ flag: `${o.kind}-reload`, arg: "CMD", help: o.help.reload }),
+    verify: withDefault(
+      verifySetting({ help: o.help.verify, defaults: o.verify.defaults }),
+      o.verify.fallback,
+    ),
+  };
+}
 
 /** How long doveconf/postconf may take. */
 export const QUERY_TIMEOUT_MS = 30_000;
@@ -133,4 +164,51 @@ export async function reloadService(
   throw new DeployError(`${label}: ${failedMessage(r)}`, {
     hint: `The new files are in place but ${tool.service} did not reload. ${notRoot ? nonRootHint : "Check the service's log."} Then run wile deploy NAME again.`,
   });
+}
+
+/** Where a mail target writes, and the setting that points the service there (for hints). */
+export interface MailPlan {
+  /** "ssl_cert", "smtpd_tls_chain_files", "--postfix-chain-file", ... */
+  setting: string;
+  /** The file that holds the new leaf. */
+  certPath: string;
+  outputs: OutputFile[];
+}
+
+/**
+ * A mail-server target: plan the files (asking the service where, unless told), check them, write
+ * them, reload with the service's tool (`<tool> [-c CONFIG] reload`) or the operator's command,
+ * then verify the endpoint. The plan made by check() is the one deploy() writes.
+ */
+export function target(o: {
+  kind: string;
+  c: { config?: string; reloadCmd?: string; verify: string | false };
+  defaults: { port: number; protocol: VerifyProtocol };
+  reloadTool: Tool;
+  nonRootHint: string;
+  /** For describe() before the plan is known: "paths from doveconf". */
+  unplanned: string;
+  plan(ctx: DeployContext): Promise<MailPlan>;
+}): Target {
+  const { kind, c } = o;
+  const endpoint = verifyEndpoint(c.verify, o.defaults);
+  let plan: MailPlan | undefined;
+  return {
+    kind,
+    describe: () =>
+      `${kind} (${plan?.certPath ?? o.unplanned}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
+    async check(ctx) {
+      plan = await o.plan(ctx);
+      await checkOutputs(kind, plan.outputs, undefined);
+      await checkReload(o.reloadTool, c.reloadCmd, kind);
+    },
+    async deploy(ctx) {
+      plan ??= await o.plan(ctx);
+      await writeOutputs(ctx, kind, plan.outputs, {});
+      const args = [...(c.config !== undefined ? ["-c", c.config] : []), "reload"];
+      await reloadService(ctx, o.reloadTool, args, c.reloadCmd, kind, o.nonRootHint);
+      if (endpoint)
+        await verifyDeployed(ctx, kind, endpoint, `does ${plan.setting} point at ${plan.certPath}?`);
+    },
+  };
 }

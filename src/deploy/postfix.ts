@@ -16,74 +16,42 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { command, path, withDefault } from "../util/settings";
-import {
-  certKeyOutputs,
-  checkReload,
-  configuredPath,
-  failedMessage,
-  reloadService,
-  runTool,
-  type Tool,
-} from "./mail-common";
-import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
+import { path, type Values } from "../util/settings";
+import * as mail from "./mail-common";
 import { keyThenFullchain } from "./pem-bundle";
-import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
-import { describeEndpoint, verifyDeployed, verifyEndpoint, verifySetting } from "./verify";
+import { type DeployContext, DeployError, defineTarget } from "./target";
 
 export const POSTFIX_VERIFY_DEFAULTS = { port: 25, protocol: "smtp" as const };
 export const DEFAULT_POSTFIX_VERIFY = "127.0.0.1:25";
 
-const POSTCONF: Tool = { name: "postconf", service: "Postfix", pkg: "postfix" };
-const POSTFIX: Tool = { name: "postfix", service: "Postfix", pkg: "postfix" };
+const POSTCONF: mail.Tool = { name: "postconf", service: "Postfix", pkg: "postfix" };
+const POSTFIX: mail.Tool = { name: "postfix", service: "Postfix", pkg: "postfix" };
+
+const { config, ...rest } = mail.settings({
+  kind: "postfix",
+  configArg: "DIR",
+  help: {
+    config:
+      "postfix: a configuration directory other than the default (postconf -c DIR, postfix -c DIR reload)",
+    cert: "postfix: write the fullchain here (smtpd_tls_cert_file style, with --postfix-key) instead of where postconf says",
+    key: "postfix: write the key here (smtpd_tls_key_file style, with --postfix-cert)",
+    reload: "postfix: reload with this command (sh -c) instead of postfix reload, e.g. 'sudo postfix reload'",
+    verify: `postfix: after the reload, check the certificate served there (default ${DEFAULT_POSTFIX_VERIFY}, SMTP STARTTLS; :587 for submission, :465 is TLS; --no-postfix-verify skips it)`,
+  },
+  verify: { fallback: DEFAULT_POSTFIX_VERIFY, defaults: POSTFIX_VERIFY_DEFAULTS },
+});
 
 const settings = {
-  /** A configuration directory other than the default: `postconf -c DIR`, `postfix -c DIR reload`. */
-  config: path({
-    arg: "DIR",
-    help: "postfix: a configuration directory other than the default (postconf -c DIR, postfix -c DIR reload)",
-  }),
+  config,
   /** Explicit combined file (key, leaf, chain), as smtpd_tls_chain_files reads it. */
   chainFile: path({
     arg: "PATH",
     help: "postfix: write key, certificate and chain to this one file (as smtpd_tls_chain_files reads it) instead of where postconf says",
   }),
-  /** Explicit legacy-style paths (both or neither): fullchain to cert, key to key. */
-  cert: path({
-    arg: "PATH",
-    help: "postfix: write the fullchain here (smtpd_tls_cert_file style, with --postfix-key) instead of where postconf says",
-    needs: "key",
-  }),
-  key: path({
-    arg: "PATH",
-    help: "postfix: write the key here (smtpd_tls_key_file style, with --postfix-cert)",
-    needs: "cert",
-  }),
-  /** Instead of `postfix reload` (sh -c), e.g. "sudo postfix reload". */
-  reloadCmd: command({
-    flag: "postfix-reload",
-    arg: "CMD",
-    help: "postfix: reload with this command (sh -c) instead of postfix reload, e.g. 'sudo postfix reload'",
-  }),
-  verify: withDefault(
-    verifySetting({
-      help: `postfix: after the reload, check the certificate served there (default ${DEFAULT_POSTFIX_VERIFY}, SMTP STARTTLS; :587 for submission, :465 is TLS; --no-postfix-verify skips it)`,
-      defaults: POSTFIX_VERIFY_DEFAULTS,
-    }),
-    DEFAULT_POSTFIX_VERIFY,
-  ),
+  ...rest,
 };
 
-type PostfixConfig = { config?: string; chainFile?: string; cert?: string; key?: string };
-
-/** What a deploy writes, and the setting that points Postfix there (for hints). */
-export interface PostfixPlan {
-  /** "smtpd_tls_chain_files", "smtpd_tls_cert_file", "--postfix-chain-file", "--postfix-cert". */
-  setting: string;
-  /** The file that holds the new leaf. */
-  certPath: string;
-  outputs: OutputFile[];
-}
+export type PostfixConfig = Values<typeof settings>;
 
 /** One piece of a PEM file: a block (with its label) or the text around blocks, kept verbatim. */
 export interface PemSegment {
@@ -236,9 +204,9 @@ async function readIfExists(path: string): Promise<string> {
 /** `postconf -xh NAME` (expanded), "" when unset or unknown to this Postfix. */
 async function postconf(c: Pick<PostfixConfig, "config">, name: string): Promise<string> {
   const args = [...(c.config !== undefined ? ["-c", c.config] : []), "-xh", name];
-  const r = await runTool(POSTCONF, args, "postfix");
+  const r = await mail.runTool(POSTCONF, args, "postfix");
   if (r.failure) {
-    throw new DeployError(`postfix: ${failedMessage(r)}`, {
+    throw new DeployError(`postfix: ${mail.failedMessage(r)}`, {
       hint:
         c.config !== undefined
           ? `Is ${c.config} a Postfix configuration directory (with main.cf)? Or give --postfix-chain-file.`
@@ -249,7 +217,7 @@ async function postconf(c: Pick<PostfixConfig, "config">, name: string): Promise
 }
 
 /** Works out the files to write, from the explicit options or from postconf. */
-export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise<PostfixPlan> {
+export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise<mail.MailPlan> {
   if (c.chainFile !== undefined) {
     return {
       setting: "--postfix-chain-file",
@@ -268,7 +236,7 @@ export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise
     return {
       setting: "--postfix-cert",
       certPath: c.cert,
-      outputs: certKeyOutputs(c.cert, c.key, "certificate"),
+      outputs: mail.certKeyOutputs(c.cert, c.key, "certificate"),
     };
   }
   const chainList = await postconf(c, "smtpd_tls_chain_files");
@@ -276,7 +244,7 @@ export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise
     const files = chainList
       .split(/[\s,]+/)
       .filter((f) => f !== "")
-      .map((f) => configuredPath(f, "smtpd_tls_chain_files", "postfix"));
+      .map((f) => mail.configuredPath(f, "smtpd_tls_chain_files", "postfix"));
     const contents = await Promise.all(files.map(readIfExists));
     const planned = planChainFiles(files, contents, ctx.files.privkeyPem, ctx.files.fullchainPem);
     const certFile = planned.find((p) => p.content.includes(ctx.files.fullchainPem.trim()))?.path ?? files[0];
@@ -300,13 +268,13 @@ export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise
       },
     );
   }
-  const certPath = configuredPath(cert, "smtpd_tls_cert_file", "postfix");
+  const certPath = mail.configuredPath(cert, "smtpd_tls_cert_file", "postfix");
   const keyValue = await postconf(c, "smtpd_tls_key_file");
-  const keyPath = keyValue === "" ? certPath : configuredPath(keyValue, "smtpd_tls_key_file", "postfix");
+  const keyPath = keyValue === "" ? certPath : mail.configuredPath(keyValue, "smtpd_tls_key_file", "postfix");
   return {
     setting: "smtpd_tls_cert_file",
     certPath,
-    outputs: certKeyOutputs(certPath, keyPath, "certificate"),
+    outputs: mail.certKeyOutputs(certPath, keyPath, "certificate"),
   };
 }
 
@@ -323,32 +291,15 @@ export const postfixKind = defineTarget({
       );
     }
   },
-  create(c): Target {
-    const endpoint = verifyEndpoint(c.verify, POSTFIX_VERIFY_DEFAULTS);
-    let plan: PostfixPlan | undefined;
-    const where = () => plan?.certPath ?? c.chainFile ?? c.cert ?? "paths from postconf";
-    return {
+  create: (c) =>
+    mail.target({
       kind: "postfix",
-      describe: () => `postfix (${where()}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`,
-      async check(ctx) {
-        plan = await postfixPlan(c, ctx);
-        await checkOutputs("postfix", plan.outputs, undefined);
-        await checkReload(POSTFIX, c.reloadCmd, "postfix");
-      },
-      async deploy(ctx) {
-        plan ??= await postfixPlan(c, ctx);
-        await writeOutputs(ctx, "postfix", plan.outputs, {});
-        await reloadService(
-          ctx,
-          POSTFIX,
-          [...(c.config !== undefined ? ["-c", c.config] : []), "reload"],
-          c.reloadCmd,
-          "postfix",
-          "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
-        );
-        if (!endpoint) return;
-        await verifyDeployed(ctx, "postfix", endpoint, `does ${plan.setting} point at ${plan.certPath}?`);
-      },
-    };
-  },
+      c,
+      defaults: POSTFIX_VERIFY_DEFAULTS,
+      reloadTool: POSTFIX,
+      nonRootHint:
+        "postfix reload needs root: give --postfix-reload 'sudo postfix reload' with a sudoers rule for it.",
+      unplanned: c.chainFile ?? c.cert ?? "paths from postconf",
+      plan: (ctx) => postfixPlan(c, ctx),
+    }),
 });
