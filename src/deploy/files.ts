@@ -74,7 +74,12 @@ export const filesKind = defineTarget({
   create(c) {
     const outputs = (password?: string): OutputFile[] => {
       const out: OutputFile[] = [];
-      const add = (path: string | undefined, what: string, secret: boolean, content: OutputFile["content"]) => {
+      const add = (
+        path: string | undefined,
+        what: string,
+        secret: boolean,
+        content: OutputFile["content"],
+      ) => {
         if (path !== undefined) out.push({ path, what, secret, content });
       };
       add(c.certFile, "certificate file", false, (x) => x.files.certPem);
@@ -93,7 +98,8 @@ export const filesKind = defineTarget({
             what: `the PKCS#12 file ${c.pfxFile}`,
           }));
         add(c.pfxFile, "PKCS#12 file", true, build);
-        if (c.pfxPassword === undefined) add(`${c.pfxFile}.pass`, "PKCS#12 password file", true, () => `${password}\n`);
+        if (c.pfxPassword === undefined)
+          add(`${c.pfxFile}.pass`, "PKCS#12 password file", true, () => `${password}\n`);
       }
       return out;
     };
@@ -103,7 +109,9 @@ export const filesKind = defineTarget({
       kind: "files",
       describe: () => {
         const shown =
-          paths.length > 2 ? `${paths.slice(0, 2).join(", ")} and ${paths.length - 2} more` : paths.join(", ");
+          paths.length > 2
+            ? `${paths.slice(0, 2).join(", ")} and ${paths.length - 2} more`
+            : paths.join(", ");
         return `files (${shown}${endpoint ? `, verify ${describeEndpoint(endpoint)}` : ""})`;
       },
       async check() {

@@ -31,7 +31,8 @@ export function ownerSetting(o: { help: string }): Setting<string> {
   return text({
     ...o,
     arg: "USER[:GROUP]",
-    check: (v) => (ownerParts(v) ? undefined : "must be USER, USER:GROUP or :GROUP (for example root:ssl-cert)"),
+    check: (v) =>
+      ownerParts(v) ? undefined : "must be USER, USER:GROUP or :GROUP (for example root:ssl-cert)",
   });
 }
 
@@ -119,4 +120,3 @@ export async function writeOutputs(
     ctx.logger.debug(`${ctx.name}: ${label}: wrote ${o.path}`);
   }
 }
-
