@@ -4,11 +4,13 @@
  * the same reader renewals use). Only the kinds passed in are known, so a test's fake kind never
  * touches the global registry.
  */
+import assert from "node:assert/strict";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../../src/cli/deploy-options";
 import { parseOptions } from "../../src/cli/options";
 import { readDeployEntry } from "../../src/deploy/run";
 import type { Target, TargetKind } from "../../src/deploy/target";
 import type { DeployConfig } from "../../src/store/renewal";
+import { UsageError, WileError } from "../../src/util/errors";
 
 /** The renewal.json entry `--deploy <kind> ...argv` makes (UsageError for bad flags). */
 export function configFromArgv(kind: TargetKind, argv: string[], kinds: TargetKind[] = [kind]): DeployConfig {
@@ -31,11 +33,43 @@ export function storedFromEntry(kind: TargetKind, raw: Record<string, unknown>, 
 }
 
 /** The target a renewal.json entry makes. */
-export function targetFromEntry(kind: TargetKind, raw: Record<string, unknown>, file = "renewal.json"): Target {
+export function targetFromEntry(
+  kind: TargetKind,
+  raw: Record<string, unknown>,
+  file = "renewal.json",
+): Target {
   return kind.create(valuesFromEntry(kind, raw, file));
 }
 
 /** The target the command line `--deploy <kind> ...argv` makes, read back as renewals read it. */
 export function targetFromArgv(kind: TargetKind, argv: string[]): Target {
   return targetFromEntry(kind, configFromArgv(kind, argv));
+}
+
+/** For assert.throws: a UsageError (exit 2, nothing contacted) whose message matches `re`. */
+export function usageError(re: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof UsageError, String(e));
+    assert.match(e.message, re);
+    return true;
+  };
+}
+
+/**
+ * For assert.throws: an error about a renewal.json entry read by valuesFromEntry & co. (certificate
+ * example.com), in renewal.json's one format `<file>: "<field>" <problem>.`, with the hint naming
+ * the field and how to fix it.
+ */
+export function entryError(file: string, field: string, problem: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof WileError && !(e instanceof UsageError), String(e));
+    const head = `${file}: "${field}" `;
+    assert.ok(e.message.startsWith(head), `${e.message} should start with ${head}`);
+    assert.match(e.message.slice(head.length), problem);
+    assert.equal(
+      e.hint,
+      `Fix "${field}" in ${file} (or set the targets again: wile deploy example.com --deploy KIND ...).`,
+    );
+    return true;
+  };
 }

@@ -22,14 +22,15 @@ import { filesKind } from "../../../src/deploy/files";
 import { nginxKind } from "../../../src/deploy/nginx";
 import { resolveOwner } from "../../../src/deploy/outputs";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { UsageError, WileError } from "../../../src/util/errors";
 import type { Logger } from "../../../src/util/log";
 import { checkCommandProgram } from "../../../src/util/programs";
 import {
   configFromArgv,
+  entryError,
   storedFromEntry,
   targetFromArgv,
   targetFromEntry,
+  usageError,
   valuesFromEntry,
 } from "../../helpers/deploy-kinds";
 
@@ -104,31 +105,11 @@ const mode = (p: string) => statSync(p).mode & 0o7777;
 const fromArgv = (argv: string[]) => configFromArgv(filesKind, argv);
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 
-/** A UsageError (exit 2, before anything is contacted) whose message matches `re`. */
-function usage(re: RegExp) {
-  return (e: unknown) => e instanceof UsageError && re.test(e.message);
-}
-
-/** A renewal.json error in its one format, naming file and field, with the hint naming the fix. */
-function fieldError(file: string, field: string, problem: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof WileError && !(e instanceof UsageError), String(e));
-    const quoted = `${file}: "${field}" `;
-    assert.ok(e.message.startsWith(quoted), e.message);
-    assert.match(e.message.slice(quoted.length), problem);
-    assert.equal(
-      e.hint,
-      `Fix "${field}" in ${file} (or set the targets again: wile deploy example.com --deploy KIND ...).`,
-    );
-    return true;
-  };
-}
-
 describe("files: settings", () => {
   test("at least one path; relative paths become absolute; round trip through renewal.json", () => {
     assert.throws(
       () => fromArgv(["--owner", "root"]),
-      usage(
+      usageError(
         /^--deploy files: needs at least one path: --cert-file, --ca-file, --fullchain-file, --key-file, --combined-file, --pfx-file$/,
       ),
     );
@@ -157,33 +138,35 @@ describe("files: settings", () => {
   test("bad values are usage errors naming the option", () => {
     assert.throws(
       () => fromArgv(["--key-file", "/a", "--mode", "999"]),
-      usage(/^--mode "999": must be an octal mode such as 0600 or 0640$/),
+      usageError(/^--mode "999": must be an octal mode such as 0600 or 0640$/),
     );
     assert.throws(
       () => fromArgv(["--key-file", "/a", "--owner", "a:b:c"]),
-      usage(/^--owner "a:b:c": must be USER, USER:GROUP or :GROUP \(for example root:ssl-cert\)$/),
+      usageError(/^--owner "a:b:c": must be USER, USER:GROUP or :GROUP \(for example root:ssl-cert\)$/),
     );
     assert.throws(
       () => fromArgv(["--key-file", "/a", "--cert-file", "/a"]),
-      usage(/^--deploy files: \/a is given for two different files$/),
+      usageError(/^--deploy files: \/a is given for two different files$/),
     );
     assert.throws(
       () => fromArgv(["--key-file", "/a", "--verify", "h:x"]),
-      usage(/^--verify "h:x": must be HOST\[:PORT\[:PROTOCOL\]\] \(invalid endpoint "h:x": port x is not/),
+      usageError(
+        /^--verify "h:x": must be HOST\[:PORT\[:PROTOCOL\]\] \(invalid endpoint "h:x": port x is not/,
+      ),
     );
   });
   test("renewal.json: relative paths and wrong types are refused, naming the field", () => {
     assert.throws(
       () => valuesFromEntry(filesKind, { keyFile: "rel.pem" }, "W"),
-      fieldError("W", "deploy[0].keyFile", /^must be an absolute path\.$/),
+      entryError("W", "deploy[0].keyFile", /^must be an absolute path\.$/),
     );
     assert.throws(
       () => valuesFromEntry(filesKind, { keyFile: "/k", mode: 7 }, "W"),
-      fieldError("W", "deploy[0].mode", /^must be an octal mode/),
+      entryError("W", "deploy[0].mode", /^must be an octal mode/),
     );
     assert.throws(
       () => valuesFromEntry(filesKind, {}, "W"),
-      fieldError(
+      entryError(
         "W",
         "deploy[0]",
         /^\(files\) is inconsistent: needs at least one path: "certFile", "caFile"/,
@@ -333,15 +316,15 @@ describe("files: deploy", () => {
     assert.match(macInfo, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC/);
     assert.throws(
       () => fromArgv(["--cert-file", `${d}/c.pem`, "--pfx-password", "x"]),
-      usage(/^--deploy files: --pfx-password goes with --pfx-file$/),
+      usageError(/^--deploy files: --pfx-password goes with --pfx-file$/),
     );
     assert.throws(
       () => fromArgv(["--cert-file", `${d}/c.pem`, "--pfx-legacy"]),
-      usage(/^--deploy files: --pfx-legacy goes with --pfx-file$/),
+      usageError(/^--deploy files: --pfx-legacy goes with --pfx-file$/),
     );
     assert.throws(
       () => valuesFromEntry(filesKind, { certFile: `${d}/c.pem`, pfxPassword: "x" }, "W"),
-      fieldError("W", "deploy[0]", /^\(files\) is inconsistent: "pfxPassword" goes with "pfxFile"\.$/),
+      entryError("W", "deploy[0]", /^\(files\) is inconsistent: "pfxPassword" goes with "pfxFile"\.$/),
     );
   });
 
@@ -369,10 +352,13 @@ describe("files: deploy", () => {
 
 describe("command", () => {
   test("settings", () => {
-    assert.throws(() => configFromArgv(commandKind, []), usage(/^--deploy command needs --deploy-cmd CMD$/));
+    assert.throws(
+      () => configFromArgv(commandKind, []),
+      usageError(/^--deploy command needs --deploy-cmd CMD$/),
+    );
     assert.throws(
       () => configFromArgv(commandKind, ["--deploy-cmd", "x", "--deploy-timeout", "0"]),
-      usage(/^--deploy-timeout "0": must be whole seconds from 1 to 3600$/),
+      usageError(/^--deploy-timeout "0": must be whole seconds from 1 to 3600$/),
     );
     const c = configFromArgv(commandKind, ["--deploy-cmd", "/bin/true", "--deploy-timeout", "5"]);
     assert.deepEqual(c, { kind: "command", command: "/bin/true", timeout: 5 });
@@ -388,15 +374,15 @@ describe("command", () => {
     });
     assert.throws(
       () => valuesFromEntry(commandKind, { command: "x", timeout: "five" }, "W"),
-      fieldError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
+      entryError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
     );
     assert.throws(
       () => valuesFromEntry(commandKind, { command: "x", timeout: 3601 }, "W"),
-      fieldError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
+      entryError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
     );
     assert.throws(
       () => valuesFromEntry(commandKind, {}, "W"),
-      fieldError("W", "deploy[0].command", /^is missing\.$/),
+      entryError("W", "deploy[0].command", /^is missing\.$/),
     );
   });
   test("gets every variable", async () => {
@@ -461,19 +447,19 @@ describe("nginx and apache", () => {
     });
     assert.throws(
       () => nginx(["--nginx-cert", "/e/c.pem"]),
-      usage(/^--deploy nginx: --nginx-cert goes with --nginx-key$/),
+      usageError(/^--deploy nginx: --nginx-cert goes with --nginx-key$/),
     );
     assert.throws(
       () => nginx(["--nginx-key", "/e/k.pem"]),
-      usage(/^--deploy nginx: --nginx-key goes with --nginx-cert$/),
+      usageError(/^--deploy nginx: --nginx-key goes with --nginx-cert$/),
     );
     assert.throws(
       () => nginx(["--nginx-cert", "/e/c.pem", "--nginx-key", "/e/c.pem"]),
-      usage(/^--deploy nginx: --nginx-cert and --nginx-key name the same file$/),
+      usageError(/^--deploy nginx: --nginx-cert and --nginx-key name the same file$/),
     );
     assert.throws(
       () => nginx(["--nginx-reload", " "]),
-      usage(/^--nginx-reload "": must be a non-empty string$/),
+      usageError(/^--nginx-reload "": must be a non-empty string$/),
     );
     const a = configFromArgv(apacheKind, [
       "--apache-reload",
@@ -484,7 +470,7 @@ describe("nginx and apache", () => {
     assert.deepEqual(storedFromEntry(apacheKind, clone(a)), a);
     assert.throws(
       () => valuesFromEntry(apacheKind, { cert: "/c" }, "W"),
-      fieldError("W", "deploy[0]", /^\(apache\) is inconsistent: "cert" goes with "key"\.$/),
+      entryError("W", "deploy[0]", /^\(apache\) is inconsistent: "cert" goes with "key"\.$/),
     );
     assert.equal(targetFromEntry(nginxKind, {}).describe(), "nginx (wile's own paths, verify 127.0.0.1:443)");
   });
