@@ -56,11 +56,16 @@ export function usageError(re: RegExp): (e: unknown) => boolean {
 }
 
 /**
- * For assert.throws: an error about a renewal.json entry read by valuesFromEntry & co. (certificate
- * example.com), in renewal.json's one format `<file>: "<field>" <problem>.`, with the hint naming
- * the field and how to fix it.
+ * For assert.throws: an error about a renewal.json entry of certificate `name` (valuesFromEntry & co.
+ * read them as example.com's), in renewal.json's one format `<file>: "<field>" <problem>.`, with the
+ * hint naming the field and how to fix it.
  */
-export function entryError(file: string, field: string, problem: RegExp): (e: unknown) => boolean {
+export function entryError(
+  file: string,
+  field: string,
+  problem: RegExp,
+  name = "example.com",
+): (e: unknown) => boolean {
   return (e) => {
     assert.ok(e instanceof WileError && !(e instanceof UsageError), String(e));
     const head = `${file}: "${field}" `;
@@ -68,7 +73,7 @@ export function entryError(file: string, field: string, problem: RegExp): (e: un
     assert.match(e.message.slice(head.length), problem);
     assert.equal(
       e.hint,
-      `Fix "${field}" in ${file} (or set the targets again: wile deploy example.com --deploy KIND ...).`,
+      `Fix "${field}" in ${file} (or set the targets again: wile deploy ${name} --deploy KIND ...).`,
     );
     return true;
   };
