@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { describe, test } from "node:test";
-import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../../../src/cli/deploy-options";
+import {
+  allTargetOptions,
+  DEPLOY_OPTION,
+  deployConfigsFromOptions,
+  targetOptions,
+} from "../../../src/cli/deploy-options";
 import { list, parseOptions } from "../../../src/cli/options";
 import { commandKind } from "../../../src/deploy/command";
 import { dovecotKind } from "../../../src/deploy/dovecot";
@@ -59,6 +64,28 @@ function configs(argv: string[], kinds: TargetKind[] = KINDS) {
   const opts = parseOptions(argv, [DEPLOY_OPTION, ...allTargetOptions(kinds)]);
   return deployConfigsFromOptions(opts, list(opts, "deploy"), kinds);
 }
+
+describe("the option table", () => {
+  test("from the declarations, in their order: <kind>-<setting> unless a flag is given", () => {
+    assert.deepEqual(
+      targetOptions(winbox).map(({ name, type, repeat, arg }) => ({ name, type, repeat, arg })),
+      [
+        { name: "winbox-host", type: "string", repeat: true, arg: "HOST" },
+        { name: "winbox-port", type: "string", repeat: undefined, arg: undefined },
+        { name: "pfx-password", type: "string", repeat: undefined, arg: "PW" },
+        { name: "pfx-legacy", type: "boolean", repeat: undefined, arg: undefined },
+      ],
+    );
+  });
+
+  test("every kind's options, a flag two kinds share once", () => {
+    const names = allTargetOptions(KINDS).map((o) => o.name);
+    assert.equal(names.filter((n) => n === "pfx-password").length, 1);
+    assert.equal(names.filter((n) => n === "pfx-legacy").length, 1);
+    assert.equal(new Set(names).size, names.length);
+    assert.ok(names.includes("winbox-host") && names.includes("deploy-cmd") && names.includes("owner"));
+  });
+});
 
 describe("--deploy flags become renewal.json entries", () => {
   test("each asked kind in order, with the settings given and nothing else", () => {
