@@ -47,9 +47,13 @@ export const filesKind = defineTarget({
     }),
     pfxPassword: { ...pfxPassword, needs: "pfxFile" },
     pfxLegacy: { ...pfxLegacy, needs: "pfxFile" },
-    owner: ownerSetting({ help: "files: chown the files written (needs root, or membership for a group)" }),
+    owner: ownerSetting({
+      flag: "owner",
+      help: "files: chown the files written (needs root, or membership for a group)",
+    }),
     /** Octal, for the key files: "0640". */
     mode: modeSetting({
+      flag: "mode",
       help: "files: mode of the key files (default 0600, 0640 with a group; an existing file keeps its mode)",
     }),
     reloadCmd: command({

@@ -27,7 +27,7 @@ function ownerParts(spec: string): { user?: string; group?: string } | undefined
 }
 
 /** The owner setting: `USER`, `USER:GROUP` or `:GROUP`. */
-export function ownerSetting(o: { help: string }): Setting<string> {
+export function ownerSetting(o: Pick<Setting, "flag" | "help">): Setting<string> {
   return text({
     ...o,
     arg: "USER[:GROUP]",
@@ -37,7 +37,7 @@ export function ownerSetting(o: { help: string }): Setting<string> {
 }
 
 /** The mode setting: `0640`, `640`, `0o640`, kept as `0640`. */
-export function modeSetting(o: { help: string }): Setting<string> {
+export function modeSetting(o: Pick<Setting, "flag" | "help">): Setting<string> {
   return {
     ...o,
     arg: "OCTAL",

@@ -4,11 +4,13 @@
  * the same reader renewals use). Only the kinds passed in are known, so a test's fake kind never
  * touches the global registry.
  */
+import assert from "node:assert/strict";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../../src/cli/deploy-options";
 import { parseOptions } from "../../src/cli/options";
 import { readDeployEntry } from "../../src/deploy/run";
 import type { Target, TargetKind } from "../../src/deploy/target";
 import type { DeployConfig } from "../../src/store/renewal";
+import { UsageError, WileError } from "../../src/util/errors";
 
 /** The renewal.json entry `--deploy <kind> ...argv` makes (UsageError for bad flags). */
 export function configFromArgv(kind: TargetKind, argv: string[], kinds: TargetKind[] = [kind]): DeployConfig {
@@ -42,4 +44,37 @@ export function targetFromEntry(
 /** The target the command line `--deploy <kind> ...argv` makes, read back as renewals read it. */
 export function targetFromArgv(kind: TargetKind, argv: string[]): Target {
   return targetFromEntry(kind, configFromArgv(kind, argv));
+}
+
+/** For assert.throws: a UsageError (exit 2, nothing contacted) whose message matches `re`. */
+export function usageError(re: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof UsageError, String(e));
+    assert.match(e.message, re);
+    return true;
+  };
+}
+
+/**
+ * For assert.throws: an error about a renewal.json entry of certificate `name` (valuesFromEntry & co.
+ * read them as example.com's), in renewal.json's one format `<file>: "<field>" <problem>.`, with the
+ * hint naming the field and how to fix it.
+ */
+export function entryError(
+  file: string,
+  field: string,
+  problem: RegExp,
+  name = "example.com",
+): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof WileError && !(e instanceof UsageError), String(e));
+    const head = `${file}: "${field}" `;
+    assert.ok(e.message.startsWith(head), `${e.message} should start with ${head}`);
+    assert.match(e.message.slice(head.length), problem);
+    assert.equal(
+      e.hint,
+      `Fix "${field}" in ${file} (or set the targets again: wile deploy ${name} --deploy KIND ...).`,
+    );
+    return true;
+  };
 }

@@ -1,9 +1,15 @@
 /** renewal.json fixtures for unit tests of deploy targets and the store. */
+import { readDeployEntry } from "../../src/deploy/run";
 import type { TargetKind } from "../../src/deploy/target";
-import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../src/store/renewal";
+import {
+  type DeployConfig,
+  parseRenewalConfig,
+  type RenewalConfig,
+  serializeRenewalConfig,
+} from "../../src/store/renewal";
 
 /** A valid RenewalConfig for one name with these deploy targets. */
-export function renewalConfig(name: string, deploy: Array<{ kind: string }> = []): RenewalConfig {
+export function renewalConfig(name: string, deploy: DeployConfig[] = []): RenewalConfig {
   const now = new Date().toISOString();
   return {
     version: 1,
@@ -20,15 +26,21 @@ export function renewalConfig(name: string, deploy: Array<{ kind: string }> = []
     reuseKey: false,
     createdAt: now,
     updatedAt: now,
-    deploy: deploy as RenewalConfig["deploy"],
+    deploy,
   };
 }
 
-/** The deploy settings after a write and read of renewal.json, each read back by its kind. */
-export function deployRoundTrip<C extends { kind: string }>(kind: TargetKind<C>, configs: C[]): C[] {
+/**
+ * The deploy entries after a write and read of renewal.json, each read back as renewals read it
+ * (only `kind` known) and given in the form it would be stored again.
+ */
+export function deployRoundTrip(kind: TargetKind, configs: DeployConfig[]): DeployConfig[] {
   const back = parseRenewalConfig(
     serializeRenewalConfig(renewalConfig("x.example", configs)),
     "renewal.json",
   );
-  return back.deploy.map((d, i) => kind.parse(d, `deploy[${i}]`));
+  return back.deploy.map(
+    (d, i) =>
+      readDeployEntry(d, i, { file: "renewal.json", name: "x.example" }, [kind]).stored as DeployConfig,
+  );
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { targetOptions } from "../../../src/cli/deploy-options";
 import { TARGET_KINDS } from "../../../src/deploy/registry";
 import { runMain } from "../../../src/main";
 
@@ -37,7 +38,8 @@ describe("help", () => {
       const r = await run(["deploy", kind.kind, "--help"]);
       assert.equal(r.code, 0);
       assert.match(r.stdout, new RegExp(`--deploy ${kind.kind} \\[options\\]`));
-      for (const o of kind.options) assert.ok(r.stdout.includes(`--${o.name}`), `${kind.kind}: --${o.name}`);
+      for (const o of targetOptions(kind))
+        assert.ok(r.stdout.includes(`--${o.name}`), `${kind.kind}: --${o.name}`);
     }
     const unknown = await run(["deploy", "teleport", "--help"]);
     assert.match(unknown.stdout, /^Usage: wile deploy NAME/, "an unknown topic shows the command's help");

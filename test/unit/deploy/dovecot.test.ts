@@ -4,12 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { createServer, type Server } from "node:tls";
+import { deployConfigsFromOptions, targetOptions } from "../../../src/cli/deploy-options";
 import { parseOptions } from "../../../src/cli/options";
-import { type DovecotConfig, dovecotKind, dovecotPaths } from "../../../src/deploy/dovecot";
+import { dovecotKind, dovecotPaths } from "../../../src/deploy/dovecot";
 import { targetKind } from "../../../src/deploy/registry";
-import { deployConfigsFromOptions } from "../../../src/deploy/run";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { UsageError, WileError } from "../../../src/util/errors";
+import {
+  configFromArgv,
+  entryError,
+  targetFromEntry,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
 import { installStubs, type Stubs, testContext } from "../../helpers/mail-services";
 import { deployRoundTrip } from "../../helpers/renewal";
 
@@ -32,20 +38,23 @@ after(() => {
 
 beforeEach(() => stubs.reset());
 
-const opts = (argv: string[]) => parseOptions(argv, dovecotKind.options);
-const fromArgv = (argv: string[]) => dovecotKind.fromOptions(opts(argv));
+const fromArgv = (argv: string[]) => configFromArgv(dovecotKind, argv);
 
 describe("dovecot options", () => {
   test("registered, with its own options", () => {
     assert.equal(targetKind("dovecot"), dovecotKind);
     assert.deepEqual(
-      dovecotKind.options.map((o) => o.name),
+      targetOptions(dovecotKind).map((o) => o.name),
       ["dovecot-config", "dovecot-cert", "dovecot-key", "dovecot-reload", "dovecot-verify"],
     );
   });
 
   test("nothing given: paths from doveconf, doveadm reload, verify the default", () => {
     assert.deepEqual(fromArgv([]), { kind: "dovecot" });
+    assert.equal(
+      targetFromEntry(dovecotKind, {}).describe(),
+      "dovecot (paths from doveconf, verify 127.0.0.1:993)",
+    );
   });
 
   test("every option", () => {
@@ -85,17 +94,35 @@ describe("dovecot options", () => {
     assert.equal(fromArgv(["--no-dovecot-verify"]).verify, false);
   });
 
-  test("bad input is a usage error", () => {
-    assert.throws(() => fromArgv(["--dovecot-cert", "/x.pem"]), UsageError);
-    assert.throws(() => fromArgv(["--dovecot-key", "/x.key"]), UsageError);
-    assert.throws(() => fromArgv(["--dovecot-verify", "127.0.0.1:99999"]), UsageError);
-    assert.throws(() => fromArgv(["--dovecot-verify", "127.0.0.1:993:http"]), UsageError);
-    assert.throws(() => fromArgv(["--dovecot-reload", " "]), UsageError);
+  test("bad input is a usage error naming the option", () => {
+    assert.throws(
+      () => fromArgv(["--dovecot-cert", "/x.pem"]),
+      usageError(/^--deploy dovecot: --dovecot-cert goes with --dovecot-key$/),
+    );
+    assert.throws(
+      () => fromArgv(["--dovecot-key", "/x.key"]),
+      usageError(/^--deploy dovecot: --dovecot-key goes with --dovecot-cert$/),
+    );
+    assert.throws(
+      () => fromArgv(["--dovecot-verify", "127.0.0.1:99999"]),
+      usageError(/^--dovecot-verify "127\.0\.0\.1:99999": must be HOST\[:PORT\[:PROTOCOL\]\] \(.*port 99999/),
+    );
+    assert.throws(
+      () => fromArgv(["--dovecot-verify", "127.0.0.1:993:http"]),
+      usageError(/^--dovecot-verify "127\.0\.0\.1:993:http": .*unknown protocol http/),
+    );
+    assert.throws(
+      () => fromArgv(["--dovecot-reload", " "]),
+      usageError(/^--dovecot-reload "": must be a non-empty string$/),
+    );
   });
 
   test("an option of this kind without --deploy dovecot is a usage error", () => {
-    const o = parseOptions(["--dovecot-cert", "/x"], dovecotKind.options);
-    assert.throws(() => deployConfigsFromOptions(o, []), /--dovecot-cert belongs to the dovecot target/);
+    const o = parseOptions(["--dovecot-cert", "/x"], targetOptions(dovecotKind));
+    assert.throws(
+      () => deployConfigsFromOptions(o, [], [dovecotKind]),
+      usageError(/^--dovecot-cert belongs to the dovecot target, but --deploy dovecot was not given$/),
+    );
   });
 
   test("renewal.json round trip", () => {
@@ -107,16 +134,24 @@ describe("dovecot options", () => {
     assert.deepEqual(deployRoundTrip(dovecotKind, configs), configs);
   });
 
-  test("parse rejects broken entries naming the field", () => {
-    const p = (raw: Record<string, unknown>) =>
-      dovecotKind.parse({ kind: "dovecot", ...raw }, "r.json: deploy[0]");
-    assert.throws(() => p({ cert: "/c" }), /cert and key go together/);
-    assert.throws(() => p({ cert: "c.pem", key: "/k" }), /deploy\[0\]\.cert: must be an absolute path/);
+  test("broken renewal.json entries are refused naming the field", () => {
+    const p = (raw: Record<string, unknown>) => valuesFromEntry(dovecotKind, raw, "r.json");
+    assert.throws(
+      () => p({ cert: "/c" }),
+      entryError("r.json", "deploy[0]", /^\(dovecot\) is inconsistent: "cert" goes with "key"\.$/),
+    );
+    assert.throws(
+      () => p({ cert: "c.pem", key: "/k" }),
+      entryError("r.json", "deploy[0].cert", /^must be an absolute path\.$/),
+    );
     assert.throws(
       () => p({ verify: "x:0" }),
-      (e: Error) => e instanceof WileError && /deploy\[0\]\.verify/.test(e.message),
+      entryError("r.json", "deploy[0].verify", /^must be HOST\[:PORT\[:PROTOCOL\]\] \(.*port 0 /),
     );
-    assert.throws(() => p({ reloadCmd: 3 }), /reloadCmd: must be a non-empty string/);
+    assert.throws(
+      () => p({ reloadCmd: 3 }),
+      entryError("r.json", "deploy[0].reloadCmd", /^must be a non-empty string\.$/),
+    );
   });
 });
 
@@ -212,8 +247,7 @@ describe("where Dovecot reads its certificate", () => {
 });
 
 describe("dovecot check and deploy", () => {
-  const target = (c: Omit<DovecotConfig, "kind">) =>
-    dovecotKind.create({ kind: "dovecot", verify: false, ...c });
+  const target = (c: Record<string, unknown>) => targetFromEntry(dovecotKind, { verify: false, ...c });
 
   test("check: a missing directory fails before anything is written", async () => {
     stubs.answer("doveconf", "ssl_cert", `<${tmp}/no-such-dir/mail.pem\n`);
@@ -303,8 +337,7 @@ describe("dovecot check and deploy", () => {
     after(() => new Promise<void>((r) => server.close(() => r())));
 
     test("deploy passes when the endpoint serves the new certificate", async () => {
-      const t = dovecotKind.create({
-        kind: "dovecot",
+      const t = targetFromEntry(dovecotKind, {
         cert: join(tmp, "v.pem"),
         key: join(tmp, "v.key"),
         reloadCmd: "true",

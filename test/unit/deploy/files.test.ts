@@ -16,21 +16,23 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createSecureContext, createServer as createTlsServer } from "node:tls";
-import { parseOptions } from "../../../src/cli/options";
 import { apacheKind } from "../../../src/deploy/apache";
 import { commandKind } from "../../../src/deploy/command";
-import {
-  checkCommandProgram,
-  FILES_OPTIONS,
-  filesKind,
-  parseMode,
-  parseOwnerSpec,
-  resolveOwner,
-} from "../../../src/deploy/files";
+import { filesKind } from "../../../src/deploy/files";
 import { nginxKind } from "../../../src/deploy/nginx";
+import { resolveOwner } from "../../../src/deploy/outputs";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { UsageError } from "../../../src/util/errors";
 import type { Logger } from "../../../src/util/log";
+import { checkCommandProgram } from "../../../src/util/programs";
+import {
+  configFromArgv,
+  entryError,
+  storedFromEntry,
+  targetFromArgv,
+  targetFromEntry,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
 
 let tmp = "";
 let ctx: DeployContext;
@@ -100,57 +102,94 @@ function dir(name: string): string {
 }
 
 const mode = (p: string) => statSync(p).mode & 0o7777;
-const opts = (argv: string[], specs = FILES_OPTIONS) => parseOptions(argv, specs);
+const fromArgv = (argv: string[]) => configFromArgv(filesKind, argv);
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 
 describe("files: settings", () => {
   test("at least one path; relative paths become absolute; round trip through renewal.json", () => {
-    assert.throws(() => filesKind.fromOptions(opts(["--owner", "root"])), UsageError);
-    const c = filesKind.fromOptions(
-      opts([
-        "--key-file",
-        "k.pem",
-        "--fullchain-file",
-        "/etc/x/full.pem",
-        "--mode",
-        "640",
-        "--verify",
-        "mail.example:587",
-      ]),
+    assert.throws(
+      () => fromArgv(["--owner", "root"]),
+      usageError(
+        /^--deploy files: needs at least one path: --cert-file, --ca-file, --fullchain-file, --key-file, --combined-file, --pfx-file$/,
+      ),
     );
+    const c = fromArgv([
+      "--key-file",
+      "k.pem",
+      "--fullchain-file",
+      "/etc/x/full.pem",
+      "--mode",
+      "640",
+      "--owner",
+      "root:daemon",
+      "--verify",
+      "mail.example:587",
+    ]);
     assert.deepEqual(c, {
       kind: "files",
       keyFile: resolve("k.pem"),
       fullchainFile: "/etc/x/full.pem",
       mode: "0640",
+      owner: "root:daemon",
       verify: "mail.example:587:smtp",
     });
-    assert.deepEqual(filesKind.parse(JSON.parse(JSON.stringify(c)), "renewal.json: deploy[0]"), c);
+    assert.deepEqual(storedFromEntry(filesKind, clone(c)), c);
   });
-  test("bad values are usage errors", () => {
-    assert.throws(() => filesKind.fromOptions(opts(["--key-file", "/a", "--mode", "999"])), UsageError);
-    assert.throws(() => filesKind.fromOptions(opts(["--key-file", "/a", "--owner", "a:b:c"])), UsageError);
+  test("bad values are usage errors naming the option", () => {
     assert.throws(
-      () => filesKind.fromOptions(opts(["--key-file", "/a", "--cert-file", "/a"])),
-      /given for two/,
+      () => fromArgv(["--key-file", "/a", "--mode", "999"]),
+      usageError(/^--mode "999": must be an octal mode such as 0600 or 0640$/),
     );
-    assert.throws(() => filesKind.fromOptions(opts(["--key-file", "/a", "--verify", "h:x"])), UsageError);
+    assert.throws(
+      () => fromArgv(["--key-file", "/a", "--owner", "a:b:c"]),
+      usageError(/^--owner "a:b:c": must be USER, USER:GROUP or :GROUP \(for example root:ssl-cert\)$/),
+    );
+    assert.throws(
+      () => fromArgv(["--key-file", "/a", "--cert-file", "/a"]),
+      usageError(/^--deploy files: \/a is given for two different files$/),
+    );
+    assert.throws(
+      () => fromArgv(["--key-file", "/a", "--verify", "h:x"]),
+      usageError(
+        /^--verify "h:x": must be HOST\[:PORT\[:PROTOCOL\]\] \(invalid endpoint "h:x": port x is not/,
+      ),
+    );
   });
   test("renewal.json: relative paths and wrong types are refused, naming the field", () => {
     assert.throws(
-      () => filesKind.parse({ kind: "files", keyFile: "rel.pem" }, "W"),
-      /W\.keyFile: must be an absolute path/,
+      () => valuesFromEntry(filesKind, { keyFile: "rel.pem" }, "W"),
+      entryError("W", "deploy[0].keyFile", /^must be an absolute path\.$/),
     );
-    assert.throws(() => filesKind.parse({ kind: "files", keyFile: "/k", mode: 7 }, "W"), /W\.mode/);
-    assert.throws(() => filesKind.parse({ kind: "files" }, "W"), /needs at least one/);
+    assert.throws(
+      () => valuesFromEntry(filesKind, { keyFile: "/k", mode: 7 }, "W"),
+      entryError("W", "deploy[0].mode", /^must be an octal mode/),
+    );
+    assert.throws(
+      () => valuesFromEntry(filesKind, {}, "W"),
+      entryError(
+        "W",
+        "deploy[0]",
+        /^\(files\) is inconsistent: needs at least one path: "certFile", "caFile"/,
+      ),
+    );
   });
-  test("owner and mode parsing", () => {
-    assert.deepEqual(parseOwnerSpec("www-data:ssl-cert"), { user: "www-data", group: "ssl-cert" });
-    assert.deepEqual(parseOwnerSpec(":mail"), { user: undefined, group: "mail" });
-    assert.equal(parseMode("0o600"), 0o600);
-    assert.equal(parseMode("2750"), 0o2750);
+  test("owner and mode settings: accepted forms and their stored form", () => {
+    const { owner, mode: modeSetting } = filesKind.settings;
+    for (const ok of ["www-data:ssl-cert", ":mail", "root", "1234:5678", "MACHINE$"]) {
+      assert.equal(owner.parse(ok), ok);
+    }
+    for (const bad of ["a:b:c", ":", "-x", "a b"]) assert.throws(() => owner.parse(bad), /must be USER/, bad);
+    assert.equal(modeSetting.parse("0o600"), "0600");
+    assert.equal(modeSetting.parse("640"), "0640");
+    assert.equal(modeSetting.parse("2750"), "02750");
+    for (const bad of ["999", "0o8", "64", "rw-r-----", 0o640]) {
+      assert.throws(() => modeSetting.parse(bad), /must be an octal mode/, String(bad));
+    }
   });
   test("owners resolve from /etc/passwd and /etc/group, numeric ids pass", async () => {
     assert.deepEqual(await resolveOwner("root:daemon"), { uid: 0, gid: 1 });
+    assert.deepEqual(await resolveOwner(":daemon"), { gid: 1 });
+    assert.deepEqual(await resolveOwner("root"), { uid: 0 });
     assert.deepEqual(await resolveOwner("1234:5678"), { uid: 1234, gid: 5678 });
     await assert.rejects(
       resolveOwner("no-such-user-wile"),
@@ -173,14 +212,11 @@ describe("files: settings", () => {
 describe("files: deploy", () => {
   test("every file, combined = key + fullchain, key 0600, others 0644, reload runs after", async () => {
     const d = dir("all");
-    const c = filesKind.fromOptions(
-      opts([
-        ...["--cert-file", `${d}/cert.pem`, "--key-file", `${d}/key.pem`, "--ca-file", `${d}/chain.pem`],
-        ...["--fullchain-file", `${d}/full.pem`, "--combined-file", `${d}/combined.pem`],
-        ...["--reload-cmd", `ls ${d} > ${d}/../all-reload.txt`],
-      ]),
-    );
-    const t = filesKind.create(c);
+    const t = targetFromArgv(filesKind, [
+      ...["--cert-file", `${d}/cert.pem`, "--key-file", `${d}/key.pem`, "--ca-file", `${d}/chain.pem`],
+      ...["--fullchain-file", `${d}/full.pem`, "--combined-file", `${d}/combined.pem`],
+      ...["--reload-cmd", `ls ${d} > ${d}/../all-reload.txt`],
+    ]);
     await t.check(ctx);
     await t.deploy(ctx);
     assert.equal(readFileSync(`${d}/cert.pem`, "utf8"), ctx.files.certPem);
@@ -201,29 +237,26 @@ describe("files: deploy", () => {
     const d = dir("modes");
     writeFileSync(`${d}/old.key`, "old");
     chmodSync(`${d}/old.key`, 0o640);
-    await filesKind.create(filesKind.fromOptions(opts(["--key-file", `${d}/old.key`]))).deploy(ctx);
+    await targetFromArgv(filesKind, ["--key-file", `${d}/old.key`]).deploy(ctx);
     assert.equal(mode(`${d}/old.key`), 0o640);
-    await filesKind
-      .create(filesKind.fromOptions(opts(["--key-file", `${d}/g.key`, "--owner", "root:daemon"])))
-      .deploy(ctx);
+    await targetFromArgv(filesKind, ["--key-file", `${d}/g.key`, "--owner", "root:daemon"]).deploy(ctx);
     assert.equal(mode(`${d}/g.key`), 0o640);
     assert.equal(statSync(`${d}/g.key`).gid, 1);
-    await filesKind
-      .create(
-        filesKind.fromOptions(
-          opts(["--key-file", `${d}/old.key`, "--mode", "0400", "--fullchain-file", `${d}/f.pem`]),
-        ),
-      )
-      .deploy(ctx);
+    await targetFromArgv(filesKind, [
+      ...["--key-file", `${d}/old.key`, "--mode", "0400", "--fullchain-file", `${d}/f.pem`],
+    ]).deploy(ctx);
     assert.equal(mode(`${d}/old.key`), 0o400);
     assert.equal(mode(`${d}/f.pem`), 0o644, "--mode is for the key files only");
   });
 
   test("check: a missing directory fails before anything is written", async () => {
     const d = dir("unwritable");
-    const t = filesKind.create(
-      filesKind.fromOptions(opts(["--cert-file", `${d}/cert.pem`, "--key-file", `${d}/missing/key.pem`])),
-    );
+    const t = targetFromArgv(filesKind, [
+      "--cert-file",
+      `${d}/cert.pem`,
+      "--key-file",
+      `${d}/missing/key.pem`,
+    ]);
     await assert.rejects(
       t.check(ctx),
       (e: unknown) => e instanceof DeployError && /does not exist/.test(e.message),
@@ -233,11 +266,9 @@ describe("files: deploy", () => {
 
   test("a failing reload command is a DeployError with its output", async () => {
     const d = dir("reloadfail");
-    const t = filesKind.create(
-      filesKind.fromOptions(
-        opts(["--cert-file", `${d}/cert.pem`, "--reload-cmd", "echo broken config >&2; exit 3"]),
-      ),
-    );
+    const t = targetFromArgv(filesKind, [
+      ...["--cert-file", `${d}/cert.pem`, "--reload-cmd", "echo broken config >&2; exit 3"],
+    ]);
     await assert.rejects(
       t.deploy(ctx),
       (e: unknown) => e instanceof DeployError && /exit 3/.test(e.message) && /broken config/.test(e.message),
@@ -247,7 +278,7 @@ describe("files: deploy", () => {
 
   test("PKCS#12 output loads with the password written next to it", async () => {
     const d = dir("pfx");
-    await filesKind.create(filesKind.fromOptions(opts(["--pfx-file", `${d}/site.pfx`]))).deploy(ctx);
+    await targetFromArgv(filesKind, ["--pfx-file", `${d}/site.pfx`]).deploy(ctx);
     const pass = readFileSync(`${d}/site.pfx.pass`, "utf8").trim();
     assert.equal(mode(`${d}/site.pfx`), 0o600);
     assert.equal(mode(`${d}/site.pfx.pass`), 0o600);
@@ -265,11 +296,15 @@ describe("files: deploy", () => {
 
   test("--pfx-password and --pfx-legacy: that password, 3DES/SHA-1, no password file; stored for renewals", async () => {
     const d = dir("pfx-legacy");
-    const c = filesKind.fromOptions(
-      opts(["--pfx-file", `${d}/old.pfx`, "--pfx-password", "s3cret pw", "--pfx-legacy"]),
-    );
-    assert.deepEqual(filesKind.parse(JSON.parse(JSON.stringify(c)), "renewal.json"), c);
-    await filesKind.create(c).deploy(ctx);
+    const c = fromArgv(["--pfx-file", `${d}/old.pfx`, "--pfx-password", "s3cret pw", "--pfx-legacy"]);
+    assert.deepEqual(c, {
+      kind: "files",
+      pfxFile: `${d}/old.pfx`,
+      pfxPassword: "s3cret pw",
+      pfxLegacy: true,
+    });
+    assert.deepEqual(storedFromEntry(filesKind, clone(c)), c);
+    await targetFromEntry(filesKind, c).deploy(ctx);
     assert.equal(existsSync(`${d}/old.pfx.pass`), false);
     createSecureContext({ pfx: readFileSync(`${d}/old.pfx`), passphrase: "s3cret pw" });
     const macInfo = execFileSync(
@@ -280,8 +315,16 @@ describe("files: deploy", () => {
     assert.match(macInfo, /MAC: sha1/i);
     assert.match(macInfo, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC/);
     assert.throws(
-      () => filesKind.fromOptions(opts(["--cert-file", `${d}/c.pem`, "--pfx-password", "x"])),
-      UsageError,
+      () => fromArgv(["--cert-file", `${d}/c.pem`, "--pfx-password", "x"]),
+      usageError(/^--deploy files: --pfx-password goes with --pfx-file$/),
+    );
+    assert.throws(
+      () => fromArgv(["--cert-file", `${d}/c.pem`, "--pfx-legacy"]),
+      usageError(/^--deploy files: --pfx-legacy goes with --pfx-file$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(filesKind, { certFile: `${d}/c.pem`, pfxPassword: "x" }, "W"),
+      entryError("W", "deploy[0]", /^\(files\) is inconsistent: "pfxPassword" goes with "pfxFile"\.$/),
     );
   });
 
@@ -294,11 +337,12 @@ describe("files: deploy", () => {
     try {
       const d = dir("verify");
       infos.length = 0;
-      await filesKind
-        .create(
-          filesKind.fromOptions(opts(["--fullchain-file", `${d}/f.pem`, "--verify", `127.0.0.1:${port}`])),
-        )
-        .deploy(ctx);
+      await targetFromArgv(filesKind, [
+        "--fullchain-file",
+        `${d}/f.pem`,
+        "--verify",
+        `127.0.0.1:${port}`,
+      ]).deploy(ctx);
       assert.ok(infos.some((m) => m.includes(`127.0.0.1:${port} serves the new certificate`)));
     } finally {
       server.close();
@@ -307,24 +351,43 @@ describe("files: deploy", () => {
 });
 
 describe("command", () => {
-  const cmdOpts = (argv: string[]) => opts(argv, commandKind.options);
   test("settings", () => {
-    assert.throws(() => commandKind.fromOptions(cmdOpts([])), /needs --deploy-cmd/);
     assert.throws(
-      () => commandKind.fromOptions(cmdOpts(["--deploy-cmd", "x", "--deploy-timeout", "0"])),
-      UsageError,
+      () => configFromArgv(commandKind, []),
+      usageError(/^--deploy command needs --deploy-cmd CMD$/),
     );
-    const c = commandKind.fromOptions(cmdOpts(["--deploy-cmd", "/bin/true", "--deploy-timeout", "5"]));
-    assert.deepEqual(c, { kind: "command", command: "/bin/true", timeout: 5 });
-    assert.deepEqual(commandKind.parse(JSON.parse(JSON.stringify(c)), "W"), c);
     assert.throws(
-      () => commandKind.parse({ kind: "command", command: "x", timeout: "5" }, "W"),
-      /W\.timeout/,
+      () => configFromArgv(commandKind, ["--deploy-cmd", "x", "--deploy-timeout", "0"]),
+      usageError(/^--deploy-timeout "0": must be whole seconds from 1 to 3600$/),
+    );
+    const c = configFromArgv(commandKind, ["--deploy-cmd", "/bin/true", "--deploy-timeout", "5"]);
+    assert.deepEqual(c, { kind: "command", command: "/bin/true", timeout: 5 });
+    assert.deepEqual(storedFromEntry(commandKind, clone(c)), c);
+    assert.deepEqual(
+      configFromArgv(commandKind, ["--deploy-cmd", "/bin/true"]),
+      { kind: "command", command: "/bin/true" },
+      "the default timeout is not stored",
+    );
+    assert.deepEqual(valuesFromEntry(commandKind, { command: "/bin/true" }), {
+      command: "/bin/true",
+      timeout: 60,
+    });
+    assert.throws(
+      () => valuesFromEntry(commandKind, { command: "x", timeout: "five" }, "W"),
+      entryError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(commandKind, { command: "x", timeout: 3601 }, "W"),
+      entryError("W", "deploy[0].timeout", /^must be whole seconds from 1 to 3600\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(commandKind, {}, "W"),
+      entryError("W", "deploy[0].command", /^is missing\.$/),
     );
   });
   test("gets every variable", async () => {
     const out = join(tmp, "env.txt");
-    const t = commandKind.create(commandKind.fromOptions(cmdOpts(["--deploy-cmd", `env > ${out}`])));
+    const t = targetFromArgv(commandKind, ["--deploy-cmd", `env > ${out}`]);
     await t.check(ctx);
     await t.deploy(ctx);
     const env = Object.fromEntries(
@@ -352,37 +415,64 @@ describe("command", () => {
   });
   test("non-zero exit and timeout fail the deploy", async () => {
     await assert.rejects(
-      commandKind.create({ kind: "command", command: "exit 7" }).deploy(ctx),
+      targetFromEntry(commandKind, { command: "exit 7" }).deploy(ctx),
       (e: unknown) => e instanceof DeployError && /exit 7/.test(e.message),
     );
     await assert.rejects(
-      commandKind.create({ kind: "command", command: "sleep 5", timeout: 1 }).deploy(ctx),
+      targetFromEntry(commandKind, { command: "sleep 5", timeout: 1 }).deploy(ctx),
       /timed out after 1 s/,
     );
   });
 });
 
 describe("nginx and apache", () => {
-  const nOpts = (argv: string[]) => opts(argv, [...nginxKind.options, ...apacheKind.options]);
+  const nginx = (argv: string[]) => configFromArgv(nginxKind, argv);
   test("defaults, --no-nginx-verify, cert and key together", () => {
-    assert.deepEqual(nginxKind.fromOptions(nOpts([])), { kind: "nginx" });
-    assert.deepEqual(nginxKind.fromOptions(nOpts(["--no-nginx-verify"])), { kind: "nginx", verify: false });
+    assert.deepEqual(nginx([]), { kind: "nginx" });
+    assert.equal(valuesFromEntry(nginxKind, {}).reloadCmd, "nginx -s reload");
+    assert.equal(valuesFromEntry(apacheKind, {}).reloadCmd, "apachectl -k graceful");
+    assert.equal(
+      targetFromEntry(apacheKind, {}).describe(),
+      "apache (wile's own paths, verify 127.0.0.1:443)",
+    );
+    assert.deepEqual(nginx(["--no-nginx-verify"]), { kind: "nginx", verify: false });
     assert.deepEqual(
-      nginxKind.fromOptions(
-        nOpts(["--nginx-cert", "/e/c.pem", "--nginx-key", "/e/k.pem", "--nginx-verify", "10.0.0.1"]),
-      ),
+      nginx(["--nginx-cert", "/e/c.pem", "--nginx-key", "/e/k.pem", "--nginx-verify", "10.0.0.1"]),
       { kind: "nginx", cert: "/e/c.pem", key: "/e/k.pem", verify: "10.0.0.1:443:tls" },
     );
-    assert.throws(() => nginxKind.fromOptions(nOpts(["--nginx-cert", "/e/c.pem"])), /go together/);
-    const a = apacheKind.fromOptions(
-      nOpts(["--apache-reload", "systemctl reload apache2", "--no-apache-verify"]),
+    assert.deepEqual(nginx(["--nginx-cert", "c.pem", "--nginx-key", "k.pem"]), {
+      kind: "nginx",
+      cert: resolve("c.pem"),
+      key: resolve("k.pem"),
+    });
+    assert.throws(
+      () => nginx(["--nginx-cert", "/e/c.pem"]),
+      usageError(/^--deploy nginx: --nginx-cert goes with --nginx-key$/),
     );
+    assert.throws(
+      () => nginx(["--nginx-key", "/e/k.pem"]),
+      usageError(/^--deploy nginx: --nginx-key goes with --nginx-cert$/),
+    );
+    assert.throws(
+      () => nginx(["--nginx-cert", "/e/c.pem", "--nginx-key", "/e/c.pem"]),
+      usageError(/^--deploy nginx: --nginx-cert and --nginx-key name the same file$/),
+    );
+    assert.throws(
+      () => nginx(["--nginx-reload", " "]),
+      usageError(/^--nginx-reload "": must be a non-empty string$/),
+    );
+    const a = configFromArgv(apacheKind, [
+      "--apache-reload",
+      "systemctl reload apache2",
+      "--no-apache-verify",
+    ]);
     assert.deepEqual(a, { kind: "apache", reloadCmd: "systemctl reload apache2", verify: false });
-    assert.deepEqual(apacheKind.parse(JSON.parse(JSON.stringify(a)), "W"), a);
-    assert.equal(
-      nginxKind.create({ kind: "nginx" }).describe(),
-      "nginx (wile's own paths, verify 127.0.0.1:443)",
+    assert.deepEqual(storedFromEntry(apacheKind, clone(a)), a);
+    assert.throws(
+      () => valuesFromEntry(apacheKind, { cert: "/c" }, "W"),
+      entryError("W", "deploy[0]", /^\(apache\) is inconsistent: "cert" goes with "key"\.$/),
     );
+    assert.equal(targetFromEntry(nginxKind, {}).describe(), "nginx (wile's own paths, verify 127.0.0.1:443)");
   });
 
   test("copies fullchain and key, reloads, verifies; a mismatch names the directive", async () => {
@@ -395,19 +485,16 @@ describe("nginx and apache", () => {
       server.listen(0, "127.0.0.1", () => r((server.address() as AddressInfo).port)),
     );
     try {
-      const c = nginxKind.fromOptions(
-        nOpts([
-          "--nginx-cert",
-          `${d}/c.pem`,
-          "--nginx-key",
-          `${d}/k.pem`,
-          "--nginx-reload",
-          "true",
-          "--nginx-verify",
-          `127.0.0.1:${port}`,
-        ]),
-      );
-      const t = nginxKind.create(c);
+      const t = targetFromArgv(nginxKind, [
+        "--nginx-cert",
+        `${d}/c.pem`,
+        "--nginx-key",
+        `${d}/k.pem`,
+        "--nginx-reload",
+        "true",
+        "--nginx-verify",
+        `127.0.0.1:${port}`,
+      ]);
       await t.check(ctx);
       // Still the other certificate: verify fails after its retries (shortened by a reload that switches late).
       const failing = t.deploy(ctx);
@@ -436,13 +523,13 @@ describe("nginx and apache", () => {
       s.listen(0, "127.0.0.1", () => r((s.address() as AddressInfo).port)),
     );
     await new Promise((r) => s.close(r));
-    const t = nginxKind.create({ kind: "nginx", reloadCmd: "true", verify: `127.0.0.1:${port}:tls` });
+    const t = targetFromEntry(nginxKind, { reloadCmd: "true", verify: `127.0.0.1:${port}:tls` });
     await assert.rejects(
       t.deploy(ctx),
       new RegExp(`cannot check nginx on 127\\.0\\.0\\.1:${port}: connection refused`),
     );
     await assert.rejects(
-      nginxKind.create({ kind: "nginx", reloadCmd: "no-such-nginx-wile -s reload" }).check(ctx),
+      targetFromEntry(nginxKind, { reloadCmd: "no-such-nginx-wile -s reload" }).check(ctx),
       /nginx: reload: the program no-such-nginx-wile was not found/,
     );
   });

@@ -4,20 +4,20 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parseOptions } from "../../../src/cli/options";
-import {
-  combinedPem,
-  type HaproxyConfig,
-  HaproxyTarget,
-  haproxyKind,
-  runtimeApi,
-} from "../../../src/deploy/haproxy";
+import { type HaproxyConfig, HaproxyTarget, haproxyKind, runtimeApi } from "../../../src/deploy/haproxy";
+import { fullchainThenKey, keyThenFullchain } from "../../../src/deploy/pem-bundle";
 import { targetKind } from "../../../src/deploy/registry";
 import type { DeployContext } from "../../../src/deploy/target";
-import { UsageError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import {
+  configFromArgv,
+  entryError,
+  targetFromEntry,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
 import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
@@ -76,7 +76,7 @@ before(() => {
 
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const opts = (argv: string[]) => parseOptions(argv, haproxyKind.options);
+const fromArgv = (argv: string[]) => configFromArgv(haproxyKind, argv);
 
 describe("haproxy options", () => {
   test("is registered", () => {
@@ -84,26 +84,24 @@ describe("haproxy options", () => {
   });
 
   test("socket: hot update, verify 127.0.0.1:443 over TLS by default", () => {
-    assert.deepEqual(
-      haproxyKind.fromOptions(
-        opts(["--haproxy-pem", "/etc/haproxy/x.pem", "--haproxy-socket", "/run/h.sock"]),
-      ),
-      { kind: "haproxy", pem: "/etc/haproxy/x.pem", socket: "/run/h.sock", verify: "127.0.0.1:443:tls" },
+    const c = fromArgv(["--haproxy-pem", "/etc/haproxy/x.pem", "--haproxy-socket", "/run/h.sock"]);
+    assert.deepEqual(c, { kind: "haproxy", pem: "/etc/haproxy/x.pem", socket: "/run/h.sock" });
+    assert.equal(
+      targetFromEntry(haproxyKind, c).describe(),
+      "haproxy (/etc/haproxy/x.pem, runtime API /run/h.sock, verify 127.0.0.1:443)",
     );
   });
 
   test("reload command, another verify address, or none", () => {
     assert.deepEqual(
-      haproxyKind.fromOptions(
-        opts([
-          "--haproxy-pem",
-          "/etc/haproxy/x.pem",
-          "--haproxy-reload",
-          "systemctl reload haproxy",
-          "--haproxy-verify",
-          "192.0.2.1:8443",
-        ]),
-      ),
+      fromArgv([
+        "--haproxy-pem",
+        "/etc/haproxy/x.pem",
+        "--haproxy-reload",
+        "systemctl reload haproxy",
+        "--haproxy-verify",
+        "192.0.2.1:8443",
+      ]),
       {
         kind: "haproxy",
         pem: "/etc/haproxy/x.pem",
@@ -111,60 +109,95 @@ describe("haproxy options", () => {
         verify: "192.0.2.1:8443:tls",
       },
     );
-    const off = haproxyKind.fromOptions(
-      opts(["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--no-haproxy-verify"]),
-    );
+    const off = fromArgv(["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--no-haproxy-verify"]);
     assert.equal(off.verify, false);
+    assert.equal(targetFromEntry(haproxyKind, off).describe(), "haproxy (/x.pem, runtime API /s, no verify)");
+  });
+
+  test("a relative --haproxy-socket is made absolute; --haproxy-pem is kept as written on the crt line", () => {
+    assert.deepEqual(fromArgv(["--haproxy-pem", "/x.pem", "--haproxy-socket", "run/h.sock"]), {
+      kind: "haproxy",
+      pem: "/x.pem",
+      socket: resolve("run/h.sock"),
+    });
+    assert.throws(
+      () => fromArgv(["--haproxy-pem", "x.pem", "--haproxy-socket", "/s"]),
+      usageError(/^--haproxy-pem "x\.pem": must be an absolute path, spelled as on the crt line$/),
+    );
   });
 
   test("bad input is a usage error naming the option", () => {
     const bad: Array<[string[], RegExp]> = [
-      [["--haproxy-socket", "/s"], /--haproxy-pem PATH is required/],
-      [["--haproxy-pem", "rel/x.pem", "--haproxy-socket", "/s"], /not an absolute path/],
-      [["--haproxy-pem", "/x.pem"], /give --haproxy-socket PATH .* or --haproxy-reload/],
-      [["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--haproxy-reload", "r"], /not both/],
-      [["--haproxy-pem", "/x.pem", "--haproxy-socket", "s"], /--haproxy-socket s is not an absolute path/],
-      [["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--haproxy-verify", "a b"], /invalid endpoint/],
-      [["--haproxy-pem", "/a b.pem", "--haproxy-socket", "/s"], /white space/],
+      [["--haproxy-socket", "/s"], /^--deploy haproxy needs --haproxy-pem PATH$/],
+      [
+        ["--haproxy-pem", "rel/x.pem", "--haproxy-socket", "/s"],
+        /^--haproxy-pem "rel\/x\.pem": must be an absolute path/,
+      ],
+      [
+        ["--haproxy-pem", "/x.pem/", "--haproxy-socket", "/s"],
+        /^--haproxy-pem "\/x\.pem\/": names a directory; give the file$/,
+      ],
+      [
+        ["--haproxy-pem", "/x.pem"],
+        /^--deploy haproxy: give --haproxy-socket PATH \(hot update over the runtime API\) or --haproxy-reload CMD, /,
+      ],
+      [
+        ["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--haproxy-reload", "r"],
+        /^--deploy haproxy: give --haproxy-socket \(hot update\) or --haproxy-reload, not both$/,
+      ],
+      [
+        ["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s", "--haproxy-verify", "a b"],
+        /^--haproxy-verify "a b": must be HOST\[:PORT\[:PROTOCOL\]\] \(invalid endpoint "a b": /,
+      ],
+      [
+        ["--haproxy-pem", "/a b.pem", "--haproxy-socket", "/s"],
+        /^--haproxy-pem "\/a b\.pem": must not contain white space/,
+      ],
     ];
-    for (const [argv, re] of bad) {
-      assert.throws(
-        () => haproxyKind.fromOptions(opts(argv)),
-        (e: unknown) => e instanceof UsageError && re.test(e.message),
-        argv.join(" "),
-      );
-    }
+    for (const [argv, re] of bad) assert.throws(() => fromArgv(argv), usageError(re), argv.join(" "));
   });
 
   test("renewal.json round trip", () => {
     const configs = [
-      haproxyKind.fromOptions(opts(["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s"])),
-      haproxyKind.fromOptions(
-        opts(["--haproxy-pem", "/x.pem", "--haproxy-reload", "r", "--no-haproxy-verify"]),
-      ),
+      fromArgv(["--haproxy-pem", "/x.pem", "--haproxy-socket", "/s"]),
+      fromArgv(["--haproxy-pem", "/x.pem", "--haproxy-reload", "r", "--no-haproxy-verify"]),
+      fromArgv(["--haproxy-pem", "/x.pem", "--haproxy-reload", "r", "--haproxy-verify", "[::1]:8443"]),
     ];
     assert.deepEqual(deployRoundTrip(haproxyKind, configs), configs);
   });
 
   test("a broken stored entry names the field", () => {
     assert.throws(
-      () => haproxyKind.parse({ kind: "haproxy", socket: "/s" }, "r.json: deploy[0]"),
-      /"pem" is missing/,
+      () => valuesFromEntry(haproxyKind, { socket: "/s" }, "r.json"),
+      entryError("r.json", "deploy[0].pem", /^is missing\.$/),
     );
     assert.throws(
-      () => haproxyKind.parse({ kind: "haproxy", pem: "/x", socket: "/s", reload: "r" }, "w"),
-      /exactly one/,
+      () => valuesFromEntry(haproxyKind, { pem: "/x", socket: "/s", reload: "r" }, "w"),
+      entryError(
+        "w",
+        "deploy[0]",
+        /^\(haproxy\) is inconsistent: give "socket" \(hot update\) or "reload", not both\.$/,
+      ),
     );
     assert.throws(
-      () => haproxyKind.parse({ kind: "haproxy", pem: "/x", socket: "/s", verify: 3 }, "w"),
-      /verify/,
+      () => valuesFromEntry(haproxyKind, { pem: "/x" }, "w"),
+      entryError("w", "deploy[0]", /^\(haproxy\) is inconsistent: give "socket" PATH .* or "reload" CMD, /),
+    );
+    assert.throws(
+      () => valuesFromEntry(haproxyKind, { pem: "/x", socket: "s" }, "w"),
+      entryError("w", "deploy[0].socket", /^must be an absolute path\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(haproxyKind, { pem: "/x", socket: "/s", verify: 3 }, "w"),
+      entryError("w", "deploy[0].verify", /^must be HOST\[:PORT\[:PROTOCOL\]\] or false\.$/),
     );
   });
 
   test("combined PEM: full chain then key, no blank lines, no CR", () => {
-    const pem = combinedPem("A\r\n\r\nB\n", "\nK\n");
+    const pem = fullchainThenKey({ fullchainPem: "A\r\n\r\nB\n", privkeyPem: "\nK\n" });
     assert.equal(pem, "A\nB\nK\n");
-    const real = combinedPem(ctx.files.fullchainPem, ctx.files.privkeyPem);
+    assert.equal(keyThenFullchain({ fullchainPem: "A\r\n\r\nB\n", privkeyPem: "\nK" }), "K\nA\nB\n");
+    const real = fullchainThenKey(ctx.files);
     assert.ok(real.indexOf("BEGIN CERTIFICATE") < real.indexOf("PRIVATE KEY"));
     assert.ok(!/\n\n/.test(real));
   });
@@ -214,11 +247,11 @@ describe("haproxy runtime API", () => {
       return "Unknown command\n\n";
     });
     try {
-      const t = haproxyKind.create({ kind: "haproxy", pem: pemPath, socket: api.path, verify: false });
+      const t = targetFromEntry(haproxyKind, { pem: pemPath, socket: api.path, verify: false });
       assert.match(t.describe(), /haproxy \(.*site\.pem, runtime API .*, no verify\)/);
       await t.check(ctx);
       await t.deploy(ctx);
-      const pem = combinedPem(ctx.files.fullchainPem, ctx.files.privkeyPem);
+      const pem = fullchainThenKey(ctx.files);
       assert.deepEqual(api.commands, [
         "show ssl cert\n",
         `set ssl cert ${pemPath} <<\n${pem}\n`,
@@ -234,8 +267,7 @@ describe("haproxy runtime API", () => {
   test("a certificate HAProxy did not load fails the check, naming what it has", async () => {
     const api = await fakeRuntimeApi(() => "# filename\n/etc/haproxy/other.pem\n*/etc/haproxy/third.pem\n\n");
     try {
-      const t = haproxyKind.create({
-        kind: "haproxy",
+      const t = targetFromEntry(haproxyKind, {
         pem: join(tmp, "nope.pem"),
         socket: api.path,
         verify: false,
@@ -257,7 +289,7 @@ describe("haproxy runtime API", () => {
         : "",
     );
     try {
-      const t = new HaproxyTarget({ kind: "haproxy", pem: pemPath, socket: api.path, verify: false });
+      const t = new HaproxyTarget({ pem: pemPath, socket: api.path, verify: false });
       await assert.rejects(t.deploy(ctx), (e: Error) => {
         assert.equal(
           e.message,
@@ -282,7 +314,7 @@ describe("haproxy runtime API", () => {
           : "Transaction aborted for certificate 'x'!\n\n",
     );
     try {
-      const t = new HaproxyTarget({ kind: "haproxy", pem: pemPath, socket: api.path, verify: false });
+      const t = new HaproxyTarget({ pem: pemPath, socket: api.path, verify: false });
       await assert.rejects(
         t.deploy(ctx),
         /commit ssl cert .* failed: Committing x\. \| Error: something broke/,
@@ -316,7 +348,6 @@ describe("haproxy runtime API", () => {
     const pemPath = join(tmp, "reload.pem");
     const marker = join(tmp, "reloaded");
     const t = new HaproxyTarget({
-      kind: "haproxy",
       pem: pemPath,
       reload: `printf %s "$WILE_CERT_NAME" > ${marker}`,
       verify: false,
@@ -325,13 +356,12 @@ describe("haproxy runtime API", () => {
     await t.deploy(ctx);
     assert.equal(readFileSync(marker, "utf8"), "h.example");
     assert.equal(statSync(pemPath).mode & 0o777, 0o600, "a new PEM holding a key is 0600");
-    const failing = new HaproxyTarget({ kind: "haproxy", pem: pemPath, reload: "exit 7", verify: false });
+    const failing = new HaproxyTarget({ pem: pemPath, reload: "exit 7", verify: false });
     await assert.rejects(failing.deploy(ctx), /haproxy reload: exit 7 failed \(exit 7\)/);
   });
 
   test("check: an unwritable directory fails before anything", async () => {
     const t = new HaproxyTarget({
-      kind: "haproxy",
       pem: join(tmp, "no-such-dir", "x.pem"),
       reload: "true",
       verify: false,

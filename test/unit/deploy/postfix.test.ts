@@ -1,19 +1,18 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { parseOptions } from "../../../src/cli/options";
-import {
-  type PostfixConfig,
-  pemSegments,
-  planChainFiles,
-  postfixKind,
-  postfixPlan,
-} from "../../../src/deploy/postfix";
+import { pemSegments, planChainFiles, postfixKind, postfixPlan } from "../../../src/deploy/postfix";
 import { targetKind } from "../../../src/deploy/registry";
 import { type DeployContext, DeployError } from "../../../src/deploy/target";
-import { UsageError } from "../../../src/util/errors";
+import {
+  configFromArgv,
+  entryError,
+  targetFromEntry,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
 import { installStubs, type Stubs, selfSigned, testContext } from "../../helpers/mail-services";
 import { deployRoundTrip } from "../../helpers/renewal";
 
@@ -41,7 +40,7 @@ after(() => {
 
 beforeEach(() => stubs.reset());
 
-const fromArgv = (argv: string[]) => postfixKind.fromOptions(parseOptions(argv, postfixKind.options));
+const fromArgv = (argv: string[]) => configFromArgv(postfixKind, argv);
 const keyAndChain = () => ctx.files.privkeyPem + ctx.files.fullchainPem;
 
 describe("postfix options", () => {
@@ -51,6 +50,10 @@ describe("postfix options", () => {
 
   test("defaults and every option", () => {
     assert.deepEqual(fromArgv([]), { kind: "postfix" });
+    assert.equal(
+      targetFromEntry(postfixKind, {}).describe(),
+      "postfix (paths from postconf, verify 127.0.0.1:25)",
+    );
     assert.deepEqual(
       fromArgv([
         "--postfix-config",
@@ -75,6 +78,11 @@ describe("postfix options", () => {
       cert: "/c.pem",
       key: "/k.pem",
     });
+    assert.deepEqual(fromArgv(["--postfix-chain-file", "w.pem", "--postfix-config", "pf"]), {
+      kind: "postfix",
+      chainFile: resolve("w.pem"),
+      config: resolve("pf"),
+    });
   });
 
   test("verify: SMTP STARTTLS on 25 by default; 465 is TLS; off", () => {
@@ -85,12 +93,20 @@ describe("postfix options", () => {
   });
 
   test("bad combinations are usage errors", () => {
-    assert.throws(() => fromArgv(["--postfix-cert", "/c"]), UsageError);
+    assert.throws(
+      () => fromArgv(["--postfix-cert", "/c"]),
+      usageError(/^--deploy postfix: --postfix-cert goes with --postfix-key$/),
+    );
     assert.throws(
       () => fromArgv(["--postfix-cert", "/c", "--postfix-key", "/k", "--postfix-chain-file", "/x"]),
-      /exclude each other/,
+      usageError(
+        /^--deploy postfix: --postfix-chain-file and --postfix-cert\/--postfix-key exclude each other: /,
+      ),
     );
-    assert.throws(() => fromArgv(["--postfix-verify", "[::1"]), UsageError);
+    assert.throws(
+      () => fromArgv(["--postfix-verify", "[::1"]),
+      usageError(/^--postfix-verify "\[::1": must be HOST\[:PORT\[:PROTOCOL\]\] \(.*missing \]\)$/),
+    );
   });
 
   test("renewal.json round trip", () => {
@@ -102,12 +118,16 @@ describe("postfix options", () => {
     ];
     assert.deepEqual(deployRoundTrip(postfixKind, configs), configs);
     assert.throws(
-      () => postfixKind.parse({ kind: "postfix", chainFile: "/a", cert: "/b", key: "/c" }, "w"),
-      /exclude each other/,
+      () => valuesFromEntry(postfixKind, { chainFile: "/a", cert: "/b", key: "/c" }, "w"),
+      entryError(
+        "w",
+        "deploy[0]",
+        /^\(postfix\) is inconsistent: "chainFile" and "cert"\/"key" exclude each other: /,
+      ),
     );
     assert.throws(
-      () => postfixKind.parse({ kind: "postfix", config: "etc" }, "w"),
-      /w\.config: must be an absolute path/,
+      () => valuesFromEntry(postfixKind, { config: "etc" }, "w"),
+      entryError("w", "deploy[0].config", /^must be an absolute path\.$/),
     );
   });
 });
@@ -187,7 +207,7 @@ describe("where Postfix reads its certificate", () => {
     const file = join(tmp, "chain-a.pem");
     writeFileSync(file, ec2.keyPem + ec2.certPem, { mode: 0o600 });
     stubs.answer("postconf", "smtpd_tls_chain_files", `${file}\n`);
-    const plan = await postfixPlan({ kind: "postfix", config: "/etc/pf2" }, ctx);
+    const plan = await postfixPlan({ config: "/etc/pf2" }, ctx);
     assert.equal(plan.setting, "smtpd_tls_chain_files");
     assert.equal(plan.certPath, file);
     assert.equal(plan.outputs.length, 1);
@@ -201,7 +221,7 @@ describe("where Postfix reads its certificate", () => {
     writeFileSync(a, rsa.keyPem + rsa.certPem);
     writeFileSync(b, ec2.keyPem + ec2.certPem);
     stubs.answer("postconf", "smtpd_tls_chain_files", `${a}, ${b}\n`);
-    const plan = await postfixPlan({ kind: "postfix" }, ctx);
+    const plan = await postfixPlan({}, ctx);
     assert.deepEqual(
       plan.outputs.map((o) => o.path),
       [b],
@@ -212,7 +232,7 @@ describe("where Postfix reads its certificate", () => {
   test("legacy cert and key files", async () => {
     stubs.answer("postconf", "smtpd_tls_cert_file", "/etc/ssl/certs/mx.pem\n");
     stubs.answer("postconf", "smtpd_tls_key_file", "/etc/ssl/private/mx.key\n");
-    const plan = await postfixPlan({ kind: "postfix" }, ctx);
+    const plan = await postfixPlan({}, ctx);
     assert.equal(plan.setting, "smtpd_tls_cert_file");
     assert.deepEqual(
       plan.outputs.map((o) => [o.path, o.secret, o.content(ctx)]),
@@ -231,16 +251,16 @@ describe("where Postfix reads its certificate", () => {
   test("key file defaulting to the cert file: one file, key first", async () => {
     stubs.answer("postconf", "smtpd_tls_cert_file", "/etc/postfix/mx.pem\n");
     stubs.answer("postconf", "smtpd_tls_key_file", "/etc/postfix/mx.pem\n");
-    const plan = await postfixPlan({ kind: "postfix" }, ctx);
+    const plan = await postfixPlan({}, ctx);
     assert.equal(plan.outputs.length, 1);
     assert.equal(plan.outputs[0]?.content(ctx), keyAndChain());
     assert.equal(plan.outputs[0]?.secret, true);
   });
 
   test("no certificate configured, or none", async () => {
-    await assert.rejects(postfixPlan({ kind: "postfix" }, ctx), /smtpd_tls_cert_file is empty/);
+    await assert.rejects(postfixPlan({}, ctx), /smtpd_tls_cert_file is empty/);
     stubs.answer("postconf", "smtpd_tls_cert_file", "none\n");
-    await assert.rejects(postfixPlan({ kind: "postfix" }, ctx), (e: Error) => {
+    await assert.rejects(postfixPlan({}, ctx), (e: Error) => {
       assert.match(e.message, /smtpd_tls_cert_file is none/);
       assert.match((e as DeployError).hint ?? "", /smtpd_tls_chain_files = /);
       return true;
@@ -250,15 +270,15 @@ describe("where Postfix reads its certificate", () => {
   test("postconf failing", async () => {
     stubs.fail("postconf", "postconf: fatal: open /etc/nope/main.cf: No such file or directory\n");
     await assert.rejects(
-      postfixPlan({ kind: "postfix", config: "/etc/nope" }, ctx),
+      postfixPlan({ config: "/etc/nope" }, ctx),
       /postconf -c \/etc\/nope -xh smtpd_tls_chain_files failed \(exit 1\): postconf: fatal: open/,
     );
   });
 
   test("explicit files need no postconf", async () => {
-    const plan = await postfixPlan({ kind: "postfix", chainFile: "/x.pem" }, ctx);
+    const plan = await postfixPlan({ chainFile: "/x.pem" }, ctx);
     assert.equal(plan.outputs[0]?.content(ctx), keyAndChain());
-    const pair = await postfixPlan({ kind: "postfix", cert: "/c.pem", key: "/k.pem" }, ctx);
+    const pair = await postfixPlan({ cert: "/c.pem", key: "/k.pem" }, ctx);
     assert.deepEqual(
       pair.outputs.map((o) => o.path),
       ["/c.pem", "/k.pem"],
@@ -268,8 +288,7 @@ describe("where Postfix reads its certificate", () => {
 });
 
 describe("postfix check and deploy", () => {
-  const target = (c: Omit<PostfixConfig, "kind">) =>
-    postfixKind.create({ kind: "postfix", verify: false, ...c });
+  const target = (c: Record<string, unknown>) => targetFromEntry(postfixKind, { verify: false, ...c });
 
   test("check: an unwritable target fails before anything changes", async () => {
     stubs.answer("postconf", "smtpd_tls_chain_files", `${tmp}/missing/chain.pem\n`);

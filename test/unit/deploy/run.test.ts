@@ -4,28 +4,28 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parseOptions } from "../../../src/cli/options";
 import { TARGET_KINDS } from "../../../src/deploy/registry";
-import { deployConfigsFromOptions, runDeploys } from "../../../src/deploy/run";
-import { DeployError, type TargetKind } from "../../../src/deploy/target";
+import { runDeploys, targetsFromConfig } from "../../../src/deploy/run";
+import { DeployError, defineTarget, type TargetKind } from "../../../src/deploy/target";
 import { CertStore } from "../../../src/store/certs";
 import { silentLogger } from "../../../src/util/log";
+import { flag, required, text } from "../../../src/util/settings";
+import { entryError } from "../../helpers/deploy-kinds";
 import { renewalConfig } from "../../helpers/renewal";
 
-/** A target kind that records what happens to it, added to the registry for these tests. */
+/** A target kind that records what happens to it; passed to the functions under test, never registered. */
 const events: string[] = [];
-const fake: TargetKind<{ kind: string; label: string; failCheck?: boolean; failDeploy?: boolean }> = {
+const fake = defineTarget({
   kind: "fake-test",
   summary: "records calls",
-  options: [
-    { name: "fake-label", type: "string", help: "" },
-    { name: "fake-flag", type: "boolean", help: "" },
-    { name: "fake-verify", type: "boolean", defaultTrue: true, help: "" },
-  ],
-  fromOptions: (opts) => ({ kind: "fake-test", label: String(opts["fake-label"] ?? "x") }),
-  parse: (raw) => raw as never,
+  example: "--deploy fake-test --fake-label a",
+  settings: {
+    label: required(text({ flag: "fake-label", help: "" })),
+    failCheck: flag({ flag: "fake-fail-check", help: "" }),
+    failDeploy: flag({ flag: "fake-fail-deploy", help: "" }),
+  },
   create: (c) => ({
-    kind: c.kind,
+    kind: "fake-test",
     describe: () => `fake ${c.label}`,
     check: async (ctx) => {
       events.push(`check ${c.label} ${ctx.serialHex.length > 0}`);
@@ -36,13 +36,13 @@ const fake: TargetKind<{ kind: string; label: string; failCheck?: boolean; failD
       if (c.failDeploy) throw new DeployError(`${c.label} refused`, { hint: `fix ${c.label}` });
     },
   }),
-};
+});
+const KINDS: TargetKind[] = [fake];
 
 let home = "";
 const cfg = (deploy: Array<Record<string, unknown> & { kind: string }>) => renewalConfig("d.example", deploy);
 
 before(async () => {
-  TARGET_KINDS.push(fake as TargetKind);
   home = mkdtempSync(join(tmpdir(), "wile-deploy-run-"));
   execFileSync(
     "openssl",
@@ -74,10 +74,7 @@ before(async () => {
   });
 });
 
-after(() => {
-  TARGET_KINDS.splice(TARGET_KINDS.indexOf(fake as TargetKind), 1);
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => rmSync(home, { recursive: true, force: true }));
 
 describe("running deploy targets", () => {
   test("every target is checked before any deploys; all deploy in order", async () => {
@@ -90,6 +87,7 @@ describe("running deploy targets", () => {
         { kind: "fake-test", label: "b" },
       ]),
       silentLogger,
+      KINDS,
     );
     assert.equal(n, 2);
     assert.deepEqual(events, ["check a true", "check b true", "deploy a", "deploy b"]);
@@ -106,6 +104,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "b", failCheck: true },
         ]),
         silentLogger,
+        KINDS,
       ),
       /deploy to fake b failed: cannot write for b \(nothing was deployed\)/,
     );
@@ -124,6 +123,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "c", failDeploy: true },
         ]),
         silentLogger,
+        KINDS,
       ),
       (e: unknown) => {
         assert.ok(e instanceof DeployError);
@@ -142,43 +142,53 @@ describe("running deploy targets", () => {
     );
   });
 
-  test("unknown kinds in renewal.json are named", async () => {
+  test("unknown kinds and broken entries in renewal.json are named, before anything runs", async () => {
+    const file = join(home, "certs", "d.example", "renewal.json");
+    events.length = 0;
     await assert.rejects(
-      runDeploys(home, "d.example", cfg([{ kind: "teleport" }]), silentLogger),
-      /deploy\[0\]: unknown target kind "teleport"/,
+      runDeploys(
+        home,
+        "d.example",
+        cfg([{ kind: "fake-test", label: "a" }, { kind: "teleport" }]),
+        silentLogger,
+        KINDS,
+      ),
+      entryError(
+        file,
+        "deploy[1].kind",
+        /^is "teleport", a target this wile does not know \(it knows fake-test; an older wile\? upgrade it\)\.$/,
+        "d.example",
+      ),
     );
+    await assert.rejects(
+      runDeploys(
+        home,
+        "d.example",
+        cfg([{ kind: "fake-test", label: "a", failCheck: "yes" }]),
+        silentLogger,
+        KINDS,
+      ),
+      entryError(file, "deploy[0].failCheck", /^must be true or false\.$/, "d.example"),
+    );
+    await assert.rejects(
+      runDeploys(home, "d.example", cfg([{ kind: "fake-test" }]), silentLogger, KINDS),
+      entryError(file, "deploy[0].label", /^is missing\.$/, "d.example"),
+    );
+    assert.deepEqual(events, []);
   });
-});
 
-describe("--deploy on the command line", () => {
-  const specs = [{ name: "deploy", type: "string" as const, repeat: true, help: "" }, ...fake.options];
-  test("builds each kind's settings", () => {
-    const opts = parseOptions(["--deploy", "fake-test", "--fake-label", "z"], specs);
-    assert.deepEqual(deployConfigsFromOptions(opts, ["fake-test"]), [{ kind: "fake-test", label: "z" }]);
-  });
-  test("unknown kind, a kind twice, and a kind's option without --deploy KIND are usage errors", () => {
+  test("only the kinds passed in are known: the registry has no test kind", () => {
+    assert.ok(!TARGET_KINDS.some((k) => k.kind === "fake-test"));
+    const deploy = [{ kind: "fake-test", label: "a" }];
+    assert.equal(targetsFromConfig({ name: "d.example", deploy }, "r.json", KINDS).length, 1);
     assert.throws(
-      () => deployConfigsFromOptions(parseOptions([], specs), ["teleport"]),
-      /unknown --deploy target "teleport"/,
+      () => targetsFromConfig({ name: "d.example", deploy }, "r.json"),
+      entryError(
+        "r.json",
+        "deploy[0].kind",
+        /^is "fake-test", a target this wile does not know /,
+        "d.example",
+      ),
     );
-    assert.throws(
-      () => deployConfigsFromOptions(parseOptions([], specs), ["fake-test", "fake-test"]),
-      /given twice/,
-    );
-    assert.throws(
-      () => deployConfigsFromOptions(parseOptions(["--fake-label", "z"], specs), []),
-      /--fake-label belongs to the fake-test target, but --deploy fake-test was not given/,
-    );
-    assert.throws(
-      () => deployConfigsFromOptions(parseOptions(["--fake-flag"], specs), []),
-      /--fake-flag belongs/,
-    );
-    assert.throws(
-      () => deployConfigsFromOptions(parseOptions(["--no-fake-verify"], specs), []),
-      /--fake-verify belongs/,
-    );
-  });
-  test("booleans left at their defaults are not taken for given options", () => {
-    assert.deepEqual(deployConfigsFromOptions(parseOptions([], specs), []), []);
   });
 });

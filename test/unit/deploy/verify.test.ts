@@ -433,9 +433,19 @@ describe("verifyServed", () => {
 describe("verifySetting", () => {
   test('--no-KIND-verify (minimist\'s "false") and off/no/none turn the check off; else an endpoint', async () => {
     const { verifySetting } = await import("../../../src/deploy/verify");
-    const d = { port: 993, protocol: "tls" as const };
-    for (const off of ["false", "no", "OFF", " none "]) assert.equal(verifySetting(off, d), false);
-    assert.equal(verifySetting("127.0.0.1", d), "127.0.0.1:993:tls");
-    assert.equal(verifySetting("mail.example:143:imap", d), "mail.example:143:imap");
+    const setting = verifySetting({ help: "", defaults: { port: 993, protocol: "tls" } });
+    for (const off of ["false", "no", "OFF", " none ", false]) assert.equal(setting.parse(off), false);
+    assert.equal(setting.parse("127.0.0.1"), "127.0.0.1:993:tls");
+    assert.equal(setting.parse("mail.example:143:imap"), "mail.example:143:imap");
+  });
+  test("anything else is refused with the reason", async () => {
+    const { verifySetting } = await import("../../../src/deploy/verify");
+    const setting = verifySetting({ help: "", defaults: { port: 993, protocol: "tls" } });
+    assert.throws(
+      () => setting.parse("127.0.0.1:99999"),
+      /^Error: must be HOST\[:PORT\[:PROTOCOL\]\] \(invalid endpoint "127\.0\.0\.1:99999": port 99999 is not a number from 1 to 65535\)$/,
+    );
+    assert.throws(() => setting.parse(true), /^Error: must be HOST\[:PORT\[:PROTOCOL\]\] or false$/);
+    assert.throws(() => setting.parse(443), /or false/);
   });
 });
