@@ -104,7 +104,9 @@ export function readSettings<D extends Settings>(
     stored[key] = values[key];
   }
   for (const [key, setting] of Object.entries(decl)) {
-    if (setting.needs !== undefined && stored[key] !== undefined && stored[setting.needs] === undefined) {
+    // A switch set to false is as good as absent.
+    const given = stored[key] !== undefined && stored[key] !== false;
+    if (setting.needs !== undefined && given && stored[setting.needs] === undefined) {
       throw new SettingError(undefined, `${name(key)} goes with ${name(setting.needs)}`);
     }
   }
