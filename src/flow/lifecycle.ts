@@ -56,7 +56,7 @@ export interface StepResult {
 export interface StepOptions {
   home: string;
   logger: Logger;
-  /** When this run started: lastAttempt, deployPending.since, the backoff count from it. */
+  /** When this run started: lastAttempt, deployPending.since; the backoff counts from it. */
   now: Date;
 }
 
