@@ -217,7 +217,10 @@ async function postconf(c: Pick<PostfixConfig, "config">, name: string): Promise
 }
 
 /** Works out the files to write, from the explicit options or from postconf. */
-export async function postfixPlan(c: PostfixConfig, ctx: DeployContext): Promise<mail.MailPlan> {
+export async function postfixPlan(
+  c: Pick<PostfixConfig, "config" | "chainFile" | "cert" | "key">,
+  ctx: DeployContext,
+): Promise<mail.MailPlan> {
   if (c.chainFile !== undefined) {
     return {
       setting: "--postfix-chain-file",

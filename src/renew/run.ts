@@ -1,31 +1,13 @@
-import { AcmeProblem } from "../acme/problem";
 import { parseCertificate } from "../crypto/x509";
-import { runDeploys } from "../deploy/run";
 import type { ClientPool } from "../flow/client";
-import { issueFromConfig } from "../flow/issue";
+import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
 import { CertStore } from "../store/certs";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { summarize } from "../util/notify";
 import { fetchRenewalWindow } from "./ari";
-import { nextAttemptAfterFailure } from "./backoff";
 import { type Decision, decide } from "./decide";
-
-export interface Outcome {
-  name: string;
-  /** renewed; not-due; waiting (backing off after failures); failed. */
-  status: "renewed" | "deployed" | "not-due" | "waiting" | "failed";
-  /** Why it was (not) renewed, or what failed. */
-  reason: string;
-  hint?: string;
-  /** When it becomes due, for not-due and waiting. */
-  renewAt?: string;
-  serial?: string;
-  notAfter?: string;
-  /** The CA's explanation of its renewal window (ARI explanationURL), when it gave one. */
-  explanationURL?: string;
-}
 
 export interface RenewOptions {
   home: string;
@@ -39,8 +21,9 @@ export interface RenewOptions {
 }
 
 /**
- * Checks one certificate and renews it when due, replaying its renewal.json. Never throws: a
- * failure is an outcome, recorded in state.json with the time of the next attempt (backing off),
+ * Checks one certificate and, when it is due, renews it replaying its renewal.json (decide, then
+ * the lifecycle step); a certificate whose deploy failed earlier is deployed again. Never throws:
+ * a failure is an outcome, recorded in state.json with the time of the next attempt (backing off),
  * and the certificate and key in place stay untouched.
  */
 export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
@@ -76,31 +59,18 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
       });
     }
     state = decision.state;
+    // Most runs change nothing: no write (and no fsync) then.
+    if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
     if (!decision.due && state.deployPending) {
       // Renewed earlier but not deployed: deploy again, it is what the services are waiting for.
+      // Not a renewal: the renewal backoff stays as it is.
       const pending = state.deployPending;
       logger.info(
         `${name}: deploying again (failed since ${pending.since}: ${pending.error.split("\n")[0]})`,
       );
-      try {
-        await runDeploys(home, name, cfg, logger);
-      } catch (err) {
-        // Not a renewal failure: the renewal backoff stays as it is; the next run tries again.
-        if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
-        return {
-          name,
-          status: "failed",
-          reason: `the deploy of serial ${pending.serial} failed again: ${err instanceof Error ? err.message : String(err)}`,
-          ...(err instanceof WileError && err.hint ? { hint: err.hint } : {}),
-        };
-      }
-      delete state.deployPending;
-      await writeState(home, name, state);
-      return { name, status: "deployed", reason: "deployed the certificate whose deploy had failed" };
+      return (await redeploy(cfg, { home, logger, now })).outcome;
     }
     if (!decision.due) {
-      // Most runs change nothing: no write (and no fsync) then.
-      if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
       return {
         name,
         status: decision.source === "backoff" ? "waiting" : "not-due",
@@ -111,61 +81,26 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
 
     logger.info(`${name}: renewing (${decision.reason})`);
-    state = { ...state, lastAttempt: now.toISOString() };
     const client = await opts.pool.get(cfg.server, cfg.caBundle);
     const ariAvailable = Boolean((await client.directory()).renewalInfo);
-    const result = await issueFromConfig(
+    const { outcome } = await obtainAndDeploy(
       { ...cfg, updatedAt: now.toISOString() },
-      { home, logger, client, ...(ariAvailable && decision.replaces ? { replaces: decision.replaces } : {}) },
+      {
+        home,
+        logger,
+        now,
+        reason: decision.reason,
+        client,
+        ...(ariAvailable && decision.replaces ? { replaces: decision.replaces } : {}),
+        onInstalled: (r) =>
+          logger.info(`${name}: renewed, serial ${r.serial}, valid until ${r.notAfter.toISOString()}`),
+      },
     );
-    // A new certificate: its ARI window and the failure count start afresh.
-    state = { ...emptyState(), lastAttempt: now.toISOString(), lastSuccess: new Date().toISOString() };
-    await writeState(home, name, state);
-    logger.info(`${name}: renewed, serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
-    try {
-      await runDeploys(home, name, cfg, logger);
-    } catch (err) {
-      // Renewed and stored, but the services do not have it yet: a failure, retried by the next run.
-      const message = err instanceof Error ? err.message : String(err);
-      state.deployPending = { serial: result.serial, error: message, since: now.toISOString() };
-      await writeState(home, name, state);
-      return {
-        name,
-        status: "failed",
-        reason: `renewed (serial ${result.serial}), but the deploy failed: ${message}`,
-        ...(err instanceof WileError && err.hint ? { hint: err.hint } : {}),
-        serial: result.serial,
-        notAfter: result.notAfter.toISOString(),
-      };
-    }
-    return {
-      name,
-      status: "renewed",
-      reason: decision.reason,
-      serial: result.serial,
-      notAfter: result.notAfter.toISOString(),
-      ...(decision.explanationURL ? { explanationURL: decision.explanationURL } : {}),
-    };
+    return outcome.status === "renewed" && decision.explanationURL
+      ? { ...outcome, explanationURL: decision.explanationURL }
+      : outcome;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const failures = state.failures + 1;
-    const retryAfter = err instanceof AcmeProblem ? err.retryAfterMs : null;
-    const next = nextAttemptAfterFailure(failures, now, retryAfter);
-    await writeState(home, name, {
-      ...state,
-      failures,
-      lastAttempt: now.toISOString(),
-      lastError: message,
-      nextAttempt: next.toISOString(),
-    }).catch((e) => logger.warn(`${name}: could not record the failure: ${(e as Error).message}`));
-    const hint = err instanceof WileError ? err.hint : undefined;
-    return {
-      name,
-      status: "failed",
-      reason: message,
-      ...(hint ? { hint } : {}),
-      renewAt: next.toISOString(),
-    };
+    return recordFailure(home, name, state, err, now, logger);
   }
 }
 

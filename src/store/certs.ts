@@ -134,11 +134,14 @@ export class CertStore {
     });
     const out: string[] = [];
     for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const d = join(certs, e.name);
-      if ((await exists(join(d, "renewal.json"))) || (await exists(join(d, "current")))) out.push(e.name);
+      if (e.isDirectory() && (await isCertDir(join(certs, e.name)))) out.push(e.name);
     }
     return out.sort();
+  }
+
+  /** Whether this home has a certificate `name`: a renewal.json or an installed version. */
+  async has(name: string): Promise<boolean> {
+    return isCertDir(this.dir(name));
   }
 
   /**
@@ -216,6 +219,10 @@ async function replaceSymlink(path: string, target: string): Promise<void> {
     await unlink(tmp).catch(() => {});
     throw e;
   }
+}
+
+async function isCertDir(dir: string): Promise<boolean> {
+  return (await exists(join(dir, "renewal.json"))) || (await exists(join(dir, "current")));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,7 +1,6 @@
 import { TARGET_KINDS, targetKind } from "../../deploy/registry";
-import { runDeploys } from "../../deploy/run";
+import { redeploy } from "../../flow/lifecycle";
 import { CertStore } from "../../store/certs";
-import { readState, writeState } from "../../store/state";
 import { UsageError } from "../../util/errors";
 import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions, targetOptions } from "../deploy-options";
@@ -74,12 +73,10 @@ export const deployCommand: Command = {
         });
       }
     }
-    const n = await runDeploys(home, name, cfg, out.logger);
-    const state = await readState(home, name);
-    if (state.deployPending) {
-      delete state.deployPending;
-      await writeState(home, name, state);
-    }
+    // A failed deploy is recorded as pending (wile list shows it, the next cron deploys again).
+    const { error } = await redeploy(cfg, { home, logger: out.logger, now: new Date() });
+    if (error !== undefined) throw error;
+    const n = cfg.deploy.length;
     out.logger.info(`${name}: deployed to ${n} target${n === 1 ? "" : "s"}`);
     if (out.jsonMode) out.json({ name, deployed: cfg.deploy.map((d) => d.kind) });
     return 0;

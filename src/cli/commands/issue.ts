@@ -3,8 +3,7 @@ import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
-import { runDeploys } from "../../deploy/run";
-import { issueFromConfig } from "../../flow/issue";
+import { obtainAndDeploy } from "../../flow/lifecycle";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
@@ -142,14 +141,17 @@ export const issueCommand: Command = {
     const previous = await store.readRenewal(name).catch(() => null);
     if (previous) cfg.createdAt = previous.createdAt;
 
-    const result = await issueFromConfig(cfg, { home, logger: out.logger, eab });
-    let deployError: WileError | undefined;
-    try {
-      await runDeploys(home, name, cfg, out.logger);
-    } catch (err) {
-      if (!(err instanceof WileError)) throw err;
-      deployError = err;
-    }
+    const { issued: result, error } = await obtainAndDeploy(cfg, {
+      home,
+      logger: out.logger,
+      now: new Date(),
+      reason: "issued",
+      eab,
+    });
+    // Obtaining failed (recorded for a certificate this home already has): main reports it.
+    if (!result) throw error;
+    // A deploy that failed is recorded as pending: wile list shows it, the next cron deploys again.
+    if (error !== undefined && !(error instanceof WileError)) throw error;
     const doc = {
       name: result.name,
       domains: result.identifiers.map((i) => i.value),
@@ -160,16 +162,16 @@ export const issueCommand: Command = {
       keyType: cfg.keyType,
       path: result.path,
       deployed: cfg.deploy.map((d) => d.kind),
-      ...(deployError ? { deployError: deployError.message } : {}),
+      ...(error ? { deployError: error.message } : {}),
     };
     out.logger.info(
       `Issued ${name}: serial ${result.serial}, valid until ${doc.notAfter} (${daysLeft(result.notAfter)} days)`,
     );
-    if (deployError) {
+    if (error) {
       // The certificate is issued and stored; the deploy is what failed (exit 1).
-      out.error(deployError.message, deployError.hint);
+      out.error(error.message, error.hint);
       if (out.jsonMode) out.json({ ok: false, ...doc });
-      return deployError.exitCode;
+      return error.exitCode;
     }
     if (out.jsonMode) out.json(doc);
     else out.print(`${result.path}/fullchain.pem\n${result.path}/privkey.pem`);

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { ClientPool } from "../../flow/client";
-import { mapLimit, type Outcome, renewOne, summaryLine } from "../../renew/run";
+import type { Outcome } from "../../flow/lifecycle";
+import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
 import { acquireLock } from "../../store/lock";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
