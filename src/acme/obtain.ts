@@ -1,4 +1,4 @@
-import type { ChallengeContext, Solver } from "../challenges/solver";
+import type { ChallengeContext, Solver } from "./solver";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { isRecord, printable } from "../util/text";

@@ -5,7 +5,7 @@ import { AcmeProblem } from "../acme/problem";
 import type { Identifier } from "../acme/types";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
-import type { ChallengeContext, Solver } from "../challenges/solver";
+import type { ChallengeContext, Solver } from "../acme/solver";
 import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import type { AcmeClient, Authorization, Order } from "../../../src/acme/client";
 import { obtainCertificate, ValidationError } from "../../../src/acme/obtain";
 import type { Identifier } from "../../../src/acme/types";
-import type { ChallengeContext, Solver } from "../../../src/challenges/solver";
+import type { ChallengeContext, Solver } from "../../../src/acme/solver";
 import { silentLogger } from "../../../src/util/log";
 
 /**
