@@ -12,6 +12,7 @@ import {
   rolloverAccountKey,
   updateAccountContact,
 } from "../acme/account-ops";
+import { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
 import { type AccountKey, toAccountKey } from "../acme/jws";
 import { AcmeProblem } from "../acme/problem";
@@ -22,7 +23,6 @@ import { fsyncDir, readFileIfExists, writeFileAtomic } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 
-/** An AcmeClient for a CA, trusting the (already checked) CA bundle file. */
 /** This home's account for one CA, as stored: `accounts/<ca>/<name>/`. */
 export interface LocalAccount {
   directoryUrl: string;
@@ -61,24 +61,24 @@ export function noAccountError(home: string, directoryUrl: string, extraHint = "
 }
 
 /**
- * Makes `client` sign as `local`: the recorded URL, else the one the CA finds for the key
+ * `local` as a session on `client`: the recorded URL, else the one the CA finds for the key
  * (onlyReturnExisting; the record is completed then). Throws when the CA knows no account for it.
  */
-export async function attachAccount(client: AcmeClient, home: string, local: LocalAccount): Promise<string> {
+export async function attachAccount(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+): Promise<AccountSession> {
   await settlePendingRollover(client, home, local);
-  if (local.record?.url) {
-    client.useAccount(local.key, local.record.url);
-    return local.record.url;
-  }
-  client.useAccount(local.key);
-  const found = await client.findAccount();
+  if (local.record?.url) return new AccountSession(client, local.key, local.record.url);
+  const found = await client.findAccount(local.key);
   if (!found) {
     throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
       hint: "Register it with: wile account register (add --server/--ca-bundle as for issue).",
     });
   }
   await writeRecord(home, local, { url: found.url, contact: contactEmails(found.account.contact) });
-  return found.url;
+  return new AccountSession(client, local.key, found.url);
 }
 
 /** "mailto:a@b" entries as plain addresses. */
@@ -121,14 +121,13 @@ export async function showAccount(
   local: LocalAccount,
 ): Promise<AccountStatus> {
   await settlePendingRollover(client, home, local);
-  client.useAccount(local.key);
-  const found = await client.findAccount();
+  const found = await client.findAccount(local.key);
   if (!found) {
     throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
       hint: "If the account was rolled over or deactivated elsewhere, this key is no longer valid; register anew with: wile account register.",
     });
   }
-  const account = await fetchAccount(client);
+  const account = await fetchAccount(new AccountSession(client, local.key, found.url));
   if (!local.record?.url) await writeRecord(home, local, { url: found.url });
   return {
     url: found.url,
@@ -146,14 +145,14 @@ export async function updateEmail(
   home: string,
   local: LocalAccount,
   emails: string[],
-): Promise<AccountObject> {
-  await attachAccount(client, home, local);
+): Promise<{ url: string; account: AccountObject }> {
+  const session = await attachAccount(client, home, local);
   const account = await updateAccountContact(
-    client,
+    session,
     emails.map((e) => `mailto:${e}`),
   );
   await writeRecord(home, local, { contact: emails });
-  return account;
+  return { url: session.url, account };
 }
 
 /**
@@ -167,9 +166,9 @@ export async function deactivate(
   local: LocalAccount,
   now = new Date(),
 ): Promise<{ url: string; movedTo: string }> {
-  const url = await attachAccount(client, home, local);
+  const session = await attachAccount(client, home, local);
   try {
-    await deactivateAccount(client);
+    await deactivateAccount(session);
   } catch (err) {
     // Already deactivated (for example by an earlier run killed before the move): move it now.
     if (!(err instanceof AcmeProblem && err.is("unauthorized") && /deactivat/i.test(err.detail))) throw err;
@@ -177,7 +176,7 @@ export async function deactivate(
   const movedTo = `${local.dir}.deactivated-${utcStamp(now)}`;
   await rename(local.dir, movedTo);
   await fsyncDir(join(local.dir, ".."));
-  return { url, movedTo };
+  return { url: session.url, movedTo };
 }
 
 /**
@@ -195,14 +194,15 @@ export async function rollover(
   logger: Logger,
   now = new Date(),
 ): Promise<{ url: string; oldThumbprint: string; newThumbprint: string; oldKeyFile: string }> {
-  const url = await attachAccount(client, home, local);
+  const session = await attachAccount(client, home, local);
+  const { url } = session;
   const pending = join(local.dir, PENDING);
   const newPrivate = await generateKey(keyType);
   await writeFileAtomic(pending, privateKeyToPem(newPrivate), 0o600);
   const newKey = await toAccountKey(newPrivate);
   const oldKey = local.key;
   try {
-    await rolloverAccountKey(client, oldKey, newKey);
+    await rolloverAccountKey(session, newKey);
   } catch (err) {
     // The CA said no, or its answer was lost. Ask which key it knows; only a definite "not the
     // new one" drops the pending file (it might be the account's only working key otherwise).
@@ -227,21 +227,18 @@ export async function rollover(
   const oldKeyFile = await swapInPendingKey(local, now);
   local.key = newKey;
   await writeRecord(home, local, { keyType });
-  client.useAccount(newKey, url);
   const confirmed = await caKnowsKey(client, newKey, url);
   if (!confirmed) {
     throw new WileError(`the CA accepted the key change but does not find account ${url} by the new key`, {
       hint: `The old key is kept at ${oldKeyFile}. Check with: wile account show`,
     });
   }
-  client.useAccount(newKey, url);
   return { url, oldThumbprint: oldKey.thumbprint, newThumbprint: newKey.thumbprint, oldKeyFile };
 }
 
-/** True when onlyReturnExisting with `key` finds the account `url`. Leaves `client` signing with `key`. */
+/** True when onlyReturnExisting with `key` finds the account `url`. */
 async function caKnowsKey(client: AcmeClient, key: AccountKey, url: string): Promise<boolean> {
-  client.useAccount(key);
-  const found = await client.findAccount();
+  const found = await client.findAccount(key);
   return found?.url === url;
 }
 
@@ -283,6 +280,4 @@ export async function settlePendingRollover(
   } else {
     await unlink(pendingFile).catch(() => {});
   }
-  if (url) client.useAccount(local.key, url);
-  else client.useAccount(local.key);
 }

@@ -164,22 +164,19 @@ async function run(sub: Sub, ctx: CommandContext): Promise<number> {
           else out.print(local.record.url);
           return 0;
         }
-        const key = await ensureAccount(
+        const { url, key } = await ensureAccount(
           client,
           { home, directoryUrl: ca.server, account: DEFAULT_ACCOUNT, email, eab },
           out.logger,
         );
-        const url = client.accountUrl ?? "";
         if (out.jsonMode) out.json({ server: ca.server, url, created: true, thumbprint: key.thumbprint });
         else out.print(url);
         return 0;
       }
       case "update": {
-        const account = await updateEmail(client, home, local as LocalAccount, email);
-        out.logger.info(
-          `Updated the contact of ${client.accountUrl}: ${account.contact.join(", ") || "(none)"}`,
-        );
-        if (out.jsonMode) out.json({ server: ca.server, url: client.accountUrl, contact: account.contact });
+        const { url, account } = await updateEmail(client, home, local as LocalAccount, email);
+        out.logger.info(`Updated the contact of ${url}: ${account.contact.join(", ") || "(none)"}`);
+        if (out.jsonMode) out.json({ server: ca.server, url, contact: account.contact });
         return 0;
       }
       case "deactivate": {
