@@ -3,8 +3,6 @@
  * Rollover and deactivation change files only after the CA has said yes, and never lose a key
  * that works: see rollover() and deactivate().
  */
-import { link, rename, unlink } from "node:fs/promises";
-import { join } from "node:path";
 import {
   type AccountObject,
   deactivateAccount,
@@ -18,8 +16,6 @@ import { type AccountKey, toAccountKey } from "../acme/jws";
 import { AcmeProblem } from "../acme/problem";
 import { generateKey, type KeyType, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { type AccountRecord, AccountStore, DEFAULT_ACCOUNT } from "../store/accounts";
-import { utcStamp } from "../store/certs";
-import { fsyncDir, readFileIfExists, writeFileAtomic } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 
@@ -27,15 +23,11 @@ import type { Logger } from "../util/log";
 export interface LocalAccount {
   directoryUrl: string;
   name: string;
-  dir: string;
   keyFile: string;
   key: AccountKey;
   /** Null when the key was stored but the registration never finished (crash, network). */
   record: AccountRecord | null;
 }
-
-/** Where a rollover keeps the new key until the CA has accepted it. */
-export const PENDING = "account.key.next";
 
 /** The stored account, or null when this home has no key for the CA. */
 export async function loadLocalAccount(
@@ -44,13 +36,12 @@ export async function loadLocalAccount(
   name = DEFAULT_ACCOUNT,
 ): Promise<LocalAccount | null> {
   const store = new AccountStore(home);
-  const dir = store.dir(directoryUrl, name);
-  const keyFile = join(dir, "account.key");
+  const keyFile = store.keyFile(directoryUrl, name);
   const pem = await store.readKey(directoryUrl, name);
   if (pem === null) return null;
   const key = await toAccountKey(privateKeyFromPem(pem, keyFile));
   const record = await store.readRecord(directoryUrl, name);
-  return { directoryUrl, name, dir, keyFile, key, record };
+  return { directoryUrl, name, keyFile, key, record };
 }
 
 /** A WileError for "this home has no account at that CA". */
@@ -173,18 +164,16 @@ export async function deactivate(
     // Already deactivated (for example by an earlier run killed before the move): move it now.
     if (!(err instanceof AcmeProblem && err.is("unauthorized") && /deactivat/i.test(err.detail))) throw err;
   }
-  const movedTo = `${local.dir}.deactivated-${utcStamp(now)}`;
-  await rename(local.dir, movedTo);
-  await fsyncDir(join(local.dir, ".."));
+  const movedTo = await new AccountStore(home).moveDeactivated(local.directoryUrl, now, local.name);
   return { url: session.url, movedTo };
 }
 
 /**
- * RFC 8555 7.3.5 key rollover. The new key is written to account.key.next (0600, fsynced) before
- * the CA sees it; only after the CA answered 200 is the old key kept as account.key.old-<stamp>
- * (a hard link) and account.key.next renamed over account.key. Then the CA is asked to find the
- * account by the new key, to confirm. A run killed in between is settled by the next account
- * command (settlePendingRollover).
+ * RFC 8555 7.3.5 key rollover. The new key is stored as the pending key (account.key.next, 0600,
+ * fsynced) before the CA sees it; only after the CA answered 200 is it promoted (the old key kept
+ * as account.key.old-<stamp>, a hard link, and account.key.next renamed over account.key; see
+ * AccountStore). Then the CA is asked to find the account by the new key, to confirm. A run
+ * killed in between is settled by the next account command (settlePendingRollover).
  */
 export async function rollover(
   client: AcmeClient,
@@ -196,9 +185,9 @@ export async function rollover(
 ): Promise<{ url: string; oldThumbprint: string; newThumbprint: string; oldKeyFile: string }> {
   const session = await attachAccount(client, home, local);
   const { url } = session;
-  const pending = join(local.dir, PENDING);
+  const store = new AccountStore(home);
   const newPrivate = await generateKey(keyType);
-  await writeFileAtomic(pending, privateKeyToPem(newPrivate), 0o600);
+  await store.writePendingKey(local.directoryUrl, privateKeyToPem(newPrivate), local.name);
   const newKey = await toAccountKey(newPrivate);
   const oldKey = local.key;
   try {
@@ -213,18 +202,18 @@ export async function rollover(
       throw new WileError(
         `the key rollover for ${url} failed and its outcome is unknown: ${(err as Error).message}`,
         {
-          hint: `Both keys are kept (${local.keyFile} and ${pending}). Run 'wile account show' once the CA is reachable: it settles which one is the account's.`,
+          hint: `Both keys are kept (${local.keyFile} and ${store.pendingKeyFile(local.directoryUrl, local.name)}). Run 'wile account show' once the CA is reachable: it settles which one is the account's.`,
           cause: err,
         },
       );
     }
     if (!known) {
-      await unlink(pending).catch(() => {});
+      await store.dropPendingKey(local.directoryUrl, local.name);
       throw err;
     }
     logger.warn("the CA's answer was lost, but it does know the new key: finishing the rollover");
   }
-  const oldKeyFile = await swapInPendingKey(local, now);
+  const oldKeyFile = await store.promotePendingKey(local.directoryUrl, now, local.name);
   local.key = newKey;
   await writeRecord(home, local, { keyType });
   const confirmed = await caKnowsKey(client, newKey, url);
@@ -242,42 +231,27 @@ async function caKnowsKey(client: AcmeClient, key: AccountKey, url: string): Pro
   return found?.url === url;
 }
 
-/** account.key -> account.key.old-<stamp> (hard link), then account.key.next renamed over account.key. */
-async function swapInPendingKey(local: LocalAccount, now: Date): Promise<string> {
-  let oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}`);
-  for (let n = 2; ; n++) {
-    try {
-      await link(local.keyFile, oldKeyFile);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}-${n}`);
-    }
-  }
-  await rename(join(local.dir, PENDING), local.keyFile);
-  await fsyncDir(local.dir);
-  return oldKeyFile;
-}
-
 /**
- * A rollover killed after writing account.key.next: if the CA knows the account by that key,
- * finish the swap; otherwise the CA never took it, and it is removed.
+ * A rollover killed after writing its new key (the store's pending key): if the CA knows the
+ * account by that key, finish the swap; otherwise the CA never took it, and it is removed.
  */
 export async function settlePendingRollover(
   client: AcmeClient,
   home: string,
   local: LocalAccount,
 ): Promise<void> {
-  const pendingFile = join(local.dir, PENDING);
-  const pem = await readFileIfExists(pendingFile);
+  const store = new AccountStore(home);
+  const pem = await store.readPendingKey(local.directoryUrl, local.name);
   if (pem === null) return;
-  const next = await toAccountKey(privateKeyFromPem(pem, pendingFile));
+  const next = await toAccountKey(
+    privateKeyFromPem(pem, store.pendingKeyFile(local.directoryUrl, local.name)),
+  );
   const url = local.record?.url;
   if (url && (await caKnowsKey(client, next, url))) {
-    await swapInPendingKey(local, new Date());
+    await store.promotePendingKey(local.directoryUrl, new Date(), local.name);
     local.key = next;
     await writeRecord(home, local, { keyType: keyTypeOf(next.privateKey) ?? "unknown" });
   } else {
-    await unlink(pendingFile).catch(() => {});
+    await store.dropPendingKey(local.directoryUrl, local.name);
   }
 }

@@ -1,13 +1,11 @@
-import { join } from "node:path";
 import { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
 import { toAccountKey } from "../acme/jws";
 import { generateKey, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { AccountStore } from "../store/accounts";
-import { readFileIfExists } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { loadLocalAccount, PENDING, settlePendingRollover } from "./account-admin";
+import { loadLocalAccount, settlePendingRollover } from "./account-admin";
 
 export interface AccountSettings {
   home: string;
@@ -29,12 +27,12 @@ export async function ensureAccount(
 ): Promise<AccountSession> {
   const store = new AccountStore(s.home);
   let pem = await store.readKey(s.directoryUrl, s.account);
-  const keyFile = `${store.dir(s.directoryUrl, s.account)}/account.key`;
+  const keyFile = store.keyFile(s.directoryUrl, s.account);
   if (pem === null) {
     pem = privateKeyToPem(await generateKey("ec-256"));
     await store.writeKey(s.directoryUrl, pem, s.account);
   }
-  if ((await readFileIfExists(join(store.dir(s.directoryUrl, s.account), PENDING))) !== null) {
+  if ((await store.readPendingKey(s.directoryUrl, s.account)) !== null) {
     // A key rollover was interrupted: settle which key is the account's before using either.
     const local = await loadLocalAccount(s.home, s.directoryUrl, s.account);
     if (local) await settlePendingRollover(client, s.home, local);

@@ -10,7 +10,7 @@ import {
   updateEmail,
 } from "../../flow/account-admin";
 import { createClient } from "../../flow/client";
-import { DEFAULT_ACCOUNT } from "../../store/accounts";
+import { AccountStore, DEFAULT_ACCOUNT } from "../../store/accounts";
 import { UsageError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command, CommandContext } from "../command";
@@ -119,7 +119,7 @@ async function run(sub: Sub, ctx: CommandContext): Promise<number> {
       plan: [
         `This deactivates the account ${l.record?.url ?? `of the key ${l.keyFile}`} at ${ca.server}.`,
         "Deactivation is permanent: the CA refuses this account from then on. Certificates already issued stay valid.",
-        `Its files move to ${l.dir}.deactivated-<UTC time>; the next issue or renewal at this CA registers a new account with a new key.`,
+        `Its files move to ${new AccountStore(home).deactivatedDir(ca.server, "<UTC time>", l.name)}; the next issue or renewal at this CA registers a new account with a new key.`,
       ],
     });
   }
