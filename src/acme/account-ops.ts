@@ -1,7 +1,7 @@
 import { type FlattenedJWS, FlattenedSign, type JWK } from "jose";
 import { WileError } from "../util/errors";
 import { isRecord } from "../util/text";
-import type { AcmeClient } from "./client";
+import { AccountSession } from "./account-session";
 import type { AccountKey } from "./jws";
 import { AcmeProblem } from "./problem";
 
@@ -13,12 +13,6 @@ export interface AccountObject {
   [field: string]: unknown;
 }
 
-function accountUrlOf(client: AcmeClient): string {
-  const url = client.accountUrl;
-  if (!url) throw new Error("account-ops: the client has no account URL (call useAccount(key, url) first)");
-  return url;
-}
-
 function checkAccount(v: unknown, url: string): AccountObject {
   if (!isRecord(v) || typeof v.status !== "string") {
     throw new WileError(`the CA sent a malformed account object from ${url}`);
@@ -28,25 +22,25 @@ function checkAccount(v: unknown, url: string): AccountObject {
 }
 
 /** RFC 8555 7.3: POST-as-GET of the account URL returns the account object. */
-export async function fetchAccount(client: AcmeClient): Promise<AccountObject> {
-  const url = accountUrlOf(client);
-  const res = await client.post(url, "");
-  return checkAccount(res.json, url);
+export async function fetchAccount(account: AccountSession): Promise<AccountObject> {
+  const res = await account.post(account.url, "");
+  return checkAccount(res.json, account.url);
 }
 
 /** RFC 8555 7.3.2: replaces the account's contact list (e.g. ["mailto:a@example.com"]). */
-export async function updateAccountContact(client: AcmeClient, contact: string[]): Promise<AccountObject> {
-  const url = accountUrlOf(client);
-  const res = await client.post(url, { contact });
-  return checkAccount(res.json, url);
+export async function updateAccountContact(
+  account: AccountSession,
+  contact: string[],
+): Promise<AccountObject> {
+  const res = await account.post(account.url, { contact });
+  return checkAccount(res.json, account.url);
 }
 
 /** RFC 8555 7.3.6: deactivates the account. Irreversible: the CA refuses the key from then on. */
-export async function deactivateAccount(client: AcmeClient): Promise<AccountObject> {
-  const url = accountUrlOf(client);
-  const res = await client.post(url, { status: "deactivated" });
+export async function deactivateAccount(account: AccountSession): Promise<AccountObject> {
+  const res = await account.post(account.url, { status: "deactivated" });
   if (res.json === undefined) return { status: "deactivated", contact: [] };
-  return checkAccount(res.json, url);
+  return checkAccount(res.json, account.url);
 }
 
 const encoder = new TextEncoder();
@@ -68,16 +62,15 @@ export async function keyChangeInnerJws(
 }
 
 /**
- * RFC 8555 7.3.5: replaces the account key. The outer request is signed by the client's current
- * (old) key with kid = account URL; on success the client signs with `newKey` from then on.
+ * RFC 8555 7.3.5: replaces the account key. The outer request is signed by the session's (old) key
+ * with kid = account URL; on success the returned session signs as the same account with `newKey`.
  * Throws when the CA refuses; then the old key is still the account's key.
  */
 export async function rolloverAccountKey(
-  client: AcmeClient,
-  oldKey: AccountKey,
+  account: AccountSession,
   newKey: AccountKey,
-): Promise<void> {
-  const url = accountUrlOf(client);
+): Promise<AccountSession> {
+  const { client, url, key: oldKey } = account;
   const dir = await client.directory();
   if (!dir.keyChange) {
     throw new WileError(`the CA at ${client.directoryUrl} offers no keyChange in its directory`, {
@@ -88,7 +81,7 @@ export async function rolloverAccountKey(
     throw new Error("rolloverAccountKey: the new key is the old key");
   const inner = await keyChangeInnerJws(newKey, oldKey.publicJwk, url, dir.keyChange);
   try {
-    await client.post(dir.keyChange, inner, { key: oldKey, kid: url });
+    await account.post(dir.keyChange, inner);
   } catch (err) {
     // RFC 8555 7.3.5: 409 Conflict, Location = the account that already has the new key.
     if (err instanceof AcmeProblem && err.status === 409) {
@@ -99,5 +92,5 @@ export async function rolloverAccountKey(
     }
     throw err;
   }
-  client.useAccount(newKey, url);
+  return new AccountSession(client, newKey, url);
 }

@@ -7,7 +7,6 @@ import { type AccountKey, externalAccountBinding, signRequest } from "./jws";
 import { NoncePool } from "./nonce";
 import { AcmeProblem, problemFromResponse } from "./problem";
 import { type HttpResponse, isRetryableNetworkError, NetworkError, Transport } from "./transport";
-import type { Identifier } from "./types";
 
 /** RFC 8555 7.1.1, plus renewalInfo (RFC 9773) and meta.profiles (draft-ietf-acme-profiles). */
 export interface Directory {
@@ -26,33 +25,6 @@ export interface Directory {
   };
 }
 
-export interface Challenge {
-  type: string;
-  url: string;
-  status: "pending" | "processing" | "valid" | "invalid";
-  token?: string;
-  error?: unknown;
-  validationRecord?: Array<Record<string, unknown>>;
-}
-
-export interface Authorization {
-  identifier: Identifier;
-  status: "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
-  expires?: string;
-  challenges: Challenge[];
-  wildcard?: boolean;
-}
-
-export interface Order {
-  status: "pending" | "ready" | "processing" | "valid" | "invalid";
-  expires?: string;
-  identifiers: Identifier[];
-  authorizations: string[];
-  finalize: string;
-  certificate?: string;
-  error?: unknown;
-}
-
 export interface AcmeClientOptions {
   directoryUrl: string;
   userAgent: string;
@@ -65,10 +37,11 @@ export interface AcmeClientOptions {
   attempts?: number;
 }
 
+/** Who signs one request: an account key with its URL (kid), or a bare key (jwk header). */
 export interface Signer {
-  key: AccountKey;
+  readonly key: AccountKey;
   /** Account URL; absent for newAccount-style requests signed with the JWK. */
-  kid?: string;
+  readonly kid?: string;
 }
 
 /** The result of a POST or GET, with the JSON body parsed when it is JSON. */
@@ -85,8 +58,10 @@ export interface AcmeResponse<T = unknown> {
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * The protocol, one CA at a time: directory, nonces, signed requests with retries, and one method
- * per resource. No files, no environment, no console: everything comes in through the options.
+ * The connection to one CA: directory, nonces, signed requests with retries. It keeps no account:
+ * every signed request names its signer, so one client can serve several accounts at once (the
+ * requests of one account go through an AccountSession). No files, no environment, no console:
+ * everything comes in through the options.
  */
 export class AcmeClient {
   readonly directoryUrl: string;
@@ -96,7 +71,6 @@ export class AcmeClient {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly attempts: number;
   private dir: Directory | undefined;
-  private signer: Signer | undefined;
 
   constructor(opts: AcmeClientOptions) {
     this.directoryUrl = opts.directoryUrl;
@@ -133,37 +107,27 @@ export class AcmeClient {
     return this.dir;
   }
 
-  /** Use this key (and account URL, once known) for signed requests. */
-  useAccount(key: AccountKey, url?: string): void {
-    this.signer = url === undefined ? { key } : { key, kid: url };
-  }
-
-  get accountUrl(): string | undefined {
-    return this.signer?.kid;
-  }
-
-  /** RFC 8555 7.3.1: finds the account of this key without creating one; null when there is none. */
-  async findAccount(): Promise<{ url: string; account: Record<string, unknown> } | null> {
-    const key = this.requireKey();
+  /** RFC 8555 7.3.1: finds the account of `key` without creating one; null when there is none. */
+  async findAccount(key: AccountKey): Promise<{ url: string; account: Record<string, unknown> } | null> {
     const dir = await this.directory();
     try {
       const res = await this.post(dir.newAccount, { onlyReturnExisting: true }, { key });
-      const url = this.requireLocation(res, "newAccount");
-      this.signer = { key, kid: url };
-      return { url, account: isRecord(res.json) ? res.json : {} };
+      return { url: requireLocation(res, "newAccount"), account: isRecord(res.json) ? res.json : {} };
     } catch (err) {
       if (err instanceof AcmeProblem && err.is("accountDoesNotExist")) return null;
       throw err;
     }
   }
 
-  /** RFC 8555 7.3: registers (or, with an existing key, finds) the account. */
-  async newAccount(opts: {
-    contact: string[];
-    termsOfServiceAgreed: boolean;
-    eab?: { kid: string; hmacKey: Uint8Array };
-  }): Promise<{ url: string; created: boolean; account: Record<string, unknown> }> {
-    const key = this.requireKey();
+  /** RFC 8555 7.3: registers (or, for a key the CA knows, finds) the account of `key`. */
+  async newAccount(
+    key: AccountKey,
+    opts: {
+      contact: string[];
+      termsOfServiceAgreed: boolean;
+      eab?: { kid: string; hmacKey: Uint8Array };
+    },
+  ): Promise<{ url: string; created: boolean; account: Record<string, unknown> }> {
     const dir = await this.directory();
     const payload: Record<string, unknown> = {
       termsOfServiceAgreed: opts.termsOfServiceAgreed,
@@ -172,56 +136,8 @@ export class AcmeClient {
     if (opts.eab)
       payload.externalAccountBinding = await externalAccountBinding(key, opts.eab, dir.newAccount);
     const res = await this.post(dir.newAccount, payload, { key });
-    const url = this.requireLocation(res, "newAccount");
-    this.signer = { key, kid: url };
+    const url = requireLocation(res, "newAccount");
     return { url, created: res.status === 201, account: isRecord(res.json) ? res.json : {} };
-  }
-
-  /** RFC 8555 7.4. */
-  async newOrder(
-    identifiers: Identifier[],
-    extra: { replaces?: string; profile?: string } = {},
-  ): Promise<{ url: string; order: Order }> {
-    const dir = await this.directory();
-    const res = await this.post<Order>(dir.newOrder, { identifiers, ...extra });
-    const url = this.requireLocation(res, "newOrder");
-    return { url, order: checkOrder(res.json, url) };
-  }
-
-  async getOrder(url: string): Promise<AcmeResponse<Order>> {
-    const res = await this.post<Order>(url, "");
-    return { ...res, json: checkOrder(res.json, url) };
-  }
-
-  async getAuthorization(url: string): Promise<AcmeResponse<Authorization>> {
-    const res = await this.post<Authorization>(url, "");
-    return { ...res, json: checkAuthorization(res.json, url) };
-  }
-
-  /** RFC 8555 7.5.1: tell the CA the challenge is ready. */
-  async respondChallenge(url: string): Promise<Challenge> {
-    const res = await this.post<Challenge>(url, {});
-    return res.json;
-  }
-
-  /** RFC 8555 7.4: finalize with a DER CSR. The order URL is passed in because Location is optional here. */
-  async finalize(order: Order, csrDer: Uint8Array): Promise<AcmeResponse<Order>> {
-    const res = await this.post<Order>(order.finalize, { csr: Buffer.from(csrDer).toString("base64url") });
-    return { ...res, json: checkOrder(res.json, order.finalize) };
-  }
-
-  /**
-   * RFC 8555 7.4.2: the PEM chain, and the URLs of alternate chains from Link rel="alternate".
-   */
-  async downloadCertificate(url: string): Promise<{ pem: string; alternates: string[] }> {
-    const res = await this.post(url, "", undefined, "application/pem-certificate-chain");
-    const pem = res.body.toString("utf8");
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new WileError(
-        `the CA answered ${url} with something that is not a PEM certificate chain: ${printable(pem, 80)}`,
-      );
-    }
-    return { pem, alternates: linksWithRel(parseLinks(res.headers.link, url), "alternate") };
   }
 
   /**
@@ -266,18 +182,15 @@ export class AcmeClient {
   async post<T = unknown>(
     url: string,
     payload: unknown,
-    signer?: Signer,
+    signer: Signer,
     accept?: string,
   ): Promise<AcmeResponse<T>> {
-    const who = signer ?? this.signer;
-    if (!who) throw new Error("AcmeClient: no account key set (call useAccount first)");
-    if (signer === undefined && who.kid === undefined) throw new Error("AcmeClient: no account URL yet");
     let badNonces = 0;
     for (let attempt = 1; ; attempt++) {
       const nonce = this.nonces.take() ?? (await this.freshNonce());
       const jws = await signRequest(
-        who.key,
-        who.kid === undefined ? { url, nonce } : { url, nonce, kid: who.kid },
+        signer.key,
+        signer.kid === undefined ? { url, nonce } : { url, nonce, kid: signer.kid },
         payload,
       );
       try {
@@ -380,49 +293,10 @@ export class AcmeClient {
       url,
     };
   }
-
-  private requireKey(): AccountKey {
-    if (!this.signer) throw new Error("AcmeClient: no account key set (call useAccount first)");
-    return this.signer.key;
-  }
-
-  private requireLocation(res: AcmeResponse, what: string): string {
-    if (!res.location) throw new WileError(`the CA's ${what} answer has no Location header`);
-    return res.location;
-  }
 }
 
-const ORDER_STATES = new Set(["pending", "ready", "processing", "valid", "invalid"]);
-const AUTHZ_STATES = new Set(["pending", "valid", "invalid", "deactivated", "expired", "revoked"]);
-
-function checkOrder(v: unknown, url: string): Order {
-  if (
-    !isRecord(v) ||
-    typeof v.status !== "string" ||
-    !ORDER_STATES.has(v.status) ||
-    !Array.isArray(v.authorizations) ||
-    !v.authorizations.every((a) => typeof a === "string") ||
-    typeof v.finalize !== "string" ||
-    (v.certificate !== undefined && typeof v.certificate !== "string")
-  ) {
-    throw new WileError(`the CA sent a malformed order from ${url}`);
-  }
-  return v as unknown as Order;
-}
-
-function checkAuthorization(v: unknown, url: string): Authorization {
-  if (
-    !isRecord(v) ||
-    typeof v.status !== "string" ||
-    !AUTHZ_STATES.has(v.status) ||
-    !isRecord(v.identifier) ||
-    typeof v.identifier.value !== "string" ||
-    !Array.isArray(v.challenges)
-  ) {
-    throw new WileError(`the CA sent a malformed authorization from ${url}`);
-  }
-  const challenges = v.challenges.filter(
-    (c): c is Challenge => isRecord(c) && typeof c.type === "string" && typeof c.url === "string",
-  );
-  return { ...(v as unknown as Authorization), challenges };
+/** The Location of a created resource; the CA must send one. */
+export function requireLocation(res: AcmeResponse, what: string): string {
+  if (!res.location) throw new WileError(`the CA's ${what} answer has no Location header`);
+  return res.location;
 }

@@ -1,15 +1,14 @@
-import type { ChallengeContext, Solver } from "../challenges/solver";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { isRecord, printable } from "../util/text";
-import type { AcmeClient, Authorization, Challenge, Order } from "./client";
+import type { AccountSession } from "./account-session";
 import { keyAuthorization } from "./jws";
-import type { Identifier } from "./types";
+import type { ChallengeContext, Solver } from "./solver";
+import type { Authorization, Challenge, Identifier, Order } from "./types";
 
 export interface ObtainOptions {
-  client: AcmeClient;
-  /** For the key authorization; the client must already use this account. */
-  thumbprint: string;
+  /** The account that orders; its key's thumbprint goes into every key authorization. */
+  account: AccountSession;
   identifiers: Identifier[];
   /** The solver for an identifier (by value). */
   solverFor: (identifier: Identifier) => Solver;
@@ -79,8 +78,8 @@ interface Pending {
  * the CSR, wait, download, pick the preferred chain. Solvers are cleaned up whatever happens.
  */
 export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResult> {
-  const { client, logger } = opts;
-  const { url: orderUrl, order: created } = await client.newOrder(opts.identifiers, {
+  const { account, logger } = opts;
+  const { url: orderUrl, order: created } = await account.newOrder(opts.identifiers, {
     ...(opts.replaces ? { replaces: opts.replaces } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
   });
@@ -94,12 +93,12 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
   if (order.status === "ready") {
     logger.info("Finalizing the order");
     const csr = await opts.csr();
-    const res = await client.finalize(order, csr);
+    const res = await account.finalize(order, csr);
     order = res.json;
   }
   if (order.status === "processing" || order.status === "ready") {
-    order = await client.poll(
-      () => client.getOrder(orderUrl),
+    order = await account.poll(
+      () => account.getOrder(orderUrl),
       (o) => o.status !== "processing" && o.status !== "ready",
       opts.deadline,
       "the CA to issue the certificate",
@@ -108,7 +107,7 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
   if (order.status !== "valid" || !order.certificate) throw await orderInvalid(opts, order, orderUrl);
 
   logger.info("Downloading the certificate");
-  const first = await client.downloadCertificate(order.certificate);
+  const first = await account.downloadCertificate(order.certificate);
   let pem = first.pem;
   if (opts.preferredChain && opts.chainTopIssuer) {
     pem = await pickChain(opts, first, opts.preferredChain, opts.chainTopIssuer);
@@ -117,9 +116,9 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
 }
 
 async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): Promise<Order> {
-  const { client, logger } = opts;
+  const { account, logger } = opts;
   const authzs = await Promise.all(
-    order.authorizations.map(async (url) => ({ url, authz: (await client.getAuthorization(url)).json })),
+    order.authorizations.map(async (url) => ({ url, authz: (await account.getAuthorization(url)).json })),
   );
   const pending: Pending[] = [];
   for (const { url, authz } of authzs) {
@@ -149,7 +148,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
     const ctx: ChallengeContext = {
       identifier: authz.identifier,
       token: challenge.token,
-      keyAuthorization: keyAuthorization(challenge.token, { thumbprint: opts.thumbprint }),
+      keyAuthorization: keyAuthorization(challenge.token, opts.account.key),
     };
     pending.push({ authzUrl: url, authz, challenge, solver, ctx, presented: false });
   }
@@ -165,14 +164,14 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
     for (const p of pending) {
       if (p.challenge.status === "pending") {
         logger.info(`Validating ${p.authz.identifier.value} (${p.challenge.type})`);
-        await client.respondChallenge(p.challenge.url);
+        await account.respondChallenge(p.challenge.url);
       }
     }
     if (pending.length === 0) return order;
     // One loop on the order instead of one per authorization: it leaves "pending" once every
     // authorization is valid, or one is invalid.
-    return await client.poll(
-      () => client.getOrder(orderUrl),
+    return await account.poll(
+      () => account.getOrder(orderUrl),
       (o) => o.status !== "pending",
       opts.deadline,
       "the CA to validate",
@@ -197,7 +196,7 @@ async function orderInvalid(opts: ObtainOptions, order: Order, orderUrl: string)
   for (const url of order.authorizations) {
     let authz: Authorization;
     try {
-      authz = (await opts.client.getAuthorization(url)).json;
+      authz = (await opts.account.getAuthorization(url)).json;
     } catch {
       continue;
     }
@@ -242,7 +241,7 @@ async function pickChain(
   };
   if (matches(first.pem)) return first.pem;
   for (const url of first.alternates) {
-    const alt = await opts.client.downloadCertificate(url);
+    const alt = await opts.account.downloadCertificate(url);
     if (matches(alt.pem)) {
       opts.logger.info(`Using the alternate chain to "${preferred}"`);
       return alt.pem;

@@ -29,14 +29,14 @@ export function revocationPayload(
 }
 
 /**
- * RFC 8555 7.6: asks the CA to revoke a certificate. Signed as the client's account (kid) when
- * `certKey` is absent, else with the certificate's own key (jwk header, no account needed).
+ * RFC 8555 7.6: asks the CA to revoke a certificate. Signed as an account (`AccountSession.signer`,
+ * kid header) or with the certificate's own key (`{ key }`, jwk header, no account needed).
  */
 export async function revokeCertificate(
   client: AcmeClient,
   certDer: Uint8Array,
   reason: RevocationReason,
-  certKey?: Signer["key"],
+  signer: Signer,
 ): Promise<void> {
   const dir = await client.directory();
   if (!dir.revokeCert) {
@@ -45,5 +45,5 @@ export async function revokeCertificate(
     });
   }
   const payload = revocationPayload(certDer, reason);
-  await client.post(dir.revokeCert, payload, certKey ? { key: certKey } : undefined);
+  await client.post(dir.revokeCert, payload, signer);
 }

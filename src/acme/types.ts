@@ -3,3 +3,30 @@ export interface Identifier {
   type: "dns" | "ip";
   value: string;
 }
+
+export interface Challenge {
+  type: string;
+  url: string;
+  status: "pending" | "processing" | "valid" | "invalid";
+  token?: string;
+  error?: unknown;
+  validationRecord?: Array<Record<string, unknown>>;
+}
+
+export interface Authorization {
+  identifier: Identifier;
+  status: "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
+  expires?: string;
+  challenges: Challenge[];
+  wildcard?: boolean;
+}
+
+export interface Order {
+  status: "pending" | "ready" | "processing" | "valid" | "invalid";
+  expires?: string;
+  identifiers: Identifier[];
+  authorizations: string[];
+  finalize: string;
+  certificate?: string;
+  error?: unknown;
+}

@@ -2,12 +2,12 @@ import { constants } from "node:fs";
 import { access, chmod, lstat, mkdir, open, realpath, rmdir, stat, unlink } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join, resolve, sep } from "node:path";
+import type { ChallengeContext, Solver } from "../acme/solver";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
 import { fetchLikeValidator } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
-import type { ChallengeContext, Solver } from "./solver";
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 const CHALLENGE_DIR = [".well-known", "acme-challenge"] as const;

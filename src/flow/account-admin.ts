@@ -3,8 +3,6 @@
  * Rollover and deactivation change files only after the CA has said yes, and never lose a key
  * that works: see rollover() and deactivate().
  */
-import { link, rename, unlink } from "node:fs/promises";
-import { join } from "node:path";
 import {
   type AccountObject,
   deactivateAccount,
@@ -12,30 +10,24 @@ import {
   rolloverAccountKey,
   updateAccountContact,
 } from "../acme/account-ops";
+import { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
 import { type AccountKey, toAccountKey } from "../acme/jws";
 import { AcmeProblem } from "../acme/problem";
 import { generateKey, type KeyType, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { type AccountRecord, AccountStore, DEFAULT_ACCOUNT } from "../store/accounts";
-import { utcStamp } from "../store/certs";
-import { fsyncDir, readFileIfExists, writeFileAtomic } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 
-/** An AcmeClient for a CA, trusting the (already checked) CA bundle file. */
 /** This home's account for one CA, as stored: `accounts/<ca>/<name>/`. */
 export interface LocalAccount {
   directoryUrl: string;
   name: string;
-  dir: string;
   keyFile: string;
   key: AccountKey;
   /** Null when the key was stored but the registration never finished (crash, network). */
   record: AccountRecord | null;
 }
-
-/** Where a rollover keeps the new key until the CA has accepted it. */
-export const PENDING = "account.key.next";
 
 /** The stored account, or null when this home has no key for the CA. */
 export async function loadLocalAccount(
@@ -44,13 +36,12 @@ export async function loadLocalAccount(
   name = DEFAULT_ACCOUNT,
 ): Promise<LocalAccount | null> {
   const store = new AccountStore(home);
-  const dir = store.dir(directoryUrl, name);
-  const keyFile = join(dir, "account.key");
+  const keyFile = store.keyFile(directoryUrl, name);
   const pem = await store.readKey(directoryUrl, name);
   if (pem === null) return null;
   const key = await toAccountKey(privateKeyFromPem(pem, keyFile));
   const record = await store.readRecord(directoryUrl, name);
-  return { directoryUrl, name, dir, keyFile, key, record };
+  return { directoryUrl, name, keyFile, key, record };
 }
 
 /** A WileError for "this home has no account at that CA". */
@@ -61,24 +52,24 @@ export function noAccountError(home: string, directoryUrl: string, extraHint = "
 }
 
 /**
- * Makes `client` sign as `local`: the recorded URL, else the one the CA finds for the key
+ * `local` as a session on `client`: the recorded URL, else the one the CA finds for the key
  * (onlyReturnExisting; the record is completed then). Throws when the CA knows no account for it.
  */
-export async function attachAccount(client: AcmeClient, home: string, local: LocalAccount): Promise<string> {
+export async function attachAccount(
+  client: AcmeClient,
+  home: string,
+  local: LocalAccount,
+): Promise<AccountSession> {
   await settlePendingRollover(client, home, local);
-  if (local.record?.url) {
-    client.useAccount(local.key, local.record.url);
-    return local.record.url;
-  }
-  client.useAccount(local.key);
-  const found = await client.findAccount();
+  if (local.record?.url) return new AccountSession(client, local.key, local.record.url);
+  const found = await client.findAccount(local.key);
   if (!found) {
     throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
       hint: "Register it with: wile account register (add --server/--ca-bundle as for issue).",
     });
   }
   await writeRecord(home, local, { url: found.url, contact: contactEmails(found.account.contact) });
-  return found.url;
+  return new AccountSession(client, local.key, found.url);
 }
 
 /** "mailto:a@b" entries as plain addresses. */
@@ -121,14 +112,13 @@ export async function showAccount(
   local: LocalAccount,
 ): Promise<AccountStatus> {
   await settlePendingRollover(client, home, local);
-  client.useAccount(local.key);
-  const found = await client.findAccount();
+  const found = await client.findAccount(local.key);
   if (!found) {
     throw new WileError(`the CA at ${local.directoryUrl} knows no account for the key ${local.keyFile}`, {
       hint: "If the account was rolled over or deactivated elsewhere, this key is no longer valid; register anew with: wile account register.",
     });
   }
-  const account = await fetchAccount(client);
+  const account = await fetchAccount(new AccountSession(client, local.key, found.url));
   if (!local.record?.url) await writeRecord(home, local, { url: found.url });
   return {
     url: found.url,
@@ -146,14 +136,14 @@ export async function updateEmail(
   home: string,
   local: LocalAccount,
   emails: string[],
-): Promise<AccountObject> {
-  await attachAccount(client, home, local);
+): Promise<{ url: string; account: AccountObject }> {
+  const session = await attachAccount(client, home, local);
   const account = await updateAccountContact(
-    client,
+    session,
     emails.map((e) => `mailto:${e}`),
   );
   await writeRecord(home, local, { contact: emails });
-  return account;
+  return { url: session.url, account };
 }
 
 /**
@@ -167,25 +157,23 @@ export async function deactivate(
   local: LocalAccount,
   now = new Date(),
 ): Promise<{ url: string; movedTo: string }> {
-  const url = await attachAccount(client, home, local);
+  const session = await attachAccount(client, home, local);
   try {
-    await deactivateAccount(client);
+    await deactivateAccount(session);
   } catch (err) {
     // Already deactivated (for example by an earlier run killed before the move): move it now.
     if (!(err instanceof AcmeProblem && err.is("unauthorized") && /deactivat/i.test(err.detail))) throw err;
   }
-  const movedTo = `${local.dir}.deactivated-${utcStamp(now)}`;
-  await rename(local.dir, movedTo);
-  await fsyncDir(join(local.dir, ".."));
-  return { url, movedTo };
+  const movedTo = await new AccountStore(home).moveDeactivated(local.directoryUrl, now, local.name);
+  return { url: session.url, movedTo };
 }
 
 /**
- * RFC 8555 7.3.5 key rollover. The new key is written to account.key.next (0600, fsynced) before
- * the CA sees it; only after the CA answered 200 is the old key kept as account.key.old-<stamp>
- * (a hard link) and account.key.next renamed over account.key. Then the CA is asked to find the
- * account by the new key, to confirm. A run killed in between is settled by the next account
- * command (settlePendingRollover).
+ * RFC 8555 7.3.5 key rollover. The new key is stored as the pending key (account.key.next, 0600,
+ * fsynced) before the CA sees it; only after the CA answered 200 is it promoted (the old key kept
+ * as account.key.old-<stamp>, a hard link, and account.key.next renamed over account.key; see
+ * AccountStore). Then the CA is asked to find the account by the new key, to confirm. A run
+ * killed in between is settled by the next account command (settlePendingRollover).
  */
 export async function rollover(
   client: AcmeClient,
@@ -195,14 +183,15 @@ export async function rollover(
   logger: Logger,
   now = new Date(),
 ): Promise<{ url: string; oldThumbprint: string; newThumbprint: string; oldKeyFile: string }> {
-  const url = await attachAccount(client, home, local);
-  const pending = join(local.dir, PENDING);
+  const session = await attachAccount(client, home, local);
+  const { url } = session;
+  const store = new AccountStore(home);
   const newPrivate = await generateKey(keyType);
-  await writeFileAtomic(pending, privateKeyToPem(newPrivate), 0o600);
+  await store.writePendingKey(local.directoryUrl, privateKeyToPem(newPrivate), local.name);
   const newKey = await toAccountKey(newPrivate);
   const oldKey = local.key;
   try {
-    await rolloverAccountKey(client, oldKey, newKey);
+    await rolloverAccountKey(session, newKey);
   } catch (err) {
     // The CA said no, or its answer was lost. Ask which key it knows; only a definite "not the
     // new one" drops the pending file (it might be the account's only working key otherwise).
@@ -213,76 +202,56 @@ export async function rollover(
       throw new WileError(
         `the key rollover for ${url} failed and its outcome is unknown: ${(err as Error).message}`,
         {
-          hint: `Both keys are kept (${local.keyFile} and ${pending}). Run 'wile account show' once the CA is reachable: it settles which one is the account's.`,
+          hint: `Both keys are kept (${local.keyFile} and ${store.pendingKeyFile(local.directoryUrl, local.name)}). Run 'wile account show' once the CA is reachable: it settles which one is the account's.`,
           cause: err,
         },
       );
     }
     if (!known) {
-      await unlink(pending).catch(() => {});
+      await store.dropPendingKey(local.directoryUrl, local.name);
       throw err;
     }
     logger.warn("the CA's answer was lost, but it does know the new key: finishing the rollover");
   }
-  const oldKeyFile = await swapInPendingKey(local, now);
+  const oldKeyFile = await store.promotePendingKey(local.directoryUrl, now, local.name);
   local.key = newKey;
   await writeRecord(home, local, { keyType });
-  client.useAccount(newKey, url);
   const confirmed = await caKnowsKey(client, newKey, url);
   if (!confirmed) {
     throw new WileError(`the CA accepted the key change but does not find account ${url} by the new key`, {
       hint: `The old key is kept at ${oldKeyFile}. Check with: wile account show`,
     });
   }
-  client.useAccount(newKey, url);
   return { url, oldThumbprint: oldKey.thumbprint, newThumbprint: newKey.thumbprint, oldKeyFile };
 }
 
-/** True when onlyReturnExisting with `key` finds the account `url`. Leaves `client` signing with `key`. */
+/** True when onlyReturnExisting with `key` finds the account `url`. */
 async function caKnowsKey(client: AcmeClient, key: AccountKey, url: string): Promise<boolean> {
-  client.useAccount(key);
-  const found = await client.findAccount();
+  const found = await client.findAccount(key);
   return found?.url === url;
 }
 
-/** account.key -> account.key.old-<stamp> (hard link), then account.key.next renamed over account.key. */
-async function swapInPendingKey(local: LocalAccount, now: Date): Promise<string> {
-  let oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}`);
-  for (let n = 2; ; n++) {
-    try {
-      await link(local.keyFile, oldKeyFile);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      oldKeyFile = join(local.dir, `account.key.old-${utcStamp(now)}-${n}`);
-    }
-  }
-  await rename(join(local.dir, PENDING), local.keyFile);
-  await fsyncDir(local.dir);
-  return oldKeyFile;
-}
-
 /**
- * A rollover killed after writing account.key.next: if the CA knows the account by that key,
- * finish the swap; otherwise the CA never took it, and it is removed.
+ * A rollover killed after writing its new key (the store's pending key): if the CA knows the
+ * account by that key, finish the swap; otherwise the CA never took it, and it is removed.
  */
 export async function settlePendingRollover(
   client: AcmeClient,
   home: string,
   local: LocalAccount,
 ): Promise<void> {
-  const pendingFile = join(local.dir, PENDING);
-  const pem = await readFileIfExists(pendingFile);
+  const store = new AccountStore(home);
+  const pem = await store.readPendingKey(local.directoryUrl, local.name);
   if (pem === null) return;
-  const next = await toAccountKey(privateKeyFromPem(pem, pendingFile));
+  const next = await toAccountKey(
+    privateKeyFromPem(pem, store.pendingKeyFile(local.directoryUrl, local.name)),
+  );
   const url = local.record?.url;
   if (url && (await caKnowsKey(client, next, url))) {
-    await swapInPendingKey(local, new Date());
+    await store.promotePendingKey(local.directoryUrl, new Date(), local.name);
     local.key = next;
     await writeRecord(home, local, { keyType: keyTypeOf(next.privateKey) ?? "unknown" });
   } else {
-    await unlink(pendingFile).catch(() => {});
+    await store.dropPendingKey(local.directoryUrl, local.name);
   }
-  if (url) client.useAccount(local.key, url);
-  else client.useAccount(local.key);
 }

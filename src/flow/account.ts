@@ -1,12 +1,11 @@
-import { join } from "node:path";
+import { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
-import { type AccountKey, toAccountKey } from "../acme/jws";
+import { toAccountKey } from "../acme/jws";
 import { generateKey, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { AccountStore } from "../store/accounts";
-import { readFileIfExists } from "../store/fs-safe";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { loadLocalAccount, PENDING, settlePendingRollover } from "./account-admin";
+import { loadLocalAccount, settlePendingRollover } from "./account-admin";
 
 export interface AccountSettings {
   home: string;
@@ -17,7 +16,7 @@ export interface AccountSettings {
 }
 
 /**
- * Makes `client` sign as this home's account at the CA: the stored key and URL when there are
+ * This home's account at the CA, as a session on `client`: the stored key and URL when there are
  * both; otherwise the key is looked up at the CA (onlyReturnExisting) or registered. A new key is
  * stored before the CA ever sees it, so a crash after registration cannot lose the account.
  */
@@ -25,15 +24,15 @@ export async function ensureAccount(
   client: AcmeClient,
   s: AccountSettings,
   logger: Logger,
-): Promise<AccountKey> {
+): Promise<AccountSession> {
   const store = new AccountStore(s.home);
   let pem = await store.readKey(s.directoryUrl, s.account);
-  const keyFile = `${store.dir(s.directoryUrl, s.account)}/account.key`;
+  const keyFile = store.keyFile(s.directoryUrl, s.account);
   if (pem === null) {
     pem = privateKeyToPem(await generateKey("ec-256"));
     await store.writeKey(s.directoryUrl, pem, s.account);
   }
-  if ((await readFileIfExists(join(store.dir(s.directoryUrl, s.account), PENDING))) !== null) {
+  if ((await store.readPendingKey(s.directoryUrl, s.account)) !== null) {
     // A key rollover was interrupted: settle which key is the account's before using either.
     const local = await loadLocalAccount(s.home, s.directoryUrl, s.account);
     if (local) await settlePendingRollover(client, s.home, local);
@@ -41,14 +40,10 @@ export async function ensureAccount(
   }
   const key = await toAccountKey(privateKeyFromPem(pem, keyFile));
   const record = await store.readRecord(s.directoryUrl, s.account);
-  if (record?.url) {
-    client.useAccount(key, record.url);
-    return key;
-  }
+  if (record?.url) return new AccountSession(client, key, record.url);
 
-  client.useAccount(key);
   const dir = await client.directory();
-  const found = await client.findAccount();
+  const found = await client.findAccount(key);
   let url: string;
   if (found) {
     url = found.url;
@@ -60,7 +55,7 @@ export async function ensureAccount(
       });
     }
     const terms = dir.meta?.termsOfService;
-    const created = await client.newAccount({
+    const created = await client.newAccount(key, {
       contact: s.email.map((e) => `mailto:${e}`),
       termsOfServiceAgreed: true,
       ...(s.eab ? { eab: s.eab } : {}),
@@ -80,5 +75,5 @@ export async function ensureAccount(
     },
     s.account,
   );
-  return key;
+  return new AccountSession(client, key, url);
 }

@@ -31,7 +31,11 @@ export async function createClient(
   });
 }
 
-/** One client per (CA, trust) for a run over many certificates: one directory fetch, one connection. */
+/**
+ * One client per (CA, trust) for a run over many certificates: one directory fetch, one connection.
+ * Certificates under different accounts share it safely: the client holds no account, each signs
+ * through its own AccountSession (see ensureAccount).
+ */
 export class ClientPool {
   private readonly clients = new Map<string, Promise<AcmeClient>>();
   constructor(private readonly logger: Logger) {}

@@ -2,10 +2,10 @@ import type { KeyObject } from "node:crypto";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
+import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
-import type { ChallengeContext, Solver } from "../challenges/solver";
 import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
@@ -69,7 +69,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   try {
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
-    const accountKey = await ensureAccount(
+    const account = await ensureAccount(
       client,
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
       logger,
@@ -86,8 +86,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const order = (replaces: string | undefined) =>
       obtainCertificate({
-        client,
-        thumbprint: accountKey.thumbprint,
+        account,
         identifiers: cfg.identifiers,
         solverFor: () => solver,
         csr: async () => {

@@ -1,4 +1,4 @@
-import type { AcmeClient } from "../acme/client";
+import type { AcmeClient, Signer } from "../acme/client";
 import { toAccountKey } from "../acme/jws";
 import { AcmeProblem } from "../acme/problem";
 import { type RevocationReason, revokeCertificate } from "../acme/revoke";
@@ -47,7 +47,7 @@ export async function revokeTarget(
   target: RevocationTarget,
   opts: { reason: RevocationReason; withCertKey: boolean; account: string; logger: Logger },
 ): Promise<"revoked" | "already"> {
-  let certKey: Awaited<ReturnType<typeof toAccountKey>> | undefined;
+  let signer: Signer;
   if (opts.withCertKey) {
     const key = privateKeyFromPem(target.privkeyPem, `${target.dir}/privkey.pem`);
     if (!certMatchesKey(target.certPem, key)) {
@@ -55,7 +55,7 @@ export async function revokeTarget(
         hint: "Revoke with the account key instead (leave out --with-cert-key).",
       });
     }
-    certKey = await toAccountKey(key);
+    signer = { key: await toAccountKey(key) };
   } else {
     const local = await loadLocalAccount(home, client.directoryUrl, opts.account);
     if (!local) {
@@ -65,10 +65,10 @@ export async function revokeTarget(
         "Or sign the revocation with the certificate's own key: add --with-cert-key",
       );
     }
-    await attachAccount(client, home, local);
+    signer = (await attachAccount(client, home, local)).signer;
   }
   try {
-    await revokeCertificate(client, target.info.der, opts.reason, certKey);
+    await revokeCertificate(client, target.info.der, opts.reason, signer);
     return "revoked";
   } catch (err) {
     if (err instanceof AcmeProblem && err.is("alreadyRevoked")) return "already";

@@ -1,6 +1,8 @@
-import { join } from "node:path";
+import { link, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { UsageError, WileError } from "../util/errors";
-import { ensureDir, readFileIfExists, writeFileAtomic, writeFileAtomicNew } from "./fs-safe";
+import { utcStamp } from "./certs";
+import { ensureDir, fsyncDir, readFileIfExists, writeFileAtomic, writeFileAtomicNew } from "./fs-safe";
 import { caDirName, homeLayout, isSafeComponent } from "./paths";
 
 /** What wile remembers about an ACME account (account.json). The key lives next to it. */
@@ -15,7 +17,21 @@ export interface AccountRecord {
 
 export const DEFAULT_ACCOUNT = "default";
 
-/** Accounts per CA: `<home>/accounts/<caDirName>/<name>/account.json` and `account.key` (0600). */
+const KEY = "account.key";
+/** Where a rollover keeps the new key until the CA has accepted it. */
+const PENDING_KEY = "account.key.next";
+
+/**
+ * Accounts per CA, and every file move on them:
+ * ```
+ * <home>/accounts/<caDirName>/
+ *   <name>/account.json                 the record (0600)
+ *   <name>/account.key                  the key (0600): losing it loses the account
+ *   <name>/account.key.next             a rollover's new key, until the CA has taken it
+ *   <name>/account.key.old-<UTC stamp>  keys replaced by a rollover (hard links, kept)
+ *   <name>.deactivated-<UTC stamp>/     a deactivated account, moved out of the way
+ * ```
+ */
 export class AccountStore {
   constructor(private readonly home: string) {}
 
@@ -28,16 +44,28 @@ export class AccountStore {
     return join(homeLayout(this.home).accounts, caDirName(directoryUrl), name);
   }
 
+  keyFile(directoryUrl: string, name?: string): string {
+    return join(this.dir(directoryUrl, name), KEY);
+  }
+
+  pendingKeyFile(directoryUrl: string, name?: string): string {
+    return join(this.dir(directoryUrl, name), PENDING_KEY);
+  }
+
+  /** Where a deactivated account's directory goes; `stamp` is a UTC stamp (or a placeholder to show). */
+  deactivatedDir(directoryUrl: string, stamp: string, name?: string): string {
+    return `${this.dir(directoryUrl, name)}.deactivated-${stamp}`;
+  }
+
   /** The account key PEM, or null when there is none yet. */
   readKey(directoryUrl: string, name?: string): Promise<string | null> {
-    return readFileIfExists(join(this.dir(directoryUrl, name), "account.key"));
+    return readFileIfExists(this.keyFile(directoryUrl, name));
   }
 
   /** Store a new account key (0600). Never replaces an existing one: losing it loses the account. */
   async writeKey(directoryUrl: string, pem: string, name?: string): Promise<void> {
-    const dir = this.dir(directoryUrl, name);
-    await this.ensureDirs(dir);
-    const file = join(dir, "account.key");
+    await this.ensureDirs(this.dir(directoryUrl, name));
+    const file = this.keyFile(directoryUrl, name);
     try {
       await writeFileAtomicNew(file, pem, 0o600);
     } catch (e) {
@@ -46,6 +74,55 @@ export class AccountStore {
         hint: "Use the existing account, pick another name with --account, or move the old key away yourself.",
       });
     }
+  }
+
+  /** A rollover's new key, or null when no rollover is pending. */
+  readPendingKey(directoryUrl: string, name?: string): Promise<string | null> {
+    return readFileIfExists(this.pendingKeyFile(directoryUrl, name));
+  }
+
+  /** Keeps a rollover's new key (0600, fsynced) before the CA ever sees it. */
+  async writePendingKey(directoryUrl: string, pem: string, name?: string): Promise<void> {
+    await writeFileAtomic(this.pendingKeyFile(directoryUrl, name), pem, 0o600);
+  }
+
+  /** Forgets a rollover's new key: only once the CA certainly does not know it. */
+  async dropPendingKey(directoryUrl: string, name?: string): Promise<void> {
+    await unlink(this.pendingKeyFile(directoryUrl, name)).catch(() => {});
+  }
+
+  /**
+   * Makes the pending key the account key, once the CA has taken it: account.key is kept as
+   * account.key.old-<stamp> (a hard link, so account.key never goes missing), then
+   * account.key.next is renamed over account.key. Returns the old key's file.
+   */
+  async promotePendingKey(directoryUrl: string, now: Date, name?: string): Promise<string> {
+    const keyFile = this.keyFile(directoryUrl, name);
+    let oldKeyFile = `${keyFile}.old-${utcStamp(now)}`;
+    for (let n = 2; ; n++) {
+      try {
+        await link(keyFile, oldKeyFile);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        oldKeyFile = `${keyFile}.old-${utcStamp(now)}-${n}`;
+      }
+    }
+    await rename(this.pendingKeyFile(directoryUrl, name), keyFile);
+    await fsyncDir(dirname(keyFile));
+    return oldKeyFile;
+  }
+
+  /**
+   * Moves a deactivated account's directory out of the way (to deactivatedDir), so that wile never
+   * signs with it again. Returns where it went.
+   */
+  async moveDeactivated(directoryUrl: string, now: Date, name?: string): Promise<string> {
+    const dir = this.dir(directoryUrl, name);
+    const movedTo = this.deactivatedDir(directoryUrl, utcStamp(now), name);
+    await rename(dir, movedTo);
+    await fsyncDir(dirname(dir));
+    return movedTo;
   }
 
   /** The account record, or null when there is none. A corrupt file is an error naming it. */

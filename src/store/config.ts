@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { UsageError } from "../util/errors";
+import type { NotifySettings } from "../util/notify";
 import { isRecord } from "../util/text";
 import { ensureDir, readFileIfExists, writeFileAtomic } from "./fs-safe";
 
@@ -8,17 +9,10 @@ import { ensureDir, readFileIfExists, writeFileAtomic } from "./fs-safe";
  * notification targets for `wile cron`, the heartbeat, the schedule `install-cron` chose.
  * Certificate settings live in each certificate's renewal.json, not here.
  */
-export interface HomeConfig {
+export interface HomeConfig extends NotifySettings {
   version: 1;
   /** Contact addresses for new accounts. */
   email?: string[];
-  /** A shell command (sh -c) run after a cron run that had failures (or after every run with notifyOn "always"). */
-  notifyCmd?: string;
-  /** An http(s) URL that gets a POST of the JSON run report, same condition as notifyCmd. */
-  notifyUrl?: string;
-  notifyOn: "failure" | "always";
-  /** An http(s) URL fetched (GET) after each cron run without failures (dead-man's switch). */
-  heartbeatUrl?: string;
   /** The schedule install-cron chose: minute, and two hours 12 h apart. Reinstalling keeps it. */
   cron?: { minute: number; hours: [number, number] };
 }

@@ -1,6 +1,5 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { HomeConfig } from "../store/config";
 import { VERSION } from "../version";
 import type { Logger } from "./log";
 import { describeExit, runShell } from "./spawn";
@@ -16,6 +15,17 @@ export interface RunReport {
   finishedAt: string;
   /** "12 checked, 2 renewed, 1 failed: b.example.com: <reason>" */
   summary: string;
+}
+
+/** Where and when to report a cron run; config.json holds these (HomeConfig extends this). */
+export interface NotifySettings {
+  /** A shell command (sh -c) run after a cron run that had failures (or after every run with notifyOn "always"). */
+  notifyCmd?: string;
+  /** An http(s) URL that gets a POST of the JSON run report, same condition as notifyCmd. */
+  notifyUrl?: string;
+  notifyOn: "failure" | "always";
+  /** An http(s) URL fetched (GET) after each cron run without failures (dead-man's switch). */
+  heartbeatUrl?: string;
 }
 
 /** Timeouts, shorter in tests. */
@@ -44,7 +54,7 @@ export function summarize(r: Pick<RunReport, "checked" | "renewed" | "failed">):
  * a notification that fails is a warning and does not change the run's exit code.
  */
 export async function notify(
-  cfg: HomeConfig,
+  cfg: NotifySettings,
   report: RunReport,
   logger: Logger,
   limits: NotifyLimits = {},
@@ -75,7 +85,7 @@ export async function heartbeat(url: string, logger: Logger, limits: NotifyLimit
  * heartbeatUrl is set. Never throws.
  */
 export async function afterRun(
-  cfg: HomeConfig,
+  cfg: NotifySettings,
   report: RunReport,
   logger: Logger,
   limits: NotifyLimits = {},

@@ -10,7 +10,7 @@ import {
   updateEmail,
 } from "../../flow/account-admin";
 import { createClient } from "../../flow/client";
-import { DEFAULT_ACCOUNT } from "../../store/accounts";
+import { AccountStore, DEFAULT_ACCOUNT } from "../../store/accounts";
 import { UsageError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command, CommandContext } from "../command";
@@ -119,7 +119,7 @@ async function run(sub: Sub, ctx: CommandContext): Promise<number> {
       plan: [
         `This deactivates the account ${l.record?.url ?? `of the key ${l.keyFile}`} at ${ca.server}.`,
         "Deactivation is permanent: the CA refuses this account from then on. Certificates already issued stay valid.",
-        `Its files move to ${l.dir}.deactivated-<UTC time>; the next issue or renewal at this CA registers a new account with a new key.`,
+        `Its files move to ${new AccountStore(home).deactivatedDir(ca.server, "<UTC time>", l.name)}; the next issue or renewal at this CA registers a new account with a new key.`,
       ],
     });
   }
@@ -164,22 +164,19 @@ async function run(sub: Sub, ctx: CommandContext): Promise<number> {
           else out.print(local.record.url);
           return 0;
         }
-        const key = await ensureAccount(
+        const { url, key } = await ensureAccount(
           client,
           { home, directoryUrl: ca.server, account: DEFAULT_ACCOUNT, email, eab },
           out.logger,
         );
-        const url = client.accountUrl ?? "";
         if (out.jsonMode) out.json({ server: ca.server, url, created: true, thumbprint: key.thumbprint });
         else out.print(url);
         return 0;
       }
       case "update": {
-        const account = await updateEmail(client, home, local as LocalAccount, email);
-        out.logger.info(
-          `Updated the contact of ${client.accountUrl}: ${account.contact.join(", ") || "(none)"}`,
-        );
-        if (out.jsonMode) out.json({ server: ca.server, url: client.accountUrl, contact: account.contact });
+        const { url, account } = await updateEmail(client, home, local as LocalAccount, email);
+        out.logger.info(`Updated the contact of ${url}: ${account.contact.join(", ") || "(none)"}`);
+        if (out.jsonMode) out.json({ server: ca.server, url, contact: account.contact });
         return 0;
       }
       case "deactivate": {

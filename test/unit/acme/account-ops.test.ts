@@ -14,6 +14,7 @@ import {
   rolloverAccountKey,
   updateAccountContact,
 } from "../../../src/acme/account-ops";
+import { AccountSession } from "../../../src/acme/account-session";
 import { AcmeClient } from "../../../src/acme/client";
 import { type AccountKey, toAccountKey } from "../../../src/acme/jws";
 import { WileError } from "../../../src/util/errors";
@@ -82,23 +83,26 @@ async function keyPair(type: "P-256" | "P-384" | "rsa"): Promise<{ key: AccountK
   return { key: await toAccountKey(pair.privateKey), pub: createPublicKey(pair.privateKey) };
 }
 
-async function client(key: AccountKey) {
+/** Account 42 signing with `key`, on a fresh client for the double. */
+function account(key: AccountKey): AccountSession {
   const c = new AcmeClient({
     directoryUrl: `${base}/dir`,
     userAgent: "wile/test",
     extraCa: ca,
     sleep: async () => {},
   });
-  c.useAccount(key, `${base}/acct/42`);
-  return c;
+  return new AccountSession(c, key, `${base}/acct/42`);
 }
 
 describe("key rollover (RFC 8555 7.3.5)", () => {
   test("outer JWS: old key, kid = account URL, nonce, url = keyChange; inner: new key, jwk, same url, no nonce/kid", async () => {
     const old = await keyPair("P-256");
     const fresh = await keyPair("P-384");
-    const c = await client(old.key);
-    await rolloverAccountKey(c, old.key, fresh.key);
+    const c = account(old.key);
+    const next = await rolloverAccountKey(c, fresh.key);
+    assert.equal(next.url, c.url);
+    assert.equal(next.key, fresh.key);
+    assert.equal(c.key, old.key, "the old session keeps its key");
 
     assert.equal(posts.length, 1);
     assert.equal(posts[0]?.url, "/key-change");
@@ -126,13 +130,13 @@ describe("key rollover (RFC 8555 7.3.5)", () => {
     });
     await assert.rejects(flattenedVerify(inner, old.pub), "inner must not verify with the old key");
 
-    // From then on the client signs as the same account with the new key.
+    // The returned session signs as the same account with the new key.
     answer = (_req, res) => send(res, 200, { status: "valid", contact: [] });
-    await fetchAccount(c);
-    const next = JSON.parse(posts[1]?.body ?? "") as FlattenedJWS;
-    assert.equal(header(next).kid, `${base}/acct/42`);
-    await flattenedVerify(next, fresh.pub);
-    c.close();
+    await fetchAccount(next);
+    const after = JSON.parse(posts[1]?.body ?? "") as FlattenedJWS;
+    assert.equal(header(after).kid, `${base}/acct/42`);
+    await flattenedVerify(after, fresh.pub);
+    c.client.close();
   });
 
   test("keyChangeInnerJws with an RSA key uses RS256", async () => {
@@ -143,35 +147,35 @@ describe("key rollover (RFC 8555 7.3.5)", () => {
     await flattenedVerify(inner, fresh.pub);
   });
 
-  test("409 (new key taken) is a clear error and the client keeps the old key", async () => {
+  test("409 (new key taken) is a clear error and the session keeps the old key", async () => {
     const old = await keyPair("P-256");
     const fresh = await keyPair("P-256");
-    const c = await client(old.key);
+    const c = account(old.key);
     answer = (_req, res) => send(res, 409, undefined, { location: `${base}/acct/other` });
     await assert.rejects(
-      rolloverAccountKey(c, old.key, fresh.key),
+      rolloverAccountKey(c, fresh.key),
       (e: unknown) => e instanceof WileError && /already belongs to another account/.test(e.message),
     );
     answer = (_req, res) => send(res, 200, { status: "valid", contact: [] });
     await fetchAccount(c);
     await flattenedVerify(JSON.parse(posts[1]?.body ?? "") as FlattenedJWS, old.pub);
-    c.close();
+    c.client.close();
   });
 
   test("no keyChange in the directory: refused before anything is signed", async () => {
     withKeyChange = false;
     const old = await keyPair("P-256");
-    const c = await client(old.key);
-    await assert.rejects(rolloverAccountKey(c, old.key, (await keyPair("P-256")).key), /offers no keyChange/);
+    const c = account(old.key);
+    await assert.rejects(rolloverAccountKey(c, (await keyPair("P-256")).key), /offers no keyChange/);
     assert.equal(posts.length, 0);
-    c.close();
+    c.client.close();
   });
 });
 
 describe("account object requests", () => {
   test("show is POST-as-GET (empty payload) to the account URL", async () => {
     const { key } = await keyPair("P-256");
-    const c = await client(key);
+    const c = account(key);
     answer = (_req, res) =>
       send(res, 200, { status: "valid", contact: ["mailto:a@example.com"], orders: "x" });
     const acct = await fetchAccount(c);
@@ -179,12 +183,12 @@ describe("account object requests", () => {
     assert.deepEqual(acct.contact, ["mailto:a@example.com"]);
     assert.equal(posts[0]?.url, "/acct/42");
     assert.equal(JSON.parse(posts[0]?.body ?? "").payload, "");
-    c.close();
+    c.client.close();
   });
 
   test("update sends {contact}; deactivate sends {status: deactivated}", async () => {
     const { key } = await keyPair("P-256");
-    const c = await client(key);
+    const c = account(key);
     answer = (_req, res) => send(res, 200, { status: "valid", contact: ["mailto:new@example.com"] });
     const updated = await updateAccountContact(c, ["mailto:new@example.com"]);
     assert.deepEqual(updated.contact, ["mailto:new@example.com"]);
@@ -195,17 +199,17 @@ describe("account object requests", () => {
     assert.equal(gone.status, "deactivated");
     assert.equal(posts[1]?.url, "/acct/42");
     assert.deepEqual(payloadOf(JSON.parse(posts[1]?.body ?? "")), { status: "deactivated" });
-    c.close();
+    c.client.close();
   });
 
   test("a malformed account object is an error naming the URL", async () => {
     const { key } = await keyPair("P-256");
-    const c = await client(key);
+    const c = account(key);
     answer = (_req, res) => send(res, 200, { contact: "nope" });
     await assert.rejects(
       fetchAccount(c),
       /malformed account object from https:\/\/127\.0\.0\.1:\d+\/acct\/42/,
     );
-    c.close();
+    c.client.close();
   });
 });

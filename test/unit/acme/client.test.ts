@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
+import { AccountSession } from "../../../src/acme/account-session";
 import { AcmeClient } from "../../../src/acme/client";
 import { toAccountKey } from "../../../src/acme/jws";
 import { AcmeProblem } from "../../../src/acme/problem";
@@ -63,7 +64,8 @@ beforeEach(() => {
   requests.length = 0;
 });
 
-async function client(extra: { sleeps?: number[]; timeoutMs?: number } = {}) {
+/** An account session on a fresh client for the double. */
+async function account(extra: { sleeps?: number[]; timeoutMs?: number } = {}) {
   const c = new AcmeClient({
     directoryUrl: `${base}/dir`,
     userAgent: "wile/test",
@@ -73,11 +75,8 @@ async function client(extra: { sleeps?: number[]; timeoutMs?: number } = {}) {
     },
     ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
   });
-  c.useAccount(
-    await toAccountKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey),
-    `${base}/acct/1`,
-  );
-  return c;
+  const key = await toAccountKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+  return new AccountSession(c, key, `${base}/acct/1`);
 }
 
 const order = (status: string, extra: Record<string, unknown> = {}) => ({
@@ -96,7 +95,7 @@ describe("AcmeClient against a scripted server", () => {
       if (n <= 2) return send(res, 400, { type: "urn:ietf:params:acme:error:badNonce", detail: "stale" });
       send(res, 200, order("pending"));
     };
-    const c = await client();
+    const c = await account();
     const res = await c.getOrder(`${base}/order/1`);
     assert.equal(res.json.status, "pending");
     const posts = requests.filter((r) => r.url === "/order/1");
@@ -109,17 +108,17 @@ describe("AcmeClient against a scripted server", () => {
       1,
       "newNonce only when the pool is empty",
     );
-    c.close();
+    c.client.close();
   });
 
   test("User-Agent is sent on every request, and the url header is the exact URL", async () => {
     route = (_req, _body, res) => send(res, 200, order("pending"));
-    const c = await client();
+    const c = await account();
     await c.getOrder(`${base}/order/1?x=1`);
     assert.ok(requests.every((r) => r.ua === "wile/test"));
     const post = requests.find((r) => r.url === "/order/1?x=1");
     assert.equal(protectedHeader(post?.body ?? "").url, `${base}/order/1?x=1`);
-    c.close();
+    c.client.close();
   });
 
   test("poll honours Retry-After in seconds and as an HTTP-date, else backs off from 25 ms", async () => {
@@ -136,7 +135,7 @@ describe("AcmeClient against a scripted server", () => {
       send(res, 200, order("valid", { certificate: `${base}/cert/1` }));
     };
     const sleeps: number[] = [];
-    const c = await client({ sleeps });
+    const c = await account({ sleeps });
     const o = await c.poll(
       () => c.getOrder(`${base}/order/1`),
       (x) => x.status === "valid",
@@ -147,12 +146,12 @@ describe("AcmeClient against a scripted server", () => {
     assert.equal(sleeps[0], 3000);
     assert.ok((sleeps[1] ?? 0) > 5000 && (sleeps[1] ?? 0) <= 7000, `HTTP-date honoured (${sleeps[1]})`);
     assert.deepEqual(sleeps.slice(2), [100, 200], "backoff continues doubling without Retry-After");
-    c.close();
+    c.client.close();
   });
 
   test("poll gives up at the deadline with a clear error", async () => {
     route = (_req, _body, res) => send(res, 200, order("processing"));
-    const c = await client({ sleeps: [] });
+    const c = await account({ sleeps: [] });
     await assert.rejects(
       c.poll(
         () => c.getOrder(`${base}/order/1`),
@@ -162,7 +161,7 @@ describe("AcmeClient against a scripted server", () => {
       ),
       /gave up waiting for the CA to issue/,
     );
-    c.close();
+    c.client.close();
   });
 
   test("finalize without a Location header still works (the order URL is polled)", async () => {
@@ -170,7 +169,7 @@ describe("AcmeClient against a scripted server", () => {
       if (req.url === "/finalize/1") return send(res, 200, order("processing"));
       send(res, 200, order("valid", { certificate: `${base}/cert/1` }));
     };
-    const c = await client();
+    const c = await account();
     const fin = await c.finalize(order("ready") as never, new Uint8Array([0x30, 0x00]));
     assert.equal(fin.location, undefined);
     assert.equal(fin.json.status, "processing");
@@ -188,7 +187,7 @@ describe("AcmeClient against a scripted server", () => {
       ).toString(),
     );
     assert.equal(finBody.csr, "MAA", "CSR sent as base64url DER");
-    c.close();
+    c.client.close();
   });
 
   test("5xx answers are retried with backoff, then the problem is reported", async () => {
@@ -199,7 +198,7 @@ describe("AcmeClient against a scripted server", () => {
       send(res, 200, order("pending"));
     };
     const sleeps: number[] = [];
-    const c = await client({ sleeps });
+    const c = await account({ sleeps });
     assert.equal((await c.getOrder(`${base}/order/1`)).json.status, "pending");
     assert.equal(sleeps.length, 2);
     assert.ok((sleeps[0] ?? 0) >= 500 && (sleeps[1] ?? 0) >= 1000, `backoff grows: ${sleeps}`);
@@ -210,7 +209,7 @@ describe("AcmeClient against a scripted server", () => {
       c.getOrder(`${base}/order/1`),
       (e: unknown) => e instanceof AcmeProblem && e.is("serverInternal") && e.status === 500,
     );
-    c.close();
+    c.client.close();
   });
 
   test("4xx problems are not retried and keep their type", async () => {
@@ -221,13 +220,13 @@ describe("AcmeClient against a scripted server", () => {
         { type: "urn:ietf:params:acme:error:unauthorized", detail: "no" },
         { link: `<${base}/docs>;rel="help"` },
       );
-    const c = await client({ sleeps: [] });
+    const c = await account({ sleeps: [] });
     await assert.rejects(
       c.getOrder(`${base}/order/1`),
       (e: unknown) => e instanceof AcmeProblem && e.is("unauthorized") && e.links[0] === `${base}/docs`,
     );
     assert.equal(requests.filter((r) => r.url === "/order/1").length, 1);
-    c.close();
+    c.client.close();
   });
 
   test("a response over the size cap is cut off", async () => {
@@ -235,22 +234,22 @@ describe("AcmeClient against a scripted server", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }));
     };
-    const c = await client({ sleeps: [] });
+    const c = await account({ sleeps: [] });
     await assert.rejects(
       c.getOrder(`${base}/order/1`),
       (e: unknown) => e instanceof NetworkError && e.code === "ETOOBIG",
     );
-    c.close();
+    c.client.close();
   });
 
   test("a server that never answers hits the timeout", async () => {
     route = () => {};
-    const c = await client({ sleeps: [], timeoutMs: 300 });
+    const c = await account({ sleeps: [], timeoutMs: 300 });
     await assert.rejects(
       c.getOrder(`${base}/order/1`),
       (e: unknown) => e instanceof NetworkError && e.code === "ETIMEDOUT",
     );
-    c.close();
+    c.client.close();
   });
 
   test("an untrusted server certificate says to use --ca-bundle", async () => {
@@ -288,11 +287,11 @@ describe("AcmeClient against a scripted server", () => {
       });
       res.end("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n");
     };
-    const c = await client();
+    const c = await account();
     const dl = await c.downloadCertificate(`${base}/cert/1`);
     assert.deepEqual(dl.alternates, [`${base}/cert/1/1`, `${base}/cert/1/2`]);
     route = (_req, _body, res) => send(res, 200, { not: "pem" });
     await assert.rejects(c.downloadCertificate(`${base}/cert/2`), /not a PEM certificate chain/);
-    c.close();
+    c.client.close();
   });
 });

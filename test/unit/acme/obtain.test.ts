@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { AcmeClient, Authorization, Order } from "../../../src/acme/client";
+import type { AccountSession } from "../../../src/acme/account-session";
 import { obtainCertificate, ValidationError } from "../../../src/acme/obtain";
-import type { Identifier } from "../../../src/acme/types";
-import type { ChallengeContext, Solver } from "../../../src/challenges/solver";
+import type { ChallengeContext, Solver } from "../../../src/acme/solver";
+import type { Authorization, Identifier, Order } from "../../../src/acme/types";
 import { silentLogger } from "../../../src/util/log";
 
 /**
- * The order flow against a fake client: what a hostile or unusual CA can send, and that solvers
+ * The order flow against a fake account session: what a hostile or unusual CA can send, and that solvers
  * are always cleaned up and never asked to validate before every name passed its preflight.
  */
 interface Script {
@@ -19,9 +19,10 @@ interface Script {
   chains?: Record<string, { pem: string; alternates: string[] }>;
 }
 
-function fakeClient(s: Script) {
+function fakeAccount(s: Script) {
   const calls: string[] = [];
-  const client = {
+  const account = {
+    key: { thumbprint: "THUMB" },
     async newOrder(ids: Identifier[], extra: Record<string, string> = {}) {
       calls.push(
         `newOrder ${ids.map((i) => i.value).join(",")}${Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : ""}`,
@@ -59,7 +60,7 @@ function fakeClient(s: Script) {
       }
     },
   };
-  return { client: client as unknown as AcmeClient, calls };
+  return { account: account as unknown as AccountSession, calls };
 }
 
 function recordingSolver(opts: { failPreflightFor?: string } = {}) {
@@ -104,10 +105,9 @@ function run(
   solver: Solver,
   extra: { preferredChain?: string; profile?: string; replaces?: string } = {},
 ) {
-  const { client, calls } = fakeClient(s);
+  const { account, calls } = fakeAccount(s);
   const promise = obtainCertificate({
-    client,
-    thumbprint: "THUMB",
+    account,
     identifiers: [dns("a.example"), dns("b.example")],
     solverFor: () => solver,
     csr: () => new Uint8Array([0x30, 0]),

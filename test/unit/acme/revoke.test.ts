@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { flattenedVerify } from "jose";
+import { AccountSession } from "../../../src/acme/account-session";
 import { AcmeClient } from "../../../src/acme/client";
 import { toAccountKey } from "../../../src/acme/jws";
 import {
@@ -156,8 +157,8 @@ describe("revokeCertificate against a scripted CA", () => {
   test("signed by the account: kid = account URL, no jwk, payload with the reason code", async () => {
     const c = client();
     const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    c.useAccount(await toAccountKey(pair.privateKey), `${base}/acct/7`);
-    await revokeCertificate(c, certDer(), "keyCompromise");
+    const account = new AccountSession(c, await toAccountKey(pair.privateKey), `${base}/acct/7`);
+    await revokeCertificate(c, certDer(), "keyCompromise", account.signer);
     c.close();
     assert.equal(posts.length, 1);
     assert.equal(posts[0]?.url, "/revoke");
@@ -174,7 +175,7 @@ describe("revokeCertificate against a scripted CA", () => {
     const c = client();
     const certKey = generateKeyPairSync("ec", { namedCurve: "P-384" });
     const key = await toAccountKey(certKey.privateKey);
-    await revokeCertificate(c, certDer(), "cessationOfOperation", key);
+    await revokeCertificate(c, certDer(), "cessationOfOperation", { key });
     c.close();
     const { jws, header, payload } = decode(posts[0]?.body ?? "");
     assert.equal(header.kid, undefined);
@@ -192,13 +193,13 @@ describe("revokeCertificate against a scripted CA", () => {
       });
     const c = client();
     const key = await toAccountKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
-    await assert.rejects(revokeCertificate(c, certDer(), "superseded", key), (e: unknown) => {
+    await assert.rejects(revokeCertificate(c, certDer(), "superseded", { key }), (e: unknown) => {
       return e instanceof WileError && (e as { is?: (n: string) => boolean }).is?.("alreadyRevoked") === true;
     });
     c.close();
     withRevoke = false;
     const c2 = client();
-    await assert.rejects(revokeCertificate(c2, certDer(), "superseded", key), /offers no revokeCert/);
+    await assert.rejects(revokeCertificate(c2, certDer(), "superseded", { key }), /offers no revokeCert/);
     c2.close();
   });
 });

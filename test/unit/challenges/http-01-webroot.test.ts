@@ -15,8 +15,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
+import type { ChallengeContext } from "../../../src/acme/solver";
 import { checkWebroot, WebrootSolver } from "../../../src/challenges/http-01-webroot";
-import type { ChallengeContext } from "../../../src/challenges/solver";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { printable } from "../../../src/util/text";

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { TLSSocket } from "node:tls";
+import type { ChallengeContext } from "../../../src/acme/solver";
 import { WebrootSolver } from "../../../src/challenges/http-01-webroot";
 import { parseResolve } from "../../../src/challenges/resolve";
-import type { ChallengeContext } from "../../../src/challenges/solver";
 import { WileError } from "../../../src/util/errors";
 import type { Logger } from "../../../src/util/log";
 

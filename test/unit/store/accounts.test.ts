@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -62,6 +62,54 @@ describe("AccountStore", () => {
       });
     }
     assert.ok((await readFile(file, "utf8")).length > 0);
+  });
+
+  test("rollover files: the pending key is 0600; promoting it keeps the old key as a hard link", async () => {
+    const store = new AccountStore(await mkdtemp(join(tmpdir(), "wile-acct-")));
+    await store.writeKey(LE, "OLD\n", "work");
+    assert.equal(await store.readPendingKey(LE, "work"), null);
+    await store.writePendingKey(LE, "NEXT\n", "work");
+    assert.equal(await store.readPendingKey(LE, "work"), "NEXT\n");
+    assert.equal((await stat(store.pendingKeyFile(LE, "work"))).mode & 0o777, 0o600);
+    const keyBefore = await stat(store.keyFile(LE, "work"));
+
+    const now = new Date("2026-03-04T05:06:07.890Z");
+    const old = await store.promotePendingKey(LE, now, "work");
+    assert.equal(old, join(store.dir(LE, "work"), "account.key.old-20260304T050607Z"));
+    assert.equal((await stat(old)).ino, keyBefore.ino, "the old key file itself, linked");
+    assert.equal(await readFile(old, "utf8"), "OLD\n");
+    assert.equal(await store.readKey(LE, "work"), "NEXT\n");
+    assert.equal(await store.readPendingKey(LE, "work"), null);
+
+    // A second rollover in the same second gets a numbered name, never overwrites a kept key.
+    await store.writePendingKey(LE, "THIRD\n", "work");
+    const old2 = await store.promotePendingKey(LE, now, "work");
+    assert.equal(old2, `${old}-2`);
+    assert.equal(await readFile(old, "utf8"), "OLD\n");
+    assert.equal(await readFile(old2, "utf8"), "NEXT\n");
+    assert.equal(await store.readKey(LE, "work"), "THIRD\n");
+  });
+
+  test("dropping a pending key leaves the account key; dropping none is no error", async () => {
+    const store = new AccountStore(await mkdtemp(join(tmpdir(), "wile-acct-")));
+    await store.writeKey(LE, "KEY\n");
+    await store.dropPendingKey(LE);
+    await store.writePendingKey(LE, "NEXT\n");
+    await store.dropPendingKey(LE);
+    assert.equal(await store.readPendingKey(LE), null);
+    assert.deepEqual(await readdir(store.dir(LE)), ["account.key"]);
+  });
+
+  test("a deactivated account's directory moves aside whole", async () => {
+    const store = new AccountStore(await mkdtemp(join(tmpdir(), "wile-acct-")));
+    await store.writeKey(LE, "KEY\n");
+    await store.writeRecord(LE, record);
+    const moved = await store.moveDeactivated(LE, new Date("2026-03-04T05:06:07Z"));
+    assert.equal(moved, `${store.dir(LE)}.deactivated-20260304T050607Z`);
+    assert.equal(moved, store.deactivatedDir(LE, "20260304T050607Z"));
+    assert.equal(await store.readKey(LE), null);
+    assert.equal(await store.readRecord(LE), null);
+    assert.deepEqual((await readdir(moved)).sort(), ["account.json", "account.key"]);
   });
 
   test("an account name that is not a single path component is a usage error", () => {

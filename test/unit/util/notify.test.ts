@@ -5,9 +5,15 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import type { HomeConfig } from "../../../src/store/config";
 import type { Logger } from "../../../src/util/log";
-import { afterRun, heartbeat, notify, type RunReport, summarize } from "../../../src/util/notify";
+import {
+  afterRun,
+  heartbeat,
+  type NotifySettings,
+  notify,
+  type RunReport,
+  summarize,
+} from "../../../src/util/notify";
 
 interface Seen {
   method: string;
@@ -71,7 +77,7 @@ function report(failed: RunReport["failed"], renewed: string[] = ["a.example"]):
   };
 }
 
-const cfg = (over: Partial<HomeConfig>): HomeConfig => ({ version: 1, notifyOn: "failure", ...over });
+const cfg = (over: Partial<NotifySettings>): NotifySettings => ({ notifyOn: "failure", ...over });
 const failing = () => report([{ name: "b.example", error: "connection refused" }]);
 
 describe("notify", () => {

@@ -1,4 +1,4 @@
-import type { Identifier } from "../acme/types";
+import type { Identifier } from "./types";
 
 /** What a solver needs to answer one challenge. */
 export interface ChallengeContext {
@@ -11,7 +11,8 @@ export interface ChallengeContext {
 
 /**
  * One way of proving control of an identifier. Shaped like lego's provider: present, then the CA is
- * told to validate, then cleanup (always, on failure too).
+ * told to validate, then cleanup (always, on failure too). Declared here because obtain.ts drives
+ * it; the implementations live in src/challenges.
  */
 export interface Solver {
   readonly type: "http-01" | "dns-01" | "tls-alpn-01";
