@@ -9,7 +9,7 @@ import { access } from "node:fs/promises";
 import { delimiter, isAbsolute, join } from "node:path";
 import { type ParsedOptions, str } from "../cli/options";
 import { UsageError, WileError } from "../util/errors";
-import { describeExit, run } from "../util/spawn";
+import { describeExit, lastLines, run } from "../util/spawn";
 import { printable } from "../util/text";
 import { checkCommandProgram, type OutputFile, optionalString } from "./files";
 import { RELOAD_TIMEOUT_MS, runHook } from "./reload";
@@ -100,7 +100,7 @@ export async function runTool(
     throw new DeployError(`${label}: cannot run ${shown}: ${(err as Error).message}`);
   }
   const failure = r.code !== 0 || r.timedOut ? describeExit(r, timeoutMs) : "";
-  const output = printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-5).join(" | "), 300);
+  const output = lastLines(r);
   return { argv, code: r.code, stdout: r.stdout, stderr: r.stderr, shown, failure, output };
 }
 
