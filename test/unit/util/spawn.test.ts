@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { describeExit, lastLines, run, runShell } from "../../../src/util/spawn";
-
-/** Running (a zombie left for a non-reaping init counts as gone). */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^\d+ \(.*\) [ZX]/.test(stat);
-  } catch {
-    return false;
-  }
-};
+import { alive } from "../../helpers/processes";
 
 describe("run / runShell", () => {
   test("exit codes, stdout and stderr", async () => {

@@ -14,15 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { withPrivateTempDir } from "../../../src/util/temp-dir";
-
-/** Running (a zombie left for a non-reaping init counts as gone). */
-const alive = (pid: number) => {
-  try {
-    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-};
+import { alive } from "../../helpers/processes";
 
 describe("withPrivateTempDir", () => {
   test("a 0700 directory under TMPDIR, removed with its files when the work ends or throws", async () => {
