@@ -510,8 +510,8 @@ class ExchangeTarget implements Target {
       }),
     };
     const r = await runSshStep(host, step);
-    // A timeout, or ssh's own failure (255): the script may not have run, or not to its end.
-    if (r.timedOut || r.code === 255) {
+    // A timeout, an interrupt, or ssh's own failure (255): the script may not have run to its end.
+    if (r.timedOut || r.interrupted || r.code === 255) {
       throw sshStepError(
         host,
         step,

@@ -223,7 +223,7 @@ export async function runSshStep(label: string, step: SshStep): Promise<RunResul
 export function sshStepError(label: string, step: SshStep, r: RunResult, hint?: string): DeployError {
   const output = lastLines(r);
   // ssh and scp exit 255 for ssh's own errors (connection, authentication, host key).
-  const side = r.code === 255 ? " (ssh could not connect or log in)" : "";
+  const side = r.code === 255 && !r.interrupted ? " (ssh could not connect or log in)" : "";
   return new DeployError(
     `${label}: ${step.what} failed (${describeExit(r, step.timeoutMs)})${side}${output ? `: ${output}` : ""}`,
     hint !== undefined ? { hint } : {},

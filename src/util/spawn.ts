@@ -29,6 +29,8 @@ export interface RunResult {
   stderr: string;
   /** The child was killed because it ran past timeoutMs. */
   timedOut: boolean;
+  /** The child was stopped because wile was interrupted (only set then). */
+  interrupted?: true;
 }
 
 export const MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -55,6 +57,7 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
     const out = collector(cap);
     const err = collector(cap);
     let timedOut = false;
+    let interrupted = false;
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
     let pipeTimer: NodeJS.Timeout | undefined;
@@ -72,7 +75,10 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
         }
       }
     };
-    const unregister = onInterrupt(async () => killGroup("SIGTERM"));
+    const unregister = onInterrupt(async () => {
+      interrupted = true;
+      killGroup("SIGTERM");
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup("SIGTERM");
@@ -88,7 +94,13 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
       clearTimeout(pipeTimer);
       child.stdout?.destroy();
       child.stderr?.destroy();
-      resolve({ ...exit, stdout: out.text(), stderr: err.text(), timedOut });
+      resolve({
+        ...exit,
+        stdout: out.text(),
+        stderr: err.text(),
+        timedOut,
+        ...(interrupted ? { interrupted: true as const } : {}),
+      });
     };
 
     child.stdout?.on("data", out.add);
@@ -125,6 +137,7 @@ export function runShell(command: string, opts: RunOptions): Promise<RunResult> 
 
 /** A one-line description of how a run ended, e.g. "exit 3", "killed by SIGKILL", "timed out after 60 s". */
 export function describeExit(r: RunResult, timeoutMs?: number): string {
+  if (r.interrupted) return "stopped: wile was interrupted";
   if (r.timedOut)
     return timeoutMs === undefined ? "timed out" : `timed out after ${Math.round(timeoutMs / 1000)} s`;
   if (r.code !== null) return `exit ${r.code}`;

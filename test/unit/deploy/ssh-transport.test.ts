@@ -10,6 +10,7 @@ import {
   sshOptionProblem,
   sshOptions,
   sshStep,
+  sshStepError,
 } from "../../../src/deploy/ssh-transport";
 import { DeployError } from "../../../src/deploy/target";
 
@@ -175,6 +176,13 @@ describe("steps", () => {
     await assert.rejects(
       sshStep("h", { what: "checking", argv: ["/nonexistent/wile-ssh"], timeoutMs: 1000 }),
       /^DeployError: h: checking: cannot run \/nonexistent\/wile-ssh: .*ENOENT/,
+    );
+    const stopped = { code: 255, signal: null, stdout: "", stderr: "Killed by signal 15.", timedOut: false };
+    assert.equal(
+      sshStepError("h", { what: "x", argv: ["ssh"], timeoutMs: 1000 }, { ...stopped, interrupted: true })
+        .message,
+      "h: x failed (stopped: wile was interrupted): Killed by signal 15.",
+      "an ssh stopped by wile's interrupt is not a failed login",
     );
     const ok = await sshStep("h", { what: "x", argv: ["cat"], timeoutMs: 10_000, input: "in" });
     assert.equal(ok.stdout, "in");
