@@ -14,29 +14,46 @@
  * script ends with one line, `WILE-RESULT {json}` or `WILE-ERROR message`, which wile reads; the
  * thumbprint Exchange reports must equal SHA-1 of the new leaf.
  *
+ * ssh and scp run as ssh-transport.ts says (batch mode, IdentitiesOnly=yes with an identity,
+ * known_hosts checked). The local PFX is written into a private temp dir, removed when the deploy
+ * ends or wile is interrupted.
+ *
  * The password travels only inside the script on ssh's stdin: never in an argv, a log line or
  * --json. A given --pfx-password is stored in renewal.json (0600, in a 0700 directory) so that
  * renewals can replay it; a random one is never stored anywhere.
  */
 import { createHash } from "node:crypto";
-import { constants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { flag, list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
 import { buildPfx, randomPassword } from "../crypto/pkcs12";
 import { UsageError, WileError } from "../util/errors";
-import { describeExit, run } from "../util/spawn";
+import { describeExit } from "../util/spawn";
+import { withPrivateTempDir } from "../util/temp-dir";
 import { printable } from "../util/text";
 import { PFX_OPTIONS } from "./pfx-options";
 import { parseScriptOutput, psQuote } from "./powershell";
+import {
+  checkSshClient,
+  parseSshHost,
+  readSshAccess,
+  runSshStep,
+  type SshAccess,
+  type SshStep,
+  scpArgv,
+  sshArgv,
+  sshHostProblem,
+  sshStep,
+  sshStepError,
+} from "./ssh-transport";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
 
 export interface ExchangeConfig {
   kind: "exchange";
-  /** `user@host` or `host` (ssh's own config may fill in the user). */
+  /** `user@host` or `host` (ssh's own config may fill in the user); see parseSshHost. */
   hosts: string[];
   port?: number;
+  /** Absolute path of the ssh private key (-i). */
   identity?: string;
   /** ssh -o options, e.g. "UserKnownHostsFile=/etc/wile/known_hosts". */
   sshOptions: string[];
@@ -106,16 +123,17 @@ const OPTIONS: OptionSpec[] = [
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-/** `host`, `user@host`, `DOMAIN\user@host`, `user@[v6]`, `user@v6`; never an option-like "-x". */
-function checkHost(host: string): string | null {
-  if (host.startsWith("-")) return "must not start with -";
-  if (/[\s'"`;|&<>(){}$]/.test(host)) return "must not contain spaces, quotes or shell characters";
-  const at = host.lastIndexOf("@");
-  const name = host.slice(at + 1).replace(/^\[(.*)\]$/, "$1");
-  if (at === 0) return "has an empty user";
-  if (!/^[A-Za-z0-9.:_-]+$/.test(name)) return "has no valid host name";
-  return null;
+/** The ssh login settings (ExchangeConfig calls the -o options sshOptions). */
+function accessOf(cfg: ExchangeConfig): SshAccess {
+  return { port: cfg.port, identity: cfg.identity, options: cfg.sshOptions };
 }
+/** Where SshAccess's settings come from: options, and renewal.json fields. */
+const ACCESS_FLAGS = {
+  port: "--exchange-port",
+  identity: "--exchange-identity",
+  options: "--exchange-option",
+};
+const ACCESS_FIELDS = { port: "port", identity: "identity", options: "sshOptions" };
 
 function checkDir(dir: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
@@ -160,32 +178,30 @@ function fromOptions(opts: ParsedOptions): ExchangeConfig {
     );
   }
   for (const h of hosts) {
-    const why = checkHost(h);
+    const why = sshHostProblem(h);
     if (why) throw usage(`--exchange-host "${printable(h, 100)}" ${why}`, "Give USER@HOST or HOST.");
   }
+  // The identity is stored absolute: renewals run from cron in another directory.
+  const { options: sshOptions, ...login } = readSshAccess(
+    {
+      port: str(opts, "exchange-port"),
+      identity: str(opts, "exchange-identity"),
+      options: list(opts, "exchange-option"),
+    },
+    "command line",
+    (key, why) => usage(`${ACCESS_FLAGS[key]} ${why}`),
+  );
   const cfg: ExchangeConfig = {
     kind: "exchange",
     hosts,
-    sshOptions: list(opts, "exchange-option"),
+    ...login,
+    sshOptions,
     services: DEFAULT_SERVICES,
     removeOld: flag(opts, "exchange-remove-old"),
     dir: DEFAULT_DIR,
     powershell: "powershell",
     pfxLegacy: flag(opts, "pfx-legacy"),
   };
-  const port = str(opts, "exchange-port");
-  if (port !== undefined) {
-    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      throw usage(`--exchange-port "${printable(port, 20)}" is not a port number (1-65535)`);
-    }
-    cfg.port = Number(port);
-  }
-  const identity = str(opts, "exchange-identity");
-  if (identity !== undefined) cfg.identity = identity;
-  for (const o of cfg.sshOptions) {
-    if (!/^[A-Za-z]+[ =]/.test(o))
-      throw usage(`--exchange-option "${printable(o, 100)}" is not an ssh option such as Name=value`);
-  }
   const services = str(opts, "exchange-services");
   if (services !== undefined) {
     const parsed = parseServices(services);
@@ -230,9 +246,14 @@ function parse(raw: Record<string, unknown>, where: string): ExchangeConfig {
   const hosts = strings("hosts", raw.hosts);
   if (hosts.length === 0) fail("hosts", "must name at least one host");
   for (const h of hosts) {
-    const why = checkHost(h);
+    const why = sshHostProblem(h);
     if (why) fail("hosts", `"${printable(h, 100)}" ${why}`);
   }
+  const { options: sshOptions, ...login } = readSshAccess(
+    { port: raw.port, identity: raw.identity, options: raw.sshOptions },
+    "renewal.json",
+    (key, why) => fail(ACCESS_FIELDS[key], why),
+  );
   const services = strings("services", raw.services ?? DEFAULT_SERVICES);
   const parsedServices = parseServices(services.join(","));
   if (typeof parsedServices === "string" || services.length === 0)
@@ -247,23 +268,14 @@ function parse(raw: Record<string, unknown>, where: string): ExchangeConfig {
   const cfg: ExchangeConfig = {
     kind: "exchange",
     hosts,
-    sshOptions: strings("sshOptions", raw.sshOptions ?? []),
+    ...login,
+    sshOptions,
     services: parsedServices as string[],
     removeOld: bool("removeOld", raw.removeOld),
     dir: normalizeDir(dir as string),
     powershell: powershell as string,
     pfxLegacy: bool("pfxLegacy", raw.pfxLegacy),
   };
-  if (raw.port !== undefined) {
-    if (typeof raw.port !== "number" || !Number.isInteger(raw.port) || raw.port < 1 || raw.port > 65535) {
-      fail("port", "must be a port number");
-    }
-    cfg.port = raw.port as number;
-  }
-  if (raw.identity !== undefined) {
-    if (typeof raw.identity !== "string" || raw.identity === "") fail("identity", "must be a file path");
-    cfg.identity = raw.identity as string;
-  }
   if (raw.pfxPassword !== undefined) {
     if (typeof raw.pfxPassword !== "string" || checkPassword(raw.pfxPassword))
       fail("pfxPassword", "must be a one-line string");
@@ -399,62 +411,18 @@ export function friendlyNameFor(name: string, notAfter: Date): string {
   return `wile ${name} ${notAfter.toISOString().slice(0, 10)}`;
 }
 
-/** Options common to ssh and scp (scp spells the port -P). */
-export function sshOptionArgs(cfg: ExchangeConfig, portFlag: "-p" | "-P"): string[] {
-  const args = ["-o", "BatchMode=yes"];
-  if (!cfg.sshOptions.some((o) => /^ConnectTimeout[ =]/i.test(o))) args.push("-o", "ConnectTimeout=20");
-  if (cfg.port !== undefined) args.push(portFlag, String(cfg.port));
-  if (cfg.identity !== undefined) args.push("-i", cfg.identity, "-o", "IdentitiesOnly=yes");
-  for (const o of cfg.sshOptions) args.push("-o", o);
-  return args;
-}
-
-/** scp's destination: user@host:path, with an IPv6 address in brackets. */
-function scpDestination(host: string, path: string): string {
-  const at = host.lastIndexOf("@");
-  const user = at >= 0 ? host.slice(0, at + 1) : "";
-  const name = host.slice(at + 1);
-  return `${user}${name.includes(":") && !name.startsWith("[") ? `[${name}]` : name}:${path}`;
-}
-
 /** The argv of each step for one host (for the target and for tests). */
 export function hostCommands(cfg: ExchangeConfig, host: string, localPfx: string, remotePath: string) {
+  const h = parseSshHost(host);
   return {
-    scp: ["scp", "-q", ...sshOptionArgs(cfg, "-P"), "--", localPfx, scpDestination(host, remotePath)],
-    ssh: [
-      "ssh",
-      ...sshOptionArgs(cfg, "-p"),
-      "--",
-      host.replace(/@\[(.*)\]$/, "@$1"),
-      cfg.powershell,
-      "-NoProfile",
-      "-NonInteractive",
-      "-Command",
-      "-",
-    ],
+    scp: scpArgv(accessOf(cfg), [localPfx], h, remotePath),
+    ssh: sshArgv(accessOf(cfg), h, [cfg.powershell, "-NoProfile", "-NonInteractive", "-Command", "-"]),
   };
 }
 
 export function remotePfxPath(cfg: Pick<ExchangeConfig, "dir">, name: string, thumbprint: string): string {
   const file = `wile-${name.replace(/[^A-Za-z0-9._-]/g, "_")}-${thumbprint.slice(0, 8)}.pfx`;
   return cfg.dir.endsWith("/") ? `${cfg.dir}${file}` : `${cfg.dir}/${file}`;
-}
-
-async function onPath(program: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, program), constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
-  }
-  return false;
-}
-
-function output(r: { stdout: string; stderr: string }): string {
-  return printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-4).join(" | "), 400);
 }
 
 class ExchangeTarget implements Target {
@@ -466,22 +434,7 @@ class ExchangeTarget implements Target {
   }
 
   async check(ctx: DeployContext): Promise<void> {
-    for (const program of ["ssh", "scp"]) {
-      if (!(await onPath(program))) {
-        throw new DeployError(`${program} is not installed (or not on the PATH)`, {
-          hint: "Install the OpenSSH client (Debian: apt-get install openssh-client).",
-        });
-      }
-    }
-    if (this.cfg.identity !== undefined) {
-      try {
-        await access(this.cfg.identity, constants.R_OK);
-      } catch {
-        throw new DeployError(`the ssh key ${this.cfg.identity} cannot be read by this user`, {
-          hint: "Check --exchange-identity and the file's owner and mode (0600, owned by the user running wile).",
-        });
-      }
-    }
+    await checkSshClient(accessOf(this.cfg), "exchange", "--exchange-identity");
     // The key and certificate must make a PFX (this also checks that they belong together).
     this.pfx(ctx, randomPassword());
   }
@@ -504,8 +457,7 @@ class ExchangeTarget implements Target {
   async deploy(ctx: DeployContext): Promise<void> {
     const thumbprint = thumbprintOf(ctx.leafDer);
     const failures: DeployError[] = [];
-    const local = await mkdtemp(join(tmpdir(), "wile-exchange-"));
-    try {
+    await withPrivateTempDir("wile-exchange-", async (local) => {
       for (const host of this.cfg.hosts) {
         try {
           await this.deployHost(ctx, host, thumbprint, local);
@@ -515,9 +467,7 @@ class ExchangeTarget implements Target {
           );
         }
       }
-    } finally {
-      await rm(local, { recursive: true, force: true });
-    }
+    });
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) {
       throw new DeployError(
@@ -540,29 +490,34 @@ class ExchangeTarget implements Target {
     const cmds = hostCommands(this.cfg, host, localPfx, remotePath);
 
     ctx.logger.info(`${ctx.name}: copying the PKCS#12 file to ${host}:${remotePath}`);
-    const copied = await this.runStep(cmds.scp, SCP_TIMEOUT_MS, host, "scp");
-    if (copied.code !== 0 || copied.timedOut) {
-      throw new DeployError(
-        `${host}: copying the PKCS#12 file to ${remotePath} failed (${describeExit(copied, SCP_TIMEOUT_MS)}): ${output(copied)}`,
-        {
-          hint: `Check that ssh ${host} works in batch mode (key authentication, host key in known_hosts) and that the directory ${this.cfg.dir} exists there (--exchange-dir).`,
-        },
-      );
-    }
+    await sshStep(
+      host,
+      { what: `copying the PKCS#12 file to ${remotePath}`, argv: cmds.scp, timeoutMs: SCP_TIMEOUT_MS },
+      `Check that ssh ${host} works in batch mode (key authentication, host key in known_hosts) and that the directory ${this.cfg.dir} exists there (--exchange-dir).`,
+    );
     ctx.logger.info(`${ctx.name}: importing ${thumbprint} on ${host} for ${this.cfg.services.join(",")}`);
-    const script = exchangeScript({
-      pfxPath: remotePath,
-      password,
-      thumbprint,
-      services: this.cfg.services,
-      oldFriendlyNamePrefix: `wile ${ctx.name} `,
-      removeOld: this.cfg.removeOld,
-    });
-    const r = await this.runStep(cmds.ssh, SCRIPT_TIMEOUT_MS, host, "ssh", script);
-    if (r.timedOut) {
-      throw new DeployError(`${host}: the PowerShell script ${describeExit(r, SCRIPT_TIMEOUT_MS)}`, {
-        hint: `The PKCS#12 file may remain at ${remotePath}; delete it there.`,
-      });
+    const step: SshStep = {
+      what: "running the PowerShell script",
+      argv: cmds.ssh,
+      timeoutMs: SCRIPT_TIMEOUT_MS,
+      input: exchangeScript({
+        pfxPath: remotePath,
+        password,
+        thumbprint,
+        services: this.cfg.services,
+        oldFriendlyNamePrefix: `wile ${ctx.name} `,
+        removeOld: this.cfg.removeOld,
+      }),
+    };
+    const r = await runSshStep(host, step);
+    // A timeout, an interrupt, or ssh's own failure (255): the script may not have run to its end.
+    if (r.timedOut || r.interrupted || r.code === 255) {
+      throw sshStepError(
+        host,
+        step,
+        r,
+        `The PKCS#12 file may remain at ${remotePath} on ${host}; delete it there. Check that ssh ${host} works in batch mode.`,
+      );
     }
     const result = readHostResult(host, r, thumbprint, describeExit(r));
     ctx.logger.info(
@@ -572,14 +527,6 @@ class ExchangeTarget implements Target {
       ctx.logger.warn(
         `${ctx.name}: ${host}: could not remove the old certificate ${n.thumbprint}: ${printable(n.error, 300)}`,
       );
-    }
-  }
-
-  private async runStep(argv: string[], timeoutMs: number, host: string, what: string, input?: string) {
-    try {
-      return await run(argv, { timeoutMs, ...(input !== undefined ? { input } : {}) });
-    } catch (err) {
-      throw new DeployError(`${host}: cannot run ${what}: ${(err as Error).message}`);
     }
   }
 }

@@ -7,7 +7,7 @@
 import { isAbsolute } from "node:path";
 import { checkCommandProgram, findProgram, SBIN_DIRS } from "../util/programs";
 import { command, path, withDefault } from "../util/settings";
-import { describeExit, run } from "../util/spawn";
+import { describeExit, lastLines, run } from "../util/spawn";
 import { printable } from "../util/text";
 import { checkOutputs, type OutputFile, writeOutputs } from "./outputs";
 import { keyThenFullchain } from "./pem-bundle";
@@ -103,7 +103,7 @@ export async function runTool(
     throw new DeployError(`${label}: cannot run ${shown}: ${(err as Error).message}`);
   }
   const failure = r.code !== 0 || r.timedOut ? describeExit(r, timeoutMs) : "";
-  const output = printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-5).join(" | "), 300);
+  const output = lastLines(r);
   return { argv, code: r.code, stdout: r.stdout, stderr: r.stderr, shown, failure, output };
 }
 

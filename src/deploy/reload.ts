@@ -1,6 +1,5 @@
 import { commandEnv } from "../util/programs";
-import { describeExit, runShell } from "../util/spawn";
-import { printable } from "../util/text";
+import { describeExit, lastLines, runShell } from "../util/spawn";
 import type { DeployContext } from "./target";
 import { DeployError } from "./target";
 
@@ -46,7 +45,7 @@ export async function runHook(
     throw new DeployError(`${what}: cannot run ${command}: ${(err as Error).message}`);
   }
   if (r.code === 0 && !r.timedOut) return;
-  const output = printable(`${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-5).join(" | "), 300);
+  const output = lastLines(r);
   throw new DeployError(
     `${what}: ${command} failed (${describeExit(r, timeoutMs)})${output ? `: ${output}` : ""}`,
     {

@@ -1,14 +1,23 @@
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
 import { UsageError, WileError } from "../util/errors";
-import { describeExit, type RunResult, run } from "../util/spawn";
+import { withPrivateTempDir } from "../util/temp-dir";
 import { printable } from "../util/text";
 import { combinedPem } from "./haproxy";
 import { hookEnv, RELOAD_TIMEOUT_MS } from "./reload";
+import {
+  checkSshClient,
+  parseSshHost,
+  readSshAccess,
+  type SshAccess,
+  type SshHost,
+  type SshStep,
+  scpArgv,
+  sshArgv,
+  sshStep,
+} from "./ssh-transport";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
 
 /**
@@ -21,10 +30,12 @@ import { type DeployContext, DeployError, type Target, type TargetKind } from ".
  *   `-o OPT`) apply to every target.
  * - In DIR: privkey.pem (0600), cert.pem, chain.pem, fullchain.pem (0644), and with
  *   `--ssh-combined NAME` also NAME (full chain then key, 0600) for HAProxy and the like.
- * - Always batch mode (`-o BatchMode=yes`: no password or passphrase prompts) with the host keys in
- *   known_hosts checked as ssh does by default: an unknown or changed host key fails the deploy.
- *   Nothing here turns StrictHostKeyChecking off; an operator who wants that must say so with
- *   --ssh-option.
+ * - ssh and scp run as ssh-transport.ts says: batch mode (no password or passphrase prompts),
+ *   `IdentitiesOnly=yes` with --ssh-identity, host keys in known_hosts checked as ssh does by
+ *   default (an unknown or changed host key fails the deploy; nothing here turns
+ *   StrictHostKeyChecking off, an operator who wants that must say so with --ssh-option).
+ * - The local copies of the files are in a private temp dir, removed when the deploy ends or wile
+ *   is interrupted.
  * - Per host: one `ssh` login checks that DIR exists and is writable (and the host key, before any
  *   upload), one `scp` uploads every file under a temp name (`.wile-<random>.<name>`) into DIR,
  *   then one `ssh` runs a POSIX sh script there that sets the modes and renames each temp file over
@@ -34,31 +45,23 @@ import { type DeployContext, DeployError, type Target, type TargetKind } from ".
  *   the deploy with the host and ssh's own message.
  * Locally everything runs as argv arrays, no shell; the remote side needs a POSIX sh.
  */
-export interface SshConfig {
+export interface SshConfig extends SshAccess {
   kind: "ssh";
   targets: string[];
-  port?: number;
-  /** Absolute path of the private key (-i). */
-  identity?: string;
-  /** Each passed as -o. */
-  options: string[];
   /** File name of a combined PEM (full chain, then key) in DIR. */
   combined?: string;
   /** Run remotely (by the remote user's shell, through sh -c) after the files are in place. */
   reload?: string;
 }
 
-export interface SshTarget {
+export interface SshTarget extends SshHost {
   /** As given. */
   spec: string;
-  user?: string;
-  host: string;
   dir: string;
 }
 
 export const SCP_TIMEOUT_MS = 120_000;
 export const SSH_TIMEOUT_MS = 60_000;
-export const CONNECT_TIMEOUT_S = 20;
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -96,44 +99,30 @@ const OPTIONS: OptionSpec[] = [
   },
 ];
 
-const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-const HOST_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const DIR_RE = /^[A-Za-z0-9_./+=,@%-]+$/;
 const FILE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+=,@%-]*$/;
-const OPTION_RE = /^[A-Za-z][A-Za-z0-9]*(=|\s+)\S/;
 
-/** Reads `[USER@]HOST:DIR` (HOST may be `[IPv6]`); throws Error with the reason. */
+/** Reads `[USER@]HOST:DIR` (HOST may be `[IPv6]`, see parseSshHost); throws Error with the reason. */
 export function parseSshTarget(spec: string): SshTarget {
-  const m = /^(?:([^@:[\]]+)@)?(\[[0-9A-Fa-f:.]+\]|[^@:[\]]+):(.*)$/.exec(spec);
+  // HOST ends at the first ":", or at the "]:" of a bracketed IPv6 address.
+  const m = /^((?:[^[\]]*@)?\[[^\]]*\]|[^:]*):(.*)$/s.exec(spec);
   if (!m) throw new Error(`"${printable(spec, 100)}" is not [USER@]HOST:DIR`);
-  const [, user, rawHost = "", dir = ""] = m;
-  if (user !== undefined && !USER_RE.test(user))
-    throw new Error(`"${printable(user, 50)}" is not a user name`);
-  const host = rawHost.startsWith("[") ? rawHost.slice(1, -1) : rawHost;
-  if (!rawHost.startsWith("[") && !HOST_RE.test(host)) {
-    throw new Error(`"${printable(host, 100)}" is not a host name or address`);
-  }
+  const [, hostPart = "", dir = ""] = m;
+  const host = parseSshHost(hostPart);
   if (dir === "")
-    throw new Error(`no DIR after "${rawHost}:" (give the remote directory, e.g. ${rawHost}:/etc/ssl/wile)`);
+    throw new Error(
+      `no DIR after "${hostPart}:" (give the remote directory, e.g. ${hostPart}:/etc/ssl/wile)`,
+    );
   if (!DIR_RE.test(dir) || dir.startsWith("-")) {
     throw new Error(
       `the remote directory "${printable(dir, 100)}" may only hold letters, digits and _ . / + = , @ % - (no spaces, no ~), and not start with -`,
     );
   }
-  return { spec, ...(user !== undefined ? { user } : {}), host, dir };
+  return { spec, ...host, dir };
 }
 
-function checkOption(o: string): string | undefined {
-  if (!OPTION_RE.test(o) || o.startsWith("-"))
-    return `--ssh-option "${printable(o, 100)}" is not NAME=VALUE (as in ssh -o)`;
-  return undefined;
-}
-
-function checkPort(p: string): number | undefined {
-  if (!/^\d{1,5}$/.test(p)) return undefined;
-  const n = Number(p);
-  return n >= 1 && n <= 65535 ? n : undefined;
-}
+/** The options that give SshAccess's settings. */
+const ACCESS_FLAGS = { port: "--ssh-port", identity: "--ssh-identity", options: "--ssh-option" } as const;
 
 export const sshKind: TargetKind<SshConfig> = {
   kind: "ssh",
@@ -155,26 +144,19 @@ export const sshKind: TargetKind<SshConfig> = {
       }
     }
     if (new Set(targets).size !== targets.length) throw usage("the same --ssh-target was given twice");
-    const portText = str(opts, "ssh-port");
-    const port = portText === undefined ? undefined : checkPort(portText);
-    if (portText !== undefined && port === undefined)
-      throw usage(`--ssh-port ${portText} is not a port number`);
-    const identityText = str(opts, "ssh-identity");
-    const options = list(opts, "ssh-option");
-    for (const o of options) {
-      const why = checkOption(o);
-      if (why) throw usage(why);
-    }
+    // The identity is stored absolute: renewals run from cron in another directory.
+    const access = readSshAccess(
+      { port: str(opts, "ssh-port"), identity: str(opts, "ssh-identity"), options: list(opts, "ssh-option") },
+      "command line",
+      (key, why) => usage(`${ACCESS_FLAGS[key]} ${why}`),
+    );
     const combined = str(opts, "ssh-combined");
     if (combined !== undefined) checkCombined(combined, usage);
     const reload = str(opts, "ssh-reload");
     return {
       kind: "ssh",
       targets,
-      ...(port !== undefined ? { port } : {}),
-      // Stored absolute: renewals run from cron in another directory.
-      ...(identityText !== undefined ? { identity: resolve(identityText) } : {}),
-      options,
+      ...access,
       ...(combined !== undefined ? { combined } : {}),
       ...(reload !== undefined ? { reload } : {}),
     };
@@ -205,28 +187,14 @@ export const sshKind: TargetKind<SshConfig> = {
         throw bad("targets", (err as Error).message);
       }
     }
-    let port: number | undefined;
-    if (raw.port !== undefined) {
-      port = typeof raw.port === "number" ? checkPort(String(raw.port)) : undefined;
-      if (port === undefined) throw bad("port", "must be a port number");
-    }
-    const identity = optStr("identity");
-    if (identity !== undefined && !identity.startsWith("/"))
-      throw bad("identity", "must be an absolute path");
-    const options = strings("options");
-    for (const o of options) {
-      const why = checkOption(o);
-      if (why) throw bad("options", why);
-    }
+    const access = readSshAccess(raw, "renewal.json", bad);
     const combined = optStr("combined");
     if (combined !== undefined) checkCombined(combined, (why) => bad("combined", why));
     const reload = optStr("reload");
     return {
       kind: "ssh",
       targets,
-      ...(port !== undefined ? { port } : {}),
-      ...(identity !== undefined ? { identity } : {}),
-      options,
+      ...access,
       ...(combined !== undefined ? { combined } : {}),
       ...(reload !== undefined ? { reload } : {}),
     };
@@ -336,70 +304,14 @@ export class SshDeployTarget implements Target {
     return `ssh (${hosts}${this.config.reload ? ", remote reload" : ""})`;
   }
 
-  /** Options common to ssh and scp: batch mode first (it cannot be turned off), then the operator's. */
-  commonArgs(): string[] {
-    return [
-      "-o",
-      "BatchMode=yes",
-      ...this.config.options.flatMap((o) => ["-o", o]),
-      "-o",
-      `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
-      ...(this.config.identity ? ["-i", this.config.identity] : []),
-    ];
-  }
-
-  /** argv of `scp` uploading `localFiles` into t's DIR. */
-  scpArgv(t: SshTarget, localFiles: string[]): string[] {
-    const host = t.host.includes(":") ? `[${t.host}]` : t.host;
-    const dest = `${t.user ? `${t.user}@` : ""}${host}:${t.dir.endsWith("/") ? t.dir : `${t.dir}/`}`;
-    return [
-      // Not -q: it would hide ssh's own messages (host key, authentication) too.
-      "scp",
-      ...this.commonArgs(),
-      ...(this.config.port !== undefined ? ["-P", String(this.config.port)] : []),
-      "--",
-      ...localFiles,
-      dest,
-    ];
-  }
-
-  /** argv of `ssh` running `script` with sh on t. */
-  sshArgv(t: SshTarget, script: string): string[] {
-    return [
-      "ssh",
-      ...this.commonArgs(),
-      ...(this.config.port !== undefined ? ["-p", String(this.config.port)] : []),
-      "--",
-      `${t.user ? `${t.user}@` : ""}${t.host}`,
-      `sh -c ${shq(script)}`,
-    ];
-  }
-
   async check(_ctx: DeployContext): Promise<void> {
-    for (const program of ["ssh", "scp"]) {
-      if (!(await inPath(program))) {
-        throw new DeployError(`ssh: ${program} not found in PATH`, {
-          hint: "Install the OpenSSH client (Debian: apt-get install openssh-client).",
-        });
-      }
-    }
-    if (this.config.identity) {
-      try {
-        await access(this.config.identity, constants.R_OK);
-      } catch (err) {
-        throw new DeployError(
-          `ssh: cannot read the identity file ${this.config.identity}: ${(err as NodeJS.ErrnoException).code}`,
-          { hint: "Give a private key this user can read with --ssh-identity." },
-        );
-      }
-    }
+    await checkSshClient(this.config, "ssh", "--ssh-identity");
   }
 
   async deploy(ctx: DeployContext): Promise<void> {
     const files = remoteFiles(ctx, this.config.combined);
-    const local = await mkdtemp(join(tmpdir(), "wile-ssh-"));
     const failures: string[] = [];
-    try {
+    await withPrivateTempDir("wile-ssh-", async (local) => {
       const tag = randomBytes(6).toString("hex");
       const paths: string[] = [];
       for (const f of files) {
@@ -416,9 +328,7 @@ export class SshDeployTarget implements Target {
           failures.push(err instanceof Error ? err.message : String(err));
         }
       }
-    } finally {
-      await rm(local, { recursive: true, force: true });
-    }
+    });
     if (failures.length > 0) {
       throw new DeployError(
         failures.length === 1
@@ -431,6 +341,11 @@ export class SshDeployTarget implements Target {
     }
   }
 
+  /** A step running `script` with sh on t, in batch mode. */
+  private sh(t: SshTarget, what: string, script: string, timeoutMs = SSH_TIMEOUT_MS): SshStep {
+    return { what, argv: sshArgv(this.config, t, [`sh -c ${shq(script)}`]), timeoutMs };
+  }
+
   private async deployTo(
     ctx: DeployContext,
     t: SshTarget,
@@ -440,81 +355,32 @@ export class SshDeployTarget implements Target {
   ): Promise<void> {
     // First a login that changes nothing: it fails on an unknown host key or a refused login before
     // any upload, and checks that DIR exists (scp would create a missing one) and can be written.
-    const pre = await this.exec(this.sshArgv(t, checkDirScript(t.dir)), SSH_TIMEOUT_MS, t, "checking DIR");
-    if (!ok(pre)) throw failure(t, "logging in and checking the directory", pre, SSH_TIMEOUT_MS);
+    await sshStep(t.spec, this.sh(t, "logging in and checking the directory", checkDirScript(t.dir)));
     ctx.logger.info(`${ctx.name}: ssh: copying ${files.length} files to ${t.spec}`);
-    const copy = await this.exec(this.scpArgv(t, localPaths), SCP_TIMEOUT_MS, t, "copying the files (scp)");
-    if (!ok(copy)) {
+    const dest = t.dir.endsWith("/") ? t.dir : `${t.dir}/`;
+    try {
+      await sshStep(t.spec, {
+        what: "copying the files (scp)",
+        argv: scpArgv(this.config, localPaths, t, dest),
+        timeoutMs: SCP_TIMEOUT_MS,
+      });
+    } catch (err) {
       // Best effort: do not leave a key under a temp name behind.
-      await this.exec(
-        this.sshArgv(
-          t,
-          `cd -- ${shq(t.dir)} && rm -f -- ${files.map((f) => shq(`.wile-${tag}.${f.name}`)).join(" ")}`,
-        ),
-        SSH_TIMEOUT_MS,
-        t,
-        "cleaning up",
-      ).catch(() => {});
-      throw failure(t, "copying the files (scp)", copy, SCP_TIMEOUT_MS);
+      const temps = files.map((f) => shq(`.wile-${tag}.${f.name}`)).join(" ");
+      await sshStep(t.spec, this.sh(t, "cleaning up", `cd -- ${shq(t.dir)} && rm -f -- ${temps}`)).catch(
+        () => {},
+      );
+      throw err;
     }
-    const install = await this.exec(
-      this.sshArgv(t, installScript(t.dir, tag, files)),
-      SSH_TIMEOUT_MS,
-      t,
-      "moving the files into place",
-    );
-    if (!ok(install)) throw failure(t, "moving the files into place", install, SSH_TIMEOUT_MS);
+    await sshStep(t.spec, this.sh(t, "moving the files into place", installScript(t.dir, tag, files)));
     if (this.config.reload) {
       ctx.logger.info(`${ctx.name}: ssh: running ${this.config.reload} on ${t.spec}`);
-      const reload = await this.exec(
-        this.sshArgv(t, reloadScript(t.dir, ctx, this.config.reload)),
-        RELOAD_TIMEOUT_MS,
-        t,
-        "the reload command",
+      const script = reloadScript(t.dir, ctx, this.config.reload);
+      await sshStep(
+        t.spec,
+        this.sh(t, `the reload command ${this.config.reload}`, script, RELOAD_TIMEOUT_MS),
       );
-      if (!ok(reload))
-        throw failure(t, `the reload command ${this.config.reload}`, reload, RELOAD_TIMEOUT_MS);
     }
     ctx.logger.info(`${ctx.name}: ssh: ${t.spec} done`);
   }
-
-  private async exec(argv: string[], timeoutMs: number, t: SshTarget, what: string): Promise<RunResult> {
-    try {
-      return await run(argv, { timeoutMs });
-    } catch (err) {
-      throw new DeployError(`${t.spec}: ${what}: cannot run ${argv[0]}: ${(err as Error).message}`);
-    }
-  }
-}
-
-function ok(r: RunResult): boolean {
-  return r.code === 0 && !r.timedOut;
-}
-
-function failure(t: SshTarget, what: string, r: RunResult, timeoutMs: number): DeployError {
-  const output = printable(
-    `${r.stderr}\n${r.stdout}`
-      .trim()
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .slice(-5)
-      .join(" | "),
-    400,
-  );
-  // ssh exits 255 for its own errors (connection, authentication, host key), else with the remote command's code.
-  const side = r.code === 255 ? " (ssh could not connect or log in)" : "";
-  return new DeployError(
-    `${t.spec}: ${what} failed (${describeExit(r, timeoutMs)})${side}${output ? `: ${output}` : ""}`,
-  );
-}
-
-async function inPath(program: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, program), constants.X_OK);
-      return true;
-    } catch {}
-  }
-  return false;
 }

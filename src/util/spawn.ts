@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
+import { onInterrupt } from "./interrupt";
+import { printable } from "./text";
 
 /**
  * Running other programs: argv arrays without a shell (`run`), or a command string the user wrote
  * (`runShell`, `sh -c`). Every run has a timeout; on it the whole process group gets SIGTERM, then
  * SIGKILL 2 s later, so a hook's children do not outlive it. stdout and stderr are each kept up to
- * `maxOutputBytes` (1 MiB) and drained beyond that, so a chatty child never blocks.
+ * `maxOutputBytes` (1 MiB) and drained beyond that, so a chatty child never blocks. The child runs
+ * in its own process group, so a Ctrl-C or kill aimed at wile does not reach it: when wile is
+ * interrupted, the group gets SIGTERM from here (an interrupted deploy leaves no ssh or hook behind).
  */
 export interface RunOptions {
   timeoutMs: number;
@@ -25,6 +29,8 @@ export interface RunResult {
   stderr: string;
   /** The child was killed because it ran past timeoutMs. */
   timedOut: boolean;
+  /** The child was stopped because wile was interrupted (only set then). */
+  interrupted?: true;
 }
 
 export const MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -51,6 +57,7 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
     const out = collector(cap);
     const err = collector(cap);
     let timedOut = false;
+    let interrupted = false;
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
     let pipeTimer: NodeJS.Timeout | undefined;
@@ -68,6 +75,10 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
         }
       }
     };
+    const unregister = onInterrupt(async () => {
+      interrupted = true;
+      killGroup("SIGTERM");
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup("SIGTERM");
@@ -77,12 +88,19 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
     const finish = () => {
       if (settled || !exit) return;
       settled = true;
+      unregister();
       clearTimeout(timer);
       clearTimeout(killTimer);
       clearTimeout(pipeTimer);
       child.stdout?.destroy();
       child.stderr?.destroy();
-      resolve({ ...exit, stdout: out.text(), stderr: err.text(), timedOut });
+      resolve({
+        ...exit,
+        stdout: out.text(),
+        stderr: err.text(),
+        timedOut,
+        ...(interrupted ? { interrupted: true as const } : {}),
+      });
     };
 
     child.stdout?.on("data", out.add);
@@ -94,6 +112,7 @@ export function run(argv: string[], opts: RunOptions): Promise<RunResult> {
       if (settled) return;
       if (child.pid === undefined) {
         settled = true;
+        unregister();
         clearTimeout(timer);
         reject(e);
       }
@@ -118,10 +137,20 @@ export function runShell(command: string, opts: RunOptions): Promise<RunResult> 
 
 /** A one-line description of how a run ended, e.g. "exit 3", "killed by SIGKILL", "timed out after 60 s". */
 export function describeExit(r: RunResult, timeoutMs?: number): string {
+  if (r.interrupted) return "stopped: wile was interrupted";
   if (r.timedOut)
     return timeoutMs === undefined ? "timed out" : `timed out after ${Math.round(timeoutMs / 1000)} s`;
   if (r.code !== null) return `exit ${r.code}`;
   return `killed by ${r.signal ?? "a signal"}`;
+}
+
+/**
+ * The last `lines` non-blank lines of a run's output (stderr first, then stdout) on one printable
+ * line joined by " | ", at most `max` characters: what a failure message quotes.
+ */
+export function lastLines(r: { stdout: string; stderr: string }, lines = 5, max = 400): string {
+  const all = `${r.stderr}\n${r.stdout}`.split(/\r?\n/).filter((l) => l.trim() !== "");
+  return printable(all.slice(-lines).join(" | "), max);
 }
 
 function collector(cap: number) {

@@ -3,6 +3,9 @@
  * a real OpenSSH server on 127.0.0.1 (test/helpers/sshd.ts). Exchange cannot run here: the remote
  * PowerShell is test/fixtures/powershell-stand-in (named with --exchange-powershell), which records
  * its argv, the script on its stdin and the PFX it was pointed at, and answers like the real script.
+ * The first issue gives --exchange-identity relative to the directory wile starts in; the runs
+ * after it start elsewhere, as cron does. A SIGTERM during the import removes the local temp dir
+ * holding the PFX.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -17,12 +20,13 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createSecureContext } from "node:tls";
 import { exchangeScript } from "../../src/deploy/exchange";
 import { openssl, pemBlocks, serialHex } from "../helpers/certs";
 import { certFiles, issueArgs } from "../helpers/e2e";
+import { leftRunning } from "../helpers/processes";
 import { ensureTestUser, type Sshd, startSshd } from "../helpers/sshd";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { repoRoot, runWile, tempDir } from "../helpers/wile";
@@ -54,7 +58,7 @@ after(async () => {
   await env?.stop();
 });
 
-const exchangeArgs = () => [
+const exchangeArgs = (identity = sshd.identityFile) => [
   "--deploy",
   "exchange",
   "--exchange-host",
@@ -62,7 +66,7 @@ const exchangeArgs = () => [
   "--exchange-port",
   String(sshd.port),
   "--exchange-identity",
-  sshd.identityFile,
+  identity,
   "--exchange-option",
   `UserKnownHostsFile=${sshd.knownHostsFile}`,
   "--exchange-option",
@@ -75,7 +79,7 @@ const exchangeArgs = () => [
   join(remote, "powershell"),
 ];
 
-const wile = (args: string[]) => runWile(args, { home, timeoutMs: 120_000 });
+const wile = (args: string[], cwd?: string) => runWile(args, { home, timeoutMs: 120_000, cwd });
 
 interface Call {
   argv: string[];
@@ -136,7 +140,11 @@ describe("wile issue --deploy exchange (ssh + PowerShell stand-in)", () => {
   let firstPassword = "";
 
   it("issues, copies the PFX with scp and sends the import script on ssh's stdin", async () => {
-    const r = await wile(issueArgs(env, [NAME], exchangeArgs()));
+    // A key named relative to where wile starts: stored absolute, since renewals start elsewhere.
+    const r = await wile(
+      issueArgs(env, [NAME], exchangeArgs(basename(sshd.identityFile))),
+      dirname(sshd.identityFile),
+    );
     assert.equal(r.code, 0, `wile failed:\n${r.stderr}\n${r.stdout}`);
     const f = certFiles(home, NAME);
     const thumb = thumbprint(f.cert);
@@ -214,7 +222,7 @@ describe("wile issue --deploy exchange (ssh + PowerShell stand-in)", () => {
     }
   });
 
-  it("wile deploy NAME replays the stored settings with a new password", async () => {
+  it("wile deploy NAME, started in another directory, replays the stored settings with a new password", async () => {
     const r = await wile(["deploy", NAME]);
     assert.equal(r.code, 0, `wile deploy failed:\n${r.stderr}`);
     const all = calls();
@@ -272,5 +280,41 @@ describe("wile issue --deploy exchange (ssh + PowerShell stand-in)", () => {
     const r = await wile(["deploy", NAME, ...args]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /copying the PKCS#12 file to .* failed/);
+  });
+
+  it("SIGTERM during the import: the local temp dir holding the PFX is removed, ssh stopped, exit 143 (bug 5)", async () => {
+    const tmp = tempDir("wile-e2e-exchange-tmpdir-");
+    const hang = join(remote, "hang");
+    writeFileSync(hang, "");
+    let during: string[] = [];
+    try {
+      const r = await runWile(["deploy", NAME, ...exchangeArgs()], {
+        home,
+        timeoutMs: 120_000,
+        env: { TMPDIR: tmp },
+        interrupt: {
+          when: /importing [0-9A-F]{40} on /,
+          signal: "SIGTERM",
+          afterMs: 500,
+          before: () => {
+            during = readdirSync(tmp);
+          },
+        },
+      });
+      assert.ok(r.interrupted, r.stderr);
+      assert.equal(r.code, 143, r.stderr);
+      assert.match(r.stderr, /interrupted \(SIGTERM\): cleaning up/);
+      assert.equal(
+        during.filter((n) => n.startsWith("wile-exchange-")).length,
+        1,
+        `in TMPDIR then: ${during}`,
+      );
+      assert.deepEqual(readdirSync(tmp), [], "the temp dir with the PFX is gone");
+      assert.deepEqual(await leftRunning("ssh", join(remote, "powershell")), [], "no ssh left running");
+    } finally {
+      rmSync(hang, { force: true });
+      // The real script deletes the copied PFX; the hung stand-in did not get that far.
+      for (const f of readdirSync(drop)) rmSync(join(drop, f), { force: true });
+    }
   });
 });

@@ -1,13 +1,15 @@
 /**
  * End to end: `--deploy ssh` against a real OpenSSH server on 127.0.0.1 (test/helpers/sshd.ts):
  * the files arrive with the right content and modes, the remote reload runs, and the host key is
- * checked against known_hosts (an unknown host fails with ssh's own message).
+ * checked against known_hosts (an unknown host fails with ssh's own message); a SIGTERM during
+ * the deploy removes the local temp dir holding the key and stops the running ssh.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { certFiles, issueArgs } from "../helpers/e2e";
+import { leftRunning } from "../helpers/processes";
 import { type Sshd, startSshd } from "../helpers/sshd";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
@@ -36,7 +38,11 @@ after(async () => {
 });
 
 const wile = (args: string[]) => runWile(args, { home, timeoutMs: 90_000 });
-const sshOpts = (knownHosts: string, dirs: string[]) => [
+const sshOpts = (
+  knownHosts: string,
+  dirs: string[],
+  reload = 'touch reloaded && echo "$WILE_CERT_NAME $WILE_FULLCHAIN_PATH" > reload.env',
+) => [
   "--deploy",
   "ssh",
   ...dirs.flatMap((d) => ["--ssh-target", sshd.target(d)]),
@@ -49,7 +55,7 @@ const sshOpts = (knownHosts: string, dirs: string[]) => [
   "--ssh-option",
   "GlobalKnownHostsFile=/dev/null",
   "--ssh-reload",
-  'touch reloaded && echo "$WILE_CERT_NAME $WILE_FULLCHAIN_PATH" > reload.env',
+  reload,
 ];
 /** `stat -c '%a %U' file` and the content, read over ssh as the test user. */
 const remote = (file: string) => {
@@ -127,5 +133,39 @@ describe("deploy over ssh to a real OpenSSH server", () => {
       r.stderr,
       /missing: logging in and checking the directory failed \(exit 3\): \S+\/missing does not exist/,
     );
+  });
+
+  it("SIGTERM while ssh runs: the local temp dir holding the key is removed, ssh stopped, exit 143 (bug 5)", async () => {
+    const tmp = tempDir("wile-e2e-ssh-tmpdir-");
+    // The remote reload waits while this file exists; its path also marks the local ssh's argv.
+    const hold = `${dirA}/hold-${process.pid}`;
+    assert.equal(sshd.exec(`touch ${hold}`).code, 0);
+    let during: string[] = [];
+    try {
+      const r = await runWile(
+        ["deploy", name, ...sshOpts(sshd.knownHostsFile, [dirA], `while [ -e ${hold} ]; do sleep 0.2; done`)],
+        {
+          home,
+          timeoutMs: 90_000,
+          env: { TMPDIR: tmp },
+          interrupt: {
+            when: /ssh: running while /,
+            signal: "SIGTERM",
+            afterMs: 500,
+            before: () => {
+              during = readdirSync(tmp);
+            },
+          },
+        },
+      );
+      assert.ok(r.interrupted, dump(r));
+      assert.equal(r.code, 143, dump(r));
+      assert.match(r.stderr, /interrupted \(SIGTERM\): cleaning up/);
+      assert.equal(during.filter((n) => n.startsWith("wile-ssh-")).length, 1, `in TMPDIR then: ${during}`);
+      assert.deepEqual(readdirSync(tmp), [], "the temp dir with the key copy is gone");
+      assert.deepEqual(await leftRunning("ssh", hold), [], "no ssh left running");
+    } finally {
+      sshd.exec(`rm -f ${hold}`);
+    }
   });
 });

@@ -3,14 +3,13 @@
  * files from the webroot and its lock, and leaves no certificate half-stored.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { filesUnder } from "../helpers/certs";
 import { certFiles, issueArgs } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
-import { tempDir, wileCommand } from "../helpers/wile";
+import { runWile, tempDir } from "../helpers/wile";
 
 let env: TestEnv;
 let home: string;
@@ -25,25 +24,10 @@ after(async () => {
   await env?.stop();
 });
 
-/** Starts wile, sends `signal` once stderr says validation began; resolves with exit code and stderr. */
+/** Runs wile, sending `signal` once stderr says validation began. */
 function interruptDuringValidation(name: string, signal: NodeJS.Signals) {
-  const [cmd, ...lead] = wileCommand() as [string, ...string[]];
-  const child = spawn(cmd, [...lead, ...issueArgs(env, [name])], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tempDir(), WILE_HOME: home, NO_COLOR: "1" },
-  });
-  let stderr = "";
-  let sent = false;
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-    if (!sent && /Validating /.test(stderr)) {
-      sent = true;
-      // Let the challenge POST reach the CA, then interrupt while polling.
-      setTimeout(() => child.kill(signal), 150);
-    }
-  });
-  return new Promise<{ code: number | null; stderr: string; sent: boolean }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stderr, sent })),
-  );
+  // Let the challenge POST reach the CA, then interrupt while polling.
+  return runWile(issueArgs(env, [name]), { home, interrupt: { when: /Validating /, signal, afterMs: 150 } });
 }
 
 describe("interrupted issuance", () => {
@@ -60,7 +44,7 @@ describe("interrupted issuance", () => {
         r = await interruptDuringValidation(name, signal);
         if (r.code !== 0) break;
       }
-      assert.ok(r?.sent, `validation never started:\n${r?.stderr}`);
+      assert.ok(r?.interrupted, `validation never started:\n${r?.stderr}`);
       assert.equal(r?.code, code, r?.stderr);
       assert.match(r?.stderr ?? "", new RegExp(`interrupted \\(${signal}\\): cleaning up`));
       assert.deepEqual(

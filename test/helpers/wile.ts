@@ -24,6 +24,8 @@ export interface RunResult {
   timedOut: boolean;
   /** Wall time in milliseconds. */
   ms: number;
+  /** opts.interrupt's signal was sent. */
+  interrupted: boolean;
 }
 
 export interface RunOptions {
@@ -37,8 +39,15 @@ export interface RunOptions {
   bin?: string;
   /** Text for stdin (default: none, stdin is closed). */
   input?: string;
+  /** The directory wile starts in (default: this process's). */
+  cwd?: string;
   /** Run the child under this umask (e.g. 0o000), through /bin/sh. */
   umask?: number;
+  /**
+   * Send `signal` once stderr matches `when` (and `afterMs` more have passed); `before` runs just
+   * before it is sent, to look at what the run has made so far.
+   */
+  interrupt?: { when: RegExp; signal: NodeJS.Signals; afterMs?: number; before?: () => void };
 }
 
 const dirs: string[] = [];
@@ -97,20 +106,32 @@ export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
     const argv = [cmd, ...lead, ...args];
     const child =
       opts.umask === undefined
-        ? spawn(cmd, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] })
+        ? spawn(cmd, argv.slice(1), { env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] })
         : spawn(
             "/bin/sh",
             ["-c", `umask ${opts.umask.toString(8).padStart(3, "0")} && exec "$@"`, "sh", ...argv],
             {
               env,
+              cwd: opts.cwd,
               stdio: ["pipe", "pipe", "pipe"],
             },
           );
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
+    let interrupted = false;
     child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.stderr.on("data", (c: Buffer) => {
+      err.push(c);
+      const int = opts.interrupt;
+      if (int && !interrupted && int.when.test(Buffer.concat(err).toString("utf8"))) {
+        interrupted = true;
+        setTimeout(() => {
+          int.before?.();
+          child.kill(int.signal);
+        }, int.afterMs ?? 0);
+      }
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
@@ -128,6 +149,7 @@ export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
         stderr: timedOut ? `${stderr}\n[runWile: killed after ${timeoutMs} ms]` : stderr,
         timedOut,
         ms: Date.now() - started,
+        interrupted,
       });
     });
     child.stdin.end(opts.input ?? "");

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseOptions } from "../../../src/cli/options";
 import {
@@ -289,7 +290,8 @@ describe("exchange settings", () => {
     const bad: Array<[string[], RegExp]> = [
       [[], /needs --exchange-host/],
       [["--exchange-host=-oProxyCommand=x"], /must not start with -/],
-      [["--exchange-host", "a@b;rm"], /shell characters/],
+      [["--exchange-host", "a@b;rm"], /bad host "b;rm"/],
+      [["--exchange-host", "a b@h"], /bad user name "a b"/],
       [["--exchange-host", "@host"], /empty user/],
       [["--exchange-host", "h", "--exchange-port", "0"], /not a port number/],
       [["--exchange-host", "h", "--exchange-port", "22x"], /not a port number/],
@@ -315,7 +317,7 @@ describe("exchange settings", () => {
     );
     assert.throws(
       () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], port: "22" }, where),
-      /\.port must be/,
+      /\.port "22" is not a port number/,
     );
     assert.throws(
       () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], services: ["Web"] }, where),
@@ -324,6 +326,21 @@ describe("exchange settings", () => {
     assert.throws(
       () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], removeOld: "yes" }, where),
       /\.removeOld/,
+    );
+    assert.throws(
+      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], sshOptions: ["-oProxyCommand=x"] }, where),
+      /\.sshOptions "-oProxyCommand=x" is not an ssh option/,
+    );
+  });
+
+  test("a relative --exchange-identity is stored absolute, and renewal.json wants it absolute (bug 2)", () => {
+    // Renewals run from cron in another directory: a relative key path would not be found there.
+    const cfg = fromArgv(["--exchange-host", "h", "--exchange-identity", "keys/id_ed25519"]);
+    assert.equal(cfg.identity, join(process.cwd(), "keys", "id_ed25519"));
+    assert.throws(
+      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], identity: "keys/id_ed25519" }, "r"),
+      (e: unknown) =>
+        e instanceof WileError && /^r\.identity "keys\/id_ed25519" must be an absolute path/.test(e.message),
     );
   });
 });
@@ -346,25 +363,25 @@ describe("commands and names", () => {
     const path = remotePfxPath(cfg, "mail.example.com", THUMB);
     assert.equal(path, "C:/ProgramData/wile/wile-mail.example.com-01234567.pfx");
     const c = hostCommands(cfg, "admin@ex1", "/tmp/w/certificate.pfx", path);
-    const common = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"];
-    const auth = ["-i", "/k", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=/kh"];
+    // ssh-transport.ts's order, as for the ssh target; scp without -q, which hid ssh's messages.
+    const auth = ["-o", "BatchMode=yes", "-i", "/k", "-o", "IdentitiesOnly=yes"];
+    const rest = ["-o", "UserKnownHostsFile=/kh", "-o", "ConnectTimeout=20"];
     assert.deepEqual(c.scp, [
       "scp",
-      "-q",
-      ...common,
+      ...auth,
       "-P",
       "2222",
-      ...auth,
+      ...rest,
       "--",
       "/tmp/w/certificate.pfx",
       `admin@ex1:${path}`,
     ]);
     assert.deepEqual(c.ssh, [
       "ssh",
-      ...common,
+      ...auth,
       "-p",
       "2222",
-      ...auth,
+      ...rest,
       "--",
       "admin@ex1",
       "powershell",

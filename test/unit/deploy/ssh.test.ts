@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseOptions } from "../../../src/cli/options";
 import { combinedPem } from "../../../src/deploy/haproxy";
@@ -201,15 +201,19 @@ describe("ssh options", () => {
       [[], /at least one --ssh-target/],
       [["--ssh-target", "host.example"], /is not \[USER@\]HOST:DIR/],
       [["--ssh-target", "host.example:"], /no DIR/],
-      [["--ssh-target=-oProxyCommand=x:/d"], /not a host name/],
+      [["--ssh-target=-oProxyCommand=x:/d"], /must not start with -/],
+      [["--ssh-target", "h;x:/d"], /bad host "h;x"/],
       [["--ssh-target", "h:/a b"], /remote directory/],
       [["--ssh-target", "h:~/x"], /no ~/],
       [["--ssh-target", "h:-x"], /not start with -/],
-      [["--ssh-target", "u;x@h:/d"], /not a user name/],
+      [["--ssh-target", "u;x@h:/d"], /bad user name "u;x"/],
       [["--ssh-target", "h:/d", "--ssh-target", "h:/d"], /twice/],
       [["--ssh-target", "h:/d", "--ssh-port", "99999"], /not a port/],
-      [["--ssh-target", "h:/d", "--ssh-option=-oX=y"], /not NAME=VALUE/],
-      [["--ssh-target", "h:/d", "--ssh-option", "Novalue"], /not NAME=VALUE/],
+      [
+        ["--ssh-target", "h:/d", "--ssh-option=-oX=y"],
+        /--ssh-option "-oX=y" is not an ssh option NAME=VALUE/,
+      ],
+      [["--ssh-target", "h:/d", "--ssh-option", "Novalue"], /not an ssh option/],
       [["--ssh-target", "h:/d", "--ssh-combined", "../x.pem"], /plain file name/],
       [["--ssh-target", "h:/d", "--ssh-combined", "privkey.pem"], /would overwrite/],
     ];
@@ -302,29 +306,23 @@ describe("ssh deploy with stand-in ssh and scp", () => {
 
     const c = calls();
     assert.equal(c.length, 8, JSON.stringify(c));
-    const common = [
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "UserKnownHostsFile=/k h",
-      "-o",
-      "ConnectTimeout=20",
-      "-i",
-      join(tmp, "id"),
-    ];
+    // ssh-transport.ts's order; IdentitiesOnly=yes goes with -i (since ssh and exchange share it).
+    const options = ["-o", "BatchMode=yes", "-i", join(tmp, "id"), "-o", "IdentitiesOnly=yes"];
+    const rest = ["-o", "UserKnownHostsFile=/k h", "-o", "ConnectTimeout=20"];
     const [pre, scp, install, reload] = c as [string[], string[], string[], string[]];
-    assert.deepEqual(pre.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
+    assert.deepEqual(pre.slice(0, -1), ["ssh", ...options, "-p", "2222", ...rest, "--", "u@host1"]);
     assert.match(pre.at(-1) as string, /^sh -c .*if \[ ! -d /s);
     const files = scp.slice(scp.indexOf("--") + 1, -1);
     const tag = /\.wile-([0-9a-f]+)\.cert\.pem$/.exec(files[0] as string)?.[1] as string;
     assert.ok(tag, files[0]);
+    assert.ok(!existsSync(dirname(files[0] as string)), "the local temp dir is removed");
     assert.deepEqual(
       files.map((f) => f.replace(/^.*\/\.wile-[0-9a-f]+\./, "")),
       ["cert.pem", "chain.pem", "fullchain.pem", "both.pem", "privkey.pem"],
       "the key goes last",
     );
-    assert.deepEqual(scp, ["scp", ...common, "-P", "2222", "--", ...files, `u@host1:${d1}/`]);
-    assert.deepEqual(install.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
+    assert.deepEqual(scp, ["scp", ...options, "-P", "2222", ...rest, "--", ...files, `u@host1:${d1}/`]);
+    assert.deepEqual(install.slice(0, -1), ["ssh", ...options, "-p", "2222", ...rest, "--", "u@host1"]);
     const script = (install.at(-1) as string)
       .replace(/^sh -c '/, "")
       .replace(/'$/, "")
@@ -347,7 +345,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
         `mv -f -- '.wile-${tag}.privkey.pem' 'privkey.pem'`,
       ].join("\n"),
     );
-    assert.deepEqual(reload.slice(0, -1), ["ssh", ...common, "-p", "2222", "--", "u@host1"]);
+    assert.deepEqual(reload.slice(0, -1), ["ssh", ...options, "-p", "2222", ...rest, "--", "u@host1"]);
     assert.match(reload.at(-1) as string, /^sh -c '.*printf/s);
     assert.equal((c[5] as string[]).at(-1), `host2:${d2}/`, "a target without user");
     assert.equal((c[6] as string[])[(c[6] as string[]).length - 2], "host2");
@@ -412,7 +410,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     try {
       await assert.rejects(
         new SshDeployTarget({ kind: "ssh", targets: ["h:/d"], options: [] }).check(ctx),
-        /ssh: ssh not found in PATH/,
+        /ssh: ssh was not found \(looked in PATH and /,
       );
     } finally {
       process.env.PATH = `${bin}:${savedPath}`;

@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { describeExit, run, runShell } from "../../../src/util/spawn";
-
-/** Running (a zombie left for a non-reaping init counts as gone). */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^\d+ \(.*\) [ZX]/.test(stat);
-  } catch {
-    return false;
-  }
-};
+import { describeExit, lastLines, run, runShell } from "../../../src/util/spawn";
+import { alive } from "../../helpers/processes";
 
 describe("run / runShell", () => {
   test("exit codes, stdout and stderr", async () => {
@@ -94,5 +85,17 @@ describe("run / runShell", () => {
   test("a child that does not read stdin does not break the run", async () => {
     const r = await run(["true"], { timeoutMs: 10_000, input: "x".repeat(1_000_000) });
     assert.equal(r.code, 0);
+  });
+});
+
+describe("lastLines", () => {
+  test("stderr then stdout, blank lines dropped, the last 5 joined on one printable line", () => {
+    const r = { stdout: "o1\r\no2\n\n", stderr: "e1\n  \ne2\te3\n" };
+    assert.equal(lastLines(r), "e1 | e2 e3 | o1 | o2");
+    assert.equal(lastLines(r, 2), "o1 | o2");
+    const many = { stdout: Array.from({ length: 9 }, (_, i) => `line ${i}`).join("\n"), stderr: "" };
+    assert.equal(lastLines(many), "line 4 | line 5 | line 6 | line 7 | line 8");
+    assert.equal(lastLines({ stdout: "x".repeat(500), stderr: "" }, 5, 10), "xxxxxxxxxx...");
+    assert.equal(lastLines({ stdout: "\n", stderr: "" }), "");
   });
 });
