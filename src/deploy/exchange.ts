@@ -25,48 +25,27 @@
 import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { flag, list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
-import { buildPfx, randomPassword } from "../crypto/pkcs12";
-import { UsageError, WileError } from "../util/errors";
+import { randomPassword } from "../crypto/pkcs12";
+import { flag, required, type Setting, text, texts, type Values, withDefault } from "../util/settings";
 import { describeExit } from "../util/spawn";
 import { withPrivateTempDir } from "../util/temp-dir";
 import { printable } from "../util/text";
-import { PFX_OPTIONS } from "./pfx-options";
+import { pfxFor, pfxLegacy, pfxPassword } from "./pfx";
 import { parseScriptOutput, psQuote } from "./powershell";
 import {
   checkSshClient,
   parseSshHost,
-  readSshAccess,
   runSshStep,
   type SshAccess,
   type SshStep,
   scpArgv,
+  sshAccessSettings,
   sshArgv,
   sshHostProblem,
   sshStep,
   sshStepError,
 } from "./ssh-transport";
-import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
-
-export interface ExchangeConfig {
-  kind: "exchange";
-  /** `user@host` or `host` (ssh's own config may fill in the user); see parseSshHost. */
-  hosts: string[];
-  port?: number;
-  /** Absolute path of the ssh private key (-i). */
-  identity?: string;
-  /** ssh -o options, e.g. "UserKnownHostsFile=/etc/wile/known_hosts". */
-  sshOptions: string[];
-  /** Exchange service names, e.g. ["IIS", "SMTP"]. */
-  services: string[];
-  removeOld: boolean;
-  /** Remote directory for the PFX while it is imported (forward slashes). */
-  dir: string;
-  /** The remote PowerShell program (default "powershell"). */
-  powershell: string;
-  pfxPassword?: string;
-  pfxLegacy: boolean;
-}
+import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
 
 export const EXCHANGE_SERVICES = ["IIS", "SMTP", "IMAP", "POP", "UM", "UMCallRouter", "Federation"] as const;
 export const DEFAULT_SERVICES = ["IIS", "SMTP"];
@@ -75,65 +54,13 @@ export const SCP_TIMEOUT_MS = 120_000;
 /** Loading the Exchange snap-in alone can take half a minute. */
 export const SCRIPT_TIMEOUT_MS = 300_000;
 
-/** The pfx options, shared with the files target's --pfx-file. */
-
-const OPTIONS: OptionSpec[] = [
-  {
-    name: "exchange-host",
-    type: "string",
-    repeat: true,
-    arg: "USER@HOST",
-    help: "Exchange server reached with OpenSSH (repeatable); Windows' sshd, key authentication, host key in known_hosts",
-  },
-  { name: "exchange-port", type: "string", arg: "N", help: "ssh port (default: ssh's, 22)" },
-  { name: "exchange-identity", type: "string", arg: "FILE", help: "ssh private key (ssh -i)" },
-  {
-    name: "exchange-option",
-    type: "string",
-    repeat: true,
-    arg: "OPT",
-    help: "extra ssh/scp option (ssh -o OPT), e.g. UserKnownHostsFile=/etc/wile/known_hosts (repeatable)",
-  },
-  {
-    name: "exchange-services",
-    type: "string",
-    arg: "LIST",
-    help: `services to enable the certificate for, comma-separated from ${EXCHANGE_SERVICES.join(",")} (default IIS,SMTP)`,
-  },
-  {
-    name: "exchange-remove-old",
-    type: "boolean",
-    help: "remove the certificates wile installed earlier for this name (found by friendly name) after enabling the new one",
-  },
-  {
-    name: "exchange-dir",
-    type: "string",
-    arg: "DIR",
-    help: `remote directory the PFX is copied to and deleted from after the import (default ${DEFAULT_DIR}; must exist)`,
-  },
-  {
-    name: "exchange-powershell",
-    type: "string",
-    arg: "PATH",
-    help: "remote PowerShell program when powershell is not on the PATH of the ssh session (default powershell)",
-  },
-  ...PFX_OPTIONS,
-];
-
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-/** The ssh login settings (ExchangeConfig calls the -o options sshOptions). */
+/** The ssh login settings (the -o options are `sshOptions` here). */
 function accessOf(cfg: ExchangeConfig): SshAccess {
   return { port: cfg.port, identity: cfg.identity, options: cfg.sshOptions };
 }
-/** Where SshAccess's settings come from: options, and renewal.json fields. */
-const ACCESS_FLAGS = {
-  port: "--exchange-port",
-  identity: "--exchange-identity",
-  options: "--exchange-option",
-};
-const ACCESS_FIELDS = { port: "port", identity: "identity", options: "sshOptions" };
 
 function checkDir(dir: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
@@ -148,141 +75,87 @@ function normalizeDir(dir: string): string {
   return d.length > 1 && !/^[A-Za-z]:\/$/.test(d) ? d.replace(/\/+$/, "") : d;
 }
 
-function checkPowershell(p: string): string | null {
-  return /^[A-Za-z0-9_./:\\~+-]+$/.test(p) && !p.startsWith("-")
-    ? null
-    : "must be a program name or path without spaces or shell characters";
-}
-
-function parseServices(text: string): string[] | string {
-  const out: string[] = [];
-  for (const raw of text.split(",").map((s) => s.trim())) {
-    const svc = EXCHANGE_SERVICES.find((s) => s.toLowerCase() === raw.toLowerCase());
-    if (!svc) return `"${raw}" is not one of ${EXCHANGE_SERVICES.join(", ")}`;
-    if (!out.includes(svc)) out.push(svc);
-  }
-  return out;
-}
-
-function checkPassword(pw: string): string | null {
-  return /[\r\n\0]/.test(pw) ? "must not contain line breaks or NUL" : null;
-}
-
-function fromOptions(opts: ParsedOptions): ExchangeConfig {
-  const usage = (msg: string, hint?: string) => new UsageError(msg, hint ? { hint } : {});
-  const hosts = list(opts, "exchange-host");
-  if (hosts.length === 0) {
-    throw usage(
-      "--deploy exchange needs --exchange-host USER@HOST",
-      "For example: --exchange-host administrator@mail.example.com",
-    );
-  }
-  for (const h of hosts) {
-    const why = sshHostProblem(h);
-    if (why) throw usage(`--exchange-host "${printable(h, 100)}" ${why}`, "Give USER@HOST or HOST.");
-  }
-  // The identity is stored absolute: renewals run from cron in another directory.
-  const { options: sshOptions, ...login } = readSshAccess(
-    {
-      port: str(opts, "exchange-port"),
-      identity: str(opts, "exchange-identity"),
-      options: list(opts, "exchange-option"),
-    },
-    "command line",
-    (key, why) => usage(`${ACCESS_FLAGS[key]} ${why}`),
-  );
-  const cfg: ExchangeConfig = {
-    kind: "exchange",
-    hosts,
-    ...login,
-    sshOptions,
-    services: DEFAULT_SERVICES,
-    removeOld: flag(opts, "exchange-remove-old"),
-    dir: DEFAULT_DIR,
-    powershell: "powershell",
-    pfxLegacy: flag(opts, "pfx-legacy"),
-  };
-  const services = str(opts, "exchange-services");
-  if (services !== undefined) {
-    const parsed = parseServices(services);
-    if (typeof parsed === "string") throw usage(`--exchange-services: ${parsed}`);
-    cfg.services = parsed;
-  }
-  const dir = str(opts, "exchange-dir");
-  if (dir !== undefined) {
-    const why = checkDir(dir);
-    if (why) throw usage(`--exchange-dir "${printable(dir, 200)}" ${why}`);
-    cfg.dir = normalizeDir(dir);
-  }
-  const ps = str(opts, "exchange-powershell");
-  if (ps !== undefined) {
-    const why = checkPowershell(ps);
-    if (why)
-      throw usage(
-        `--exchange-powershell "${printable(ps, 200)}" ${why}`,
-        "Use the 8.3 short name of a path with spaces, or put it on the PATH.",
+/** `IIS,SMTP` on the command line, ["IIS", "SMTP"] in renewal.json; names as Exchange spells them. */
+const servicesSetting: Setting<string[]> = {
+  flag: "exchange-services",
+  input: "value",
+  arg: "LIST",
+  help: `services to enable the certificate for, comma-separated from ${EXCHANGE_SERVICES.join(",")} (default IIS,SMTP)`,
+  parse(v) {
+    const names = typeof v === "string" ? v.split(",").map((x) => x.trim()) : v;
+    if (!Array.isArray(names) || names.length === 0)
+      throw new Error("must be a list of Exchange service names");
+    const out: string[] = [];
+    for (const raw of names) {
+      const svc = EXCHANGE_SERVICES.find(
+        (x) => typeof raw === "string" && x.toLowerCase() === raw.toLowerCase(),
       );
-    cfg.powershell = ps;
-  }
-  const pw = str(opts, "pfx-password");
-  if (pw !== undefined) {
-    const why = checkPassword(pw);
-    if (why) throw usage(`--pfx-password ${why}`);
-    cfg.pfxPassword = pw;
-  }
-  return cfg;
-}
+      if (!svc) {
+        throw new Error(
+          `must be Exchange service names: "${printable(String(raw), 50)}" is not one of ${EXCHANGE_SERVICES.join(", ")}`,
+        );
+      }
+      if (!out.includes(svc)) out.push(svc);
+    }
+    return out;
+  },
+};
 
-function parse(raw: Record<string, unknown>, where: string): ExchangeConfig {
-  const fail = (field: string, why: string): never => {
-    throw new WileError(`${where}.${field} ${why}`, {
-      hint: "Set the target again: wile deploy NAME --deploy exchange --exchange-host USER@HOST ...",
-    });
-  };
-  const strings = (field: string, v: unknown): string[] =>
-    Array.isArray(v) && v.every((x) => typeof x === "string")
-      ? (v as string[])
-      : fail(field, "must be a list of strings");
-  const hosts = strings("hosts", raw.hosts);
-  if (hosts.length === 0) fail("hosts", "must name at least one host");
-  for (const h of hosts) {
-    const why = sshHostProblem(h);
-    if (why) fail("hosts", `"${printable(h, 100)}" ${why}`);
-  }
-  const { options: sshOptions, ...login } = readSshAccess(
-    { port: raw.port, identity: raw.identity, options: raw.sshOptions },
-    "renewal.json",
-    (key, why) => fail(ACCESS_FIELDS[key], why),
-  );
-  const services = strings("services", raw.services ?? DEFAULT_SERVICES);
-  const parsedServices = parseServices(services.join(","));
-  if (typeof parsedServices === "string" || services.length === 0)
-    fail("services", "must be Exchange service names");
-  const dir = raw.dir ?? DEFAULT_DIR;
-  if (typeof dir !== "string" || checkDir(dir)) fail("dir", "must be an absolute path");
-  const powershell = raw.powershell ?? "powershell";
-  if (typeof powershell !== "string" || checkPowershell(powershell))
-    fail("powershell", "must be a program name or path");
-  const bool = (field: string, v: unknown): boolean =>
-    v === undefined ? false : typeof v === "boolean" ? v : fail(field, "must be true or false");
-  const cfg: ExchangeConfig = {
-    kind: "exchange",
-    hosts,
-    ...login,
-    sshOptions,
-    services: parsedServices as string[],
-    removeOld: bool("removeOld", raw.removeOld),
-    dir: normalizeDir(dir as string),
-    powershell: powershell as string,
-    pfxLegacy: bool("pfxLegacy", raw.pfxLegacy),
-  };
-  if (raw.pfxPassword !== undefined) {
-    if (typeof raw.pfxPassword !== "string" || checkPassword(raw.pfxPassword))
-      fail("pfxPassword", "must be a one-line string");
-    cfg.pfxPassword = raw.pfxPassword as string;
-  }
-  return cfg;
-}
+/** The remote directory: absolute (C:/x or /x), kept with forward slashes and no trailing slash. */
+const dirSetting: Setting<string> = {
+  flag: "exchange-dir",
+  input: "value",
+  arg: "DIR",
+  help: `remote directory the PFX is copied to and deleted from after the import (default ${DEFAULT_DIR}; must exist)`,
+  parse(v) {
+    const why = typeof v === "string" ? checkDir(v) : "must be a string";
+    if (why) throw new Error(why);
+    return normalizeDir(v as string);
+  },
+};
+
+const settings = {
+  /** `user@host` or `host` (ssh's own config may fill in the user); see parseSshHost. */
+  hosts: required(
+    texts({
+      flag: "exchange-host",
+      arg: "USER@HOST",
+      help: "Exchange server reached with OpenSSH (repeatable); Windows' sshd, key authentication, host key in known_hosts",
+      check: sshHostProblem,
+    }),
+  ),
+  port: sshAccessSettings.port({ flag: "exchange-port", arg: "N", help: "ssh port (default: ssh's, 22)" }),
+  identity: sshAccessSettings.identity({ flag: "exchange-identity", help: "ssh private key (ssh -i)" }),
+  sshOptions: sshAccessSettings.options({
+    flag: "exchange-option",
+    help: "extra ssh/scp option (ssh -o OPT), e.g. UserKnownHostsFile=/etc/wile/known_hosts (repeatable)",
+  }),
+  /** Exchange service names, e.g. ["IIS", "SMTP"]. */
+  services: withDefault(servicesSetting, DEFAULT_SERVICES),
+  removeOld: flag({
+    flag: "exchange-remove-old",
+    help: "remove the certificates wile installed earlier for this name (found by friendly name) after enabling the new one",
+  }),
+  /** Remote directory for the PFX while it is imported (forward slashes). */
+  dir: withDefault(dirSetting, DEFAULT_DIR),
+  /** The remote PowerShell program. */
+  powershell: withDefault(
+    text({
+      flag: "exchange-powershell",
+      arg: "PATH",
+      help: "remote PowerShell program when powershell is not on the PATH of the ssh session (default powershell)",
+      check: (p) =>
+        /^[A-Za-z0-9_./:\\~+-]+$/.test(p) && !p.startsWith("-")
+          ? undefined
+          : "must be a program name or path without spaces or shell characters (use the 8.3 short name of a path with spaces, or put it on the PATH)",
+    }),
+    "powershell",
+  ),
+  pfxPassword,
+  pfxLegacy,
+};
+
+export type ExchangeConfig = Values<typeof settings>;
 
 // ---------------------------------------------------------------------------------------------
 // The remote script
@@ -440,18 +313,12 @@ class ExchangeTarget implements Target {
   }
 
   private pfx(ctx: DeployContext, password: string): Buffer {
-    try {
-      return buildPfx({
-        keyPem: ctx.files.privkeyPem,
-        certPem: ctx.files.certPem,
-        chainPems: [ctx.files.chainPem],
-        password,
-        friendlyName: friendlyNameFor(ctx.name, ctx.notAfter),
-        legacy: this.cfg.pfxLegacy,
-      });
-    } catch (err) {
-      throw new DeployError(`cannot build the PKCS#12 file: ${(err as Error).message}`);
-    }
+    return pfxFor(ctx, {
+      password,
+      legacy: this.cfg.pfxLegacy,
+      friendlyName: friendlyNameFor(ctx.name, ctx.notAfter),
+      what: "the PKCS#12 file",
+    });
   }
 
   async deploy(ctx: DeployContext): Promise<void> {
@@ -531,12 +398,14 @@ class ExchangeTarget implements Target {
   }
 }
 
-export const exchangeKind: TargetKind<ExchangeConfig> = {
+export const exchangeKind = defineTarget({
   kind: "exchange",
   summary:
     "Exchange: PKCS#12 copied with scp to each host, Import-/Enable-ExchangeCertificate over ssh with PowerShell",
-  options: OPTIONS,
-  fromOptions,
-  parse,
+  example: "--deploy exchange --exchange-host administrator@mail.example.com --exchange-services IIS,SMTP",
+  settings,
+  check(c, name) {
+    if (c.hosts.length === 0) throw new Error(`needs at least one ${name("hosts")} USER@HOST`);
+  },
   create: (cfg) => new ExchangeTarget(cfg),
-};
+});

@@ -17,8 +17,8 @@
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
 import { findProgram, SBIN_DIRS } from "../util/programs";
+import { path, port, texts } from "../util/settings";
 import { describeExit, lastLines, type RunResult, run } from "../util/spawn";
 import { printable } from "../util/text";
 import { DeployError } from "./target";
@@ -92,44 +92,15 @@ export function sshOptionProblem(o: string): string | undefined {
 }
 
 /**
- * Reads the login settings given on the command line (strings; a relative identity becomes
- * absolute, since renewals run from cron in another directory) or stored in renewal.json (a port
- * number; the identity must be absolute). `fail(key, why)` makes the error, `why` following the
- * setting's name.
+ * The login settings, for a target's declaration (`flag`, `help` name them in its vocabulary): a
+ * port, an identity (a path setting: made absolute on the command line, since renewals run from
+ * cron in another directory; absolute in renewal.json) and `-o` options.
  */
-export function readSshAccess(
-  given: { port?: unknown; identity?: unknown; options?: unknown },
-  from: "command line" | "renewal.json",
-  fail: (key: keyof SshAccess, why: string) => Error,
-): SshAccess {
-  const show = (v: unknown) => `"${printable(String(v), 100)}"`;
-  const out: SshAccess = { options: [] };
-  const port = given.port;
-  if (port !== undefined) {
-    const n =
-      from === "command line" && typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : port;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 65535)
-      throw fail("port", `${show(port)} is not a port number (1-65535)`);
-    out.port = n;
-  }
-  const identity = given.identity;
-  if (identity !== undefined) {
-    if (typeof identity !== "string" || identity === "" || identity.includes("\0"))
-      throw fail("identity", "must be the path of a private key file");
-    if (from === "command line") out.identity = resolve(identity);
-    else if (isAbsolute(identity)) out.identity = identity;
-    else throw fail("identity", `${show(identity)} must be an absolute path`);
-  }
-  const options = given.options ?? [];
-  if (!Array.isArray(options) || options.some((o) => typeof o !== "string"))
-    throw fail("options", "must be a list of strings");
-  for (const o of options as string[]) {
-    const why = sshOptionProblem(o);
-    if (why) throw fail("options", `${show(o)} ${why}`);
-  }
-  out.options = options as string[];
-  return out;
-}
+export const sshAccessSettings = {
+  port: (o: { flag: string; arg: string; help: string }) => port(o),
+  identity: (o: { flag: string; help: string }) => path({ ...o, arg: "FILE" }),
+  options: (o: { flag: string; help: string }) => texts({ ...o, arg: "OPT", check: sshOptionProblem }),
+};
 
 /** The options of `ssh` or `scp` (which spells the port -P), in the order described above. */
 export function sshOptions(a: SshAccess, program: "ssh" | "scp"): string[] {

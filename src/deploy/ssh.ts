@@ -1,24 +1,22 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { list, type OptionSpec, type ParsedOptions, str } from "../cli/options";
-import { UsageError, WileError } from "../util/errors";
+import { command, required, text, texts, type Values } from "../util/settings";
 import { withPrivateTempDir } from "../util/temp-dir";
 import { printable } from "../util/text";
-import { combinedPem } from "./haproxy";
+import { fullchainThenKey } from "./pem-bundle";
 import { hookEnv, RELOAD_TIMEOUT_MS } from "./reload";
 import {
   checkSshClient,
   parseSshHost,
-  readSshAccess,
-  type SshAccess,
   type SshHost,
   type SshStep,
   scpArgv,
+  sshAccessSettings,
   sshArgv,
   sshStep,
 } from "./ssh-transport";
-import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
+import { type DeployContext, DeployError, defineTarget, type Target } from "./target";
 
 /**
  * ssh: copies the certificate files to one or more hosts with the system's OpenSSH (`scp`, `ssh`),
@@ -45,15 +43,6 @@ import { type DeployContext, DeployError, type Target, type TargetKind } from ".
  *   the deploy with the host and ssh's own message.
  * Locally everything runs as argv arrays, no shell; the remote side needs a POSIX sh.
  */
-export interface SshConfig extends SshAccess {
-  kind: "ssh";
-  targets: string[];
-  /** File name of a combined PEM (full chain, then key) in DIR. */
-  combined?: string;
-  /** Run remotely (by the remote user's shell, through sh -c) after the files are in place. */
-  reload?: string;
-}
-
 export interface SshTarget extends SshHost {
   /** As given. */
   spec: string;
@@ -62,42 +51,6 @@ export interface SshTarget extends SshHost {
 
 export const SCP_TIMEOUT_MS = 120_000;
 export const SSH_TIMEOUT_MS = 60_000;
-
-const OPTIONS: OptionSpec[] = [
-  {
-    name: "ssh-target",
-    type: "string",
-    repeat: true,
-    arg: "[USER@]HOST:DIR",
-    help: "ssh: copy privkey.pem, cert.pem, chain.pem, fullchain.pem into DIR on HOST (repeatable; DIR must exist)",
-  },
-  {
-    name: "ssh-port",
-    type: "string",
-    arg: "PORT",
-    help: "ssh: port for every --ssh-target (per-host ports: a Host entry in ~/.ssh/config)",
-  },
-  { name: "ssh-identity", type: "string", arg: "FILE", help: "ssh: private key to log in with (ssh -i)" },
-  {
-    name: "ssh-option",
-    type: "string",
-    repeat: true,
-    arg: "OPT",
-    help: "ssh: an ssh_config option passed as -o OPT (repeatable), e.g. UserKnownHostsFile=/etc/wile/known_hosts",
-  },
-  {
-    name: "ssh-combined",
-    type: "string",
-    arg: "NAME",
-    help: "ssh: also write NAME in DIR: full chain then key in one file (HAProxy), 0600",
-  },
-  {
-    name: "ssh-reload",
-    type: "string",
-    arg: "CMD",
-    help: "ssh: run CMD on each host after the files are in place (in DIR, e.g. 'sudo systemctl reload nginx')",
-  },
-];
 
 const DIR_RE = /^[A-Za-z0-9_./+=,@%-]+$/;
 const FILE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+=,@%-]*$/;
@@ -121,98 +74,71 @@ export function parseSshTarget(spec: string): SshTarget {
   return { spec, ...host, dir };
 }
 
-/** The options that give SshAccess's settings. */
-const ACCESS_FLAGS = { port: "--ssh-port", identity: "--ssh-identity", options: "--ssh-option" } as const;
+const STANDARD_NAMES = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"];
 
-export const sshKind: TargetKind<SshConfig> = {
+const settings = {
+  targets: required(
+    texts({
+      flag: "ssh-target",
+      arg: "[USER@]HOST:DIR",
+      help: "ssh: copy privkey.pem, cert.pem, chain.pem, fullchain.pem into DIR on HOST (repeatable; DIR must exist)",
+      check: (t) => {
+        try {
+          parseSshTarget(t);
+          return undefined;
+        } catch (err) {
+          return `is not usable: ${(err as Error).message}`;
+        }
+      },
+    }),
+  ),
+  port: sshAccessSettings.port({
+    flag: "ssh-port",
+    arg: "PORT",
+    help: "ssh: port for every --ssh-target (per-host ports: a Host entry in ~/.ssh/config)",
+  }),
+  identity: sshAccessSettings.identity({
+    flag: "ssh-identity",
+    help: "ssh: private key to log in with (ssh -i)",
+  }),
+  options: sshAccessSettings.options({
+    flag: "ssh-option",
+    help: "ssh: an ssh_config option passed as -o OPT (repeatable), e.g. UserKnownHostsFile=/etc/wile/known_hosts",
+  }),
+  /** File name of a combined PEM (full chain, then key) in DIR. */
+  combined: text({
+    arg: "NAME",
+    help: "ssh: also write NAME in DIR: full chain then key in one file (HAProxy), 0600",
+    check: (name) =>
+      !FILE_NAME_RE.test(name) || name.startsWith(".wile-")
+        ? "must be a plain file name (letters, digits, _ . + = , @ % -)"
+        : STANDARD_NAMES.includes(name)
+          ? "would overwrite the file of that name"
+          : undefined,
+  }),
+  /** Run remotely (by the remote user's shell, through sh -c) after the files are in place. */
+  reload: command({
+    arg: "CMD",
+    help: "ssh: run CMD on each host after the files are in place (in DIR, e.g. 'sudo systemctl reload nginx')",
+  }),
+};
+
+export type SshConfig = Values<typeof settings>;
+
+export const sshKind = defineTarget({
   kind: "ssh",
   summary:
     "OpenSSH: copy key, cert, chain, fullchain to [USER@]HOST:DIR on each host (batch mode, known_hosts checked), remote reload",
-  options: OPTIONS,
-  fromOptions(opts: ParsedOptions): SshConfig {
-    const usage = (why: string) =>
-      new UsageError(`--deploy ssh: ${why}`, {
-        hint: "Example: --deploy ssh --ssh-target deploy@web1.example:/etc/ssl/wile --ssh-reload 'sudo systemctl reload nginx'",
-      });
-    const targets = list(opts, "ssh-target");
-    if (targets.length === 0) throw usage("give at least one --ssh-target [USER@]HOST:DIR");
-    for (const t of targets) {
-      try {
-        parseSshTarget(t);
-      } catch (err) {
-        throw usage(`--ssh-target ${(err as Error).message}`);
-      }
-    }
-    if (new Set(targets).size !== targets.length) throw usage("the same --ssh-target was given twice");
-    // The identity is stored absolute: renewals run from cron in another directory.
-    const access = readSshAccess(
-      { port: str(opts, "ssh-port"), identity: str(opts, "ssh-identity"), options: list(opts, "ssh-option") },
-      "command line",
-      (key, why) => usage(`${ACCESS_FLAGS[key]} ${why}`),
-    );
-    const combined = str(opts, "ssh-combined");
-    if (combined !== undefined) checkCombined(combined, usage);
-    const reload = str(opts, "ssh-reload");
-    return {
-      kind: "ssh",
-      targets,
-      ...access,
-      ...(combined !== undefined ? { combined } : {}),
-      ...(reload !== undefined ? { reload } : {}),
-    };
-  },
-  parse(raw: Record<string, unknown>, where: string): SshConfig {
-    const bad = (field: string, why: string) =>
-      new WileError(`${where}: ssh "${field}" ${why}`, {
-        hint: "Set the target again: wile deploy NAME --deploy ssh --ssh-target USER@HOST:DIR ...",
-      });
-    const strings = (field: string): string[] => {
-      const v = raw[field] ?? [];
-      if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
-        throw bad(field, "must be a list of strings");
-      return v as string[];
-    };
-    const optStr = (field: string): string | undefined => {
-      const v = raw[field];
-      if (v === undefined) return undefined;
-      if (typeof v !== "string" || v === "") throw bad(field, "must be a non-empty string");
-      return v;
-    };
-    const targets = strings("targets");
-    if (targets.length === 0) throw bad("targets", "is empty");
-    for (const t of targets) {
-      try {
-        parseSshTarget(t);
-      } catch (err) {
-        throw bad("targets", (err as Error).message);
-      }
-    }
-    const access = readSshAccess(raw, "renewal.json", bad);
-    const combined = optStr("combined");
-    if (combined !== undefined) checkCombined(combined, (why) => bad("combined", why));
-    const reload = optStr("reload");
-    return {
-      kind: "ssh",
-      targets,
-      ...access,
-      ...(combined !== undefined ? { combined } : {}),
-      ...(reload !== undefined ? { reload } : {}),
-    };
+  example:
+    "--deploy ssh --ssh-target deploy@web1.example:/etc/ssl/wile --ssh-reload 'sudo systemctl reload nginx'",
+  settings,
+  check(c, name) {
+    if (c.targets.length === 0) throw new Error(`needs at least one ${name("targets")} [USER@]HOST:DIR`);
+    const twice = c.targets.find((t, i) => c.targets.indexOf(t) !== i);
+    if (twice) throw new Error(`${name("targets")} ${twice} is given twice`);
   },
   create: (config) => new SshDeployTarget(config),
-};
-
-const STANDARD_NAMES = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"];
-
-function checkCombined(name: string, bad: (why: string) => Error): void {
-  if (!FILE_NAME_RE.test(name) || name.startsWith(".wile-")) {
-    throw bad(
-      `--ssh-combined ${printable(name, 100)} must be a plain file name (letters, digits, _ . + = , @ % -)`,
-    );
-  }
-  if (STANDARD_NAMES.includes(name))
-    throw bad(`--ssh-combined ${name} would overwrite the file of that name`);
-}
+});
 
 /** Single-quoted for a POSIX shell. */
 export function shq(s: string): string {
@@ -233,9 +159,7 @@ export function remoteFiles(ctx: DeployContext, combined?: string): RemoteFile[]
     { name: "cert.pem", content: f.certPem, mode: 0o644 },
     { name: "chain.pem", content: f.chainPem, mode: 0o644 },
     { name: "fullchain.pem", content: f.fullchainPem, mode: 0o644 },
-    ...(combined
-      ? [{ name: combined, content: combinedPem(f.fullchainPem, f.privkeyPem), mode: 0o600 as const }]
-      : []),
+    ...(combined ? [{ name: combined, content: fullchainThenKey(f), mode: 0o600 as const }] : []),
     { name: "privkey.pem", content: f.privkeyPem, mode: 0o600 },
   ];
 }

@@ -41,12 +41,6 @@ const RULES: Rule[] = [
   },
 ];
 
-/** Imports that break a rule today, each with the change that removes it. */
-const KNOWN: Array<{ from: string; to: string; why: string }> = [
-  // removed by the deploy-settings change (targets declare their settings; src/cli adapts flags)
-  { from: "deploy", to: "cli", why: "removed by the deploy-settings change" },
-];
-
 interface Import {
   file: string;
   specifier: string;
@@ -88,7 +82,6 @@ function srcImports(): Import[] {
 }
 
 const fromArea = (imp: Import) => areaOf(relative("src", imp.file));
-const isKnown = (imp: Import) => KNOWN.some((k) => k.from === fromArea(imp) && k.to === imp.to);
 
 describe("architecture: which src folders may import which", () => {
   const imports = srcImports();
@@ -111,10 +104,8 @@ describe("architecture: which src folders may import which", () => {
   });
 
   for (const rule of RULES) {
-    const excepted = KNOWN.filter((k) => k.from === rule.from && !rule.allows(k.to));
-    const except = excepted.map((k) => ` (except src/${k.to}: ${k.why})`).join("");
-    test(`src/${rule.from} ${rule.what}${except}`, () => {
-      const bad = imports.filter((i) => fromArea(i) === rule.from && !rule.allows(i.to) && !isKnown(i));
+    test(`src/${rule.from} ${rule.what}`, () => {
+      const bad = imports.filter((i) => fromArea(i) === rule.from && !rule.allows(i.to));
       assert.deepEqual(
         bad.map((i) => `${i.file} imports "${i.specifier}" (src/${i.to})`),
         [],
@@ -122,13 +113,4 @@ describe("architecture: which src folders may import which", () => {
       );
     });
   }
-
-  test("every known exception is still needed (delete it from KNOWN once its imports are gone)", () => {
-    for (const k of KNOWN) {
-      assert.ok(
-        imports.some((i) => fromArea(i) === k.from && i.to === k.to),
-        `no file under src/${k.from} imports src/${k.to} any more: remove the exception "${k.why}"`,
-      );
-    }
-  });
 });
