@@ -8,7 +8,7 @@ import { readTarget } from "../deploy/run";
 import type { TargetKind } from "../deploy/target";
 import type { DeployConfig } from "../store/renewal";
 import { UsageError } from "../util/errors";
-import { SettingError } from "../util/settings";
+import { type Setting, SettingError } from "../util/settings";
 import type { OptionSpec, ParsedOptions } from "./options";
 import {
   flagName,
@@ -87,8 +87,15 @@ export function deployConfigsFromOptions(
   return chosen.map((kind) => {
     const raw = givenSettings(kind.kind, kind.settings, opts);
     for (const g of given.filter((x) => x.kind === kind && !usable(x))) {
-      if (given.some((x) => x.flag === g.flag && x.kind !== kind && chosen.includes(x.kind) && usable(x))) {
+      const others = given.filter((x) => x.flag === g.flag && x.kind !== kind);
+      if (others.some((x) => chosen.includes(x.kind) && usable(x))) {
         delete raw[g.key];
+      } else if (others.length > 0) {
+        const needs = kind.settings[g.needs as string] as Setting;
+        throw new UsageError(
+          `--${g.flag} goes with --${flagName(kind.kind, g.needs as string, needs)} (or with --deploy ${others.map((x) => x.kind.kind).join(" or ")})`,
+          { hint: `wile deploy ${kind.kind} --help lists its options.` },
+        );
       }
     }
     try {
