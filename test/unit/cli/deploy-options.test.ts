@@ -10,11 +10,13 @@ import {
 import { list, parseOptions } from "../../../src/cli/options";
 import { commandKind } from "../../../src/deploy/command";
 import { dovecotKind } from "../../../src/deploy/dovecot";
+import { exchangeKind } from "../../../src/deploy/exchange";
 import { filesKind } from "../../../src/deploy/files";
 import { haproxyKind } from "../../../src/deploy/haproxy";
 import { nginxKind } from "../../../src/deploy/nginx";
 import { pfxLegacy, pfxPassword } from "../../../src/deploy/pfx";
 import { postfixKind } from "../../../src/deploy/postfix";
+import { TARGET_KINDS } from "../../../src/deploy/registry";
 import { readDeployEntry } from "../../../src/deploy/run";
 import { defineTarget, type TargetKind } from "../../../src/deploy/target";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
@@ -171,6 +173,42 @@ describe("--deploy flags become renewal.json entries", () => {
     assert.throws(
       () => configs(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-legacy"]),
       usageError(/^--deploy files: --pfx-legacy goes with --pfx-file$/),
+    );
+  });
+
+  test("--pfx-password with the real files and exchange kinds (the registry's)", () => {
+    const real = (argv: string[]) => configs(argv, [...TARGET_KINDS]);
+    assert.ok(TARGET_KINDS.includes(filesKind) && TARGET_KINDS.includes(exchangeKind));
+    // exchange always takes it; files only with --pfx-file, so here it is exchange's alone.
+    assert.deepEqual(
+      real([
+        ...["--deploy", "files", "--cert-file", "/c.pem"],
+        ...["--deploy", "exchange", "--exchange-host", "h", "--pfx-password", "pw"],
+      ]),
+      [
+        { kind: "files", certFile: "/c.pem" },
+        { kind: "exchange", hosts: ["h"], pfxPassword: "pw" },
+      ],
+    );
+    // files alone cannot use it: refused, naming the flag and what it goes with.
+    assert.throws(
+      () => real(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-password", "pw"]),
+      usageError(/^--deploy files: --pfx-password goes with --pfx-file$/),
+    );
+    // With --pfx-file, files gets it too (alone, or with exchange).
+    assert.deepEqual(
+      real(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-file", "/p.pfx", "--pfx-password", "pw"]),
+      [{ kind: "files", certFile: "/c.pem", pfxFile: "/p.pfx", pfxPassword: "pw" }],
+    );
+    assert.deepEqual(
+      real([
+        ...["--deploy", "files", "--cert-file", "/c.pem", "--pfx-file", "/p.pfx"],
+        ...["--deploy", "exchange", "--exchange-host", "h", "--pfx-password", "pw"],
+      ]),
+      [
+        { kind: "files", certFile: "/c.pem", pfxFile: "/p.pfx", pfxPassword: "pw" },
+        { kind: "exchange", hosts: ["h"], pfxPassword: "pw" },
+      ],
     );
   });
 

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseOptions } from "../../../src/cli/options";
 import {
   type ExchangeConfig,
   exchangeKind,
@@ -15,12 +14,19 @@ import {
 import { decodeClixml, parseScriptOutput, psQuote } from "../../../src/deploy/powershell";
 import { targetKind } from "../../../src/deploy/registry";
 import { DeployError } from "../../../src/deploy/target";
-import { UsageError, WileError } from "../../../src/util/errors";
+import {
+  configFromArgv,
+  entryError,
+  storedFromEntry,
+  targetFromArgv,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
+import { deployRoundTrip } from "../../helpers/renewal";
 
 const THUMB = "0123456789ABCDEF0123456789ABCDEF01234567";
 
-const fromArgv = (argv: string[]): ExchangeConfig =>
-  exchangeKind.fromOptions(parseOptions(argv, exchangeKind.options));
+const fromArgv = (argv: string[]) => configFromArgv(exchangeKind, argv);
 
 describe("psQuote", () => {
   test("single-quoted; ' and its typographic forms doubled; $ ` \" left alone", () => {
@@ -239,9 +245,10 @@ describe("exchange settings", () => {
     assert.equal(targetKind("exchange"), exchangeKind);
   });
 
-  test("defaults", () => {
-    assert.deepEqual(fromArgv(["--exchange-host", "administrator@ex1.example.com"]), {
-      kind: "exchange",
+  test("defaults: only what was given is stored; the values have the defaults", () => {
+    const c = fromArgv(["--exchange-host", "administrator@ex1.example.com"]);
+    assert.deepEqual(c, { kind: "exchange", hosts: ["administrator@ex1.example.com"] });
+    assert.deepEqual(valuesFromEntry(exchangeKind, c), {
       hosts: ["administrator@ex1.example.com"],
       sshOptions: [],
       services: ["IIS", "SMTP"],
@@ -250,9 +257,13 @@ describe("exchange settings", () => {
       powershell: "powershell",
       pfxLegacy: false,
     });
+    assert.equal(
+      targetFromArgv(exchangeKind, ["--exchange-host", "a@ex1", "--exchange-host", "ex2"]).describe(),
+      "exchange (a@ex1, ex2: IIS,SMTP)",
+    );
   });
 
-  test("every option, stored and read back from JSON unchanged", () => {
+  test("every option, stored and read back from renewal.json unchanged", () => {
     const cfg = fromArgv(
       [
         ["--exchange-host", "admin@ex1"],
@@ -269,8 +280,7 @@ describe("exchange settings", () => {
         ["--pfx-legacy"],
       ].flat(),
     );
-    assert.deepEqual(cfg, {
-      kind: "exchange",
+    const values = {
       hosts: ["admin@ex1", "CORP\\admin@ex2.example.com"],
       port: 2222,
       identity: "/etc/wile/id_ed25519",
@@ -281,55 +291,87 @@ describe("exchange settings", () => {
       powershell: "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
       pfxPassword: "it's $secret",
       pfxLegacy: true,
-    });
-    const stored = JSON.parse(JSON.stringify(cfg)) as Record<string, unknown>;
-    assert.deepEqual(exchangeKind.parse(stored, "renewal.json: deploy[0]"), cfg);
+    };
+    assert.deepEqual(cfg, { kind: "exchange", ...values });
+    assert.deepEqual(valuesFromEntry(exchangeKind, JSON.parse(JSON.stringify(cfg))), values);
+    assert.deepEqual(storedFromEntry(exchangeKind, JSON.parse(JSON.stringify(cfg))), cfg);
+    assert.deepEqual(deployRoundTrip(exchangeKind, [cfg]), [cfg]);
   });
 
-  test("bad input is a UsageError before anything is contacted", () => {
+  test("bad input is a UsageError naming the option, before anything is contacted", () => {
     const bad: Array<[string[], RegExp]> = [
-      [[], /needs --exchange-host/],
-      [["--exchange-host=-oProxyCommand=x"], /must not start with -/],
-      [["--exchange-host", "a@b;rm"], /bad host "b;rm"/],
-      [["--exchange-host", "a b@h"], /bad user name "a b"/],
-      [["--exchange-host", "@host"], /empty user/],
-      [["--exchange-host", "h", "--exchange-port", "0"], /not a port number/],
-      [["--exchange-host", "h", "--exchange-port", "22x"], /not a port number/],
-      [["--exchange-host", "h", "--exchange-services", "IIS,WWW"], /"WWW" is not one of/],
-      [["--exchange-host", "h", "--exchange-dir", "relative\\dir"], /absolute path/],
-      [["--exchange-host", "h", "--exchange-powershell", "C:\\Program Files\\pwsh.exe"], /without spaces/],
-      [["--exchange-host", "h", "--exchange-option=-F/etc/x"], /not an ssh option/],
+      [[], /^--deploy exchange needs --exchange-host USER@HOST$/],
+      [["--exchange-host=-oProxyCommand=x"], /^--exchange-host: "-oProxyCommand=x" must not start with -/],
+      [["--exchange-host", "a@b;rm"], /^--exchange-host: "a@b;rm" has a bad host "b;rm"/],
+      [["--exchange-host", "a b@h"], /^--exchange-host: "a b@h" has a bad user name "a b"/],
+      [["--exchange-host", "@host"], /^--exchange-host: "@host" has an empty user name$/],
+      [
+        ["--exchange-host", "h", "--exchange-port", "0"],
+        /^--exchange-port "0": must be a port number from 1 to 65535$/,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-port", "22x"],
+        /^--exchange-port "22x": must be a port number from 1 to 65535$/,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-services", "IIS,WWW"],
+        /^--exchange-services "IIS,WWW": must be Exchange service names: "WWW" is not one of IIS, /,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-dir", "relative\\dir"],
+        /^--exchange-dir "relative\\\\dir": must be an absolute path such as C:\\ProgramData\\wile$/,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-powershell", "C:\\Program Files\\pwsh.exe"],
+        /^--exchange-powershell "C:\\\\Program Files\\\\pwsh\.exe": must be a program name or path without spaces/,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-option=-F/etc/x"],
+        /^--exchange-option: "-F\/etc\/x" is not an ssh option NAME=VALUE/,
+      ],
+      [
+        ["--exchange-host", "h", "--exchange-identity", "/k\0x"],
+        /^--exchange-identity "\/k x": must not contain a NUL byte$/,
+      ],
     ];
-    for (const [argv, re] of bad) {
-      assert.throws(
-        () => fromArgv(argv),
-        (e: unknown) => e instanceof UsageError && re.test(e.message),
-        argv.join(" "),
-      );
-    }
+    for (const [argv, re] of bad) assert.throws(() => fromArgv(argv), usageError(re), argv.join(" "));
   });
 
   test("a broken renewal.json entry names the field", () => {
-    const where = "certs/x/renewal.json: deploy[1]";
+    const file = "certs/x/renewal.json";
+    const read = (raw: Record<string, unknown>) => () => valuesFromEntry(exchangeKind, raw, file);
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: [] }, where),
-      (e: unknown) => e instanceof WileError && e.message === `${where}.hosts must name at least one host`,
+      read({ hosts: [] }),
+      entryError(file, "deploy[0]", /^\(exchange\) is inconsistent: needs at least one "hosts" USER@HOST\.$/),
+    );
+    assert.throws(read({}), entryError(file, "deploy[0].hosts", /^is missing\.$/));
+    assert.throws(
+      read({ hosts: ["h"], port: "22x" }),
+      entryError(file, "deploy[0].port", /^must be a port number from 1 to 65535\.$/),
     );
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], port: "22" }, where),
-      /\.port "22" is not a port number/,
+      read({ hosts: ["h"], port: 0 }),
+      entryError(file, "deploy[0].port", /^must be a port number from 1 to 65535\.$/),
     );
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], services: ["Web"] }, where),
-      /\.services must be/,
+      read({ hosts: ["h"], services: ["Web"] }),
+      entryError(file, "deploy[0].services", /^must be Exchange service names: "Web" is not one of /),
     );
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], removeOld: "yes" }, where),
-      /\.removeOld/,
+      read({ hosts: ["h"], services: [] }),
+      entryError(file, "deploy[0].services", /^must be a list of Exchange service names\.$/),
     );
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], sshOptions: ["-oProxyCommand=x"] }, where),
-      /\.sshOptions "-oProxyCommand=x" is not an ssh option/,
+      read({ hosts: ["h"], removeOld: "yes" }),
+      entryError(file, "deploy[0].removeOld", /^must be true or false\.$/),
+    );
+    assert.throws(
+      read({ hosts: ["h"], sshOptions: ["-oProxyCommand=x"] }),
+      entryError(file, "deploy[0].sshOptions", /^"-oProxyCommand=x" is not an ssh option NAME=VALUE/),
+    );
+    assert.throws(
+      read({ hosts: ["h"], dir: "relative" }),
+      entryError(file, "deploy[0].dir", /^must be an absolute path such as /),
     );
   });
 
@@ -338,16 +380,14 @@ describe("exchange settings", () => {
     const cfg = fromArgv(["--exchange-host", "h", "--exchange-identity", "keys/id_ed25519"]);
     assert.equal(cfg.identity, join(process.cwd(), "keys", "id_ed25519"));
     assert.throws(
-      () => exchangeKind.parse({ kind: "exchange", hosts: ["h"], identity: "keys/id_ed25519" }, "r"),
-      (e: unknown) =>
-        e instanceof WileError && /^r\.identity "keys\/id_ed25519" must be an absolute path/.test(e.message),
+      () => valuesFromEntry(exchangeKind, { hosts: ["h"], identity: "keys/id_ed25519" }, "r"),
+      entryError("r", "deploy[0].identity", /^must be an absolute path\.$/),
     );
   });
 });
 
 describe("commands and names", () => {
   const cfg: ExchangeConfig = {
-    kind: "exchange",
     hosts: ["admin@ex1"],
     port: 2222,
     identity: "/k",

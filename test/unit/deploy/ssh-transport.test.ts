@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import {
   parseSshHost,
-  readSshAccess,
   scpArgv,
+  sshAccessSettings,
   sshArgv,
   sshHostProblem,
   sshOptionProblem,
@@ -12,7 +12,8 @@ import {
   sshStep,
   sshStepError,
 } from "../../../src/deploy/ssh-transport";
-import { DeployError } from "../../../src/deploy/target";
+import { DeployError, defineTarget } from "../../../src/deploy/target";
+import { configFromArgv, entryError, usageError, valuesFromEntry } from "../../helpers/deploy-kinds";
 
 describe("[USER@]HOST", () => {
   test("names, aliases, Windows users, IPv6 bare or in brackets", () => {
@@ -101,43 +102,85 @@ describe("argv", () => {
   });
 });
 
-describe("readSshAccess", () => {
-  const fail = (key: string, why: string) => new Error(`${key} ${why}`);
+describe("sshAccessSettings", () => {
+  /** A kind with only the login settings, named as a target names them; never registered. */
+  const box = defineTarget({
+    kind: "box",
+    summary: "test kind",
+    example: "--deploy box --box-port 22",
+    settings: {
+      port: sshAccessSettings.port({ flag: "box-port", arg: "PORT", help: "" }),
+      identity: sshAccessSettings.identity({ flag: "box-identity", help: "" }),
+      options: sshAccessSettings.options({ flag: "box-option", help: "" }),
+    },
+    create: () => {
+      throw new Error("not used");
+    },
+  });
+  const fromArgv = (argv: string[]) => configFromArgv(box, argv);
+  /** What a target gets from renewal.json (the fields of SshAccess). */
+  const access = (raw: Record<string, unknown>, file = "renewal.json") => valuesFromEntry(box, raw, file);
 
-  test("command line: digits for the port, a relative identity made absolute", () => {
+  test("the flags and placeholders the target chose; the identity is a path setting", () => {
     assert.deepEqual(
-      readSshAccess({ port: "2222", identity: "keys/id", options: ["A=b"] }, "command line", fail),
-      { port: 2222, identity: join(process.cwd(), "keys", "id"), options: ["A=b"] },
-    );
-    assert.deepEqual(readSshAccess({}, "command line", fail), { options: [] });
-    assert.throws(
-      () => readSshAccess({ port: "0" }, "command line", fail),
-      /^Error: port "0" is not a port number/,
-    );
-    assert.throws(() => readSshAccess({ port: "22x" }, "command line", fail), /port "22x" is not/);
-    assert.throws(
-      () => readSshAccess({ options: ["ok=1", "-oX"] }, "command line", fail),
-      /^Error: options "-oX" is not an ssh option/,
+      Object.values(box.settings).map((s) => [s.flag, s.input, s.arg, s.path === true]),
+      [
+        ["box-port", "value", "PORT", false],
+        ["box-identity", "value", "FILE", true],
+        ["box-option", "list", "OPT", false],
+      ],
     );
   });
 
-  test("renewal.json: a port number, an absolute identity", () => {
-    assert.deepEqual(readSshAccess({ port: 22, identity: "/k", options: [] }, "renewal.json", fail), {
+  test("command line: digits for the port, a relative identity made absolute", () => {
+    const c = fromArgv(["--box-port", "2222", "--box-identity", "keys/id", "--box-option", "A=b"]);
+    assert.deepEqual(c, {
+      kind: "box",
+      port: 2222,
+      identity: join(process.cwd(), "keys", "id"),
+      options: ["A=b"],
+    });
+    assert.deepEqual(access(c), {
+      port: 2222,
+      identity: join(process.cwd(), "keys", "id"),
+      options: ["A=b"],
+    });
+    assert.deepEqual(fromArgv([]), { kind: "box" });
+    assert.deepEqual(access({}), { options: [] });
+    assert.throws(
+      () => fromArgv(["--box-port", "0"]),
+      usageError(/^--box-port "0": must be a port number from 1 to 65535$/),
+    );
+    assert.throws(
+      () => fromArgv(["--box-port", "22x"]),
+      usageError(/^--box-port "22x": must be a port number/),
+    );
+    assert.throws(
+      () => fromArgv(["--box-option", "ok=1", "--box-option=-oX"]),
+      usageError(/^--box-option: "-oX" is not an ssh option NAME=VALUE/),
+    );
+  });
+
+  test("renewal.json: a port number, an absolute identity, a list of options", () => {
+    assert.deepEqual(access({ port: 22, identity: "/k", options: [] }), {
       port: 22,
       identity: "/k",
       options: [],
     });
+    const err = (field: string, problem: RegExp) => entryError("r.json", `deploy[0].${field}`, problem);
     assert.throws(
-      () => readSshAccess({ port: "22" }, "renewal.json", fail),
-      /^Error: port "22" is not a port/,
+      () => access({ port: "22x" }, "r.json"),
+      err("port", /^must be a port number from 1 to 65535\.$/),
     );
-    assert.throws(() => readSshAccess({ port: 65536 }, "renewal.json", fail), /port/);
+    assert.throws(() => access({ port: 65536 }, "r.json"), err("port", /^must be a port number/));
+    assert.throws(() => access({ port: 22.5 }, "r.json"), err("port", /^must be a port number/));
+    assert.throws(() => access({ identity: "k" }, "r.json"), err("identity", /^must be an absolute path\.$/));
+    assert.throws(() => access({ identity: 3 }, "r.json"), err("identity", /^must be a non-empty string\.$/));
+    assert.throws(() => access({ options: 3 }, "r.json"), err("options", /^must be a list of strings\.$/));
     assert.throws(
-      () => readSshAccess({ identity: "k" }, "renewal.json", fail),
-      /^Error: identity "k" must be an absolute path/,
+      () => access({ options: ["A=b", "-oX"] }, "r.json"),
+      err("options", /^"-oX" is not an ssh option NAME=VALUE/),
     );
-    assert.throws(() => readSshAccess({ identity: 3 }, "renewal.json", fail), /identity must be the path/);
-    assert.throws(() => readSshAccess({ options: "A=b" }, "renewal.json", fail), /options must be a list/);
   });
 });
 

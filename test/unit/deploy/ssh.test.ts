@@ -15,13 +15,18 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parseOptions } from "../../../src/cli/options";
-import { combinedPem } from "../../../src/deploy/haproxy";
+import { fullchainThenKey } from "../../../src/deploy/pem-bundle";
 import { targetKind } from "../../../src/deploy/registry";
 import { parseSshTarget, type SshConfig, SshDeployTarget, sshKind } from "../../../src/deploy/ssh";
 import type { DeployContext } from "../../../src/deploy/target";
-import { UsageError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import {
+  configFromArgv,
+  entryError,
+  targetFromArgv,
+  usageError,
+  valuesFromEntry,
+} from "../../helpers/deploy-kinds";
 import { deployRoundTrip } from "../../helpers/renewal";
 
 let tmp = "";
@@ -127,7 +132,7 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const opts = (argv: string[]) => parseOptions(argv, sshKind.options);
+const fromArgv = (argv: string[]) => configFromArgv(sshKind, argv);
 
 function calls(): string[][] {
   if (!existsSync(log)) return [];
@@ -143,27 +148,25 @@ describe("ssh options", () => {
     assert.equal(targetKind("ssh"), sshKind);
   });
 
-  test("every option, identity made absolute", () => {
-    const c = sshKind.fromOptions(
-      opts([
-        "--ssh-target",
-        "deploy@web1.example:/etc/ssl/wile",
-        "--ssh-target",
-        "web2:certs",
-        "--ssh-port",
-        "2222",
-        "--ssh-identity",
-        "keys/id_ed25519",
-        "--ssh-option",
-        "UserKnownHostsFile=/etc/wile/known_hosts",
-        "--ssh-option",
-        "ConnectTimeout=5",
-        "--ssh-combined",
-        "haproxy.pem",
-        "--ssh-reload",
-        "sudo systemctl reload nginx",
-      ]),
-    );
+  test("every option, identity made absolute; the values with the defaults filled in", () => {
+    const c = fromArgv([
+      "--ssh-target",
+      "deploy@web1.example:/etc/ssl/wile",
+      "--ssh-target",
+      "web2:certs",
+      "--ssh-port",
+      "2222",
+      "--ssh-identity",
+      "keys/id_ed25519",
+      "--ssh-option",
+      "UserKnownHostsFile=/etc/wile/known_hosts",
+      "--ssh-option",
+      "ConnectTimeout=5",
+      "--ssh-combined",
+      "haproxy.pem",
+      "--ssh-reload",
+      "sudo systemctl reload nginx",
+    ]);
     assert.deepEqual(c, {
       kind: "ssh",
       targets: ["deploy@web1.example:/etc/ssl/wile", "web2:certs"],
@@ -173,11 +176,13 @@ describe("ssh options", () => {
       combined: "haproxy.pem",
       reload: "sudo systemctl reload nginx",
     });
-    assert.deepEqual(sshKind.fromOptions(opts(["--ssh-target", "h:/d"])), {
-      kind: "ssh",
-      targets: ["h:/d"],
-      options: [],
-    });
+    const minimal = fromArgv(["--ssh-target", "h:/d"]);
+    assert.deepEqual(minimal, { kind: "ssh", targets: ["h:/d"] });
+    assert.deepEqual(valuesFromEntry(sshKind, minimal), { targets: ["h:/d"], options: [] });
+    assert.equal(
+      targetFromArgv(sshKind, ["--ssh-target", "h:/d", "--ssh-reload", "r"]).describe(),
+      "ssh (h:/d, remote reload)",
+    );
   });
 
   test("targets: user, host, [IPv6], dir", () => {
@@ -196,64 +201,106 @@ describe("ssh options", () => {
     });
   });
 
-  test("bad input is a usage error", () => {
+  test("bad input is a usage error naming the option", () => {
     const bad: Array<[string[], RegExp]> = [
-      [[], /at least one --ssh-target/],
-      [["--ssh-target", "host.example"], /is not \[USER@\]HOST:DIR/],
-      [["--ssh-target", "host.example:"], /no DIR/],
-      [["--ssh-target=-oProxyCommand=x:/d"], /must not start with -/],
-      [["--ssh-target", "h;x:/d"], /bad host "h;x"/],
-      [["--ssh-target", "h:/a b"], /remote directory/],
-      [["--ssh-target", "h:~/x"], /no ~/],
-      [["--ssh-target", "h:-x"], /not start with -/],
-      [["--ssh-target", "u;x@h:/d"], /bad user name "u;x"/],
-      [["--ssh-target", "h:/d", "--ssh-target", "h:/d"], /twice/],
-      [["--ssh-target", "h:/d", "--ssh-port", "99999"], /not a port/],
+      [[], /^--deploy ssh needs --ssh-target \[USER@\]HOST:DIR$/],
+      [
+        ["--ssh-target", "host.example"],
+        /^--ssh-target: "host\.example" is not usable: "host\.example" is not \[USER@\]HOST:DIR$/,
+      ],
+      [["--ssh-target", "host.example:"], /^--ssh-target: "host\.example:" is not usable: no DIR after/],
+      [
+        ["--ssh-target=-oProxyCommand=x:/d"],
+        /^--ssh-target: "-oProxyCommand=x:\/d" is not usable: "-oProxyCommand=x" must not start with -/,
+      ],
+      [["--ssh-target", "h;x:/d"], /^--ssh-target: "h;x:\/d" is not usable: "h;x" has a bad host "h;x"/],
+      [["--ssh-target", "h:/a b"], /^--ssh-target: "h:\/a b" is not usable: the remote directory "\/a b"/],
+      [["--ssh-target", "h:~/x"], /^--ssh-target: "h:~\/x" is not usable: .*\(no spaces, no ~\)/],
+      [["--ssh-target", "h:-x"], /^--ssh-target: "h:-x" is not usable: .*and not start with -$/],
+      [["--ssh-target", "u;x@h:/d"], /^--ssh-target: "u;x@h:\/d" is not usable: .*bad user name "u;x"/],
+      [["--ssh-target", "h:/d", "--ssh-target", "h:/d"], /^--deploy ssh: --ssh-target h:\/d is given twice$/],
+      [
+        ["--ssh-target", "h:/d", "--ssh-port", "99999"],
+        /^--ssh-port "99999": must be a port number from 1 to 65535$/,
+      ],
+      [["--ssh-target", "h:/d", "--ssh-port", "22x"], /^--ssh-port "22x": must be a port number/],
       [
         ["--ssh-target", "h:/d", "--ssh-option=-oX=y"],
-        /--ssh-option "-oX=y" is not an ssh option NAME=VALUE/,
+        /^--ssh-option: "-oX=y" is not an ssh option NAME=VALUE/,
       ],
-      [["--ssh-target", "h:/d", "--ssh-option", "Novalue"], /not an ssh option/],
-      [["--ssh-target", "h:/d", "--ssh-combined", "../x.pem"], /plain file name/],
-      [["--ssh-target", "h:/d", "--ssh-combined", "privkey.pem"], /would overwrite/],
+      [["--ssh-target", "h:/d", "--ssh-option", "Novalue"], /^--ssh-option: "Novalue" is not an ssh option/],
+      [["--ssh-target", "h:/d", "--ssh-identity", ""], /^--ssh-identity needs a value \(FILE\)$/],
+      [
+        ["--ssh-target", "h:/d", "--ssh-combined", "../x.pem"],
+        /^--ssh-combined "\.\.\/x\.pem": must be a plain file name/,
+      ],
+      [
+        ["--ssh-target", "h:/d", "--ssh-combined", "privkey.pem"],
+        /^--ssh-combined "privkey\.pem": would overwrite the file of that name$/,
+      ],
     ];
-    for (const [argv, re] of bad) {
-      assert.throws(
-        () => sshKind.fromOptions(opts(argv)),
-        (e: unknown) => e instanceof UsageError && re.test(e.message),
-        argv.join(" "),
-      );
-    }
+    for (const [argv, re] of bad) assert.throws(() => fromArgv(argv), usageError(re), argv.join(" "));
   });
 
-  test("renewal.json round trip, and broken entries", () => {
+  test("renewal.json round trip, and broken entries naming the field", () => {
     const configs = [
-      sshKind.fromOptions(
-        opts([
-          "--ssh-target",
-          "u@h:/d",
-          "--ssh-port",
-          "22",
-          "--ssh-identity",
-          "/k",
-          "--ssh-option",
-          "A=b",
-          "--ssh-reload",
-          "r",
-          "--ssh-combined",
-          "c.pem",
-        ]),
-      ),
-      sshKind.fromOptions(opts(["--ssh-target", "h:d"])),
+      fromArgv([
+        "--ssh-target",
+        "u@h:/d",
+        "--ssh-port",
+        "22",
+        "--ssh-identity",
+        "/k",
+        "--ssh-option",
+        "A=b",
+        "--ssh-reload",
+        "r",
+        "--ssh-combined",
+        "c.pem",
+      ]),
+      fromArgv(["--ssh-target", "h:d"]),
     ];
     assert.deepEqual(deployRoundTrip(sshKind, configs), configs);
     assert.throws(
-      () => sshKind.parse({ kind: "ssh", targets: [] }, "w: deploy[0]"),
-      /w: deploy\[0\]: ssh "targets" is empty/,
+      () => valuesFromEntry(sshKind, { targets: [] }, "w"),
+      entryError(
+        "w",
+        "deploy[0]",
+        /^\(ssh\) is inconsistent: needs at least one "targets" \[USER@\]HOST:DIR\.$/,
+      ),
     );
-    assert.throws(() => sshKind.parse({ kind: "ssh", targets: ["h"] }, "w"), /"targets"/);
-    assert.throws(() => sshKind.parse({ kind: "ssh", targets: ["h:/d"], port: "22" }, "w"), /"port"/);
-    assert.throws(() => sshKind.parse({ kind: "ssh", targets: ["h:/d"], identity: "k" }, "w"), /"identity"/);
+    assert.throws(
+      () => valuesFromEntry(sshKind, {}, "w"),
+      entryError("w", "deploy[0].targets", /^is missing\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h"] }, "w"),
+      entryError("w", "deploy[0].targets", /^"h" is not usable: "h" is not \[USER@\]HOST:DIR\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d", "h:/d"] }, "w"),
+      entryError("w", "deploy[0]", /^\(ssh\) is inconsistent: "targets" h:\/d is given twice\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d"], port: "22x" }, "w"),
+      entryError("w", "deploy[0].port", /^must be a port number from 1 to 65535\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d"], port: 65536 }, "w"),
+      entryError("w", "deploy[0].port", /^must be a port number from 1 to 65535\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d"], identity: "k" }, "w"),
+      entryError("w", "deploy[0].identity", /^must be an absolute path\.$/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d"], options: ["-oX=y"] }, "w"),
+      entryError("w", "deploy[0].options", /^"-oX=y" is not an ssh option NAME=VALUE/),
+    );
+    assert.throws(
+      () => valuesFromEntry(sshKind, { targets: ["h:/d"], combined: "a/b" }, "w"),
+      entryError("w", "deploy[0].combined", /^must be a plain file name/),
+    );
   });
 });
 
@@ -264,7 +311,6 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     const d2 = mkdtempSync(join(tmp, "r2-"));
     writeFileSync(join(d1, "privkey.pem"), "old key", { mode: 0o644 });
     const config: SshConfig = {
-      kind: "ssh",
       targets: [`u@host1:${d1}`, `host2:${d2}`],
       port: 2222,
       identity: join(tmp, "id"),
@@ -284,10 +330,9 @@ describe("ssh deploy with stand-in ssh and scp", () => {
       assert.equal(readFileSync(join(d, "cert.pem"), "utf8"), ctx.files.certPem);
       assert.equal(readFileSync(join(d, "chain.pem"), "utf8"), ctx.files.chainPem);
       assert.equal(readFileSync(join(d, "fullchain.pem"), "utf8"), ctx.files.fullchainPem);
-      assert.equal(
-        readFileSync(join(d, "both.pem"), "utf8"),
-        combinedPem(ctx.files.fullchainPem, ctx.files.privkeyPem),
-      );
+      // Full chain then key (these PEMs have no blank lines or CRs for pem-bundle to drop).
+      assert.equal(readFileSync(join(d, "both.pem"), "utf8"), fullchainThenKey(ctx.files));
+      assert.equal(fullchainThenKey(ctx.files), ctx.files.fullchainPem + ctx.files.privkeyPem);
       const mode = (f: string) => statSync(join(d, f)).mode & 0o777;
       assert.equal(mode("privkey.pem"), 0o600, "the key is 0600 even where the old one was 0644");
       assert.equal(mode("both.pem"), 0o600);
@@ -357,7 +402,6 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     process.env.FAKE_SSH_DOWN = "down.example";
     try {
       const t = new SshDeployTarget({
-        kind: "ssh",
         targets: [`root@down.example:${ok}`, `ok.example:${ok}`],
         options: [],
       });
@@ -380,7 +424,6 @@ describe("ssh deploy with stand-in ssh and scp", () => {
   test("a failing reload or a missing directory fails with the remote output", async () => {
     const d = mkdtempSync(join(tmp, "rl-"));
     const t = new SshDeployTarget({
-      kind: "ssh",
       targets: [`h:${d}`],
       options: [],
       reload: "echo cannot reload >&2; exit 3",
@@ -391,7 +434,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
         `h:${d}: the reload command echo cannot reload >&2; exit 3 failed \\(exit 3\\): cannot reload$`,
       ),
     );
-    const missing = new SshDeployTarget({ kind: "ssh", targets: [`h:${d}/nope`], options: [] });
+    const missing = new SshDeployTarget({ targets: [`h:${d}/nope`], options: [] });
     await assert.rejects(
       missing.deploy(ctx),
       /nope: logging in and checking the directory failed \(exit 3\): .*\/nope does not exist \(create it first\)$/,
@@ -400,7 +443,6 @@ describe("ssh deploy with stand-in ssh and scp", () => {
 
   test("check: ssh and scp in PATH, identity readable", async () => {
     const t = new SshDeployTarget({
-      kind: "ssh",
       targets: ["h:/d"],
       options: [],
       identity: join(tmp, "missing-id"),
@@ -409,7 +451,7 @@ describe("ssh deploy with stand-in ssh and scp", () => {
     process.env.PATH = join(tmp, "empty");
     try {
       await assert.rejects(
-        new SshDeployTarget({ kind: "ssh", targets: ["h:/d"], options: [] }).check(ctx),
+        new SshDeployTarget({ targets: ["h:/d"], options: [] }).check(ctx),
         /ssh: ssh was not found \(looked in PATH and /,
       );
     } finally {
