@@ -199,6 +199,7 @@ describe("wile issue --deploy exchange (ssh + PowerShell stand-in)", () => {
     // The stand-in deleted it, as the real script does; nothing else was left in the drop dir.
     assert.deepEqual(readdirSync(drop), []);
     // The random password went only through stdin: not in renewal.json, the output or the log.
+    // renewal.json keeps what was given (switches not given, like --exchange-remove-old, are not).
     const renewal = JSON.parse(readFileSync(f.renewal, "utf8")) as { deploy: Array<Record<string, unknown>> };
     assert.deepEqual(renewal.deploy, [
       {
@@ -208,10 +209,8 @@ describe("wile issue --deploy exchange (ssh + PowerShell stand-in)", () => {
         identity: sshd.identityFile,
         sshOptions: [`UserKnownHostsFile=${sshd.knownHostsFile}`, "GlobalKnownHostsFile=/dev/null"],
         services: ["IIS", "SMTP", "IMAP"],
-        removeOld: false,
         dir: drop,
         powershell: join(remote, "powershell"),
-        pfxLegacy: false,
       },
     ]);
     const log = existsSync(join(home, "logs", "wile.log"))
