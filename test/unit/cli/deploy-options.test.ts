@@ -168,11 +168,11 @@ describe("--deploy flags become renewal.json entries", () => {
     );
     assert.throws(
       () => configs(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-password", "s3cret"]),
-      usageError(/^--deploy files: --pfx-password goes with --pfx-file$/),
+      usageError(/^--pfx-password goes with --pfx-file \(or with --deploy winbox\)$/),
     );
     assert.throws(
       () => configs(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-legacy"]),
-      usageError(/^--deploy files: --pfx-legacy goes with --pfx-file$/),
+      usageError(/^--pfx-legacy goes with --pfx-file \(or with --deploy winbox\)$/),
     );
   });
 
@@ -190,10 +190,14 @@ describe("--deploy flags become renewal.json entries", () => {
         { kind: "exchange", hosts: ["h"], pfxPassword: "pw" },
       ],
     );
-    // files alone cannot use it: refused, naming the flag and what it goes with.
+    // files alone cannot use it: refused, naming the flag, what it goes with, and who else takes it.
     assert.throws(
       () => real(["--deploy", "files", "--cert-file", "/c.pem", "--pfx-password", "pw"]),
-      usageError(/^--deploy files: --pfx-password goes with --pfx-file$/),
+      (e: unknown) => {
+        usageError(/^--pfx-password goes with --pfx-file \(or with --deploy exchange\)$/)(e);
+        assert.equal((e as UsageError).hint, "wile deploy files --help lists its options.");
+        return true;
+      },
     );
     // With --pfx-file, files gets it too (alone, or with exchange).
     assert.deepEqual(
