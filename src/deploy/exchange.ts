@@ -406,6 +406,8 @@ export const exchangeKind = defineTarget({
   settings,
   check(c, name) {
     if (c.hosts.length === 0) throw new Error(`needs at least one ${name("hosts")} USER@HOST`);
+    const twice = c.hosts.find((h, i) => c.hosts.indexOf(h) !== i);
+    if (twice) throw new Error(`${name("hosts")} ${twice} is given twice`);
   },
   create: (cfg) => new ExchangeTarget(cfg),
 });

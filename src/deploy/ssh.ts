@@ -87,7 +87,10 @@ const settings = {
           parseSshTarget(t);
           return undefined;
         } catch (err) {
-          return `is not usable: ${(err as Error).message}`;
+          // The value itself is shown before the reason already.
+          const why = (err as Error).message;
+          const shown = `"${printable(t, 100)}" `;
+          return why.startsWith(shown) ? why.slice(shown.length) : `is not usable: ${why}`;
         }
       },
     }),

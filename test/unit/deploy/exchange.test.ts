@@ -306,6 +306,10 @@ describe("exchange settings", () => {
       [["--exchange-host", "a b@h"], /^--exchange-host: "a b@h" has a bad user name "a b"/],
       [["--exchange-host", "@host"], /^--exchange-host: "@host" has an empty user name$/],
       [
+        ["--exchange-host", "h", "--exchange-host", "h"],
+        /^--deploy exchange: --exchange-host h is given twice$/,
+      ],
+      [
         ["--exchange-host", "h", "--exchange-port", "0"],
         /^--exchange-port "0": must be a port number from 1 to 65535$/,
       ],
