@@ -30,6 +30,8 @@ export interface DeployContext {
   leafDer: Buffer;
   home: string;
   logger: Logger;
+  /** How long verifyDeployed retries a service that still serves another certificate (or refuses). */
+  verifyWaitMs: number;
 }
 
 export interface Target {

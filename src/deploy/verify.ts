@@ -378,7 +378,7 @@ export interface VerifyOptions {
   expectedDer: Buffer;
   /** As CertInfo.serialHex, for the success message. */
   expectedSerialHex: string;
-  /** How long a mismatch or a refused connection is retried (default 10 s, every 500 ms). */
+  /** How long a mismatch or a refused connection is retried (default VERIFY_WAIT_MS, every 500 ms). */
   retryForMs?: number;
   /** Appended to a mismatch message: "does ssl_cert point at /etc/dovecot/private/x.pem?". */
   hint?: string;
@@ -388,6 +388,8 @@ export interface VerifyOptions {
 }
 
 const RETRY_INTERVAL_MS = 500;
+/** How long a deploy's verify waits for a service to serve the new certificate, unless told otherwise. */
+export const VERIFY_WAIT_MS = 10_000;
 
 /**
  * Checks that the service at `endpoint` serves `expectedDer`, retrying a mismatch (and a refused or
@@ -396,7 +398,7 @@ const RETRY_INTERVAL_MS = 500;
  */
 export async function verifyServed(opts: VerifyOptions): Promise<void> {
   const where = `${opts.service} on ${describeEndpoint(opts.endpoint)}`;
-  const deadline = Date.now() + (opts.retryForMs ?? 10_000);
+  const deadline = Date.now() + (opts.retryForMs ?? VERIFY_WAIT_MS);
   const via = opts.endpoint.protocol === "tls" ? "" : ` (${opts.endpoint.protocol.toUpperCase()} STARTTLS)`;
   opts.logger.debug(`checking the certificate served by ${where}${via}, SNI ${opts.serverName}`);
   for (;;) {
@@ -453,6 +455,7 @@ export function verifyDeployed(
     serverName: ctx.serverName,
     expectedDer: ctx.leafDer,
     expectedSerialHex: ctx.serialHex,
+    retryForMs: ctx.verifyWaitMs,
     hint,
     logger: ctx.logger,
   });

@@ -36,6 +36,8 @@ export interface RenewOptions {
   now: Date;
   /** When the next scheduled run is expected: ARI renews now if its moment falls before then. */
   nextRun: Date;
+  /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
+  verifyWaitMs: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
         `${name}: deploying again (failed since ${pending.since}: ${pending.error.split("\n")[0]})`,
       );
       try {
-        await runDeploys(home, name, cfg, logger);
+        await runDeploys(home, name, cfg, logger, opts.verifyWaitMs);
       } catch (err) {
         // Not a renewal failure: the renewal backoff stays as it is; the next run tries again.
         if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
@@ -123,7 +125,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     await writeState(home, name, state);
     logger.info(`${name}: renewed, serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
     try {
-      await runDeploys(home, name, cfg, logger);
+      await runDeploys(home, name, cfg, logger, opts.verifyWaitMs);
     } catch (err) {
       // Renewed and stored, but the services do not have it yet: a failure, retried by the next run.
       const message = err instanceof Error ? err.message : String(err);

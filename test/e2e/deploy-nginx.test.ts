@@ -130,7 +130,8 @@ after(async () => {
   await env?.stop();
 });
 
-const wile = (args: string[]) => runWile(args, { home, timeoutMs: 120_000 });
+const wile = (args: string[], extraEnv: Record<string, string> = {}) =>
+  runWile(args, { home, timeoutMs: 120_000, env: extraEnv });
 const deployArgs = (reload = reloadCmd()) => [
   ...["--deploy", "nginx", "--nginx-cert", certPath(), "--nginx-key", keyPath()],
   ...["--nginx-reload", reload, "--nginx-verify", `127.0.0.1:${port}`],

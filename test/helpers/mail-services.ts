@@ -105,6 +105,8 @@ export function testContext(dir: string, name: string): DeployContext {
     leafDer: x.raw,
     home: dir,
     logger: silentLogger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 }
 

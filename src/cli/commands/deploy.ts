@@ -81,7 +81,7 @@ export const deployCommand: Command = {
         });
       }
     }
-    const n = await runDeploys(home, name, cfg, out.logger);
+    const n = await runDeploys(home, name, cfg, out.logger, ctx.verifyWaitMs);
     const state = await readState(home, name);
     if (state.deployPending) {
       delete state.deployPending;

@@ -145,7 +145,7 @@ export const issueCommand: Command = {
     const result = await issueFromConfig(cfg, { home, logger: out.logger, eab });
     let deployError: WileError | undefined;
     try {
-      await runDeploys(home, name, cfg, out.logger);
+      await runDeploys(home, name, cfg, out.logger, ctx.verifyWaitMs);
     } catch (err) {
       if (!(err instanceof WileError)) throw err;
       deployError = err;

@@ -88,6 +88,8 @@ before(() => {
     leafDer: x.raw,
     home,
     logger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 });
 
@@ -409,7 +411,7 @@ describe("nginx and apache", () => {
       );
       const t = nginxKind.create(c);
       await t.check(ctx);
-      // Still the other certificate: verify fails after its retries (shortened by a reload that switches late).
+      // Still the other certificate: verify fails (at once: the context's verifyWaitMs is 0).
       const failing = t.deploy(ctx);
       await assert.rejects(failing, (e: unknown) => {
         assert.ok(e instanceof DeployError);

@@ -71,6 +71,8 @@ before(() => {
     leafDer: x.raw,
     home: tmp,
     logger: silentLogger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 });
 

@@ -90,6 +90,7 @@ describe("running deploy targets", () => {
         { kind: "fake-test", label: "b" },
       ]),
       silentLogger,
+      0,
     );
     assert.equal(n, 2);
     assert.deepEqual(events, ["check a true", "check b true", "deploy a", "deploy b"]);
@@ -106,6 +107,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "b", failCheck: true },
         ]),
         silentLogger,
+        0,
       ),
       /deploy to fake b failed: cannot write for b \(nothing was deployed\)/,
     );
@@ -124,6 +126,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "c", failDeploy: true },
         ]),
         silentLogger,
+        0,
       ),
       (e: unknown) => {
         assert.ok(e instanceof DeployError);
@@ -144,7 +147,7 @@ describe("running deploy targets", () => {
 
   test("unknown kinds in renewal.json are named", async () => {
     await assert.rejects(
-      runDeploys(home, "d.example", cfg([{ kind: "teleport" }]), silentLogger),
+      runDeploys(home, "d.example", cfg([{ kind: "teleport" }]), silentLogger, 0),
       /deploy\[0\]: unknown target kind "teleport"/,
     );
   });

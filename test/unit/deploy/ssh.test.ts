@@ -118,6 +118,8 @@ before(() => {
     leafDer: x.raw,
     home: join(tmp, "home"),
     logger: silentLogger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 });
 
