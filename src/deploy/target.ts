@@ -23,7 +23,7 @@ export interface DeployContext {
   paths: { dir: string; privkey: string; cert: string; chain: string; fullchain: string };
   /** The PEM contents of that version. */
   files: CertificateFiles;
-  /** Of the leaf, as CertInfo.serialHex (uppercase, with a leading 00 when the DER has one). */
+  /** Of the leaf, as CertInfo.serialHex (the spelling openssl prints). */
   serialHex: string;
   notAfter: Date;
   /** DER of the leaf, to compare with what a service serves. */

@@ -5,9 +5,9 @@
  * own clients trust); only the bytes matter. Reloads take a moment, so a mismatch is retried for a
  * few seconds before the deploy fails.
  */
-import { X509Certificate } from "node:crypto";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { parseCertificate } from "../crypto/x509";
 import { UsageError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
@@ -430,10 +430,8 @@ export async function verifyServed(opts: VerifyOptions): Promise<void> {
 function mismatch(where: string, served: Buffer, hint: string | undefined): DeployError {
   let what: string;
   try {
-    const x509 = new X509Certificate(served);
-    const expires = new Date(x509.validTo);
-    const date = Number.isNaN(expires.getTime()) ? x509.validTo : expires.toISOString().slice(0, 10);
-    what = `serial ${x509.serialNumber.toUpperCase()} (expires ${date})`;
+    const info = parseCertificate(served);
+    what = `serial ${info.serialHex} (expires ${info.notAfter.toISOString().slice(0, 10)})`;
   } catch {
     what = "a certificate that cannot be read";
   }

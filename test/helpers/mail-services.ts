@@ -13,7 +13,6 @@
  * installs dovecot-imapd and postfix).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import {
   accessSync,
   appendFileSync,
@@ -32,14 +31,16 @@ import {
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseCertificate } from "../../src/crypto/x509";
 import type { DeployContext } from "../../src/deploy/target";
 import { silentLogger } from "../../src/util/log";
+import { serialHex } from "./certs";
 import { freePort, tail } from "./testenv";
 
 // ---------------------------------------------------------------------------------------------
 // Unit-test helpers
 
-/** A self-signed EC P-256 certificate for `name` in `dir`: key and cert PEM, serial (uppercase hex). */
+/** A self-signed EC P-256 certificate for `name` in `dir`: key and cert PEM, serial (as openssl prints it). */
 export function selfSigned(
   dir: string,
   name: string,
@@ -73,7 +74,7 @@ export function selfSigned(
     certPem,
     keyFile,
     certFile,
-    serial: new X509Certificate(certPem).serialNumber.toUpperCase(),
+    serial: serialHex(certFile),
   };
 }
 
@@ -81,7 +82,7 @@ export function selfSigned(
 export function testContext(dir: string, name: string): DeployContext {
   const leaf = selfSigned(dir, name);
   const issuer = selfSigned(dir, `issuer-${name}`);
-  const x = new X509Certificate(leaf.certPem);
+  const info = parseCertificate(leaf.certPem);
   const certs = join(dir, "certs", name);
   return {
     name,
@@ -100,9 +101,9 @@ export function testContext(dir: string, name: string): DeployContext {
       chainPem: issuer.certPem,
       fullchainPem: leaf.certPem + issuer.certPem,
     },
-    serialHex: x.serialNumber.toUpperCase(),
-    notAfter: new Date(x.validTo),
-    leafDer: x.raw,
+    serialHex: info.serialHex,
+    notAfter: info.notAfter,
+    leafDer: info.der,
     home: dir,
     logger: silentLogger,
     // verify does not wait: a test service serves the new certificate already, or never will.
@@ -481,29 +482,4 @@ postlog   unix-dgram n - n - 1 postlogd
     );
   }
   return { dir, configDir, chainFile, smtpPort, placeholderSerial: placeholder.serial, logFile, stop };
-}
-
-/**
- * Serial (normalized: lowercase hex, no leading zeros) of the leaf served on 127.0.0.1:port, read
- * with openssl s_client, optionally after STARTTLS (imap, smtp), with SNI `serverName`.
- */
-export function servedSerialOf(port: number, serverName: string, starttls?: "imap" | "smtp"): string {
-  const args = ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", serverName];
-  if (starttls) args.push("-starttls", starttls);
-  const pem = execFileSync("openssl", args, {
-    input: "",
-    encoding: "utf8",
-    stdio: ["pipe", "pipe", "pipe"],
-    timeout: 15_000,
-  });
-  const serial = execFileSync("openssl", ["x509", "-noout", "-serial"], {
-    input: pem,
-    encoding: "utf8",
-    timeout: 10_000,
-  });
-  return serial
-    .trim()
-    .replace(/^serial=/, "")
-    .toLowerCase()
-    .replace(/^0+(?=.)/, "");
 }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -17,6 +16,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createSecureContext, createServer as createTlsServer } from "node:tls";
 import { parseOptions } from "../../../src/cli/options";
+import { parseCertificate } from "../../../src/crypto/x509";
 import { apacheKind } from "../../../src/deploy/apache";
 import { commandKind } from "../../../src/deploy/command";
 import {
@@ -61,7 +61,7 @@ before(() => {
   tmp = mkdtempSync(join(tmpdir(), "wile-files-"));
   const leaf = selfSigned("site.example.test");
   const issuer = selfSigned("issuer.example.test");
-  const x = new X509Certificate(leaf.cert);
+  const info = parseCertificate(leaf.cert);
   const home = join(tmp, "home");
   ctx = {
     name: "site.example.test",
@@ -83,9 +83,9 @@ before(() => {
       chainPem: issuer.cert,
       fullchainPem: leaf.cert + issuer.cert,
     },
-    serialHex: x.serialNumber.toUpperCase(),
-    notAfter: new Date(x.validTo),
-    leafDer: x.raw,
+    serialHex: info.serialHex,
+    notAfter: info.notAfter,
+    leafDer: info.der,
     home,
     logger,
     // verify does not wait: a test service serves the new certificate already, or never will.
