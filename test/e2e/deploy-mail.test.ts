@@ -10,6 +10,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { serialHex, servedSerial } from "../helpers/certs";
+import { skipUnlessAvailable } from "../helpers/ci";
 import { certFiles, issueArgs } from "../helpers/e2e";
 import {
   type Dovecot,
@@ -21,7 +22,7 @@ import {
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
 
-const skip = mailServicesUnavailable();
+const skip = skipUnlessAvailable(mailServicesUnavailable());
 
 let env: TestEnv;
 let dovecot: Dovecot;
