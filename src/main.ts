@@ -17,6 +17,7 @@ import { versionCommand } from "./cli/commands/version";
 import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
 import { createOutput, type Io } from "./cli/output";
+import { VERIFY_WAIT_MS } from "./deploy/verify";
 import { resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
 import { openFileLog } from "./util/logfile";
@@ -102,8 +103,24 @@ export async function runMain(
       );
       out.quiet.info(`wile ${VERSION}: ${cmd.name}`);
     }
-    return { argv: rest, opts, out, env, home };
+    return { argv: rest, opts, out, env, home, verifyWaitMs: verifyWaitMs(env) };
   }
+}
+
+/**
+ * WILE_VERIFY_WAIT_MS: how long a deploy's verify keeps retrying a service that still serves
+ * another certificate (default 10 s). A knob for tests, which provoke that mismatch on purpose and
+ * need not wait, and for services slow to reload; deliberately not in --help.
+ */
+function verifyWaitMs(env: Record<string, string | undefined>): number {
+  const raw = env.WILE_VERIFY_WAIT_MS;
+  if (raw === undefined || raw === "") return VERIFY_WAIT_MS;
+  if (!/^\d{1,7}$/.test(raw)) {
+    throw new UsageError(`WILE_VERIFY_WAIT_MS must be a number of milliseconds, not "${raw}"`, {
+      hint: "Unset it for the default (10000), or set it to, for example, 30000.",
+    });
+  }
+  return Number(raw);
 }
 
 function report(

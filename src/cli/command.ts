@@ -8,6 +8,8 @@ export interface CommandContext {
   out: Output;
   env: Record<string, string | undefined>;
   home: string;
+  /** How long a deploy's verify waits for a service to serve the new certificate (WILE_VERIFY_WAIT_MS). */
+  verifyWaitMs: number;
 }
 
 export interface Command {

@@ -1,8 +1,8 @@
 /**
  * The certificate fields wile needs. Node's X509Certificate validates the encoding and gives the
- * fingerprint and public key; the raw serial (with its leading 00), the key identifiers, dates,
- * CNs and SANs come from the DER, because Node 20 drops the 00, has no AKI/SKI accessors and
- * formats dates and names as text only.
+ * fingerprint and public key; the serial, the key identifiers, dates, CNs and SANs come from the
+ * DER, because Node 20 has no AKI/SKI accessors, formats dates and names as text only, and spells
+ * some serials differently from openssl (zero as "0").
  */
 import { type KeyObject, X509Certificate } from "node:crypto";
 import { WileError } from "../util/errors";
@@ -12,8 +12,9 @@ import { publicKeyDer } from "./keys";
 import { fromPem } from "./pem";
 
 export interface CertInfo {
-  /** Uppercase hex of the serial INTEGER's content bytes, including a leading 00 if present. */
+  /** The serial as wile prints and compares it everywhere: formatSerial(serialContent). */
   serialHex: string;
+  /** The serial INTEGER's DER content bytes, with the leading 00 it may have (the ARI CertID's half). */
   serialContent: Buffer;
   /** keyIdentifier [0] of the Authority Key Identifier extension. */
   authorityKeyId: Buffer | null;
@@ -94,7 +95,7 @@ function readFields(der: Buffer): DerFields {
   }
   const names = extensions.has(OID_SAN) ? generalNames(extensions.get(OID_SAN) as Buffer) : [];
   return {
-    serialHex: serial.content.toString("hex").toUpperCase(),
+    serialHex: formatSerial(serial.content),
     serialContent: Buffer.from(serial.content),
     authorityKeyId: authorityKeyId(extensions.get(OID_AKI)),
     subjectKeyId: extensions.has(OID_SKI)
@@ -107,6 +108,30 @@ function readFields(der: Buffer): DerFields {
     dnsNames: names.filter((n) => n.tagNumber === 2).map((n) => n.content.toString("latin1")),
     ipAddresses: names.filter((n) => n.tagNumber === 7).map((n) => ipFromBytes(n.content)),
   };
+}
+
+/**
+ * A serial number as `openssl x509 -serial` and HAProxy's `show ssl cert` print it: the value in
+ * uppercase hex, two digits per byte (so a leading 0 nibble stays: "0A1B"), without the 00 byte
+ * DER puts before a value whose top bit is set ("87654321", not "0087654321"); zero is "00". A
+ * negative serial (forbidden by RFC 5280, seen in old certificates) is "-" and its magnitude, as
+ * openssl prints it. `content` is the INTEGER's DER content bytes (CertInfo.serialContent).
+ */
+export function formatSerial(content: Uint8Array): string {
+  const bytes = Buffer.from(content);
+  const negative = ((bytes[0] ?? 0) & 0x80) !== 0;
+  if (negative) {
+    // Two's complement to magnitude: invert, add one.
+    let carry = 1;
+    for (let i = bytes.length - 1; i >= 0; i--) {
+      const v = (~(bytes[i] as number) & 0xff) + carry;
+      bytes[i] = v & 0xff;
+      carry = v >> 8;
+    }
+  }
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return `${negative ? "-" : ""}${bytes.subarray(start).toString("hex").toUpperCase()}`;
 }
 
 /** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... } */

@@ -80,6 +80,7 @@ export async function deployContext(
   name: string,
   cfg: RenewalConfig,
   logger: Logger,
+  verifyWaitMs: number,
 ): Promise<DeployContext> {
   const store = new CertStore(home);
   const files = await store.readCurrent(name);
@@ -104,24 +105,27 @@ export async function deployContext(
     leafDer: info.der,
     home,
     logger,
+    verifyWaitMs,
   };
 }
 
 /**
  * Runs the deploy targets of `cfg` for the current certificate: first every target's check (so an
  * unwritable target fails before any file anywhere changed), then each deploy in order. Every
- * target is tried; the failures come back as one DeployError listing each.
+ * target is tried; the failures come back as one DeployError listing each. `verifyWaitMs`: how
+ * long each target's verify waits for the service (CommandContext.verifyWaitMs); `kinds`: the
+ * known target kinds (tests pass their own).
  */
 export async function runDeploys(
   home: string,
   name: string,
   cfg: RenewalConfig,
   logger: Logger,
-  kinds: readonly TargetKind[] = TARGET_KINDS,
+  o: { verifyWaitMs: number; kinds?: readonly TargetKind[] },
 ): Promise<number> {
   if (cfg.deploy.length === 0) return 0;
-  const targets = targetsFromConfig(cfg, `${new CertStore(home).dir(name)}/renewal.json`, kinds);
-  const ctx = await deployContext(home, name, cfg, logger);
+  const targets = targetsFromConfig(cfg, `${new CertStore(home).dir(name)}/renewal.json`, o.kinds);
+  const ctx = await deployContext(home, name, cfg, logger, o.verifyWaitMs);
   for (const t of targets) {
     try {
       await t.check(ctx);

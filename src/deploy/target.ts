@@ -23,13 +23,15 @@ export interface DeployContext {
   paths: { dir: string; privkey: string; cert: string; chain: string; fullchain: string };
   /** The PEM contents of that version. */
   files: CertificateFiles;
-  /** Of the leaf, as CertInfo.serialHex (uppercase, with a leading 00 when the DER has one). */
+  /** Of the leaf, as CertInfo.serialHex (the spelling openssl prints). */
   serialHex: string;
   notAfter: Date;
   /** DER of the leaf, to compare with what a service serves. */
   leafDer: Buffer;
   home: string;
   logger: Logger;
+  /** How long verifyDeployed retries a service that still serves another certificate (or refuses). */
+  verifyWaitMs: number;
 }
 
 export interface Target {

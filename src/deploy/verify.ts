@@ -5,9 +5,9 @@
  * own clients trust); only the bytes matter. Reloads take a moment, so a mismatch is retried for a
  * few seconds before the deploy fails.
  */
-import { X509Certificate } from "node:crypto";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { parseCertificate } from "../crypto/x509";
 import { UsageError } from "../util/errors";
 import type { Logger } from "../util/log";
 import type { Setting } from "../util/settings";
@@ -379,7 +379,7 @@ export interface VerifyOptions {
   expectedDer: Buffer;
   /** As CertInfo.serialHex, for the success message. */
   expectedSerialHex: string;
-  /** How long a mismatch or a refused connection is retried (default 10 s, every 500 ms). */
+  /** How long a mismatch or a refused connection is retried (default VERIFY_WAIT_MS, every 500 ms). */
   retryForMs?: number;
   /** Appended to a mismatch message: "does ssl_cert point at /etc/dovecot/private/x.pem?". */
   hint?: string;
@@ -389,6 +389,8 @@ export interface VerifyOptions {
 }
 
 const RETRY_INTERVAL_MS = 500;
+/** How long a deploy's verify waits for a service to serve the new certificate, unless told otherwise. */
+export const VERIFY_WAIT_MS = 10_000;
 
 /**
  * Checks that the service at `endpoint` serves `expectedDer`, retrying a mismatch (and a refused or
@@ -397,7 +399,7 @@ const RETRY_INTERVAL_MS = 500;
  */
 export async function verifyServed(opts: VerifyOptions): Promise<void> {
   const where = `${opts.service} on ${describeEndpoint(opts.endpoint)}`;
-  const deadline = Date.now() + (opts.retryForMs ?? 10_000);
+  const deadline = Date.now() + (opts.retryForMs ?? VERIFY_WAIT_MS);
   const via = opts.endpoint.protocol === "tls" ? "" : ` (${opts.endpoint.protocol.toUpperCase()} STARTTLS)`;
   opts.logger.debug(`checking the certificate served by ${where}${via}, SNI ${opts.serverName}`);
   for (;;) {
@@ -429,10 +431,8 @@ export async function verifyServed(opts: VerifyOptions): Promise<void> {
 function mismatch(where: string, served: Buffer, hint: string | undefined): DeployError {
   let what: string;
   try {
-    const x509 = new X509Certificate(served);
-    const expires = new Date(x509.validTo);
-    const date = Number.isNaN(expires.getTime()) ? x509.validTo : expires.toISOString().slice(0, 10);
-    what = `serial ${x509.serialNumber.toUpperCase()} (expires ${date})`;
+    const info = parseCertificate(served);
+    what = `serial ${info.serialHex} (expires ${info.notAfter.toISOString().slice(0, 10)})`;
   } catch {
     what = "a certificate that cannot be read";
   }
@@ -454,6 +454,7 @@ export function verifyDeployed(
     serverName: ctx.serverName,
     expectedDer: ctx.leafDer,
     expectedSerialHex: ctx.serialHex,
+    retryForMs: ctx.verifyWaitMs,
     hint,
     logger: ctx.logger,
   });

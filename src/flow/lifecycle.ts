@@ -58,6 +58,8 @@ export interface StepOptions {
   logger: Logger;
   /** When this run started: lastAttempt, deployPending.since; the backoff counts from it. */
   now: Date;
+  /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
+  verifyWaitMs: number;
 }
 
 export interface ObtainOptions extends StepOptions {
@@ -178,7 +180,7 @@ async function deployAndRecord(
   const { home, logger, now } = opts;
   const { deployPending: pending, ...rest } = state;
   try {
-    await runDeploys(home, cfg.name, cfg, logger);
+    await runDeploys(home, cfg.name, cfg, logger, { verifyWaitMs: opts.verifyWaitMs });
   } catch (err) {
     if (serial !== undefined) {
       const since = pending?.serial === serial ? pending.since : now.toISOString();

@@ -18,6 +18,8 @@ export interface RenewOptions {
   now: Date;
   /** When the next scheduled run is expected: ARI renews now if its moment falls before then. */
   nextRun: Date;
+  /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
+  verifyWaitMs: number;
 }
 
 /**
@@ -68,7 +70,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
       logger.info(
         `${name}: deploying again (failed since ${pending.since}: ${pending.error.split("\n")[0]})`,
       );
-      return (await redeploy(cfg, { home, logger, now })).outcome;
+      return (await redeploy(cfg, { home, logger, now, verifyWaitMs: opts.verifyWaitMs })).outcome;
     }
     if (!decision.due) {
       return {
@@ -89,6 +91,7 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
         home,
         logger,
         now,
+        verifyWaitMs: opts.verifyWaitMs,
         reason: decision.reason,
         client,
         ...(ariAvailable && decision.replaces ? { replaces: decision.replaces } : {}),

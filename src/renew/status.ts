@@ -17,14 +17,14 @@ export interface CertStatus {
  * run when there is one for this certificate, else --renew-days or the 1/3-of-lifetime rule.
  */
 export function certStatus(
-  cert: Pick<CertInfo, "notBefore" | "notAfter" | "serialHex">,
+  cert: Pick<CertInfo, "notBefore" | "notAfter" | "serialContent">,
   cfg: Pick<RenewalConfig, "renewDays"> | null,
   state: RenewalState,
   now: Date,
 ): CertStatus {
   const ari = state.ari;
   const ariMoment =
-    cfg?.renewDays === undefined && ari?.chosen && ari.certId.endsWith(serialPart(cert.serialHex))
+    cfg?.renewDays === undefined && ari?.chosen && ari.certId.endsWith(serialPart(cert.serialContent))
       ? new Date(ari.chosen)
       : null;
   const renewAt = ariMoment ?? fallbackRenewalTime(cert.notBefore, cert.notAfter, cfg?.renewDays);
@@ -42,7 +42,7 @@ export function certStatus(
   return { status: "ok", ...base };
 }
 
-/** The serial half of an ARI CertID (base64url of the serial's DER content bytes). */
-function serialPart(serialHex: string): string {
-  return `.${Buffer.from(serialHex, "hex").toString("base64url")}`;
+/** The serial half of an ARI CertID (base64url of the serial's DER content bytes, leading 00 included). */
+function serialPart(serialContent: Buffer): string {
+  return `.${serialContent.toString("base64url")}`;
 }

@@ -21,12 +21,12 @@ import { after, before, describe, it } from "node:test";
 import { commandOf, parseSchedule } from "../../src/cron/crontab";
 import { run } from "../../src/util/spawn";
 import { serialHex } from "../helpers/certs";
+import { skipUnlessAvailable } from "../helpers/ci";
 import { issueArgs } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { repoRoot, wileCjs } from "../helpers/wile";
 
 const USER = "wile-cron-test";
-const ci = process.env.CI === "true" || process.env.CI === "1";
 const isRoot = process.getuid?.() === 0;
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
@@ -41,10 +41,11 @@ function ensureCrontab(): boolean {
   return has("crontab");
 }
 
-let skipReason: string | false = false;
-if (!isRoot) skipReason = "needs root (creates a test user and runs wile as it)";
-else if (!ensureCrontab()) skipReason = "no crontab program (apt-get install cron)";
-else if (!has("useradd") || !has("runuser")) skipReason = "no useradd/runuser";
+let unavailable: string | false = false;
+if (!isRoot) unavailable = "needs root (creates a test user and runs wile as it)";
+else if (!ensureCrontab()) unavailable = "no crontab program (apt-get install cron)";
+else if (!has("useradd") || !has("runuser")) unavailable = "no useradd/runuser";
+const skip = skipUnlessAvailable(unavailable);
 
 let uid = 0;
 let gid = 0;
@@ -107,7 +108,7 @@ const wileLines = (text: string, home: string) =>
   text.split("\n").filter((l) => !l.startsWith("#") && l.trimEnd().endsWith(` # wile:${home}`));
 
 before(async () => {
-  if (skipReason) return;
+  if (skip) return;
   assert.ok(existsSync(wileCjs), `${wileCjs} is missing: run npm run build`);
   if (spawnSync("id", ["-u", USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
   uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
@@ -137,20 +138,19 @@ before(async () => {
 
 after(async () => {
   await env?.stop();
-  if (skipReason || !base) return;
+  if (skip || !base) return;
   if (savedCrontab === null) await asUser(["crontab", "-r"]);
   else await asUser(["crontab", "-"], {}, savedCrontab);
   rmSync(base, { recursive: true, force: true });
 });
 
-const opts = { skip: skipReason && !ci ? skipReason : false };
+const opts = { skip };
 
 describe("install-cron / uninstall-cron with the real crontab, as a non-root user", () => {
   it(
     "installs one line, idempotently, keeps other lines, and uninstalls exactly that line",
     opts,
     async () => {
-      assert.equal(skipReason, false, `cannot run under CI: ${skipReason}`);
       const homeA = join(base, "home-a");
       const homeB = join(base, "home-b");
       const unrelated = '# the operator\'s own jobs\nMAILTO=""\n7 7 * * * /bin/true unrelated   # keep me\n';
@@ -217,7 +217,6 @@ describe("install-cron / uninstall-cron with the real crontab, as a non-root use
     "the installed line, run verbatim through sh -c as the user in cron's environment, renews a due certificate",
     opts,
     async () => {
-      assert.equal(skipReason, false, `cannot run under CI: ${skipReason}`);
       assert.ok(env);
       const homeA = join(base, "home-a");
       const name = "cron-line.example";
@@ -244,7 +243,6 @@ describe("install-cron / uninstall-cron with the real crontab, as a non-root use
     "without a crontab program: says so and offers --systemd; --systemd writes a user timer",
     opts,
     async () => {
-      assert.equal(skipReason, false, `cannot run under CI: ${skipReason}`);
       const homeB = join(base, "home-b");
       const missing = await wile(["install-cron", "--home", homeB], { PATH: "/nonexistent" });
       assert.equal(missing.code, 1, show(missing));

@@ -7,6 +7,7 @@ import { chmodSync, chownSync, readFileSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { keyMatchesCert, serialHex } from "../helpers/certs";
+import { skipUnlessAvailable } from "../helpers/ci";
 import { certFiles, issueArgs } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
@@ -108,7 +109,7 @@ describe("deploy files and command", () => {
   });
 
   it("wile deploy NAME --deploy files with a group: a new key gets 0640 and the group", {
-    skip: !isRoot && !process.env.CI && "needs root for chown",
+    skip: skipUnlessAvailable(!isRoot && "needs root for chown"),
   }, async () => {
     const key = join(out, "group.key");
     const r = await wile(["deploy", name, "--deploy", "files", "--key-file", key, "--owner", "root:daemon"]);

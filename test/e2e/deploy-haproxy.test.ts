@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { normalizeSerial, serialHex } from "../helpers/certs";
+import { serialHex, servedSerial } from "../helpers/certs";
 import { certFiles, issueArgs } from "../helpers/e2e";
-import { type Haproxy, haproxyCommand, servedSerial, startHaproxy } from "../helpers/haproxy";
+import { type Haproxy, haproxyCommand, startHaproxy } from "../helpers/haproxy";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
 
@@ -29,7 +29,8 @@ after(async () => {
 });
 
 const wile = (args: string[]) => runWile(args, { home, timeoutMs: 90_000 });
-const served = () => normalizeSerial(servedSerial(haproxy.port, "hap.example"));
+// Serials are compared as openssl, HAProxy and wile print them, unchanged: one spelling.
+const served = () => servedSerial(haproxy.port, "hap.example");
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -43,7 +44,10 @@ describe("deploy to HAProxy over its runtime API", () => {
   const name = "hap.example";
 
   it("issue --deploy haproxy: HAProxy serves the new certificate without a restart", async () => {
-    assert.equal(served(), normalizeSerial(haproxy.placeholderSerial), "the placeholder at first");
+    assert.equal(haproxy.placeholderSerial, "0A1B2C3D");
+    assert.equal(served(), haproxy.placeholderSerial, "the placeholder at first");
+    const first = await haproxyCommand(haproxy.socket, `show ssl cert ${haproxy.pemPath}`);
+    assert.match(first, /^Serial: 0A1B2C3D\r?$/m, "HAProxy prints the leading 0 as openssl does");
     const r = await wile(
       issueArgs(
         env,
@@ -65,7 +69,10 @@ describe("deploy to HAProxy over its runtime API", () => {
     const serial = serialHex(f.cert);
     assert.equal(served(), serial, "openssl s_client sees the new serial");
     assert.ok(alive(haproxy.pid), "the same HAProxy process, never restarted");
-    assert.match(r.stderr, /serves the new certificate/);
+    assert.ok(
+      r.stderr.includes(`127.0.0.1:${haproxy.port} serves the new certificate (serial ${serial})\n`),
+      `wile names the serial as openssl does (${serial}):\n${r.stderr}`,
+    );
     // The PEM on disk: full chain then key, and it keeps the 0600 it had.
     const pem = readFileSync(haproxy.pemPath, "utf8");
     assert.equal(
@@ -82,9 +89,9 @@ describe("deploy to HAProxy over its runtime API", () => {
         verify: `127.0.0.1:${haproxy.port}:tls`,
       },
     ]);
-    // HAProxy itself says it holds the new certificate.
+    // HAProxy itself says it holds the new certificate, and spells its serial as openssl does.
     const info = await haproxyCommand(haproxy.socket, `show ssl cert ${haproxy.pemPath}`);
-    assert.match(info.replace(/:/g, "").toLowerCase(), new RegExp(`serial ${serial}`));
+    assert.match(info, new RegExp(`^Serial: ${serial}\\r?$`, "m"));
   });
 
   it("renew --force replays the deploy: a newer serial is served", async () => {

@@ -2,7 +2,7 @@
  * Independent checks of what wile wrote, done with openssl (and node:crypto for key details), never
  * with wile's own code.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -38,17 +38,39 @@ export function sanNames(certFile: string): string[] {
     .sort();
 }
 
-/** Serial number in lowercase hex without leading zeros. */
+/**
+ * The serial of a certificate file exactly as `openssl x509 -serial` prints it ("0A1B2C",
+ * "87654321"): the one spelling wile prints too, so tests compare serials as strings, unchanged.
+ */
 export function serialHex(certFile: string): string {
-  const out = openssl(["x509", "-in", certFile, "-noout", "-serial"]).trim();
-  return normalizeSerial(out.replace(/^serial=/, ""));
+  return opensslSerial(["-in", certFile]);
 }
 
-export function normalizeSerial(s: string): string {
-  return s
-    .replace(/[:\s]/g, "")
-    .toLowerCase()
-    .replace(/^0+(?=.)/, "");
+/** The same for PEM text (the first certificate in it; text around it is ignored). */
+export function pemSerial(pem: string): string {
+  return opensslSerial([], `${pem.trim()}\n`);
+}
+
+function opensslSerial(args: string[], input?: string): string {
+  return openssl(["x509", "-noout", "-serial", ...args], input)
+    .trim()
+    .replace(/^serial=/, "");
+}
+
+/**
+ * The serial (as openssl prints it) of the leaf served on 127.0.0.1:port, read with openssl s_client
+ * with SNI `serverName`, after STARTTLS when `starttls` names the protocol.
+ */
+export function servedSerial(port: number, serverName: string, starttls?: "imap" | "smtp"): string {
+  const args = ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", serverName];
+  const r = spawnSync("openssl", starttls ? [...args, "-starttls", starttls] : args, {
+    input: "",
+    encoding: "utf8",
+    timeout: 15_000,
+  });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout ?? "")?.[0];
+  if (!pem) throw new Error(`openssl ${args.join(" ")} printed no certificate: ${r.stdout}${r.stderr}`);
+  return pemSerial(pem);
 }
 
 export function issuerOf(certFile: string): string {

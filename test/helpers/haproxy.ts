@@ -22,6 +22,7 @@ import {
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serialHex } from "./certs";
 import { freePort, tail } from "./testenv";
 import { repoRoot } from "./wile";
 
@@ -34,7 +35,7 @@ export interface Haproxy {
   socket: string;
   /** The crt file haproxy loaded (a placeholder self-signed certificate at first). */
   pemPath: string;
-  /** Serial (uppercase hex) of the placeholder. */
+  /** Serial of the placeholder, as openssl prints it. */
   placeholderSerial: string;
   tmp: string;
   logFile: string;
@@ -61,8 +62,8 @@ export function ensureHaproxy(): void {
   }
 }
 
-/** A self-signed EC certificate for `name`: its PEM (key first) and serial. */
-export function selfSignedPem(dir: string, name: string): { pem: string; serial: string } {
+/** A self-signed EC certificate for `name` (serial as openssl's -set_serial takes it): its PEM (key first) and serial. */
+export function selfSignedPem(dir: string, name: string, serial?: string): { pem: string; serial: string } {
   const key = join(dir, `${name}.key`);
   const crt = join(dir, `${name}.crt`);
   execFileSync(
@@ -83,17 +84,15 @@ export function selfSignedPem(dir: string, name: string): { pem: string; serial:
       "2",
       "-subj",
       `/CN=${name}`,
+      ...(serial === undefined ? [] : ["-set_serial", serial]),
     ],
     { stdio: "pipe" },
   );
-  const serial = execFileSync("openssl", ["x509", "-in", crt, "-noout", "-serial"], { encoding: "utf8" })
-    .trim()
-    .replace(/^serial=/, "")
-    .toUpperCase();
   const pem = readFileSync(key, "utf8") + readFileSync(crt, "utf8");
+  const printed = serialHex(crt);
   rmSync(key);
   rmSync(crt);
-  return { pem, serial };
+  return { pem, serial: printed };
 }
 
 /** Sends one runtime API command and returns the whole answer (haproxy closes after it). */
@@ -115,7 +114,8 @@ export async function startHaproxy(): Promise<Haproxy> {
   chmodSync(tmp, 0o755);
   const socket = join(tmp, "admin.sock");
   const pemPath = join(tmp, "site.pem");
-  const placeholder = selfSignedPem(tmp, "placeholder.invalid");
+  // A serial with a leading 0 nibble, which openssl and HAProxy print and a normalizer would drop.
+  const placeholder = selfSignedPem(tmp, "placeholder.invalid", "0x0A1B2C3D");
   writeFileSync(pemPath, placeholder.pem, { mode: 0o600 });
   const cfg = join(tmp, "haproxy.cfg");
   const logFile = join(tmp, "haproxy.log");
@@ -200,22 +200,4 @@ export async function startHaproxy(): Promise<Haproxy> {
   }
   rmSync(tmp, { recursive: true, force: true });
   throw lastErr ?? new Error("haproxy did not start");
-}
-
-/** Serial (uppercase hex) of the leaf served on 127.0.0.1:port, read with openssl s_client. */
-export function servedSerial(port: number, serverName = "localhost"): string {
-  const pem = execFileSync(
-    "openssl",
-    ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", serverName],
-    { input: "", encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 },
-  );
-  const serial = execFileSync("openssl", ["x509", "-noout", "-serial"], {
-    input: pem,
-    encoding: "utf8",
-    timeout: 10_000,
-  });
-  return serial
-    .trim()
-    .replace(/^serial=/, "")
-    .toUpperCase();
 }

@@ -53,6 +53,8 @@ export interface TestEnv {
   webroot: string;
   /** Temp dir holding config, certificates and logs of this environment. */
   tmp: string;
+  /** Pebble's output: one "POST /<path> -> calling handler()" line per request it receives, among others. */
+  pebbleLog: string;
   /** nginx access log: `addr "host" "request" status "user-agent"` per line. */
   nginxAccessLog: string;
   /** "name:<httpPort>:127.0.0.1", for wile's --resolve. */
@@ -595,6 +597,7 @@ async function startOnce(
       httpPort,
       webroot,
       tmp,
+      pebbleLog: join(tmp, "pebble.log"),
       nginxAccessLog: accessLog,
       resolveArg: (name: string) => `${name}:${httpPort}:127.0.0.1`,
       pebbleRoot: (i = 0) => mgmt(`/roots/${i}`),

@@ -74,7 +74,12 @@ export const deployCommand: Command = {
       }
     }
     // A failed deploy is recorded as pending (wile list shows it, the next cron deploys again).
-    const { error } = await redeploy(cfg, { home, logger: out.logger, now: new Date() });
+    const { error } = await redeploy(cfg, {
+      home,
+      logger: out.logger,
+      now: new Date(),
+      verifyWaitMs: ctx.verifyWaitMs,
+    });
     if (error !== undefined) throw error;
     const n = cfg.deploy.length;
     out.logger.info(`${name}: deployed to ${n} target${n === 1 ? "" : "s"}`);

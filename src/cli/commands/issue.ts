@@ -145,6 +145,7 @@ export const issueCommand: Command = {
       home,
       logger: out.logger,
       now: new Date(),
+      verifyWaitMs: ctx.verifyWaitMs,
       reason: "issued",
       eab,
     });

@@ -65,6 +65,7 @@ export async function renewMany(
         force: opts.force,
         now,
         nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
+        verifyWaitMs: ctx.verifyWaitMs,
       }),
     );
   } finally {

@@ -20,6 +20,7 @@ import { checkWebroot, WebrootSolver } from "../../../src/challenges/http-01-web
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { printable } from "../../../src/util/text";
+import { skipUnlessAvailable } from "../../helpers/ci";
 
 const ctx = (token: string, value = "example.com"): ChallengeContext => ({
   identifier: { type: "dns", value },
@@ -208,12 +209,11 @@ describe("checkWebroot", () => {
       fixture,
     ];
     const r = spawnSync("setpriv", [...args, www], { encoding: "utf8", cwd: process.cwd() });
-    if (r.error || r.status !== 0) {
-      t.skip(
+    const skip = skipUnlessAvailable(
+      (r.error || r.status !== 0) &&
         `running as root, which bypasses permissions, and setpriv as nobody failed: ${r.error ?? r.stderr}`,
-      );
-      return;
-    }
+    );
+    if (skip) return t.skip(skip);
     const out = JSON.parse(r.stdout);
     assert.equal(out.name, "UsageError");
     assert.equal(out.exitCode, 2);

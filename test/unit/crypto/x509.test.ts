@@ -5,7 +5,13 @@ import { before, describe, test } from "node:test";
 import { createCsr } from "../../../src/crypto/csr";
 import { privateKeyFromPem } from "../../../src/crypto/keys";
 import { fromPem, toPem } from "../../../src/crypto/pem";
-import { ariCertId, type CertInfo, certMatchesKey, parseCertificate } from "../../../src/crypto/x509";
+import {
+  ariCertId,
+  type CertInfo,
+  certMatchesKey,
+  formatSerial,
+  parseCertificate,
+} from "../../../src/crypto/x509";
 import { WileError } from "../../../src/util/errors";
 import { opensslOk, tempDir } from "./openssl";
 
@@ -75,18 +81,10 @@ describe("parseCertificate on an openssl CA and leaf (RFC 5280)", () => {
     leafPem = readFileSync(f("leaf.pem"), "utf8");
   });
 
-  test("serial keeps the DER INTEGER's leading 00 (0x87654321 has its top bit set)", () => {
+  test("serialContent keeps the DER INTEGER's leading 00 (0x87654321 has its top bit set); serialHex does not", () => {
     const info = parseCertificate(leafPem);
-    assert.equal(info.serialHex, "0087654321");
     assert.deepEqual(info.serialContent, Buffer.from("0087654321", "hex"));
-  });
-
-  test("serial without a leading 00 matches openssl's serial", () => {
-    const info = parseCertificate(caPem);
-    const serial = opensslOk(["x509", "-in", f("ca.pem"), "-noout", "-serial"])
-      .trim()
-      .replace("serial=", "");
-    assert.equal(info.serialHex.replace(/^00/, ""), serial);
+    assert.equal(info.serialHex, "87654321");
   });
 
   test("AKI keyIdentifier equals the CA's SKI, as openssl reads them", () => {
@@ -135,7 +133,7 @@ describe("parseCertificate on an openssl CA and leaf (RFC 5280)", () => {
     const chain = parseCertificate(leafPem + caPem);
     assert.equal(chain.subjectCN, "leaf.example");
     const der = fromPem(leafPem)[0] as Buffer;
-    assert.equal(parseCertificate(der).serialHex, "0087654321");
+    assert.equal(parseCertificate(der).serialHex, "87654321");
     assert.equal(parseCertificate(Buffer.from(caPem)).subjectCN, "Wile Test CA");
     assert.equal(
       parseCertificate(Buffer.from(`subject=CN = Wile Test CA\n${caPem}`)).subjectCN,
@@ -177,6 +175,58 @@ describe("parseCertificate on an openssl CA and leaf (RFC 5280)", () => {
     assert.throws(() => parseCertificate(der.subarray(0, der.length - 1)), WileError);
     assert.throws(() => parseCertificate(Buffer.concat([der, Buffer.from([0])])), WileError);
   });
+});
+
+describe("serialHex is the serial as `openssl x509 -serial` prints it (and HAProxy, and wile everywhere)", () => {
+  // -set_serial value -> what openssl prints. A leading 0 nibble stays; the 00 byte DER puts before
+  // a value whose top bit is set does not; zero is "00" (Node's X509Certificate.serialNumber says
+  // "0"); negatives (RFC 5280 forbids them, old certificates have them) print as "-" and magnitude.
+  const cases: Array<[string, string]> = [
+    ["0x0A1B2C", "0A1B2C"],
+    ["0x08", "08"],
+    ["0x87654321", "87654321"],
+    ["0x0087", "87"],
+    ["0x8000", "8000"],
+    ["0x00", "00"],
+    ["0x0FEDCBA9876543210FEDCBA9876543210FEDCBA9", "0FEDCBA9876543210FEDCBA9876543210FEDCBA9"],
+    ["-5", "-05"],
+    ["-128", "-80"],
+    ["-129", "-81"],
+    ["-256", "-0100"],
+  ];
+  const dir = tempDir();
+  const key = join(dir, "k.pem");
+
+  before(() => {
+    opensslOk(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+  });
+
+  for (const [serial, printed] of cases) {
+    test(`-set_serial ${serial}: ${printed}`, () => {
+      const file = join(dir, `${serial}.pem`);
+      opensslOk([
+        "req",
+        "-x509",
+        "-key",
+        key,
+        "-subj",
+        "/CN=serial",
+        "-days",
+        "1",
+        "-set_serial",
+        serial,
+        "-out",
+        file,
+      ]);
+      const byOpenssl = opensslOk(["x509", "-in", file, "-noout", "-serial"])
+        .trim()
+        .replace(/^serial=/, "");
+      assert.equal(byOpenssl, printed, "what this openssl prints");
+      const info = parseCertificate(readFileSync(file, "utf8"));
+      assert.equal(info.serialHex, printed);
+      assert.equal(formatSerial(info.serialContent), printed);
+    });
+  }
 });
 
 describe("ariCertId (RFC 9773 4.1)", () => {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { parseCertificate } from "../../../src/crypto/x509";
 import { type HaproxyConfig, HaproxyTarget, haproxyKind, runtimeApi } from "../../../src/deploy/haproxy";
 import { fullchainThenKey, keyThenFullchain } from "../../../src/deploy/pem-bundle";
 import { targetKind } from "../../../src/deploy/registry";
@@ -47,7 +47,7 @@ before(() => {
     { stdio: "ignore" },
   );
   const cert = readFileSync(join(tmp, "c.pem"), "utf8");
-  const x = new X509Certificate(cert);
+  const info = parseCertificate(cert);
   const dir = join(tmp, "certs", "h.example");
   ctx = {
     name: "h.example",
@@ -66,11 +66,13 @@ before(() => {
       chainPem: cert,
       fullchainPem: `${cert}\n${cert}`,
     },
-    serialHex: x.serialNumber.toUpperCase(),
-    notAfter: new Date(x.validTo),
-    leafDer: x.raw,
+    serialHex: info.serialHex,
+    notAfter: info.notAfter,
+    leafDer: info.der,
     home: tmp,
     logger: silentLogger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 });
 

@@ -87,7 +87,7 @@ describe("running deploy targets", () => {
         { kind: "fake-test", label: "b" },
       ]),
       silentLogger,
-      KINDS,
+      { verifyWaitMs: 0, kinds: KINDS },
     );
     assert.equal(n, 2);
     assert.deepEqual(events, ["check a true", "check b true", "deploy a", "deploy b"]);
@@ -104,7 +104,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "b", failCheck: true },
         ]),
         silentLogger,
-        KINDS,
+        { verifyWaitMs: 0, kinds: KINDS },
       ),
       /deploy to fake b failed: cannot write for b \(nothing was deployed\)/,
     );
@@ -123,7 +123,7 @@ describe("running deploy targets", () => {
           { kind: "fake-test", label: "c", failDeploy: true },
         ]),
         silentLogger,
-        KINDS,
+        { verifyWaitMs: 0, kinds: KINDS },
       ),
       (e: unknown) => {
         assert.ok(e instanceof DeployError);
@@ -151,7 +151,7 @@ describe("running deploy targets", () => {
         "d.example",
         cfg([{ kind: "fake-test", label: "a" }, { kind: "teleport" }]),
         silentLogger,
-        KINDS,
+        { verifyWaitMs: 0, kinds: KINDS },
       ),
       entryError(
         file,
@@ -166,12 +166,15 @@ describe("running deploy targets", () => {
         "d.example",
         cfg([{ kind: "fake-test", label: "a", failCheck: "yes" }]),
         silentLogger,
-        KINDS,
+        { verifyWaitMs: 0, kinds: KINDS },
       ),
       entryError(file, "deploy[0].failCheck", /^must be true or false\.$/, "d.example"),
     );
     await assert.rejects(
-      runDeploys(home, "d.example", cfg([{ kind: "fake-test" }]), silentLogger, KINDS),
+      runDeploys(home, "d.example", cfg([{ kind: "fake-test" }]), silentLogger, {
+        verifyWaitMs: 0,
+        kinds: KINDS,
+      }),
       entryError(file, "deploy[0].label", /^is missing\.$/, "d.example"),
     );
     assert.deepEqual(events, []);

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -15,6 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { parseCertificate } from "../../../src/crypto/x509";
 import { fullchainThenKey } from "../../../src/deploy/pem-bundle";
 import { targetKind } from "../../../src/deploy/registry";
 import { parseSshTarget, type SshConfig, SshDeployTarget, sshKind } from "../../../src/deploy/ssh";
@@ -96,7 +96,7 @@ before(() => {
     { stdio: "ignore" },
   );
   const cert = readFileSync(join(tmp, "c.pem"), "utf8");
-  const x = new X509Certificate(cert);
+  const info = parseCertificate(cert);
   const dir = join(tmp, "home", "certs", "s.example");
   ctx = {
     name: "s.example",
@@ -118,11 +118,13 @@ before(() => {
       chainPem: `${cert}`,
       fullchainPem: `${cert}${cert}`,
     },
-    serialHex: x.serialNumber.toUpperCase(),
-    notAfter: new Date(x.validTo),
-    leafDer: x.raw,
+    serialHex: info.serialHex,
+    notAfter: info.notAfter,
+    leafDer: info.der,
     home: join(tmp, "home"),
     logger: silentLogger,
+    // verify does not wait: a test service serves the new certificate already, or never will.
+    verifyWaitMs: 0,
   };
 });
 

@@ -42,7 +42,7 @@ async function homeWith(name: string): Promise<{ home: string; serial: string }>
 const NAME = "life.example";
 const deployCmd = (command: string) =>
   renewalConfig(NAME, [{ kind: "command", command } as { kind: string }]);
-const at = (iso: string) => ({ now: new Date(iso), logger: silentLogger });
+const at = (iso: string) => ({ now: new Date(iso), logger: silentLogger, verifyWaitMs: 0 });
 /** Earlier renewal failures and an ARI cache, which a deploy must leave alone. */
 const renewalFailures: RenewalState = {
   version: 1,

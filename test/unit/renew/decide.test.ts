@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AcmeProblem } from "../../../src/acme/problem";
-import type { CertInfo } from "../../../src/crypto/x509";
+import { type CertInfo, formatSerial } from "../../../src/crypto/x509";
 import { AriAnswerError, type RenewalWindow } from "../../../src/renew/ari";
 import { type DecideInput, decide } from "../../../src/renew/decide";
 import type { RenewalConfig } from "../../../src/store/renewal";
@@ -20,7 +20,7 @@ const RFC_CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE";
 
 function cert(notBefore: Date, lifetimeMs: number, aki: Buffer | null = RFC_AKI): CertInfo {
   return {
-    serialHex: RFC_SERIAL.toString("hex").toUpperCase(),
+    serialHex: formatSerial(RFC_SERIAL),
     serialContent: RFC_SERIAL,
     authorityKeyId: aki,
     subjectKeyId: null,

@@ -9,7 +9,8 @@ const now = new Date("2026-11-23T12:00:00Z");
 const cert = {
   notBefore: new Date(now.getTime() - 10 * DAY),
   notAfter: new Date(now.getTime() + 80 * DAY),
-  serialHex: "0087654321",
+  // 0x87654321 has its top bit set: the DER content (and the ARI CertID) starts with a 00 byte.
+  serialContent: Buffer.from("0087654321", "hex"),
 };
 
 describe("wile list status, offline", () => {
@@ -35,7 +36,12 @@ describe("wile list status, offline", () => {
     };
     assert.equal(certStatus(cert, null, state, now).renewAt.toISOString(), chosen);
     assert.notEqual(
-      certStatus({ ...cert, serialHex: "01" }, null, state, now).renewAt.toISOString(),
+      certStatus(
+        { ...cert, serialContent: Buffer.from("01", "hex") },
+        null,
+        state,
+        now,
+      ).renewAt.toISOString(),
       chosen,
       "another certificate's window is ignored",
     );
