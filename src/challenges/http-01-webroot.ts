@@ -84,14 +84,26 @@ export class WebrootSolver implements Solver {
         hint: `Create it, or pass with -w the directory your web server serves for ${ctx.identifier.value}.`,
       });
     });
-    let dir = root;
-    for (const part of CHALLENGE_DIR) {
-      dir = await this.enterDir(root, join(dir, part), webroot);
+    // Another wile (cron renews certificates in parallel, often into one webroot) removes the
+    // challenge directory it created once it is empty: if that happens between finding the
+    // directory and writing the file, a step fails with ENOENT. Walk and write again.
+    for (let attempt = 1; ; attempt++) {
+      let file: string;
+      try {
+        let dir = root;
+        for (const part of CHALLENGE_DIR) {
+          dir = await this.enterDir(root, join(dir, part), webroot);
+        }
+        file = join(dir, ctx.token);
+        await writeTokenFile(file, ctx.keyAuthorization);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT" && attempt < 10) continue;
+        throw e;
+      }
+      this.files.set(key(ctx), file);
+      this.opts.logger.debug(`Wrote ${file}`);
+      return;
     }
-    const file = join(dir, ctx.token);
-    await writeTokenFile(file, ctx.keyAuthorization);
-    this.files.set(key(ctx), file);
-    this.opts.logger.debug(`Wrote ${file}`);
   }
 
   async preflight(ctx: ChallengeContext): Promise<void> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import {
+import fsp, {
   chmod,
   lstat,
   mkdir,
@@ -8,10 +8,12 @@ import {
   readdir,
   readFile,
   realpath,
+  rmdir,
   stat,
   symlink,
   writeFile,
 } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
@@ -132,6 +134,33 @@ describe("WebrootSolver present/cleanup", () => {
     assert.deepEqual(await readdir(webroot), []);
     await s.cleanup(ctx("two", "b.example"));
     await s.cleanup(ctx("never-presented"));
+  });
+
+  test("another wile removing the empty challenge directory just before the write: walk and write again", async (t) => {
+    // cron renews certificates in parallel, often into one webroot; each removes the challenge
+    // directory it created once empty. Here that happens right between this solver finding the
+    // directory and opening its file (node:fs/promises.open, patched for this test).
+    const dir = join(webroot, ".well-known", "acme-challenge");
+    const realOpen = fsp.open;
+    let removed = 0;
+    t.mock.method(fsp, "open", async (...args: Parameters<typeof fsp.open>) => {
+      if (removed === 0 && String(args[0]).startsWith(`${dir}/`)) {
+        removed++;
+        await rmdir(dir);
+      }
+      return realOpen(...args);
+    });
+    syncBuiltinESMExports();
+    t.after(() => {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    });
+    const s = solverFor(webroot);
+    await s.present(ctx("tok"));
+    assert.equal(removed, 1);
+    assert.equal(await readFile(join(dir, "tok"), "utf8"), "tok.thumbprint_-0");
+    await s.cleanup(ctx("tok"));
+    assert.deepEqual(await readdir(webroot), []);
   });
 
   test("cleanup keeps directories that existed before and other files", async () => {
