@@ -39,7 +39,7 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions
     if (s.alias) byName.set(s.alias, s);
   }
   const unknown: string[] = [];
-  const args = minimist(argv, {
+  const args = minimist(valuesAttached(argv, byName), {
     string: all.filter((s) => s.type === "string").map((s) => s.name),
     boolean: all.filter((s) => s.type === "boolean").map((s) => s.name),
     alias: Object.fromEntries(all.filter((s) => s.alias).map((s) => [s.alias as string, s.name])),
@@ -72,6 +72,31 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions
       v = v[v.length - 1];
     }
     out[s.name] = v as string | string[] | boolean;
+  }
+  return out;
+}
+
+/**
+ * An option that takes a value takes the next word even when it starts with "-" (an EAB HMAC key
+ * or a password in base64url may), as getopt does, unless that word is itself an option of this
+ * command (`-d -w /srv` still says that -d needs a value). minimist alone would read such a value
+ * as an option; written as `--name=value` it cannot.
+ */
+function valuesAttached(argv: string[], byName: Map<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  const known = (word: string) => byName.has(word.replace(/^--?(no-)?/, "").replace(/=.*$/, ""));
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const spec = /^--?[^=]+$/.test(word) ? byName.get(word.replace(/^--?/, "")) : undefined;
+    const next = argv[i + 1];
+    if (spec?.type === "string" && next !== undefined && /^-./.test(next) && next !== "--" && !known(next)) {
+      out.push(`--${spec.name}=${next}`);
+      i++;
+    } else out.push(word);
   }
   return out;
 }
