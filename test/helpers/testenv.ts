@@ -26,6 +26,7 @@ import { request as httpsRequest } from "node:https";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { diagnostics } from "./wile";
 
 export interface TestEnvOptions {
   /** Extra PEBBLE_* environment, e.g. { PEBBLE_WFE_NONCEREJECT: "50" }. */
@@ -590,6 +591,7 @@ async function startOnce(
     };
     let stopped = false;
     const accessLog = join(tmp, "nginx-access.log");
+    diagnostics.pebbleLog = join(tmp, "pebble.log");
     return {
       directoryUrl,
       caBundle: certs.ca,

@@ -8,7 +8,7 @@
  * WILE_HOME would write there, and the tests that look under opts.home would fail.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -157,6 +157,13 @@ export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
 }
 
 /** A readable dump of a run, for assertion messages. */
+/** Set by startTestEnv: the CA's log, quoted by dump() when a run timed out. */
+export const diagnostics: { pebbleLog?: string } = {};
+
 export function dump(r: RunResult): string {
-  return `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+  const text = `exit ${r.code}${r.timedOut ? " (timed out)" : ""}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+  if (!r.timedOut || !diagnostics.pebbleLog || !existsSync(diagnostics.pebbleLog)) return text;
+  // A run that hangs: what the CA did last says which request it was waiting for.
+  const tail = readFileSync(diagnostics.pebbleLog, "utf8").trimEnd().split("\n").slice(-40).join("\n");
+  return `${text}\n--- last lines of ${diagnostics.pebbleLog} ---\n${tail}`;
 }
