@@ -70,7 +70,7 @@ export function deployConfigsFromOptions(
     chosen.push(kind);
   }
   const given = givenFlags(opts, kinds);
-  const stray = given.find((g) => !chosen.some((k) => givenFlags(opts, [k]).some((h) => h.flag === g.flag)));
+  const stray = given.find((g) => !given.some((h) => h.flag === g.flag && chosen.includes(h.kind)));
   if (stray) {
     throw new UsageError(
       `--${stray.flag} belongs to the ${stray.kind.kind} target, but --deploy ${stray.kind.kind} was not given`,

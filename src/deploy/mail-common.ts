@@ -136,7 +136,7 @@ export function configuredPath(value: string, setting: string, label: string): s
 }
 
 /** Before anything changes: the reload can be run (the tool exists, or the command's program does). */
-export async function checkReload(tool: Tool, reloadCmd: string | undefined, label: string): Promise<void> {
+async function checkReload(tool: Tool, reloadCmd: string | undefined, label: string): Promise<void> {
   if (reloadCmd !== undefined) await checkCommandProgram(reloadCmd, `${label}: reload`);
   else await requireProgram(tool, `${label}: reload`);
 }
@@ -145,7 +145,7 @@ export async function checkReload(tool: Tool, reloadCmd: string | undefined, lab
  * Reloads the service: the operator's command (sh -c, hook environment), else `tool args` (argv).
  * A failure is a DeployError that says the files are already in place.
  */
-export async function reloadService(
+async function reloadService(
   ctx: DeployContext,
   tool: Tool,
   args: string[],

@@ -75,7 +75,7 @@ export function targetsFromConfig(
 }
 
 /** The context for deploying the current certificate of `name`. */
-export async function deployContext(
+async function deployContext(
   home: string,
   name: string,
   cfg: RenewalConfig,
