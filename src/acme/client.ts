@@ -209,7 +209,7 @@ export class AcmeClient {
           await this.backoff(attempt, err, url);
           continue;
         }
-        throw err;
+        throw this.gaveUp(err, attempt);
       }
     }
   }
@@ -223,7 +223,7 @@ export class AcmeClient {
           await this.backoff(attempt, err, url);
           continue;
         }
-        throw err;
+        throw this.gaveUp(err, attempt);
       }
     }
   }
@@ -239,6 +239,12 @@ export class AcmeClient {
   private retryable(err: unknown): boolean {
     if (isRetryableNetworkError(err)) return true;
     return err instanceof AcmeProblem && err.status >= 500;
+  }
+
+  /** The error of the last attempt, saying how many were made when it was worth retrying. */
+  private gaveUp(err: unknown, attempts: number): unknown {
+    if (attempts > 1 && this.retryable(err)) (err as Error).message += ` (${attempts} attempts)`;
+    return err;
   }
 
   private async backoff(attempt: number, err: unknown, url: string): Promise<void> {

@@ -3,6 +3,7 @@ import type { Logger } from "../util/log";
 import { isRecord, printable } from "../util/text";
 import type { AccountSession } from "./account-session";
 import { keyAuthorization } from "./jws";
+import { AcmeProblem } from "./problem";
 import type { ChallengeContext, Solver } from "./solver";
 import type { Authorization, Challenge, Identifier, Order } from "./types";
 
@@ -92,9 +93,7 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
   if (order.status === "invalid") throw await orderInvalid(opts, order, orderUrl);
   if (order.status === "ready") {
     logger.info("Finalizing the order");
-    const csr = await opts.csr();
-    const res = await account.finalize(order, csr);
-    order = res.json;
+    order = await finalize(opts, order, orderUrl, await opts.csr());
   }
   if (order.status === "processing" || order.status === "ready") {
     order = await account.poll(
@@ -164,7 +163,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
     for (const p of pending) {
       if (p.challenge.status === "pending") {
         logger.info(`Validating ${p.authz.identifier.value} (${p.challenge.type})`);
-        await account.respondChallenge(p.challenge.url);
+        await respond(opts, p);
       }
     }
     if (pending.length === 0) return order;
@@ -187,6 +186,46 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         );
       }
     }
+  }
+}
+
+/*
+ * A request whose answer was lost (a reset, a timeout) after the CA acted on it is sent again by
+ * the client, and the CA then refuses it, since the resource has moved on: a challenge already
+ * being validated, an order already finalized. The resource as it is now decides whether the
+ * refusal matters; the polls that follow see what the CA made of the first request.
+ */
+
+/** RFC 8555 7.5.1: tells the CA the challenge is ready; a refusal for a challenge no longer pending is not a failure. */
+async function respond(opts: ObtainOptions, p: Pending): Promise<void> {
+  try {
+    await opts.account.respondChallenge(p.challenge.url);
+  } catch (err) {
+    if (!(err instanceof AcmeProblem && err.status < 500)) throw err;
+    const authz = (await opts.account.getAuthorization(p.authzUrl)).json;
+    const now = authz.challenges.find((c) => c.url === p.challenge.url);
+    if (authz.status === "pending" && (!now || now.status === "pending")) throw err;
+    opts.logger.debug(
+      `the CA already has the challenge for ${p.authz.identifier.value} (${now?.status ?? authz.status})`,
+    );
+  }
+}
+
+/** RFC 8555 7.4: finalize with the CSR; orderNotReady for an order already processing or valid is not a failure. */
+async function finalize(
+  opts: ObtainOptions,
+  order: Order,
+  orderUrl: string,
+  csr: Uint8Array,
+): Promise<Order> {
+  try {
+    return (await opts.account.finalize(order, csr)).json;
+  } catch (err) {
+    if (!(err instanceof AcmeProblem && err.is("orderNotReady"))) throw err;
+    const now = (await opts.account.getOrder(orderUrl)).json;
+    if (now.status !== "processing" && now.status !== "valid") throw err;
+    opts.logger.debug(`the order ${orderUrl} is ${now.status} already`);
+    return now;
   }
 }
 

@@ -183,6 +183,8 @@ function toNetworkError(url: string, err: Error & { code?: string }): NetworkErr
     ENOTFOUND: "The host name does not resolve: check the --server URL and this machine's DNS.",
     EAI_AGAIN: "DNS lookup failed for now: check this machine's resolver.",
     ETIMEDOUT: "Check the network path to the CA (firewall, proxy).",
+    ECONNRESET:
+      "The connection was cut before the answer arrived (by the CA, a proxy or a firewall). Run the command again; if it keeps happening, check the network path to the CA.",
   };
   return new NetworkError(url, code, `${err.message || code}`, hints[code]);
 }

@@ -10,14 +10,11 @@
  *   - records every request, with the decoded JWS payload of POSTs (newOrder's `replaces`);
  *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced.
  *
- * TLS: the proxy serves Pebble's own listener certificate (SAN IP:127.0.0.1, made by testenv.ts in
- * env.tmp), so env.caBundle trusts both, and `caBundle` is that file.
+ * TLS: the proxy serves Pebble's own listener certificate (pebble-forward.ts), so env.caBundle
+ * trusts both, and `caBundle` is that file.
  */
-import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { Agent, createServer, request as httpsRequest } from "node:https";
-import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { endToEndHeaders, pebbleForwarder, servePebbleCert } from "./pebble-forward";
 import type { TestEnv } from "./testenv";
 
 export type WindowAnswer =
@@ -76,28 +73,10 @@ export interface AriProxy {
 
 const ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced";
 const BAD_NONCE = "urn:ietf:params:acme:error:badNonce";
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-  "content-length",
-  "accept-encoding",
-]);
-
 export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
-  const certFile = join(env.tmp, "cert.pem");
-  const keyFile = join(env.tmp, "key.pem");
-  if (!existsSync(certFile) || !existsSync(keyFile)) {
-    throw new Error(`startAriProxy: Pebble's listener certificate is not at ${certFile} / ${keyFile}`);
-  }
-  const ca = readFileSync(env.caBundle);
   const upstream = new URL(env.directoryUrl);
   const upstreamOrigin = upstream.origin;
-  const agent = new Agent({ keepAlive: true, ca });
+  const { forward, close } = pebbleForwarder(env, "ari-proxy");
 
   const windows = new Map<string, WindowAnswer>();
   const requests: ProxyRequest[] = [];
@@ -105,38 +84,6 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   let origin = "";
   let newOrderPath = "";
   let newNoncePath = "";
-
-  /** One request to Pebble; the answer body is kept whole. */
-  const forward = (
-    method: string,
-    path: string,
-    headers: OutgoingHttpHeaders,
-    body: Buffer | null,
-  ): Promise<{ status: number; headers: IncomingMessage["headers"]; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method,
-          path,
-          headers: body ? { ...headers, "content-length": String(body.length) } : headers,
-          agent,
-          timeout: 30_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
-          );
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`ari-proxy: timeout forwarding ${method} ${path}`)));
-      req.on("error", reject);
-      req.end(body ?? undefined);
-    });
 
   const rewrite = (text: string) => text.split(upstreamOrigin).join(origin);
 
@@ -204,17 +151,13 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       );
     }
 
-    const headers: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
-    }
-    headers.host = host;
-    const up = await forward(method, path, headers, body.length > 0 ? body : null);
-    const outHeaders: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(up.headers)) {
-      if (HOP_BY_HOP.has(k) || v === undefined) continue;
-      outHeaders[k] = Array.isArray(v) ? v.map(rewrite) : rewrite(v);
-    }
+    const up = await forward(
+      method,
+      path,
+      { ...endToEndHeaders(req.headers), host },
+      body.length > 0 ? body : null,
+    );
+    const outHeaders = endToEndHeaders(up.headers, rewrite);
     let out = up.body;
     const type = String(up.headers["content-type"] ?? "");
     if (/json|text|pem/i.test(type) || type === "") {
@@ -235,23 +178,8 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
     reply(up.status, outHeaders, out);
   };
 
-  const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      handle(req, Buffer.concat(chunks), res).catch((err: Error) => {
-        if (!res.headersSent) {
-          res.writeHead(502, { "content-type": "text/plain" });
-        }
-        res.end(`ari-proxy: ${err.message}`);
-      });
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await servePebbleCert(env, "ari-proxy", handle);
+  origin = server.origin;
 
   // Learn Pebble's newOrder and newNonce paths from its directory.
   const dir = await forward(
@@ -288,9 +216,8 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         .filter((r) => r.newOrder && isRecord(r.payload))
         .map((r) => r.payload as Record<string, unknown>),
     stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
+      await server.stop();
+      close();
     },
   };
 }
