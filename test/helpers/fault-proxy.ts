@@ -2,11 +2,13 @@
  * A broken network between wile and a TestEnv's Pebble: an HTTPS proxy on 127.0.0.1 (Pebble's
  * listener certificate, see pebble-forward.ts) that forwards each request to Pebble unchanged and
  * can, on command,
- *   - reset the connection at one request of the run, either before the request reaches Pebble, or
- *     after Pebble answered (Pebble did the work, the client never hears). The request is named by
- *     its kind and occurrence ("the 2nd POST /my-order/"), as in a clean run's requestKeys(): by
- *     plain index the same request would not be hit every time, since the number of order polls
- *     varies with Pebble's timing;
+ *   - reset the connection at step i of the run, either before the request reaches Pebble, or
+ *     after Pebble answered (Pebble did the work, the client never hears). Steps number the
+ *     requests from 1, except that a poll repeated at once (a POST-as-GET of the URL just asked)
+ *     is the same step: how often an order is polled varies with Pebble's timing, and by plain
+ *     index the same request of a clean run would not be hit every time;
+ *   - cut the network from step i on: that request is reset after Pebble answered, every later one
+ *     before it reaches Pebble (a run that cannot complete, failing at that point);
  *   - drop requests at random, one in `oneIn`, each before or after forwarding, from a seeded
  *     generator so that a failure can be replayed with the same seed;
  *   - add latency to every request.
@@ -19,13 +21,16 @@ import type { TestEnv } from "./testenv";
 
 export type Fault =
   | { kind: "none" }
-  | { kind: "reset"; key: string; nth: number; when: "before" | "after" }
+  | { kind: "reset"; step: number; when: "before" | "after" }
+  | { kind: "outage"; step: number }
   | { kind: "drop"; oneIn: number; seed: number }
   | { kind: "latency"; ms: number };
 
 export interface FaultRequest {
   /** 1-based position in the run. */
   index: number;
+  /** 1-based step: as index, but a poll repeated at once counts as the step it repeats. */
+  step: number;
   method: string;
   path: string;
   /** requestKey(): method and the first path segment, e.g. "POST /my-order/". */
@@ -54,10 +59,10 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
   let requests: FaultRequest[] = [];
 
   /** What to do with the request just recorded: forward, or reset before/after forwarding. */
-  const decide = (rec: FaultRequest): "forward" | "reset-before" | "reset-after" => {
-    if (fault.kind === "reset" && fault.key === rec.key) {
-      const nth = requests.filter((r) => r.key === rec.key).length;
-      if (nth === fault.nth) return `reset-${fault.when}`;
+  const decide = (rec: FaultRequest, repeated: boolean): "forward" | "reset-before" | "reset-after" => {
+    if (fault.kind === "reset" && fault.step === rec.step && !repeated) return `reset-${fault.when}`;
+    if (fault.kind === "outage" && rec.step >= fault.step) {
+      return rec.step === fault.step && !repeated ? "reset-after" : "reset-before";
     }
     if (fault.kind === "drop" && random() < 1 / fault.oneIn) {
       return random() < 0.5 ? "reset-before" : "reset-after";
@@ -68,15 +73,18 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
   const server = await servePebbleCert(env, "fault-proxy", async (req, body, res) => {
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
+    const last = requests[requests.length - 1];
+    const repeated = last !== undefined && method === "POST" && last.path === path && isPostAsGet(body);
     const rec: FaultRequest = {
       index: requests.length + 1,
+      step: (last?.step ?? 0) + (repeated ? 0 : 1),
       method,
       path,
       key: requestKey(method, path),
       outcome: 0,
     };
     requests.push(rec);
-    const action = decide(rec);
+    const action = decide(rec, repeated);
     const delay = fault.kind === "latency" ? fault.ms : 0;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (action === "reset-before") {
@@ -122,14 +130,13 @@ export function requestKey(method: string, path: string): string {
   return `${method} /${segments[1] ?? ""}${segments.length > 2 ? "/" : ""}`;
 }
 
-/** For each request of a (clean) run, its key and occurrence: the faults that hit exactly that request. */
-export function requestKeys(requests: FaultRequest[]): Array<{ key: string; nth: number }> {
-  const seen = new Map<string, number>();
-  return requests.map((r) => {
-    const nth = (seen.get(r.key) ?? 0) + 1;
-    seen.set(r.key, nth);
-    return { key: r.key, nth };
-  });
+/** A JWS with an empty payload: RFC 8555 6.3 POST-as-GET. */
+function isPostAsGet(body: Buffer): boolean {
+  try {
+    return (JSON.parse(body.toString("utf8")) as { payload?: unknown }).payload === "";
+  } catch {
+    return false;
+  }
 }
 
 /** A TCP RST on the connection under the TLS socket (a plain destroy where that is not possible). */
