@@ -207,7 +207,11 @@ describe("AcmeClient against a scripted server", () => {
       send(res, 500, { type: "urn:ietf:params:acme:error:serverInternal", detail: "down" });
     await assert.rejects(
       c.getOrder(`${base}/order/1`),
-      (e: unknown) => e instanceof AcmeProblem && e.is("serverInternal") && e.status === 500,
+      (e: unknown) =>
+        e instanceof AcmeProblem &&
+        e.is("serverInternal") &&
+        e.status === 500 &&
+        /down \(4 attempts\)$/.test(e.message),
     );
     c.client.close();
   });
