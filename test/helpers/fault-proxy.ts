@@ -74,7 +74,13 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
     const last = requests[requests.length - 1];
-    const repeated = last !== undefined && method === "POST" && last.path === path && isPostAsGet(body);
+    // A poll asked again at once after an answer; a request sent again after a reset is a new step.
+    const repeated =
+      last !== undefined &&
+      typeof last.outcome === "number" &&
+      method === "POST" &&
+      last.path === path &&
+      isPostAsGet(body);
     const rec: FaultRequest = {
       index: requests.length + 1,
       step: (last?.step ?? 0) + (repeated ? 0 : 1),
@@ -125,7 +131,7 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
 }
 
 /** "POST /my-order/" for POST /my-order/abc: what kind of request it is, without the resource id. */
-export function requestKey(method: string, path: string): string {
+function requestKey(method: string, path: string): string {
   const segments = path.split("?")[0]?.split("/") ?? [];
   return `${method} /${segments[1] ?? ""}${segments.length > 2 ? "/" : ""}`;
 }
