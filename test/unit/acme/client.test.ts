@@ -237,7 +237,7 @@ describe("AcmeClient against a scripted server", () => {
     const c = await account({ sleeps: [] });
     await assert.rejects(
       c.getOrder(`${base}/order/1`),
-      (e: unknown) => e instanceof NetworkError && e.code === "ETOOBIG",
+      /the answer from .*\/order\/1 is larger than 1048576 bytes; refused/,
     );
     c.client.close();
   });
@@ -285,7 +285,7 @@ describe("AcmeClient against a scripted server", () => {
           `<${base}/dir>;rel="index"`,
         ],
       });
-      res.end("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n");
+      res.end("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n".repeat(2));
     };
     const c = await account();
     const dl = await c.downloadCertificate(`${base}/cert/1`);
