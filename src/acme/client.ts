@@ -201,21 +201,21 @@ export class AcmeClient {
       if (done(res.json)) return res.json;
       const wait = res.retryAfterMs ?? delay;
       delay = Math.min(delay * 2, 8000);
-      const now = Date.now();
       const status = isRecord(res.json) && typeof res.json.status === "string" ? res.json.status : "?";
-      if (now >= end) {
-        throw new WileError(
-          `gave up waiting for ${what}: ${res.url} still says "${printable(status, 20)}" at the deadline`,
-          { hint: `${hint}${this.timeoutHint()}` },
-        );
-      }
+      const stuck = (why: string) =>
+        new WileError(`gave up waiting for ${what}: ${res.url} ${why}`, {
+          hint: `${hint}${this.timeoutHint()}`,
+        });
+      const now = Date.now();
+      if (now >= end) throw stuck(`still says "${printable(status, 20)}" at the deadline`);
       if (res.retryAfterMs !== null && now + res.retryAfterMs > end) {
-        throw new WileError(
-          `gave up waiting for ${what}: ${res.url} says "${printable(status, 20)}" and asks to come back after ${new Date(now + res.retryAfterMs).toISOString()} (Retry-After), past the deadline`,
-          { hint: `${hint}${this.timeoutHint()}` },
+        const when = new Date(now + res.retryAfterMs).toISOString();
+        throw stuck(
+          `says "${printable(status, 20)}" and asks to come back after ${when} (Retry-After), past the deadline`,
         );
       }
       await this.sleep(Math.max(0, Math.min(wait, 60_000, end - now)));
+      if (Date.now() >= end) throw stuck(`still says "${printable(status, 20)}" at the deadline`);
     }
   }
 
