@@ -179,7 +179,8 @@ export class AcmeClient {
     const dir = await this.directory();
     if (!dir.renewalInfo) return null;
     const base = dir.renewalInfo.endsWith("/") ? dir.renewalInfo : `${dir.renewalInfo}/`;
-    return this.unsigned("GET", base + certId);
+    // Its caller reads a JSON body whatever the Content-Type (src/renew/ari.ts).
+    return this.unsigned("GET", base + certId, { accept: "application/json, */*;q=0.5" });
   }
 
   /**
@@ -255,10 +256,14 @@ export class AcmeClient {
     }
   }
 
-  private async unsigned(method: "GET" | "HEAD", url: string): Promise<AcmeResponse> {
+  private async unsigned(
+    method: "GET" | "HEAD",
+    url: string,
+    headers?: Record<string, string>,
+  ): Promise<AcmeResponse> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.send(method, url);
+        return await this.send(method, url, undefined, headers);
       } catch (err) {
         if (attempt < this.attempts && this.retryable(err)) {
           await this.backoff(attempt, err, url);
@@ -345,7 +350,8 @@ export class AcmeClient {
     }
     let json: unknown;
     const type = res.headers["content-type"] ?? "";
-    const wantJson = method !== "HEAD" && !headers?.accept?.startsWith("application/pem-certificate-chain");
+    // Unless the caller accepts other types (a certificate, ARI), the answer must be JSON.
+    const wantJson = method !== "HEAD" && headers?.accept === undefined;
     if (wantJson && res.body.length > 0 && !/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
       // RFC 8555 7.1 (resources) and 6.7 (problems) fix the JSON media types: an HTML page from a
       // proxy or a captive portal is not an answer from the CA.
