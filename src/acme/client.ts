@@ -432,6 +432,10 @@ function resolveUrl(value: string, base: string): string {
 
 /** The Location of a created resource; the CA must send one. */
 export function requireLocation(res: AcmeResponse, what: string): string {
-  if (!res.location) throw new WileError(`the CA's ${what} answer has no Location header`);
+  if (!res.location) {
+    throw new WileError(`the CA's ${what} answer (${res.url}) has no Location header`, {
+      hint: "RFC 8555 requires one for a created resource: report this to the CA.",
+    });
+  }
   return res.location;
 }

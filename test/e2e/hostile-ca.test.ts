@@ -185,6 +185,24 @@ const CASES: Case[] = [
     }),
     says: /answered HTTP 502: unexpected text\/html: <html><body><h1>502 Bad Gateway/,
   },
+  {
+    name: "account-no-location",
+    kind: "newAccount",
+    act: withHeaders({ location: null }),
+    says: /newAccount answer \(https:\/\/127\.0\.0\.1:\d+\/sign-me-up\) has no Location header/,
+  },
+  {
+    name: "challenge-html-200",
+    kind: "challenge",
+    act: answer(200, "<html>Please log in to the hotel Wi-Fi</html>", { "content-type": "text/html" }),
+    says: /answered .*chalZ.* with text\/html instead of JSON: <html>Please log in/,
+  },
+  {
+    name: "order-invalid-ansi-detail",
+    kind: "order",
+    act: rewriteJson((b) => ({ ...b, status: "invalid", error: { type: "x", detail: ANSI_DETAIL } })),
+    says: /did not issue the certificate \(https:\/\/127\.0\.0\.1:\d+\/my-order\/\S+\): \[31mred \[0m bell/,
+  },
   // URLs the client must not follow.
   {
     name: "directory-http-url",
