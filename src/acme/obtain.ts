@@ -62,7 +62,34 @@ export class ValidationError extends WileError {
   }
 }
 
-const B64URL = /^[A-Za-z0-9_-]+$/;
+/** RFC 8555 8.3: a token is base64url; 255 characters is the longest file name. */
+const TOKEN = /^[A-Za-z0-9_-]{1,255}$/;
+
+/**
+ * The CA must answer for exactly the names asked for (RFC 8555 7.4): a name it added is not the
+ * operator's to prove, a name it left out would be missing from the certificate.
+ */
+function checkIdentifiers(asked: Identifier[], got: Identifier[], url: string, all = true): void {
+  const keyOf = (i: Identifier) => `${i.type}:${i.value.toLowerCase()}`;
+  const want = new Set(asked.map(keyOf));
+  const have = new Set(got.map(keyOf));
+  const extra = got.filter((i) => !want.has(keyOf(i)));
+  const missing = all ? asked.filter((i) => !have.has(keyOf(i))) : [];
+  if (extra.length === 0 && missing.length === 0) return;
+  const list = (ids: Identifier[]) => ids.map((i) => printable(i.value, 80)).join(", ");
+  throw new WileError(
+    extra.length > 0
+      ? `the CA at ${hostOf(url)} answered for ${list(extra)}, which was not asked for (order ${url})`
+      : `the CA at ${hostOf(url)} left out ${list(missing)}, which was asked for (order ${url})`,
+    {
+      hint: "Nothing was written for that order. The CA is not following RFC 8555: report it to the CA, or try another CA.",
+    },
+  );
+}
+
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
 
 interface Pending {
   authzUrl: string;
@@ -85,6 +112,7 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
     ...(opts.profile ? { profile: opts.profile } : {}),
   });
   logger.debug(`order ${orderUrl} is ${created.status}`);
+  checkIdentifiers(opts.identifiers, created.identifiers, orderUrl);
   let order = created;
 
   if (order.status === "pending") {
@@ -122,6 +150,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
   const pending: Pending[] = [];
   for (const { url, authz } of authzs) {
     const name = authz.wildcard ? `*.${authz.identifier.value}` : authz.identifier.value;
+    checkIdentifiers(opts.identifiers, [{ ...authz.identifier, value: name }], url, false);
     if (authz.status === "valid") {
       logger.info(`${name}: already authorized`);
       continue;
@@ -139,9 +168,14 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         hint: authz.wildcard ? "Wildcard names can only be validated with dns-01." : undefined,
       });
     }
-    if (!challenge.token || !B64URL.test(challenge.token)) {
+    if (typeof challenge.token !== "string" || !TOKEN.test(challenge.token)) {
+      const shown =
+        typeof challenge.token === "string" ? `"${printable(challenge.token, 60)}"` : typeof challenge.token;
       throw new WileError(
-        `the CA sent an unsafe challenge token for ${name}: ${printable(String(challenge.token), 60)}`,
+        `the CA at ${hostOf(url)} sent an unsafe challenge token for ${name}: ${shown} (${typeof challenge.token === "string" ? `${challenge.token.length} characters` : "not a string"}); nothing was written`,
+        {
+          hint: "A token must be base64url (RFC 8555 8.3) and fit in a file name. The CA is misbehaving: report it to the CA.",
+        },
       );
     }
     const ctx: ChallengeContext = {

@@ -34,9 +34,12 @@ export interface IssueDeps {
   logger: Logger;
   /** EAB credentials: only needed when the account is registered, so never stored in renewal.json. */
   eab?: { kid: string; hmacKey: Uint8Array } | undefined;
-  /** How long to wait for validation and issuance. */
+  /** The deadline of the whole operation (default DEFAULT_TIMEOUT_MS), when no client is given. */
   timeoutMs?: number;
-  /** A client for cfg.server shared across certificates (cron); else one is made and closed here. */
+  /**
+   * A client for cfg.server shared across certificates (cron), already limited to this
+   * certificate's deadline (AcmeClient.withDeadline); else one is made and closed here.
+   */
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces (RFC 9773 5); dropped if the CA says alreadyReplaced. */
   replaces?: string;
@@ -47,6 +50,9 @@ export interface IssueDeps {
  * certificate key is generated while the account and order are set up. Whatever fails, the
  * certificate already stored stays in place: the new one is installed only once it is checked.
  */
+/** How long one certificate operation may take, whatever the CA does: --timeout's default. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
+
 export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Promise<IssueResult> {
   const { logger } = deps;
   const certs = new CertStore(deps.home);
@@ -65,7 +71,9 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger));
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const client =
+    deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   try {
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
@@ -102,7 +110,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         ...(cfg.profile ? { profile: cfg.profile } : {}),
         ...(replaces ? { replaces } : {}),
         logger,
-        deadline: Date.now() + (deps.timeoutMs ?? 5 * 60_000),
+        deadline: Date.now() + timeoutMs,
       });
     let result: Awaited<ReturnType<typeof order>>;
     try {

@@ -71,6 +71,8 @@ export interface ObtainOptions extends StepOptions {
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces. */
   replaces?: string;
+  /** The deadline of obtaining, in ms (when no client is given; a given one carries its own). */
+  timeoutMs?: number;
   /** Called once the new certificate is installed, before it is deployed. */
   onInstalled?: (issued: IssueResult) => void;
 }
@@ -87,6 +89,7 @@ export async function obtainAndDeploy(cfg: RenewalConfig, opts: ObtainOptions): 
       eab: opts.eab,
       ...(opts.client ? { client: opts.client } : {}),
       ...(opts.replaces ? { replaces: opts.replaces } : {}),
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     });
   } catch (err) {
     const known = await new CertStore(home).has(name);

@@ -20,6 +20,8 @@ export interface RenewOptions {
   nextRun: Date;
   /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
   verifyWaitMs: number;
+  /** The deadline for everything said to the CA about this certificate (ARI included), in ms. */
+  timeoutMs: number;
 }
 
 /**
@@ -42,12 +44,13 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
     const certPem = await store.readCurrentCert(name);
     const stateBefore = JSON.stringify(state);
+    // One deadline for this certificate, from its ARI check to the downloaded chain.
+    const client = (await opts.pool.get(cfg.server, cfg.caBundle)).withDeadline(opts.timeoutMs);
     let decision: Decision;
     if (!certPem) {
       decision = { due: true, reason: "no certificate stored yet", source: "forced", renewAt: null, state };
     } else {
       const cert = parseCertificate(certPem, `${store.dir(name)}/cert.pem`);
-      const client = await opts.pool.get(cfg.server, cfg.caBundle);
       decision = await decide({
         name,
         cert,
@@ -83,7 +86,6 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
 
     logger.info(`${name}: renewing (${decision.reason})`);
-    const client = await opts.pool.get(cfg.server, cfg.caBundle);
     const ariAvailable = Boolean((await client.directory()).renewalInfo);
     const { outcome } = await obtainAndDeploy(
       { ...cfg, updatedAt: now.toISOString() },

@@ -67,9 +67,11 @@ export class CertStore {
 
   /** Write a new version, switch `current` to it, create missing stable links, prune old versions. */
   async install(name: string, files: CertificateFiles, keep = 5): Promise<{ versionDir: string }> {
-    for (const [field] of FILES) {
+    for (const [field, file] of FILES) {
       if (typeof files[field] !== "string" || files[field].length === 0) {
-        throw new WileError(`Refusing to install certificate "${name}": ${field} is empty.`);
+        throw new WileError(`Refusing to install certificate "${name}": its ${file} would be empty.`, {
+          hint: "The certificate in place was kept. Run the command again; if it keeps failing, report it with -v.",
+        });
       }
     }
     const dir = await this.ensureDirs(name);

@@ -10,11 +10,10 @@
  *   - records every request, with the decoded JWS payload of POSTs (newOrder's `replaces`);
  *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced.
  *
- * TLS: the proxy serves Pebble's own listener certificate (pebble-forward.ts), so env.caBundle
- * trusts both, and `caBundle` is that file.
+ * The forwarding and TLS are pebble-proxy.ts's; `caBundle` is env.caBundle, which trusts both.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { endToEndHeaders, pebbleForwarder, servePebbleCert } from "./pebble-forward";
+import { startPebbleProxy } from "./pebble-proxy";
 import type { TestEnv } from "./testenv";
 
 export type WindowAnswer =
@@ -73,22 +72,16 @@ export interface AriProxy {
 
 const ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced";
 const BAD_NONCE = "urn:ietf:params:acme:error:badNonce";
-export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
-  const upstream = new URL(env.directoryUrl);
-  const upstreamOrigin = upstream.origin;
-  const { forward, close } = pebbleForwarder(env, "ari-proxy");
 
+export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   const windows = new Map<string, WindowAnswer>();
   const requests: ProxyRequest[] = [];
   let rejectReplaces = false;
-  let origin = "";
   let newOrderPath = "";
   let newNoncePath = "";
 
-  const rewrite = (text: string) => text.split(upstreamOrigin).join(origin);
-
   const freshNonce = async (host: string): Promise<string | undefined> => {
-    const r = await forward("HEAD", newNoncePath, { host, "user-agent": "wile-ari-proxy" }, null);
+    const r = await proxy.forwardRaw("HEAD", newNoncePath, { host, "user-agent": "wile-ari-proxy" }, null);
     const n = r.headers["replay-nonce"];
     return Array.isArray(n) ? n[0] : n;
   };
@@ -137,10 +130,9 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       );
     }
 
-    const host = req.headers.host ?? new URL(origin).host;
     if (rec.newOrder && rejectReplaces && isRecord(rec.payload) && rec.payload.replaces !== undefined) {
       rejectReplaces = false;
-      const nonce = await freshNonce(host);
+      const nonce = await freshNonce(req.headers.host ?? new URL(proxy.origin).host);
       return reply(
         409,
         { "content-type": "application/problem+json", ...(nonce ? { "replay-nonce": nonce } : {}) },
@@ -151,23 +143,12 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       );
     }
 
-    const up = await forward(
-      method,
-      path,
-      { ...endToEndHeaders(req.headers), host },
-      body.length > 0 ? body : null,
-    );
-    const outHeaders = endToEndHeaders(up.headers, rewrite);
+    const up = await proxy.forward(req, body);
     let out = up.body;
-    const type = String(up.headers["content-type"] ?? "");
-    if (/json|text|pem/i.test(type) || type === "") {
-      let text = rewrite(out.toString("utf8"));
-      if (method === "GET" && path === upstream.pathname && up.status === 200) {
-        const dir = JSON.parse(text) as Record<string, unknown>;
-        dir.renewalInfo = `${origin}/renewal-info`;
-        text = JSON.stringify(dir, null, 2);
-      }
-      out = Buffer.from(text);
+    if (method === "GET" && path === proxy.directoryPath && up.status === 200) {
+      const dir = JSON.parse(out.toString("utf8")) as Record<string, unknown>;
+      dir.renewalInfo = `${proxy.origin}/renewal-info`;
+      out = Buffer.from(JSON.stringify(dir, null, 2));
     }
     if (up.status >= 400) {
       try {
@@ -175,16 +156,16 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         if (typeof problem.type === "string") rec.problemType = problem.type;
       } catch {}
     }
-    reply(up.status, outHeaders, out);
+    reply(up.status, up.headers, out);
   };
 
-  const server = await servePebbleCert(env, "ari-proxy", handle);
-  origin = server.origin;
+  const proxy = await startPebbleProxy(env, handle);
+  const origin = proxy.origin;
 
   // Learn Pebble's newOrder and newNonce paths from its directory.
-  const dir = await forward(
+  const dir = await proxy.forwardRaw(
     "GET",
-    upstream.pathname,
+    proxy.directoryPath,
     { host: new URL(origin).host, "user-agent": "wile-ari-proxy" },
     null,
   );
@@ -193,7 +174,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   newNoncePath = new URL(d.newNonce).pathname;
 
   return {
-    directoryUrl: `${origin}${upstream.pathname}`,
+    directoryUrl: `${origin}${proxy.directoryPath}`,
     origin,
     caBundle: env.caBundle,
     requests,
@@ -215,10 +196,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         .filter((r) => r.problemType !== BAD_NONCE)
         .filter((r) => r.newOrder && isRecord(r.payload))
         .map((r) => r.payload as Record<string, unknown>),
-    stop: async () => {
-      await server.stop();
-      close();
-    },
+    stop: () => proxy.stop(),
   };
 }
 

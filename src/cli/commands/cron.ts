@@ -5,7 +5,15 @@ import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
 import { str } from "../options";
 import { configPatchFromOptions, NOTIFY_OPTIONS } from "./config";
-import { outcomesJson, PARALLEL_OPTION, parseParallel, renewMany, runLockPath } from "./renew";
+import {
+  outcomesJson,
+  PARALLEL_OPTION,
+  parseParallel,
+  parseTimeout,
+  renewMany,
+  runLockPath,
+  TIMEOUT_OPTION,
+} from "./renew";
 
 export const cronCommand: Command = {
   name: "cron",
@@ -19,7 +27,7 @@ export const cronCommand: Command = {
     "--notify-* and --heartbeat-url settings are kept in the home's config.json (see wile config).",
     "Exit 0 when nothing failed, 1 otherwise. A run started while one is running exits 0 at once.",
   ].join("\n"),
-  options: [PARALLEL_OPTION, ...NOTIFY_OPTIONS],
+  options: [PARALLEL_OPTION, TIMEOUT_OPTION, ...NOTIFY_OPTIONS],
   logs: true,
   examples: [
     "wile cron",
@@ -29,6 +37,7 @@ export const cronCommand: Command = {
   async run(ctx) {
     const { out, opts, home } = ctx;
     const parallel = parseParallel(str(opts, "parallel"));
+    const timeoutMs = parseTimeout(str(opts, "timeout"));
     const patch = configPatchFromOptions(opts);
     const config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
     const lock = await acquireLock(runLockPath(home));
@@ -38,7 +47,7 @@ export const cronCommand: Command = {
     }
     try {
       const startedAt = new Date().toISOString();
-      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel });
+      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel, timeoutMs });
       const failed = outcomes.filter((o) => o.status === "failed");
       const summary = summaryLine(outcomes);
       if (out.jsonMode) out.json(outcomesJson(outcomes));

@@ -16,6 +16,7 @@ import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
+import { parseTimeout, TIMEOUT_OPTION } from "./renew";
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -91,6 +92,7 @@ const OPTIONS: OptionSpec[] = [
     help: "ask for the OCSP Must-Staple extension (Let's Encrypt no longer supports it)",
   },
   { name: "force", type: "boolean", help: "issue even if the current certificate is not due" },
+  TIMEOUT_OPTION,
   DEPLOY_OPTION,
   ...allTargetOptions(),
 ];
@@ -117,6 +119,7 @@ export const issueCommand: Command = {
   async run(ctx) {
     const { out, home } = ctx;
     const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts);
+    const timeoutMs = parseTimeout(str(ctx.opts, "timeout"));
     // The default contact set at install time (install.sh --email, wile config --email).
     if (cfg.email.length === 0) cfg.email = (await readConfig(home)).email ?? [];
     const store = new CertStore(home);
@@ -148,6 +151,7 @@ export const issueCommand: Command = {
       verifyWaitMs: ctx.verifyWaitMs,
       reason: "issued",
       eab,
+      timeoutMs,
     });
     // Obtaining failed (recorded for a certificate this home already has): main reports it.
     if (!result) throw error;

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { ClientPool } from "../../flow/client";
+import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
@@ -22,6 +23,25 @@ export const PARALLEL_OPTION: OptionSpec = {
   arg: "N",
   help: "renew up to N certificates at once (default 4)",
 };
+
+export const TIMEOUT_OPTION: OptionSpec = {
+  name: "timeout",
+  type: "string",
+  arg: "SECONDS",
+  help: `give up on a certificate after SECONDS, whatever the CA does: every request, retry and wait for validation or issuance counts (default ${DEFAULT_TIMEOUT_MS / 1000})`,
+};
+
+/** --timeout in ms. */
+export function parseTimeout(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_MS;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 86_400) {
+    throw new UsageError(`--timeout "${value}" is not a whole number of seconds from 1 to 86400`, {
+      hint: `Example: --timeout 600 (the default is ${DEFAULT_TIMEOUT_MS / 1000}).`,
+    });
+  }
+  return n * 1000;
+}
 
 export function parseParallel(value: string | undefined): number {
   if (value === undefined) return 4;
@@ -50,7 +70,7 @@ export function prefixed(logger: Logger, name: string): Logger {
 export async function renewMany(
   ctx: CommandContext,
   logger: Logger,
-  opts: { names?: string[]; force: boolean; parallel: number },
+  opts: { names?: string[]; force: boolean; parallel: number; timeoutMs: number },
 ): Promise<Outcome[]> {
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
@@ -66,6 +86,7 @@ export async function renewMany(
         now,
         nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
         verifyWaitMs: ctx.verifyWaitMs,
+        timeoutMs: opts.timeoutMs,
       }),
     );
   } finally {
@@ -91,6 +112,7 @@ export const renewCommand: Command = {
     { name: "all", type: "boolean", help: "every certificate in this home" },
     { name: "force", type: "boolean", help: "renew even if not due" },
     PARALLEL_OPTION,
+    TIMEOUT_OPTION,
   ],
   logs: true,
   examples: [
@@ -112,6 +134,7 @@ export const renewCommand: Command = {
     }
     if (names.length > 1) throw new UsageError("give one NAME (or --all)");
     const parallel = parseParallel(str(opts, "parallel"));
+    const timeoutMs = parseTimeout(str(opts, "timeout"));
     const store = new CertStore(ctx.home);
     if (!all) {
       const name = names[0] as string;
@@ -133,6 +156,7 @@ export const renewCommand: Command = {
         ...(all ? {} : { names }),
         force: flag(opts, "force"),
         parallel,
+        timeoutMs,
       });
       return report(ctx, outcomes, all);
     } finally {
