@@ -1,6 +1,6 @@
 /**
  * A broken network between wile and a TestEnv's Pebble: an HTTPS proxy on 127.0.0.1 (Pebble's
- * listener certificate, see pebble-forward.ts) that forwards each request to Pebble unchanged and
+ * listener certificate, see pebble-proxy.ts) that forwards each request to Pebble unchanged and
  * can, on command,
  *   - reset the connection at step i of the run, either before the request reaches Pebble, or
  *     after Pebble answered (Pebble did the work, the client never hears). Steps number the
@@ -16,7 +16,7 @@
  * load balancer forgets the connection. Every request is counted and recorded.
  */
 import type { Socket } from "node:net";
-import { endToEndHeaders, pebbleForwarder, servePebbleCert } from "./pebble-forward";
+import { type PebbleProxy, startPebbleProxy } from "./pebble-proxy";
 import type { TestEnv } from "./testenv";
 
 export type Fault =
@@ -53,7 +53,6 @@ export interface FaultProxy {
 
 export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
   const upstream = new URL(env.directoryUrl);
-  const { forward, close } = pebbleForwarder(env, "fault-proxy");
   let fault: Fault = { kind: "none" };
   let random = () => 1;
   let requests: FaultRequest[] = [];
@@ -70,7 +69,7 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
     return "forward";
   };
 
-  const server = await servePebbleCert(env, "fault-proxy", async (req, body, res) => {
+  const proxy: PebbleProxy = await startPebbleProxy(env, async (req, body, res) => {
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
     const last = requests[requests.length - 1];
@@ -97,23 +96,17 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
       rec.outcome = action;
       return reset(req.socket);
     }
-    const up = await forward(
-      rec.method,
-      rec.path,
-      { ...endToEndHeaders(req.headers), host: req.headers.host ?? upstream.host },
-      body.length > 0 ? body : null,
-    );
+    const up = await proxy.forward(req, body);
     if (action === "reset-after") {
       rec.outcome = action;
       return reset(req.socket);
     }
     rec.outcome = up.status;
-    res.writeHead(up.status, { ...endToEndHeaders(up.headers), "content-length": String(up.body.length) });
-    res.end(rec.method === "HEAD" ? undefined : up.body);
+    proxy.reply(req, res, up);
   });
 
   return {
-    directoryUrl: `${server.origin}${upstream.pathname}`,
+    directoryUrl: `${proxy.origin}${upstream.pathname}`,
     get requests() {
       return requests;
     },
@@ -123,10 +116,7 @@ export async function startFaultProxy(env: TestEnv): Promise<FaultProxy> {
       requests = [];
       random = f.kind === "drop" ? mulberry32(f.seed) : () => 1;
     },
-    stop: async () => {
-      await server.stop();
-      close();
-    },
+    stop: () => proxy.stop(),
   };
 }
 

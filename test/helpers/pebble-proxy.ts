@@ -1,6 +1,6 @@
 /**
  * An HTTPS reverse proxy on 127.0.0.1 in front of a TestEnv's Pebble, for test doubles that change
- * some of Pebble's answers (ari-proxy.ts, hostile-ca.ts). `handle` gets every request with its
+ * some of Pebble's answers or the network (ari-proxy.ts, hostile-ca.ts, fault-proxy.ts). `handle` gets every request with its
  * whole body; `forward` passes one to Pebble and returns the answer whole, with absolute Pebble URLs
  * in the body and headers rewritten to the proxy's origin. The Host header is passed through, so
  * Pebble's JWS `url` check and the URLs it generates already name the proxy; the rewrite is a
@@ -124,6 +124,7 @@ export async function startPebbleProxy(env: TestEnv, handle: ProxyHandler): Prom
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       handle(req, Buffer.concat(chunks), res).catch((err: Error) => {
+        if (res.destroyed) return;
         if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
         res.end(`pebble-proxy: ${err.message}`);
       });
