@@ -108,7 +108,17 @@ npm run --silent test:unit
 
 # ----------------------------------------------------------------------------------------------
 section "e2e tests (Pebble, pebble-challtestsrv, nginx)"
+# Every run's argv and output, and the homes, deploy targets and temp dirs, are recorded for the
+# secrets audit below (test/helpers/secrets-audit.ts).
+WILE_TEST_AUDIT_DIR=$(mktemp -d /tmp/wile-secrets-audit-XXXXXX)
+export WILE_TEST_AUDIT_DIR
 CI="${CI:-true}" npm run --silent test:e2e
+
+# ----------------------------------------------------------------------------------------------
+section "secrets audit of the e2e run (key material, EAB keys, PKCS#12 passwords)"
+node scripts/secrets-audit.mjs "$WILE_TEST_AUDIT_DIR" || fail "secrets leaked (see above; records in $WILE_TEST_AUDIT_DIR)"
+rm -rf "$WILE_TEST_AUDIT_DIR"
+unset WILE_TEST_AUDIT_DIR
 
 # ----------------------------------------------------------------------------------------------
 section "arm64 binary under qemu-user-static"
