@@ -2,8 +2,8 @@
  * Finds key material and known secret values in text or bytes (issue 10 part 7). Pure functions,
  * shared by the audit hooks of the e2e helpers (secrets-audit.ts) and scripts/secrets-audit.mjs.
  *
- * Key material is recognised by shape: a PEM private key block ("...PRIVATE KEY-----", any
- * flavour: PKCS#8, RSA, EC, ENCRYPTED, OPENSSH) and a JSON object that looks like a JWK ("kty")
+ * Key material is recognised by shape: a PEM private key block ("...PRIVATE KEY-----" and data,
+ * any flavour: PKCS#8, RSA, EC, ENCRYPTED, OPENSSH; also JSON-escaped or flattened into a log line) and a JSON object that looks like a JWK ("kty")
  * holding a private member (d, p, q, dp, dq, qi, k). Secret values (EAB HMAC keys, PKCS#12
  * passwords) are learned from the argv of each run and searched for in every form they could take:
  * as given, JSON-escaped, and for an HMAC key its decoded bytes raw, in base64, base64url and hex.
@@ -75,7 +75,11 @@ export function findSecrets(data: Buffer, secrets: readonly Secret[]): Secret[] 
   return secrets.filter((s) => secretForms(s).some((f) => data.includes(f)));
 }
 
-const PEM_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----/g;
+/**
+ * A BEGIN line followed by key data: on the next line, after a JSON-escaped line break, or after
+ * the " | " a log line puts for one. The marker alone (in wile's own code) is not a key.
+ */
+const PEM_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:\\[rn]|[\s|])+(?:[A-Za-z0-9+/]{16}|Proc-Type:)/g;
 const JWK_PRIVATE = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 /** Descriptions of the key material in `text`: "PEM private key (EC)", "JWK private member d". */

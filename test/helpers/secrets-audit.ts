@@ -12,7 +12,8 @@
  * EAB keys the CA must know) is the CA's side and is skipped.
  *
  * Where key material may be (design.md "State on disk", src/deploy/outputs.ts):
- *   - in a home: accounts/.../account.key (and .next, .old-<UTC>), certs/<name>/archive/<v>/privkey.pem;
+ *   - in a home: accounts/.../account.key (and .next, .old-<UTC>), certs/<name>/archive/<v>/privkey.pem
+ *     (also under removed/<name>-<UTC>/, where `wile remove` moves certs/<name>);
  *   - outside any home (deploy targets, test fixtures): any file;
  * a PKCS#12 password given with --pfx-password: certs/<name>/renewal.json (src/deploy/pfx.ts: "a
  * given one is stored in renewal.json") and the deploy target's PATH.pass; an EAB HMAC key: nowhere.
@@ -250,14 +251,15 @@ function keyAllowed(f: string, home: string | undefined): string | undefined {
   if (!home) return undefined;
   const rel = relative(home, f).split(sep).join("/");
   if (/^accounts\/.+\/account\.key(\.next|\.old-[^/]+)?$/.test(rel)) return undefined;
-  if (/^certs\/[^/]+\/archive\/[^/]+\/privkey\.pem$/.test(rel)) return undefined;
+  // certs/<name>/ and, after `wile remove`, removed/<name>-<UTC>/ (the same directory moved).
+  if (/^(certs|removed)\/[^/]+\/archive\/[^/]+\/privkey\.pem$/.test(rel)) return undefined;
   return `key material in ${rel} under the wile home (only account.key* and archive/*/privkey.pem may hold keys)`;
 }
 
 /** undefined when the secret `kind` may be in `f`, else why not. */
 function secretAllowed(f: string, home: string | undefined, kind: string): string | undefined {
   if (kind === "pfx-password") {
-    if (home && /^certs\/[^/]+\/renewal\.json$/.test(relative(home, f).split(sep).join("/")))
+    if (home && /^(certs|removed)\/[^/]+\/renewal\.json$/.test(relative(home, f).split(sep).join("/")))
       return undefined;
     if (!home && f.endsWith(".pass")) return undefined;
     return `a PKCS#12 password in ${home ? relative(home, f) : basename(f)} (only renewal.json and PATH.pass may hold it)`;

@@ -34,7 +34,13 @@ function put(path: string, content: string, mode = 0o600): string {
 describe("secret scanner", () => {
   it("finds PEM private keys of every flavour and JWK private members, not public keys", () => {
     assert.deepEqual(findKeyMaterial(`x\n${keyPem}`), ["PEM private key"]);
-    assert.deepEqual(findKeyMaterial("-----BEGIN EC PRIVATE KEY-----\nAA=="), ["PEM private key (EC)"]);
+    const body = "MHcCAQEEIBL0c3xZ8Hq1bH5Jd7R4n8Qx2bY6a9GJk1mC0eZf3vWXoAoGCCqGSM49";
+    assert.deepEqual(findKeyMaterial(`-----BEGIN EC PRIVATE KEY-----\n${body}`), ["PEM private key (EC)"]);
+    // JSON-escaped (a --json document), and flattened into a log line.
+    assert.deepEqual(findKeyMaterial(JSON.stringify({ key: keyPem })), ["PEM private key"]);
+    assert.deepEqual(findKeyMaterial(`INFO -----BEGIN PRIVATE KEY----- | ${body}`), ["PEM private key"]);
+    // The marker alone, as wile's own code holds it, is no key.
+    assert.deepEqual(findKeyMaterial('const l = "-----BEGIN PRIVATE KEY-----";\nfoo()'), []);
     assert.deepEqual(findKeyMaterial(`account ${JSON.stringify({ jwk })}`), ['JWK private member "d"']);
     // JSON quoted inside a JSON string or a log line.
     assert.deepEqual(findKeyMaterial(JSON.stringify({ msg: JSON.stringify(jwk) })), [

@@ -1,0 +1,79 @@
+/**
+ * -v stack traces that are useful in a bug report although dist/wile.cjs is minified: the build
+ * writes the source map dist/wile.cjs.map beside the bundle (and embeds it in the standalone
+ * binaries as the SEA asset `wile.cjs.map`). With -v, and only when a map is there, each frame of
+ * the bundle is shown as its TypeScript function and position: `at obtainCertificate
+ * (src/flow/issue.ts:120:11)`. Without a map (wile.cjs copied alone) frames stay as V8 prints them.
+ * The map is read only then, so a normal start costs nothing.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
+
+const SEA_ASSET = "wile.cjs.map";
+
+/** The bundle's source map, or undefined (running from src/ under tsx, or no map shipped). */
+function loadMap(): { map: SourceMap; file: string } | undefined {
+  try {
+    const sea = require("node:sea") as typeof import("node:sea");
+    if (sea.isSea()) return { map: new SourceMap(JSON.parse(sea.getAsset(SEA_ASSET, "utf8"))), file: "" };
+  } catch {
+    // Node before 20.12 has no node:sea; a binary without the asset: no map.
+  }
+  const file = typeof __filename === "string" ? __filename : "";
+  if (!file.endsWith(".cjs") || !existsSync(`${file}.map`)) return undefined;
+  try {
+    return { map: new SourceMap(JSON.parse(readFileSync(`${file}.map`, "utf8"))), file };
+  } catch {
+    return undefined;
+  }
+}
+
+/** From now on, error stacks name TypeScript functions and positions (called for -v). */
+export function useSourceMapStacks(): void {
+  const found = loadMap();
+  if (!found) return;
+  const { map, file } = found;
+  const fromBundle = (f: NodeJS.CallSite) => {
+    const name = f.getFileName() ?? "";
+    // A standalone binary names its script by the path of the bundle it was built from.
+    return file === "" ? name.endsWith(".cjs") : name === file;
+  };
+  /** The mapping that starts exactly at (1-based line, 0-based column) of the bundle, if any. */
+  const exact = (line: number, col: number) => {
+    const e = map.findEntry(line - 1, col) as {
+      generatedLine?: number;
+      generatedColumn?: number;
+      name?: string;
+    };
+    return e.generatedLine === line - 1 && e.generatedColumn === col ? e : undefined;
+  };
+  // esbuild writes `function Xy(` / `async function Xy(`: V8 gives the position of `function` or
+  // `async` (a mapping without a name), the map names the identifier after it.
+  const functionName = (f: NodeJS.CallSite) => {
+    const line = f.getEnclosingLineNumber?.();
+    const col = f.getEnclosingColumnNumber?.();
+    const start = line && col ? exact(line, col - 1) : undefined;
+    if (!line || !col || !start || start.name) return undefined;
+    return exact(line, col - 1 + 9)?.name ?? exact(line, col - 1 + 15)?.name;
+  };
+  Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
+    let name = err.name;
+    const lines = frames.map((f, i) => {
+      const line = f.getLineNumber();
+      const col = f.getColumnNumber();
+      if (!fromBundle(f) || !line || !col) return `    at ${f}`;
+      const e = map.findEntry(line - 1, col - 1) as {
+        originalSource?: string;
+        originalLine?: number;
+        originalColumn?: number;
+      };
+      if (!e.originalSource) return `    at ${f}`;
+      // The error's class, minified too: the first frame is its `new Xy(`.
+      if (i === 0) name = exact(line, col - 1 + 4)?.name ?? name;
+      const fn = functionName(f) ?? f.getFunctionName() ?? "<anonymous>";
+      const where = `${e.originalSource.replace(/^(\.\.\/)+/, "")}:${(e.originalLine ?? 0) + 1}:${(e.originalColumn ?? 0) + 1}`;
+      return `    at ${f.isAsync() ? "async " : ""}${fn} (${where})`;
+    });
+    return [`${name}: ${err.message}`, ...lines].join("\n");
+  };
+}
