@@ -5,7 +5,8 @@
 // e2e runs are audited for leaked secrets (test/helpers/secrets-audit.ts): with WILE_TEST_AUDIT_DIR
 // set, the records go there and the caller runs scripts/secrets-audit.mjs (scripts/test.sh does);
 // without it they go to a fresh temp dir, audited here after the tests (and removed when clean).
-// WILE_TEST_TAP=FILE also writes a TAP report there (scripts/test-repeat.mjs reads it).
+// WILE_TEST_TAP=FILE also writes a TAP report there; WILE_TEST_RESULTS=FILE one JSON line per test
+// (scripts/lib/results-reporter.mjs, read by scripts/test-repeat.mjs).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,6 +43,12 @@ if (files.length === 0) {
 const args = ["--import", "tsx", "--test", "--test-reporter=spec", "--test-reporter-destination=stdout"];
 if (process.env.WILE_TEST_TAP) {
   args.push("--test-reporter=tap", `--test-reporter-destination=${process.env.WILE_TEST_TAP}`);
+}
+if (process.env.WILE_TEST_RESULTS) {
+  args.push(
+    `--test-reporter=${join(root, "scripts", "lib", "results-reporter.mjs")}`,
+    `--test-reporter-destination=${process.env.WILE_TEST_RESULTS}`,
+  );
 }
 // e2e files each start their own Pebble/nginx; one file at a time keeps timings and logs readable.
 if (suite === "e2e") args.push("--test-concurrency=1", "--test-timeout=300000");
