@@ -4,35 +4,47 @@
  * binaries as the SEA asset `wile.cjs.map`). With -v, and only when a map is there, each frame of
  * the bundle is shown as its TypeScript function and position: `at obtainCertificate
  * (src/flow/issue.ts:120:11)`. Without a map (wile.cjs copied alone) frames stay as V8 prints them.
- * The map is read only then, so a normal start costs nothing.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { SourceMap } from "node:module";
 
 const SEA_ASSET = "wile.cjs.map";
 
-/** The bundle's source map, or undefined (running from src/ under tsx, or no map shipped). */
-function loadMap(): { map: SourceMap; file: string } | undefined {
+/**
+ * Where the bundle's source map is, without reading it: the SEA asset, `<bundle>.map`, or
+ * undefined (running from src/ under tsx, or no map shipped). `file`: the bundle's path ("" in SEA).
+ */
+function findMap(): { read: () => string; file: string } | undefined {
   try {
     const sea = require("node:sea") as typeof import("node:sea");
-    if (sea.isSea()) return { map: new SourceMap(JSON.parse(sea.getAsset(SEA_ASSET, "utf8"))), file: "" };
+    if (sea.isSea()) return { read: () => sea.getAsset(SEA_ASSET, "utf8"), file: "" };
   } catch {
-    // Node before 20.12 has no node:sea; a binary without the asset: no map.
+    // Node before 20.12 has no node:sea.
   }
   const file = typeof __filename === "string" ? __filename : "";
   if (!file.endsWith(".cjs") || !existsSync(`${file}.map`)) return undefined;
-  try {
-    return { map: new SourceMap(JSON.parse(readFileSync(`${file}.map`, "utf8"))), file };
-  } catch {
-    return undefined;
-  }
+  return { read: () => readFileSync(`${file}.map`, "utf8"), file };
 }
 
-/** From now on, error stacks name TypeScript functions and positions (called for -v). */
+/**
+ * From now on, error stacks name TypeScript functions and positions (called for -v). The map is
+ * parsed when the first stack is formatted, so -v without an error costs nothing.
+ */
 export function useSourceMapStacks(): void {
-  const found = loadMap();
+  const found = findMap();
   if (!found) return;
-  const { map, file } = found;
+  const { file } = found;
+  let parsed: SourceMap | null | undefined;
+  const sourceMap = () => {
+    if (parsed === undefined) {
+      try {
+        parsed = new SourceMap(JSON.parse(found.read()));
+      } catch {
+        parsed = null; // a binary without the asset, a damaged map: frames as V8 prints them
+      }
+    }
+    return parsed;
+  };
   const fromBundle = (f: NodeJS.CallSite) => {
     const name = f.getFileName() ?? "";
     // A standalone binary names its script by the path of the bundle it was built from.
@@ -40,7 +52,7 @@ export function useSourceMapStacks(): void {
   };
   /** The mapping that starts exactly at (1-based line, 0-based column) of the bundle, if any. */
   const exact = (line: number, col: number) => {
-    const e = map.findEntry(line - 1, col) as {
+    const e = (sourceMap() as SourceMap).findEntry(line - 1, col) as {
       generatedLine?: number;
       generatedColumn?: number;
       name?: string;
@@ -61,7 +73,8 @@ export function useSourceMapStacks(): void {
     const lines = frames.map((f, i) => {
       const line = f.getLineNumber();
       const col = f.getColumnNumber();
-      if (!fromBundle(f) || !line || !col) return `    at ${f}`;
+      const map = sourceMap();
+      if (!map || !fromBundle(f) || !line || !col) return `    at ${f}`;
       const e = map.findEntry(line - 1, col - 1) as {
         originalSource?: string;
         originalLine?: number;
@@ -74,6 +87,6 @@ export function useSourceMapStacks(): void {
       const where = `${e.originalSource.replace(/^(\.\.\/)+/, "")}:${(e.originalLine ?? 0) + 1}:${(e.originalColumn ?? 0) + 1}`;
       return `    at ${f.isAsync() ? "async " : ""}${fn} (${where})`;
     });
-    return [`${name}: ${err.message}`, ...lines].join("\n");
+    return [err.message ? `${name}: ${err.message}` : name, ...lines].join("\n");
   };
 }
