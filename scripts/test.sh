@@ -2,7 +2,8 @@
 # The one test command (README, .ci/run): from a fresh Debian 12 machine with Node >= 20 to a full
 # check. Installs missing Debian packages when run as root (otherwise names them and stops), then:
 # npm ci, build + dist freshness, standalone binaries, typecheck, lint, unit tests, e2e tests
-# against Pebble/nginx, the arm64 binary under qemu, and the benchmark in quick mode.
+# against Pebble/nginx, the secrets audit of the e2e run, the arm64 binary under qemu, and the
+# benchmark in quick mode.
 # Stops at the first failure with a non-zero exit.
 #
 # Environment: SKIP_APT=1 skips the package step; SKIP_NPM_CI=1 reuses node_modules.
