@@ -75,7 +75,7 @@ console.log(
   `secrets audit: test-files=${tests.size} runs=${runs.length} output-lines=${outputLines} ` +
     `log-lines=${sum((s) => s.logLines)} files-scanned=${sum((s) => s.files)} ` +
     `(${(sum((s) => s.bytes) / 1048576).toFixed(1)} MiB) key-files-mode-checked=${keyFiles.size} ` +
-    `secrets-known=${secrets.length} leaks=${leaks.length}`,
+    `secrets-known=${secrets.length} scan-ms=${Math.round(sum((s) => s.ms ?? 0))} leaks=${leaks.length}`,
 );
 if (runs.length === 0 && !allowEmpty) {
   console.error(

@@ -118,11 +118,13 @@ function optionValues(argv: readonly string[], name: string, suffix = false): st
 export function auditTree(root: string, depth = Infinity): void {
   const dir = auditDir();
   if (!dir) return;
+  const started = performance.now();
   const r = scanTree(resolve(root), policy(), depth, state.seen, state.infra);
+  const ms = Math.round((performance.now() - started) * 10) / 10;
   if (r.files === 0 && r.leaks.length === 0) return;
   appendFileSync(
     join(dir, `files-${process.pid}.jsonl`),
-    `${JSON.stringify({ test: relative(process.cwd(), process.argv[1] ?? "?"), root, ...r })}\n`,
+    `${JSON.stringify({ test: relative(process.cwd(), process.argv[1] ?? "?"), root, ms, ...r })}\n`,
   );
 }
 
