@@ -50,13 +50,16 @@ export function useSourceMapStacks(): void {
     // A standalone binary names its script by the path of the bundle it was built from.
     return file === "" ? name.endsWith(".cjs") : name === file;
   };
-  /** The mapping that starts exactly at (1-based line, 0-based column) of the bundle, if any. */
-  const exact = (line: number, col: number) => {
-    const e = (sourceMap() as SourceMap).findEntry(line - 1, col) as {
+  /** The mapping at or before (1-based line, 0-based column) of the bundle. */
+  const exactOrBefore = (line: number, col: number) =>
+    (sourceMap() as SourceMap).findEntry(line - 1, col) as {
       generatedLine?: number;
       generatedColumn?: number;
       name?: string;
     };
+  /** The mapping that starts exactly at (1-based line, 0-based column) of the bundle, if any. */
+  const exact = (line: number, col: number) => {
+    const e = exactOrBefore(line, col);
     return e.generatedLine === line - 1 && e.generatedColumn === col ? e : undefined;
   };
   // esbuild writes `function Xy(` / `async function Xy(`: V8 gives the position of `function` or
@@ -66,7 +69,13 @@ export function useSourceMapStacks(): void {
     const col = f.getEnclosingColumnNumber?.();
     const start = line && col ? exact(line, col - 1) : undefined;
     if (!line || !col || !start || start.name) return undefined;
-    return exact(line, col - 1 + 9)?.name ?? exact(line, col - 1 + 15)?.name;
+    // Only a keyword between: no other mapping starts before the name (a method's `async run({a:b`
+    // has one at `run`, and `b` is not the function's name).
+    const after = (k: number) =>
+      exactOrBefore(line, col - 1 + k - 1).generatedColumn === col - 1
+        ? exact(line, col - 1 + k)?.name
+        : undefined;
+    return after(9) ?? after(15);
   };
   Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
     let name = err.name;
