@@ -224,7 +224,9 @@ export function scanTree(
       out.leaks.push({
         file: f,
         what: found.map((x) => x.what).join(", "),
-        why: `mode 0${mode.toString(8)}: a file holding a secret must be 0600 or stricter`,
+        why:
+          `mode 0${mode.toString(8)}: a file holding a secret must be 0600 or stricter` +
+          (home ? "" : " (a test's own fixture: write it 0600, or register its directory with auditInfra())"),
       });
     }
   }
