@@ -179,11 +179,18 @@ export function scanTree(
     }
   };
   walk(root, depth);
-  // A random PKCS#12 password of the files target: learned first, so that it is found anywhere else.
+  // Passwords wile was given or made, learned first so that they are found anywhere else: a random
+  // PKCS#12 password of the files target (PATH.pass), and a renewal.json's pfxPassword (a test may
+  // write one there instead of passing --pfx-password).
   for (const f of files) {
-    if (!f.endsWith(".pass") || !existsNextTo(f)) continue;
-    const v = read(f)?.toString("utf8").trim();
-    if (v) out.learned.push({ kind: "pfx-password", value: v });
+    if (f.endsWith(".pass") && existsNextTo(f)) {
+      const v = read(f)?.toString("utf8").trim();
+      if (v) out.learned.push({ kind: "pfx-password", value: v });
+    } else if (basename(f) === "renewal.json") {
+      for (const v of fieldValues(read(f)?.toString("utf8") ?? "", "pfxPassword")) {
+        out.learned.push({ kind: "pfx-password", value: v });
+      }
+    }
   }
   const secrets = uniqueSecrets([...pol.secrets, ...out.learned]);
   if (out.learned.length > 0) state.secrets = uniqueSecrets([...state.secrets, ...out.learned]);
@@ -229,6 +236,26 @@ export function scanTree(
           (home ? "" : " (a test's own fixture: write it 0600, or register its directory with auditInfra())"),
       });
     }
+  }
+  return out;
+}
+
+/** String values of every `field` in a JSON text (none when it does not parse). */
+function fieldValues(json: string, field: string): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === field && typeof x === "string" && x !== "") out.push(x);
+        else walk(x);
+      }
+    }
+  };
+  try {
+    walk(JSON.parse(json));
+  } catch {
+    // a damaged renewal.json: nothing to learn
   }
   return out;
 }

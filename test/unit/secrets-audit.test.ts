@@ -96,6 +96,12 @@ describe("file policy (scanTree)", () => {
     put(join(deploy, "site.pfx"), "binary");
     put(join(deploy, "site.pfx.pass"), "Random-Pass-4711\n");
     put(join(deploy, "reload.log"), "reloaded with Random-Pass-4711\n", 0o644);
+    // A password only a renewal.json holds (written by a test) is learned from there.
+    put(
+      join(home, "certs", "b", "renewal.json"),
+      JSON.stringify({ deploy: [{ pfxPassword: "Stored-Pass-0815" }] }),
+    );
+    put(join(home, "certs", "b", "state.json"), JSON.stringify({ note: "Stored-Pass-0815" }));
 
     const pol = { homes: [home], secrets: secretsFromArgv(argv), groupModes: [] as number[] };
     const r = scanTree(root, pol);
@@ -106,6 +112,7 @@ describe("file policy (scanTree)", () => {
         'home/accounts/ca_443/default/account.json: JWK private member "d"',
         "home/certs/a/archive/v2/privkey.pem: PEM private key",
         "home/certs/a/state.json: pfx-password",
+        "home/certs/b/state.json: pfx-password",
         "home/logs/wile.log: PEM private key",
         "deploy/group-key.pem: PEM private key",
         "deploy/hook-output.txt: eab-hmac-key",
@@ -113,8 +120,11 @@ describe("file policy (scanTree)", () => {
       ].sort(),
     );
     assert.match(r.leaks.find((l) => l.file.endsWith("v2/privkey.pem"))?.why ?? "", /mode 0644/);
-    assert.deepEqual(r.learned, [{ kind: "pfx-password", value: "Random-Pass-4711" }]);
-    assert.equal(r.files, 13);
+    assert.deepEqual(
+      r.learned.map((s) => s.value).sort(),
+      ["Random-Pass-4711", PFX_PW, "Stored-Pass-0815"].sort(),
+    );
+    assert.equal(r.files, 15);
     assert.equal(r.logLines, 1 + keyPem.split("\n").length - 1);
 
     // 0640 is fine outside the home once a run asked for a group (--owner u:g) or that mode.
