@@ -13,7 +13,8 @@
  *
  * Where key material may be (design.md "State on disk", src/deploy/outputs.ts):
  *   - in a home: accounts/.../account.key (and .next, .old-<UTC>), certs/<name>/archive/<v>/privkey.pem
- *     (also under removed/<name>-<UTC>/, where `wile remove` moves certs/<name>);
+ *     (also under removed/<name>-<UTC>/, where `wile remove` moves certs/<name>), and the
+ *     `.NAME.tmp-HEX` temp files of their atomic writes (a kill -9 leaves them);
  *   - outside any home (deploy targets, test fixtures): any file;
  * a PKCS#12 password given with --pfx-password: certs/<name>/renewal.json (src/deploy/pfx.ts: "a
  * given one is stored in renewal.json") and the deploy target's PATH.pass; an EAB HMAC key: nowhere.
@@ -280,18 +281,28 @@ function read(f: string): Buffer | undefined {
 /** undefined when key material may be in `f`, else why not. */
 function keyAllowed(f: string, home: string | undefined): string | undefined {
   if (!home) return undefined;
-  const rel = relative(home, f).split(sep).join("/");
+  const rel = homePath(home, f);
   if (/^accounts\/.+\/account\.key(\.next|\.old-[^/]+)?$/.test(rel)) return undefined;
   // certs/<name>/ and, after `wile remove`, removed/<name>-<UTC>/ (the same directory moved).
   if (/^(certs|removed)\/[^/]+\/archive\/[^/]+\/privkey\.pem$/.test(rel)) return undefined;
   return `key material in ${rel} under the wile home (only account.key* and archive/*/privkey.pem may hold keys)`;
 }
 
+/**
+ * `f` relative to `home`, a temp file of an atomic write (fs-safe.ts tempPathFor: `.NAME.tmp-HEX`,
+ * left behind by a kill -9) named as the file it was to become.
+ */
+function homePath(home: string, f: string): string {
+  return relative(home, f)
+    .split(sep)
+    .join("/")
+    .replace(/(^|\/)\.([^/]+)\.tmp-[0-9a-f]+$/, "$1$2");
+}
+
 /** undefined when the secret `kind` may be in `f`, else why not. */
 function secretAllowed(f: string, home: string | undefined, kind: string): string | undefined {
   if (kind === "pfx-password") {
-    if (home && /^(certs|removed)\/[^/]+\/renewal\.json$/.test(relative(home, f).split(sep).join("/")))
-      return undefined;
+    if (home && /^(certs|removed)\/[^/]+\/renewal\.json$/.test(homePath(home, f))) return undefined;
     if (!home && f.endsWith(".pass")) return undefined;
     return `a PKCS#12 password in ${home ? relative(home, f) : basename(f)} (only renewal.json and PATH.pass may hold it)`;
   }

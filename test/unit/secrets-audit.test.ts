@@ -86,6 +86,9 @@ describe("file policy (scanTree)", () => {
     put(join(home, "accounts", "ca_443", "default", "account.key"), keyPem);
     put(join(home, "certs", "a", "archive", "v1", "privkey.pem"), keyPem);
     put(join(home, "certs", "a", "archive", "v2", "privkey.pem"), keyPem, 0o644);
+    // The temp file of an atomic write that a kill -9 left: still the key's place, and 0600.
+    put(join(home, "certs", "a", "archive", "v3", ".privkey.pem.tmp-0a1b2c3d4e5f"), keyPem);
+    put(join(home, "certs", "a", "archive", "v3", ".cert.pem.tmp-0a1b2c3d4e5f"), keyPem);
     put(join(home, "certs", "a", "renewal.json"), JSON.stringify({ pfxPassword: PFX_PW }));
     put(join(home, "certs", "a", "state.json"), JSON.stringify({ note: PFX_PW }));
     put(join(home, "logs", "wile.log"), `2026 INFO [1] key:\n${keyPem}`);
@@ -111,6 +114,7 @@ describe("file policy (scanTree)", () => {
       [
         'home/accounts/ca_443/default/account.json: JWK private member "d"',
         "home/certs/a/archive/v2/privkey.pem: PEM private key",
+        "home/certs/a/archive/v3/.cert.pem.tmp-0a1b2c3d4e5f: PEM private key",
         "home/certs/a/state.json: pfx-password",
         "home/certs/b/state.json: pfx-password",
         "home/logs/wile.log: PEM private key",
@@ -124,7 +128,7 @@ describe("file policy (scanTree)", () => {
       r.learned.map((s) => s.value).sort(),
       ["Random-Pass-4711", PFX_PW, "Stored-Pass-0815"].sort(),
     );
-    assert.equal(r.files, 15);
+    assert.equal(r.files, 17);
     assert.equal(r.logLines, 1 + keyPem.split("\n").length - 1);
 
     // 0640 is fine outside the home once a run asked for a group (--owner u:g) or that mode.
