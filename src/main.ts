@@ -21,6 +21,7 @@ import { VERIFY_WAIT_MS } from "./deploy/verify";
 import { resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
 import { openFileLog } from "./util/logfile";
+import { useSourceMapStacks } from "./util/stack";
 import { VERSION } from "./version";
 
 const COMMANDS: Command[] = [
@@ -61,6 +62,7 @@ export async function runMain(
 ): Promise<number> {
   const wantsJson = argv.includes("--json");
   const verbose = argv.includes("-v") || argv.includes("--verbose");
+  if (verbose) useSourceMapStacks();
   const out = createOutput(io, env, { json: wantsJson, verbose });
   try {
     const [first, ...rest] = argv;
