@@ -8,7 +8,8 @@
  *   - adds `renewalInfo: <proxy>/renewal-info` to the directory;
  *   - answers GET /renewal-info/<CertID> with what the test set through setWindow();
  *   - records every request, with the decoded JWS payload of POSTs (newOrder's `replaces`);
- *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced.
+ *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced;
+ *   - can replace the certificate chains Pebble serves (replaceCertificate), for forged chains.
  *
  * TLS: the proxy serves Pebble's own listener certificate (SAN IP:127.0.0.1, made by testenv.ts in
  * env.tmp), so env.caBundle trusts both, and `caBundle` is that file.
@@ -64,6 +65,11 @@ export interface AriProxy {
   clearWindows(): void;
   /** The next newOrder carrying `replaces` is answered 409 alreadyReplaced (not forwarded). */
   rejectReplacesOnce(): void;
+  /**
+   * Every certificate download (a 200 answer of type application/pem-certificate-chain) is answered
+   * with forge(the chain Pebble served) instead, until called with null.
+   */
+  replaceCertificate(forge: ((served: string) => string) | null): void;
   /** Requests for renewal information so far (optionally for one CertID). */
   renewalInfoRequests(certId?: string): ProxyRequest[];
   /**
@@ -102,6 +108,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   const windows = new Map<string, WindowAnswer>();
   const requests: ProxyRequest[] = [];
   let rejectReplaces = false;
+  let forge: ((served: string) => string) | null = null;
   let origin = "";
   let newOrderPath = "";
   let newNoncePath = "";
@@ -224,6 +231,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         dir.renewalInfo = `${origin}/renewal-info`;
         text = JSON.stringify(dir, null, 2);
       }
+      if (forge && up.status === 200 && /pem-certificate-chain/i.test(type)) text = forge(text);
       out = Buffer.from(text);
     }
     if (up.status >= 400) {
@@ -275,6 +283,9 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
     clearWindows: () => windows.clear(),
     rejectReplacesOnce: () => {
       rejectReplaces = true;
+    },
+    replaceCertificate: (f) => {
+      forge = f;
     },
     renewalInfoRequests: (certId) =>
       requests.filter(
