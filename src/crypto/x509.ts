@@ -227,10 +227,11 @@ export function checkChain(pem: string, expect: ChainExpectations): CheckedChain
       const x509 = new X509Certificate(der);
       return { x509, info: parseCertificate(der, what), pem: toPem("CERTIFICATE", der) };
     } catch (err) {
-      const cause = err instanceof WileError ? err.cause : err;
-      throw new ChainRejected(
-        `a chain in which ${what} is not a valid X.509 certificate (${printable((cause as Error)?.message ?? String(cause), 200)})`,
-      );
+      // OpenSSL's own text says little here ("PEM routines::no start line" for bad DER); the DER
+      // reader's (from parseCertificate) says where the structure breaks.
+      const cause = err instanceof WileError && err.cause instanceof Error ? err.cause.message : "";
+      const why = cause && !cause.startsWith("error:") ? printable(cause, 200) : "it does not decode as DER";
+      throw new ChainRejected(`a chain in which ${what} is not a valid X.509 certificate (${why})`);
     }
   });
   const [leaf, ...issuers] = certs as [(typeof certs)[number], ...typeof certs];
