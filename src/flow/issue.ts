@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
@@ -13,6 +14,7 @@ import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "
 import { CertStore } from "../store/certs";
 import { acquireLock } from "../store/lock";
 import type { RenewalConfig } from "../store/renewal";
+import { checkWritable, notWritable } from "../store/writable";
 import { WileError } from "../util/errors";
 import { onInterrupt } from "../util/interrupt";
 import type { Logger } from "../util/log";
@@ -50,8 +52,18 @@ export interface IssueDeps {
 export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Promise<IssueResult> {
   const { logger } = deps;
   const certs = new CertStore(deps.home);
-  await certs.ensureDirs(cfg.name);
-  const lock = await acquireLock(certs.lockPath(cfg.name));
+  // Everything the lifecycle writes (the version, the stable links, renewal.json, state.json) goes
+  // to the certificate's directory and its archive: found unwritable now, before the CA is asked,
+  // not after it issued (issue 10 finding 3).
+  const why = `the new certificate could not be stored, so nothing was ordered from the CA`;
+  let lock: Awaited<ReturnType<typeof acquireLock>>;
+  try {
+    const dir = await certs.ensureDirs(cfg.name);
+    await checkWritable([dir, join(dir, "archive")], why);
+    lock = await acquireLock(certs.lockPath(cfg.name));
+  } catch (err) {
+    throw (await notWritable(err, why)) ?? err;
+  }
   if (!lock) {
     throw new WileError(`another wile process is working on ${cfg.name} right now`, {
       hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,

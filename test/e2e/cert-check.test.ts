@@ -8,11 +8,22 @@
  * the stable paths and the deployed files byte-identical, no new version. (The general hostile-CA
  * proxy of issue 10 part 1 is test/helpers/hostile-ca.ts, written in parallel; this one only
  * needs the one hook.)
+ *
+ * Also issue 10 finding 3: a certificate directory wile cannot write to is found before anything
+ * is ordered, not after the CA issued.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type AriProxy, startAriProxy } from "../helpers/ari-proxy";
@@ -20,7 +31,7 @@ import { pemBlocks, serialHex } from "../helpers/certs";
 import { certFiles, hasStackTrace, issueArgs, snapshot } from "../helpers/e2e";
 import { makeCa, otherKeyCsr, signLeaf, type TestCa } from "../helpers/test-ca";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
-import { dump, runWile, tempDir } from "../helpers/wile";
+import { dump, runWile, tempDir, wileCjs } from "../helpers/wile";
 
 const DAY = 86_400_000;
 
@@ -234,4 +245,88 @@ describe("a certificate from the CA is checked before it is installed (issue 10 
       `reliability: cert-check forged-chains runs=${runs} refused-clean=${refused} other=${runs - refused}`,
     );
   });
+});
+
+describe("an unwritable certificate directory is found before anything is ordered (issue 10 finding 3)", () => {
+  // Root passes every mode check, so as root wile runs as nobody (setpriv) over a home nobody owns
+  // but whose certificate directory and its archive are root's, 0755 (as if a `sudo wile` made
+  // them); as any other user the certificate directory is made 0500. Either way wile can read
+  // everything there and gets EACCES creating a file.
+  const isRoot = process.getuid?.() === 0;
+  const NOBODY = 65534;
+  const name = "locked.certcheck.example";
+  let pub: string;
+  let home: string;
+  let args: string[];
+  let bin: string | undefined;
+
+  before(async () => {
+    pub = tempDir("wile-e2e-cert-check-locked-");
+    chmodSync(pub, 0o755);
+    const caBundle = join(pub, "ca.pem");
+    copyFileSync(proxy.caBundle, caBundle);
+    chmodSync(caBundle, 0o644);
+    const out = join(pub, "out");
+    mkdirSync(out, { mode: 0o755 });
+    // The challenge directory is writable for nobody, so that the old code got as far as issuing.
+    const challenges = join(env.webroot, ".well-known", "acme-challenge");
+    mkdirSync(challenges, { recursive: true, mode: 0o755 });
+    chmodSync(challenges, 0o1777);
+    home = join(pub, "wile");
+    args = issueArgs(
+      { ...via(), caBundle },
+      [name],
+      ["--deploy", "files", "--cert-file", join(out, "cert.pem")],
+    );
+    const r = await runWile(args, { home });
+    assert.equal(r.code, 0, dump(r));
+    const certDir = certFiles(home, name).dir;
+    if (isRoot) {
+      execFileSync("chown", ["-R", `${NOBODY}:${NOBODY}`, pub]);
+      // The directory and its archive only: the files in them stay nobody's and readable.
+      for (const d of [certDir, join(certDir, "archive")]) {
+        execFileSync("chown", ["0:0", d]);
+        chmodSync(d, 0o755);
+      }
+      bin = join(pub, "wile-as-nobody");
+      writeFileSync(
+        bin,
+        `#!/bin/sh\nexec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups -- "${process.execPath}" "${wileCjs}" "$@"\n`,
+        { mode: 0o755 },
+      );
+    } else {
+      chmodSync(certDir, 0o500);
+    }
+  });
+
+  after(() => {
+    if (!isRoot && home) chmodSync(certFiles(home, name).dir, 0o700);
+  });
+
+  for (const command of ["issue", "renew", "cron"] as const) {
+    it(`${command}: exits naming the directory and the fix; the CA got no order; nothing changed`, async () => {
+      const f = certFiles(home, name);
+      const before = snapshot(home, name);
+      const orders = proxy.newOrders().length;
+      const argv =
+        command === "issue"
+          ? [...args, "--force"]
+          : command === "renew"
+            ? ["renew", name, "--force"]
+            : ["cron"];
+      const r = await runWile(argv, { home, ...(bin ? { bin } : {}) });
+      const what = `${command} as ${isRoot ? "nobody" : "owner of a 0500 directory"}\n${dump(r)}`;
+      console.log(
+        `cert-check: unwritable certificate directory | ${command} | exit ${r.code} | ${r.stderr.split("\n").find((l) => /error/i.test(l)) ?? ""}`,
+      );
+      assert.equal(proxy.newOrders().length, orders, `an order was sent to the CA: ${what}`);
+      // issue: 2 (configuration, nothing contacted); renew and cron report a certificate that failed: 1.
+      assert.equal(r.code, command === "issue" ? 2 : 1, what);
+      assert.ok(r.stderr.includes(`${f.dir} is not writable for this user`), what);
+      assert.match(r.stderr, /nothing was ordered from the CA/, what);
+      assert.match(r.stderr, /chown -R \$\(id -un\)/, what);
+      assert.ok(!hasStackTrace(r.stderr) && !/internal error|EACCES:/.test(r.stderr), what);
+      assert.deepEqual(snapshot(home, name), before, what);
+    });
+  }
 });
