@@ -42,7 +42,8 @@ let forger: TestCa;
 let stranger: TestCa;
 
 before(async () => {
-  env = await startTestEnv();
+  // A second root: orders link an alternate chain, for --preferred-chain.
+  env = await startTestEnv({ alternateRoots: 1 });
   proxy = await startAriProxy(env);
   // Every certificate is due by ARI, so `wile cron` renews it.
   proxy.setWindow("*", { start: new Date(Date.now() - 2 * DAY), end: new Date(Date.now() - DAY) });
@@ -65,7 +66,8 @@ function csrFor(servedLeaf: string): string {
     const p = r.payload as { csr?: unknown } | undefined;
     if (typeof p?.csr !== "string") continue;
     const der = Buffer.from(p.csr, "base64url");
-    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+    const b64 = der.toString("base64").match(/.{1,64}/g) ?? [];
+    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${b64.join("\n")}\n-----END CERTIFICATE REQUEST-----\n`;
     const pub = execFileSync("openssl", ["req", "-noout", "-pubkey"], { input: pem, encoding: "utf8" });
     if (pub.trim() === String(want).trim()) return pem;
   }
@@ -217,6 +219,42 @@ describe("a certificate from the CA is checked before it is installed (issue 10 
       for (const r of results) if (r.status === "rejected") throw r.reason;
     });
   }
+
+  it("--preferred-chain: the alternate chain it picks is checked too (an expired leaf there is refused)", async () => {
+    const altRoot = new X509Certificate(await env.pebbleRoot(1)).subject.match(/CN=(.+)/)?.[1] ?? "";
+    assert.match(altRoot, /Pebble Root CA/);
+    const name = "preferred.certcheck.example";
+    const home = join(tempDir("wile-e2e-cert-check-home-"), "wile");
+    const issued = await runWile(issueArgs(via(), [name], ["--preferred-chain", altRoot]), { home });
+    assert.equal(issued.code, 0, dump(issued));
+    const top = pemBlocks(readFileSync(certFiles(home, name).chain, "utf8")).pop() as string;
+    assert.ok(new X509Certificate(top).issuer.includes(altRoot), "the alternate chain was installed");
+    const before = snapshot(home, name);
+    // Only chains to the alternate root are forged: their leaf is replaced by an expired one,
+    // the rest kept, so wile still picks that chain by its top issuer.
+    proxy.replaceCertificate((served) => {
+      const blocks = pemBlocks(served);
+      const last = new X509Certificate(blocks[blocks.length - 1] as string);
+      if (!last.issuer.includes(altRoot)) return served;
+      const leaf = blocks[0] as string;
+      const end = new Date(Date.now() - DAY);
+      const expired = signLeaf(forger, csrFor(leaf), {
+        sans: sansOf(leaf),
+        start: new Date(Date.now() - 9 * DAY),
+        end,
+      });
+      return [expired.trim(), ...blocks.slice(1)].join("\n");
+    });
+    try {
+      const r = await runWile(["renew", name, "--force"], { home });
+      assert.equal(r.code, 1, dump(r));
+      assert.match(r.stderr, /Using the alternate chain/, dump(r));
+      assert.match(r.stderr, /sent a certificate that expired on/, dump(r));
+      assert.deepEqual(snapshot(home, name), before);
+    } finally {
+      proxy.replaceCertificate(null);
+    }
+  });
 
   it("with the CA behaving again, each command installs a new certificate", async () => {
     await Promise.all(
