@@ -18,6 +18,7 @@ import { checkWritable, notWritable } from "../store/writable";
 import { WileError } from "../util/errors";
 import { onInterrupt } from "../util/interrupt";
 import type { Logger } from "../util/log";
+import { printable } from "../util/text";
 import { ensureAccount } from "./account";
 import { createClient } from "./client";
 
@@ -55,7 +56,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   // Everything the lifecycle writes (the version, the stable links, renewal.json, state.json) goes
   // to the certificate's directory and its archive: found unwritable now, before the CA is asked,
   // not after it issued (issue 10 finding 3).
-  const why = `the new certificate could not be stored, so nothing was ordered from the CA`;
+  const why = "the new certificate could not be stored, so nothing was ordered from the CA";
   let lock: Awaited<ReturnType<typeof acquireLock>>;
   try {
     const dir = await certs.ensureDirs(cfg.name);
@@ -242,7 +243,7 @@ function checkIssued(
     throw new WileError(
       `the CA at ${cfg.server} sent ${err.message}; it was not installed${knownIssuers ? ", and the current certificate stays in place" : ""}`,
       {
-        hint: `This is a fault of the CA, not of this machine's setup. Run the command again later for a new certificate; if it happens again, report it to the CA with the order URL ${result.orderUrl}.`,
+        hint: `This is a fault of the CA, not of this machine's setup. Run the command again later for a new certificate; if it happens again, report it to the CA with the order URL ${printable(result.orderUrl, 200)}.`,
       },
     );
   }
