@@ -19,15 +19,19 @@ let seq = 0;
 
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
 
-/** A CA certificate: self-signed, or issued by `parent` when given. Valid from yesterday for 10 years. */
-export function makeCa(dir: string, cn: string, parent?: TestCa): TestCa {
+/**
+ * A CA certificate: self-signed, or issued by `parent` when given, valid for 10 years. With
+ * notCa (and a parent) it is an end-entity certificate (CA:FALSE) that may still sign, to be
+ * misused as an issuer.
+ */
+export function makeCa(dir: string, cn: string, parent?: TestCa, notCa = false): TestCa {
   const d = join(dir, `ca-${++seq}`);
   mkdirSync(d, { recursive: true });
   const ca: TestCa = { cn, dir: d, certFile: join(d, "ca.pem"), keyFile: join(d, "ca.key"), pem: "" };
   writeFileSync(join(d, "index.txt"), "");
   writeFileSync(
     join(d, "ca.ext"),
-    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    `basicConstraints=critical,CA:${notCa ? "FALSE" : "TRUE"}\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`,
   );
   if (!parent) {
     openssl([

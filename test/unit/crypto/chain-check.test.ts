@@ -156,4 +156,13 @@ describe("checkChain: a chain from the CA is checked before it is installed", ()
       /only the leaf certificate, without the certificate of its issuer "Chain Test Intermediate"/,
     );
   });
+
+  test("an issuer that is not a CA certificate (CA:FALSE, though it may sign)", () => {
+    const notCa = makeCa(dir, "Not A CA", inter, true);
+    const leaf = signLeaf(notCa, csrPem, { sans: NAMES });
+    rejects(
+      leaf + notCa.pem + inter.pem,
+      /"Not A CA", the issuer of the leaf "chain\.example", is not a CA certificate/,
+    );
+  });
 });
