@@ -26,6 +26,7 @@ import { nextAttemptAfterFailure } from "../renew/backoff";
 import { CertStore } from "../store/certs";
 import type { RenewalConfig } from "../store/renewal";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
+import { NotWritableError } from "../store/writable";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { type IssueResult, issueFromConfig } from "./issue";
@@ -166,7 +167,12 @@ export async function recordFailure(
     lastAttempt: now.toISOString(),
     lastError: errorMessage(err),
     nextAttempt: next.toISOString(),
-  }).catch((e) => logger.warn(`${name}: could not record the failure: ${(e as Error).message}`));
+  }).catch((e) => {
+    // Said already when the failure is that very directory being unwritable.
+    if (!(err instanceof NotWritableError)) {
+      logger.warn(`${name}: could not record the failure: ${(e as Error).message}`);
+    }
+  });
   return { ...failed(name, err), renewAt: next.toISOString() };
 }
 

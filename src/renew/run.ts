@@ -3,6 +3,7 @@ import type { ClientPool } from "../flow/client";
 import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
 import { CertStore } from "../store/certs";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
+import { notWritable } from "../store/writable";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { summarize } from "../util/notify";
@@ -65,7 +66,16 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
     state = decision.state;
     // Most runs change nothing: no write (and no fsync) then.
-    if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
+    if (JSON.stringify(state) !== stateBefore) {
+      await writeState(home, name, state).catch(async (e) => {
+        throw (
+          (await notWritable(
+            e,
+            "wile keeps the renewal state (state.json) there; nothing was ordered from the CA",
+          )) ?? e
+        );
+      });
+    }
     if (!decision.due && state.deployPending) {
       // Renewed earlier but not deployed: deploy again, it is what the services are waiting for.
       // Not a renewal: the renewal backoff stays as it is.

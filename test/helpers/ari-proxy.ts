@@ -8,7 +8,8 @@
  *   - adds `renewalInfo: <proxy>/renewal-info` to the directory;
  *   - answers GET /renewal-info/<CertID> with what the test set through setWindow();
  *   - records every request, with the decoded JWS payload of POSTs (newOrder's `replaces`);
- *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced.
+ *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced;
+ *   - can replace the certificate chains Pebble serves (replaceCertificate), for forged chains.
  *
  * The forwarding and TLS are pebble-proxy.ts's; `caBundle` is env.caBundle, which trusts both.
  */
@@ -60,6 +61,11 @@ export interface AriProxy {
   clearWindows(): void;
   /** The next newOrder carrying `replaces` is answered 409 alreadyReplaced (not forwarded). */
   rejectReplacesOnce(): void;
+  /**
+   * Every certificate download (a 200 answer of type application/pem-certificate-chain) is answered
+   * with forge(the chain Pebble served) instead, until called with null.
+   */
+  replaceCertificate(forge: ((served: string) => string) | null): void;
   /** Requests for renewal information so far (optionally for one CertID). */
   renewalInfoRequests(certId?: string): ProxyRequest[];
   /**
@@ -77,6 +83,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   const windows = new Map<string, WindowAnswer>();
   const requests: ProxyRequest[] = [];
   let rejectReplaces = false;
+  let forge: ((served: string) => string) | null = null;
   let newOrderPath = "";
   let newNoncePath = "";
 
@@ -150,6 +157,10 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       dir.renewalInfo = `${proxy.origin}/renewal-info`;
       out = Buffer.from(JSON.stringify(dir, null, 2));
     }
+    const type = String(up.headers["content-type"] ?? "");
+    if (forge && up.status === 200 && /pem-certificate-chain/i.test(type)) {
+      out = Buffer.from(forge(out.toString("utf8")));
+    }
     if (up.status >= 400) {
       try {
         const problem = JSON.parse(out.toString("utf8")) as { type?: unknown };
@@ -184,6 +195,9 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
     clearWindows: () => windows.clear(),
     rejectReplacesOnce: () => {
       rejectReplaces = true;
+    },
+    replaceCertificate: (f) => {
+      forge = f;
     },
     renewalInfoRequests: (certId) =>
       requests.filter(

@@ -25,7 +25,7 @@ const OPTIONS: OptionSpec[] = [
     type: "string",
     repeat: true,
     arg: "NAME",
-    help: "a name for the certificate (repeat for more; the first names the certificate)",
+    help: "a name for the certificate (repeat for more; the first names the certificate). Taken literally: letters are lower-cased and a trailing dot dropped; % and characters IDNA would rewrite (full-width dots, soft hyphens) are refused",
   },
   {
     name: "webroot",
