@@ -71,14 +71,6 @@ export class AccountSession {
         `the CA answered ${url} with something that is not a PEM certificate chain: ${printable(pem, 80)}`,
       );
     }
-    if (pem.split("-----BEGIN CERTIFICATE-----").length < 3) {
-      throw new WileError(
-        `the CA's certificate from ${url} comes without its issuer chain (only one certificate); nothing was stored`,
-        {
-          hint: "Servers must send the intermediate certificate too: report this to the CA, or try again later.",
-        },
-      );
-    }
     return { pem, alternates: linksWithRel(parseLinks(res.headers.link, url), "alternate") };
   }
 

@@ -261,7 +261,7 @@ const CASES: Case[] = [
       const leaf = up.body.toString("utf8").split(/(?<=-----END CERTIFICATE-----\n)/)[0] ?? "";
       c.reply({ ...up, body: Buffer.from(leaf) });
     },
-    says: /comes without its issuer chain/,
+    says: /only the leaf certificate, without the certificate of its issuer/,
   },
   // Waits.
   {
