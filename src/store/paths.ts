@@ -52,7 +52,7 @@ export async function checkHome(home: string, opts: { write: boolean }): Promise
     }
     if (st && !st.isDirectory()) {
       throw new UsageError(`Cannot use ${home} as ${where}: ${dir} is a file, not a directory.`, {
-        hint: hint(`Move ${dir} away (wile creates the directory),`),
+        hint: hint(`Move ${dir} away (wile then creates the directory).`),
       });
     }
     if (st) break;
