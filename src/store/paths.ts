@@ -44,7 +44,9 @@ export async function checkHome(home: string, opts: { write: boolean }): Promise
   const hint = (fix: string) => `${fix} Or pass another --home (or set WILE_HOME).`;
   let dir = home;
   for (;;) {
-    const st = await stat(dir).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : e));
+    const st = await stat(dir).catch((e: NodeJS.ErrnoException) =>
+      e.code === "ENOENT" || e.code === "ENOTDIR" ? null : e,
+    );
     if (st instanceof Error) {
       throw new UsageError(`Cannot use ${home} as ${where}: ${dir}: ${st.message}.`, {
         hint: hint(`Fix the permissions of ${dir} for user ${currentUser()}.`),

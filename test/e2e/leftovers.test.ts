@@ -5,11 +5,13 @@
  * removes what a dead run recorded before it starts: only those files (and the directories it
  * made, when empty), never anything else in the webroot.
  *
- * The moment: with -v wile prints "Wrote <file>" right after writing the challenge file, before
- * the preflight and before the CA is asked to validate; SIGKILL is sent then.
+ * The moment: with -v wile prints "Wrote <file>" right after writing the challenge file; SIGKILL
+ * is sent then. The preflight that follows goes (--resolve) to a server that accepts and never
+ * answers, so the run is certainly still waiting, file in place, when the signal arrives.
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { certDir, issueArgs } from "../helpers/e2e";
@@ -18,12 +20,18 @@ import { dump, type RunResult, runWile, tempDir } from "../helpers/wile";
 
 let env: TestEnv;
 let home: string;
+let silent: Server;
+let silentPort: number;
+const held: Socket[] = [];
 let challengeDir: string;
 /** Files in the webroot that are not wile's, with their content. */
 const unrelated: Record<string, string> = {};
 
 before(async () => {
   env = await startTestEnv({ env: { PEBBLE_AUTHZREUSE: "0" } });
+  silent = createServer((sock) => held.push(sock));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  silentPort = (silent.address() as { port: number }).port;
   home = join(tempDir("wile-e2e-leftovers-"), "wile");
   for (const name of ["renew.example", "cron.example"]) {
     const r = await runWile(issueArgs(env, [name]), { home });
@@ -39,8 +47,20 @@ before(async () => {
 });
 
 after(async () => {
+  for (const sock of held) sock.destroy();
+  silent?.close();
   await env?.stop();
 });
+
+/** --resolve for a preflight that hangs (see above). */
+const hanging = (name: string) => `${name}:${silentPort}:127.0.0.1`;
+
+function editRenewal(name: string, edit: (v: Record<string, unknown>) => void): void {
+  const file = join(certDir(home, name), "renewal.json");
+  const v = JSON.parse(readFileSync(file, "utf8"));
+  edit(v);
+  writeFileSync(file, JSON.stringify(v));
+}
 
 /** Runs wile -v and kills it with SIGKILL once it has written a challenge file. */
 async function killAfterWrite(args: string[]): Promise<{ r: RunResult; written: string }> {
@@ -51,6 +71,7 @@ async function killAfterWrite(args: string[]): Promise<{ r: RunResult; written: 
   assert.ok(r.interrupted, `no challenge file was written:\n${dump(r)}`);
   const written = /Wrote (\S+acme-challenge\/\S+)/.exec(r.stderr)?.[1] as string;
   assert.ok(existsSync(written), `the killed run left no file to clean up (${written}):\n${dump(r)}`);
+  assert.doesNotMatch(r.stderr, /Validating /, "killed during the preflight, before the CA validated");
   return { r, written };
 }
 
@@ -66,7 +87,8 @@ describe("challenge files left by a run killed with -9", () => {
     const webroot = tempDir("wile-e2e-leftovers-webroot-");
     writeFileSync(join(webroot, "index.html"), "mine\n");
     const name = "killed.example";
-    const { written } = await killAfterWrite(issueArgs(env, [name], ["--no-preflight"], webroot));
+    const args = issueArgs(env, [name], ["--no-preflight"], webroot).filter((a) => a !== "--no-preflight");
+    const { written } = await killAfterWrite([...args, "--resolve", hanging(name)]);
     assert.ok(written.startsWith(webroot));
     assert.ok(existsSync(join(certDir(home, name), "webroot-files.json")), "nothing recorded in the home");
 
@@ -86,7 +108,13 @@ describe("challenge files left by a run killed with -9", () => {
   ] as const) {
     it(`renew --force killed: the next ${next} removes them, though nothing is due`, async () => {
       const name = next === "cron" ? "cron.example" : "renew.example";
+      editRenewal(name, (v) => {
+        v.resolve = [hanging(name)];
+      });
       const { written } = await killAfterWrite(["renew", name, "--force"]);
+      editRenewal(name, (v) => {
+        v.resolve = [env.resolveArg(name)];
+      });
       const r = await runWile([...args], { home });
       assert.equal(r.code, code, dump(r));
       assert.ok(!existsSync(written), `${written} is still there`);
