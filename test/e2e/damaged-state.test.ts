@@ -234,6 +234,13 @@ function statuses(r: RunResult): Record<string, string> {
   return Object.fromEntries(doc.certificates.map((x) => [x.name, x.status]));
 }
 
+/** What list (row error) or cron (outcome reason) says about the damaged certificate, home as <home>. */
+function saysAboutDamaged(r: RunResult, home: string): string | undefined {
+  const doc = JSON.parse(r.stdout) as { certificates: { name: string; error?: string; reason?: string }[] };
+  const row = doc.certificates.find((x) => x.name === DAMAGED);
+  return (row?.error ?? row?.reason)?.split(home).join("<home>");
+}
+
 describe("damaged state: list, cron and renew --all", () => {
   it("report the damaged certificate with the file and a fix, and process every other one", async () => {
     const started = Date.now();
@@ -241,6 +248,8 @@ describe("damaged state: list, cron and renew --all", () => {
     const results = await mapLimit(jobs, 4, (j) => runCase(j.c, j.command, j.args));
     const problems: string[] = [];
     let ok = 0;
+    /** Finding 5: list must say what cron says. case -> command -> message. */
+    const said = new Map<Case, Record<string, string | undefined>>();
     for (const { c, command, r, home } of results) {
       const label = `${c.file}:${c.damage} ${command}`;
       const want = c.codes[COMMANDS.findIndex(([n]) => n === command)];
@@ -252,6 +261,7 @@ describe("damaged state: list, cron and renew --all", () => {
       let st: Record<string, string> = {};
       try {
         st = statuses(r);
+        said.set(c, { ...said.get(c), [command]: saysAboutDamaged(r, home) });
       } catch {
         why.push("no JSON document on stdout");
       }
@@ -284,10 +294,16 @@ describe("damaged state: list, cron and renew --all", () => {
       console.log(
         `reliability: damaged ${label} exit=${r.code} others-processed=${othersOk ? "yes" : "no"}${why.length ? " FAIL" : ""}`,
       );
-      if (process.env.SHOW_DAMAGE && command !== "renew --all")
-        console.log(`--- ${label}\n${r.stderr}${command === "list" ? r.stdout : ""}`);
       if (why.length > 0) problems.push(`${label}: ${why.join("; ")}\n${dump(r)}`);
       else ok++;
+    }
+    for (const [c, by] of said) {
+      if (c.repaired) continue;
+      if (by.list === undefined || by.list !== by.cron) {
+        problems.push(
+          `${c.file}:${c.damage}: list says ${JSON.stringify(by.list)}, cron ${JSON.stringify(by.cron)}`,
+        );
+      }
     }
     console.log(
       `reliability: damaged-state cases=${CASES.length} runs=${results.length} ok=${ok} other=${problems.length} ms=${Date.now() - started}`,
