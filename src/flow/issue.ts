@@ -12,6 +12,7 @@ import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../c
 import { splitPemChain } from "../crypto/pem";
 import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
+import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
 import { acquireLock } from "../store/lock";
 import type { RenewalConfig } from "../store/renewal";
 import { checkWritable, notWritable } from "../store/writable";
@@ -76,6 +77,9 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
     });
   }
+  // What a run killed with -9 left in webroots for this certificate: ours to remove, we hold the lock.
+  const journalFile = journalPath(deps.home, cfg.name);
+  await removeLeftovers(journalFile, logger);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   const unregister = onInterrupt(async () => {
@@ -100,6 +104,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         webroots: new Map(Object.entries(cfg.challenge.webroots)),
         logger,
         preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        journal: new WebrootJournal(journalFile),
       }),
       live,
     );

@@ -44,6 +44,8 @@ export interface Outcome {
   notAfter?: string;
   /** The CA's explanation of its renewal window (ARI explanationURL), when it gave one. */
   explanationURL?: string;
+  /** Damage found and repaired on the way (a corrupt state.json rewritten), one line each. */
+  warnings?: string[];
 }
 
 export interface StepResult {

@@ -4,11 +4,11 @@ import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/
 import { CertStore } from "../store/certs";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
 import { notWritable } from "../store/writable";
-import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { summarize } from "../util/notify";
 import { fetchRenewalWindow } from "./ari";
 import { type Decision, decide } from "./decide";
+import { loadCertificate } from "./status";
 
 export interface RenewOptions {
   home: string;
@@ -32,18 +32,28 @@ export interface RenewOptions {
  * and the certificate and key in place stay untouched.
  */
 export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
+  const warnings: string[] = [];
+  const outcome = await checkAndRenew(name, opts, warnings);
+  return warnings.length > 0 ? { ...outcome, warnings } : outcome;
+}
+
+async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[]): Promise<Outcome> {
   const { home, logger, now } = opts;
   const store = new CertStore(home);
   let state: RenewalState = emptyState();
   try {
+    // Kept for recordFailure: a failure below must not wipe the failure count.
     state = await readState(home, name);
-    const cfg = await store.readRenewal(name);
-    if (!cfg) {
-      throw new WileError(`${name} has no renewal.json, so wile does not know how to renew it`, {
-        hint: `Issue it again with wile issue (which writes ${store.dir(name)}/renewal.json), or wile remove ${name}.`,
-      });
+    const loaded = await loadCertificate(home, name, { force: opts.force });
+    const { cfg, certPem } = loaded;
+    state = loaded.state;
+    if (loaded.stateDamage) {
+      // A cache: repaired by writing it afresh, and said once (cron mails stderr).
+      const repaired = `${loaded.stateDamage}; rewritten`;
+      await writeState(home, name, state);
+      logger.warn(repaired);
+      warnings.push(repaired);
     }
-    const certPem = await store.readCurrentCert(name);
     const stateBefore = JSON.stringify(state);
     // One deadline for this certificate, from its ARI check to the downloaded chain.
     const client = (await opts.pool.get(cfg.server, cfg.caBundle)).withDeadline(opts.timeoutMs);

@@ -127,6 +127,15 @@ export class CertStore {
     await writeFileAtomic(join(dir, "renewal.json"), serializeRenewalConfig(cfg), 0o600);
   }
 
+  /** The complete versions in archive/, oldest first (for a repair hint when `current` is lost). */
+  async completeVersions(name: string): Promise<string[]> {
+    const archive = join(this.dir(name), "archive");
+    const stamps = (await readdir(archive).catch(() => [] as string[])).sort(compareStamps);
+    const out: string[] = [];
+    for (const stamp of stamps) if (await exists(join(archive, stamp, COMPLETE))) out.push(stamp);
+    return out;
+  }
+
   /** Every certificate directory with a renewal.json or a current link, sorted. */
   async names(): Promise<string[]> {
     const certs = homeLayout(this.home).certs;
@@ -223,8 +232,16 @@ async function replaceSymlink(path: string, target: string): Promise<void> {
   }
 }
 
+/** A directory this user cannot look into counts too: `wile list` and cron report it, never skip it. */
 async function isCertDir(dir: string): Promise<boolean> {
-  return (await exists(join(dir, "renewal.json"))) || (await exists(join(dir, "current")));
+  for (const entry of ["renewal.json", "current"]) {
+    const found = await lstat(join(dir, entry)).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== "ENOENT" && e.code !== "ENOTDIR",
+    );
+    if (found) return true;
+  }
+  return false;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -106,12 +106,14 @@ export async function writeFileAtomicNew(
   await fsyncDir(dirname(path));
 }
 
-/** The file's text, or null when it does not exist. */
+/** The file's text, or null when it does not exist. Other errors carry `path` (EISDIR lacks it). */
 export async function readFileIfExists(path: string): Promise<string | null> {
   try {
     return await readFile(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "ENOENT") return null;
+    err.path ??= path;
     throw e;
   }
 }

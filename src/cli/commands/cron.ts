@@ -1,6 +1,8 @@
 import { summaryLine } from "../../renew/run";
-import { readConfig, updateConfig } from "../../store/config";
+import { configPath, type HomeConfig, readConfig, updateConfig } from "../../store/config";
+import { fileError } from "../../store/file-errors";
 import { acquireLock } from "../../store/lock";
+import { WileError } from "../../util/errors";
 import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
 import { str } from "../options";
@@ -25,7 +27,9 @@ export const cronCommand: Command = {
     "~/.wile/logs/wile.log. Other certificates are still processed after one fails. After a run with",
     "failures the notify command and URL are called; after one without, the heartbeat URL. The",
     "--notify-* and --heartbeat-url settings are kept in the home's config.json (see wile config).",
-    "Exit 0 when nothing failed, 1 otherwise. A run started while one is running exits 0 at once.",
+    "A broken config.json is reported and the run goes on without notifications. Exit 0 when",
+    "nothing failed, 1 otherwise (a certificate failed, or config.json is broken). A run started",
+    "while one is running exits 0 at once.",
   ].join("\n"),
   options: [PARALLEL_OPTION, TIMEOUT_OPTION, ...NOTIFY_OPTIONS],
   logs: true,
@@ -39,7 +43,17 @@ export const cronCommand: Command = {
     const parallel = parseParallel(str(opts, "parallel"));
     const timeoutMs = parseTimeout(str(opts, "timeout"));
     const patch = configPatchFromOptions(opts);
-    const config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
+    // config.json holds only notification settings: a broken one must not stop the renewals. It is
+    // reported, the run goes on without notifications, and the summary says so.
+    let config: HomeConfig | null = null;
+    let configError: WileError | null = null;
+    try {
+      config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
+    } catch (err) {
+      configError =
+        err instanceof WileError ? err : fileError(err, configPath(home), "notification settings");
+      if (!configError) throw err;
+    }
     const lock = await acquireLock(runLockPath(home));
     if (!lock) {
       out.quiet.info("another wile cron is running in this home; nothing to do");
@@ -49,10 +63,19 @@ export const cronCommand: Command = {
       const startedAt = new Date().toISOString();
       const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel, timeoutMs });
       const failed = outcomes.filter((o) => o.status === "failed");
-      const summary = summaryLine(outcomes);
-      if (out.jsonMode) out.json(outcomesJson(outcomes));
+      const summary = `${summaryLine(outcomes)}${configError ? `; no notifications: ${configPath(home)} is broken` : ""}`;
+      if (out.jsonMode) {
+        out.json({
+          ...outcomesJson(outcomes),
+          summary,
+          ...(configError ? { configError: { message: configError.message, hint: configError.hint } } : {}),
+        });
+      }
+      if (configError)
+        out.error(`${configError.message} (this run sends no notifications)`, configError.hint);
+      for (const o of outcomes) for (const w of o.warnings ?? []) out.logger.warn(`${o.name}: ${w}`);
       for (const f of failed) out.error(`${f.name}: ${f.reason}`, f.hint);
-      if (failed.length > 0) out.logger.info(summary);
+      if (failed.length > 0 || configError) out.logger.info(summary);
       else out.quiet.info(summary);
       const report: RunReport = {
         checked: outcomes.length,
@@ -63,8 +86,8 @@ export const cronCommand: Command = {
         finishedAt: new Date().toISOString(),
         summary,
       };
-      await afterRun(config, report, failed.length > 0 ? out.logger : out.quiet);
-      return failed.length > 0 ? 1 : 0;
+      if (config) await afterRun(config, report, failed.length > 0 ? out.logger : out.quiet);
+      return failed.length > 0 || configError ? 1 : 0;
     } finally {
       await lock.release();
     }

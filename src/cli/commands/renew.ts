@@ -4,6 +4,7 @@ import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
+import { sweepLeftovers } from "../../store/leftovers";
 import { acquireLock } from "../../store/lock";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
 
@@ -74,6 +75,8 @@ export async function renewMany(
 ): Promise<Outcome[]> {
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
+  // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
+  await sweepLeftovers(ctx.home, logger);
   const pool = new ClientPool(logger);
   const now = new Date();
   try {
@@ -169,6 +172,7 @@ function report(ctx: CommandContext, outcomes: Outcome[], all: boolean): number 
   const { out } = ctx;
   if (out.jsonMode) out.json(outcomesJson(outcomes));
   for (const o of outcomes) {
+    for (const w of o.warnings ?? []) out.logger.warn(`${o.name}: ${w}`);
     if (o.status === "failed") out.error(`${o.name}: ${o.reason}`, o.hint);
     else if (o.status !== "renewed") out.logger.info(`${o.name}: not renewed: ${o.reason}`);
     if (o.explanationURL)

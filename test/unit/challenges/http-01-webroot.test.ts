@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import type { ChallengeContext } from "../../../src/acme/solver";
 import { checkWebroot, WebrootSolver } from "../../../src/challenges/http-01-webroot";
+import type { WebrootJournal } from "../../../src/store/leftovers";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { printable } from "../../../src/util/text";
@@ -174,6 +175,79 @@ describe("WebrootSolver present/cleanup", () => {
     assert.deepEqual((await readdir(join(webroot, ".well-known"))).sort(), [
       "acme-challenge",
       "security.txt",
+    ]);
+  });
+
+  // Issue 10 finding 6: these were "internal error ... This is a bug in wile".
+  test("a dangling acme-challenge symlink is a WileError naming the link, its target and the fix", async () => {
+    await mkdir(join(webroot, ".well-known"));
+    await symlink("gone", join(webroot, ".well-known", "acme-challenge"));
+    await assert.rejects(solverFor(webroot).present(ctx("tok")), (e: unknown) => {
+      assert.ok(e instanceof WileError, String(e));
+      assert.match(e.message, /acme-challenge is a symbolic link to gone, which does not exist/);
+      assert.match(e.hint ?? "", /mkdir -p .*\.well-known\/gone|rm .*acme-challenge/);
+      return true;
+    });
+    await assert.rejects(
+      checkWebroot(webroot),
+      (e: unknown) => e instanceof UsageError && /gone/.test(e.message),
+    );
+  });
+
+  test("a directory at the token's path is a WileError naming it, and stays", async () => {
+    const dir = join(webroot, ".well-known", "acme-challenge", "tok");
+    await mkdir(dir, { recursive: true });
+    await assert.rejects(solverFor(webroot).present(ctx("tok")), (e: unknown) => {
+      assert.ok(e instanceof WileError, String(e));
+      assert.match(e.message, /acme-challenge\/tok is a directory/);
+      assert.match(e.hint ?? "", /rmdir/);
+      return true;
+    });
+    assert.ok((await stat(dir)).isDirectory());
+  });
+
+  test("the journal records each file and directory before it is made, and forgets it once removed", async () => {
+    const seen: string[] = [];
+    const journal = {
+      addFile: async (p: string) => {
+        seen.push(
+          `+file ${p} exists=${await lstat(p).then(
+            () => true,
+            () => false,
+          )}`,
+        );
+      },
+      removeFile: async (p: string) => {
+        seen.push(`-file ${p}`);
+      },
+      addDir: async (p: string) => {
+        seen.push(
+          `+dir ${p} exists=${await lstat(p).then(
+            () => true,
+            () => false,
+          )}`,
+        );
+      },
+      removeDir: async (p: string) => {
+        seen.push(`-dir ${p}`);
+      },
+    } as unknown as WebrootJournal;
+    const s = new WebrootSolver({
+      webroots: new Map([["example.com", webroot]]),
+      logger: silentLogger,
+      preflight: false,
+      journal,
+    });
+    await s.present(ctx("tok"));
+    await s.cleanup(ctx("tok"));
+    const wk = join(await realpath(webroot), ".well-known");
+    assert.deepEqual(seen, [
+      `+dir ${wk} exists=false`,
+      `+dir ${join(wk, "acme-challenge")} exists=false`,
+      `+file ${join(wk, "acme-challenge", "tok")} exists=false`,
+      `-file ${join(wk, "acme-challenge", "tok")}`,
+      `-dir ${join(wk, "acme-challenge")}`,
+      `-dir ${wk}`,
     ]);
   });
 
