@@ -11,7 +11,6 @@ import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../c
 import { splitPemChain } from "../crypto/pem";
 import { certMatchesKey, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
-import { acquireLock } from "../store/lock";
 import type { RenewalConfig } from "../store/renewal";
 import { WileError } from "../util/errors";
 import { onInterrupt } from "../util/interrupt";
@@ -40,28 +39,24 @@ export interface IssueDeps {
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces (RFC 9773 5); dropped if the CA says alreadyReplaced. */
   replaces?: string;
+  /** Called with the new serial just before the version is switched in (to note a deploy is due). */
+  beforeInstall?: (serial: string) => Promise<void>;
 }
 
 /**
- * Gets a certificate as `cfg` describes and stores it, then writes `cfg` as renewal.json. The
- * certificate key is generated while the account and order are set up. Whatever fails, the
+ * Gets a certificate as `cfg` describes, writes `cfg` as renewal.json and stores the certificate.
+ * The certificate key is generated while the account and order are set up. Whatever fails, the
  * certificate already stored stays in place: the new one is installed only once it is checked.
+ * The caller holds the certificate's lock (withCertificateLock).
  */
 export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Promise<IssueResult> {
   const { logger } = deps;
   const certs = new CertStore(deps.home);
   await certs.ensureDirs(cfg.name);
-  const lock = await acquireLock(certs.lockPath(cfg.name));
-  if (!lock) {
-    throw new WileError(`another wile process is working on ${cfg.name} right now`, {
-      hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
-    });
-  }
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
-    await lock.release();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
@@ -115,6 +110,10 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     }
     if (!key) key = await keyPromise;
     const { leafPem, chainPem, info } = checkIssued(result.pem, key, cfg.identifiers);
+    // renewal.json first: a run killed between the two leaves a certificate that cron renews (or
+    // obtains, if none was installed yet), never one that cron does not know how to renew.
+    await certs.writeRenewal(cfg.name, cfg);
+    await deps.beforeInstall?.(info.serialHex);
     const { versionDir } = await certs.install(cfg.name, {
       privkeyPem: privateKeyToPem(key),
       certPem: leafPem,
@@ -122,7 +121,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       fullchainPem: leafPem + chainPem,
     });
     logger.debug(`stored in ${versionDir}`);
-    await certs.writeRenewal(cfg.name, cfg);
     return {
       name: cfg.name,
       identifiers: cfg.identifiers,
@@ -135,7 +133,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   } finally {
     unregister();
     if (!deps.client) client.close();
-    await lock.release();
   }
 }
 

@@ -1,4 +1,5 @@
 import { parseCertificate } from "../crypto/x509";
+import { CertificateBusyError, withCertificateLock } from "../flow/cert-lock";
 import type { ClientPool } from "../flow/client";
 import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
 import { CertStore } from "../store/certs";
@@ -20,6 +21,8 @@ export interface RenewOptions {
   nextRun: Date;
   /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
   verifyWaitMs: number;
+  /** What runs, for whoever finds a certificate's lock held: "wile cron". */
+  command: string;
 }
 
 /**
@@ -29,6 +32,17 @@ export interface RenewOptions {
  * and the certificate and key in place stay untouched.
  */
 export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
+  try {
+    return await withCertificateLock(opts.home, name, opts.command, () => renewLocked(name, opts));
+  } catch (err) {
+    // Another run has it: its outcome is that run's to record, not a failure of the certificate.
+    if (err instanceof CertificateBusyError)
+      return { name, status: "failed", reason: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+    return recordFailure(opts.home, name, await readState(opts.home, name), err, opts.now, opts.logger);
+  }
+}
+
+async function renewLocked(name: string, opts: RenewOptions): Promise<Outcome> {
   const { home, logger, now } = opts;
   const store = new CertStore(home);
   let state: RenewalState = emptyState();

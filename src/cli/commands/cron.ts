@@ -1,6 +1,6 @@
 import { summaryLine } from "../../renew/run";
 import { readConfig, updateConfig } from "../../store/config";
-import { acquireLock } from "../../store/lock";
+import { acquireLock, describeLockHolder } from "../../store/lock";
 import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
 import { str } from "../options";
@@ -31,14 +31,16 @@ export const cronCommand: Command = {
     const parallel = parseParallel(str(opts, "parallel"));
     const patch = configPatchFromOptions(opts);
     const config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
-    const lock = await acquireLock(runLockPath(home));
+    const lock = await acquireLock(runLockPath(home), "wile cron");
     if (!lock) {
-      out.quiet.info("another wile cron is running in this home; nothing to do");
+      const holder = await describeLockHolder(runLockPath(home));
+      // Not an error (cron mails what it prints): said in the log, and on stderr with -v.
+      out.quiet.info(`${holder ?? "another wile cron"} is renewing this home's certificates; nothing to do`);
       return 0;
     }
     try {
       const startedAt = new Date().toISOString();
-      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel });
+      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel, command: "wile cron" });
       const failed = outcomes.filter((o) => o.status === "failed");
       const summary = summaryLine(outcomes);
       if (out.jsonMode) out.json(outcomesJson(outcomes));

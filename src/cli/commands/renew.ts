@@ -1,10 +1,11 @@
 import { join } from "node:path";
+import { lockedError } from "../../flow/cert-lock";
 import { ClientPool } from "../../flow/client";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
 import { acquireLock } from "../../store/lock";
-import { NotDueError, UsageError, WileError } from "../../util/errors";
+import { NotDueError, UsageError } from "../../util/errors";
 
 const NOT_DUE_EXIT = new NotDueError("not due").exitCode;
 
@@ -50,7 +51,7 @@ export function prefixed(logger: Logger, name: string): Logger {
 export async function renewMany(
   ctx: CommandContext,
   logger: Logger,
-  opts: { names?: string[]; force: boolean; parallel: number },
+  opts: { names?: string[]; force: boolean; parallel: number; command: string },
 ): Promise<Outcome[]> {
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
@@ -66,6 +67,7 @@ export async function renewMany(
         now,
         nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
         verifyWaitMs: ctx.verifyWaitMs,
+        command: opts.command,
       }),
     );
   } finally {
@@ -122,18 +124,21 @@ export const renewCommand: Command = {
         });
       }
     }
-    const lock = await acquireLock(runLockPath(ctx.home));
-    if (!lock) {
-      throw new WileError("another wile cron or renew --all is running in this home", {
-        hint: "Wait for it to finish and try again.",
-      });
-    }
-    try {
+    const force = flag(opts, "force");
+    if (!all) {
+      // One certificate: its own lock is enough (a cron run busy with it makes this one say so).
       const outcomes = await renewMany(ctx, out.logger, {
-        ...(all ? {} : { names }),
-        force: flag(opts, "force"),
+        names,
+        force,
         parallel,
+        command: `wile renew ${names[0]}`,
       });
+      return report(ctx, outcomes, all);
+    }
+    const lock = await acquireLock(runLockPath(ctx.home), "wile renew --all");
+    if (!lock) throw await lockedError(runLockPath(ctx.home), "this home's certificates are being renewed");
+    try {
+      const outcomes = await renewMany(ctx, out.logger, { force, parallel, command: "wile renew --all" });
       return report(ctx, outcomes, all);
     } finally {
       await lock.release();
