@@ -190,6 +190,9 @@ export async function rollover(
   await store.writePendingKey(local.directoryUrl, privateKeyToPem(newPrivate), local.name);
   const newKey = await toAccountKey(newPrivate);
   const oldKey = local.key;
+  logger.info(
+    `Changing the key of ${url} to a new ${keyType} key (kept in ${store.pendingKeyFile(local.directoryUrl, local.name)} until the CA has it)`,
+  );
   try {
     await rolloverAccountKey(session, newKey);
   } catch (err) {
@@ -213,6 +216,7 @@ export async function rollover(
     }
     logger.warn("the CA's answer was lost, but it does know the new key: finishing the rollover");
   }
+  logger.info(`The CA has the new key; the old one is kept as ${local.keyFile}.old-<UTC time>`);
   const oldKeyFile = await store.promotePendingKey(local.directoryUrl, now, local.name);
   local.key = newKey;
   await writeRecord(home, local, { keyType });
