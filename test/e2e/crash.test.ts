@@ -268,6 +268,13 @@ class Home {
   }
 }
 
+/** Temp files under `dir`: wile's (.tmp-, .wile-) and the deploy command's (.c.<pid>). */
+function tempFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((p) =>
+    /(^|\/)\.[^/]*(\.tmp-|\.wile-)[^/]*$|(^|\/)\.c\.\d+$/.test(p),
+  );
+}
+
 interface Figures {
   kills: Record<Kind, number>;
   finished: Record<Kind, number>;
@@ -371,13 +378,16 @@ describe("kill -9 at random instants", () => {
       }),
     );
     const violations = homes.flatMap((h) => h.violations);
+    // Temp files of killed runs still there (each run removes those a minute old that it meets).
+    const temps = homes.flatMap((h) => tempFiles(join(h.dir, "..")));
+    if (process.env.WILE_CRASH_LIST_TEMPS) console.log(temps.join("\n"));
     const ms = (k: Kind) => Math.round(durations[k]);
     console.log(
       `reliability: crash kills=${killedTotal} (${KINDS.map((k) => `${k} ${fig.kills[k]}`).join(", ")}) ` +
         `finished-before-kill=${KINDS.reduce((s, k) => s + fig.finished[k], 0)} ` +
         `next-runs=${fig.nextRuns} next-ok=${fig.nextOk} violations=${violations.length} ` +
         `rollover-pending-after-kill=${fig.pendingRollovers} (finished by the next run ${fig.finishedRollovers}, rolled back ${fig.pendingRollovers - fig.finishedRollovers}) ` +
-        `measured-ms=(${KINDS.map((k) => `${k} ${ms(k)}`).join(", ")}) seed=${SEED} homes=${HOMES} ` +
+        `temp-files-left=${temps.length} (under a minute old: the next run that meets them then removes them) measured-ms=(${KINDS.map((k) => `${k} ${ms(k)}`).join(", ")}) seed=${SEED} homes=${HOMES} ` +
         `wall=${Math.round((Date.now() - started) / 1000)}s`,
     );
     assert.deepEqual(failures, [], failures.join("\n"));
