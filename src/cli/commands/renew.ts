@@ -87,7 +87,8 @@ export const renewCommand: Command = {
     "Replays the settings in renewal.json (names, webroots, key type, CA, profile). A certificate is",
     "due when the CA's renewal window (ARI) says so, or when a third of its lifetime is left (half",
     "for lifetimes under 10 days), or --renew-days before expiry if it was issued with that. Exit 0",
-    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only).",
+    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only). A",
+    "certificate another wile run is working on is left alone, and that run is named (pid, since).",
   ].join("\n"),
   options: [
     { name: "all", type: "boolean", help: "every certificate in this home" },
