@@ -1,12 +1,14 @@
 /**
- * End to end, issue 10 part 3: `kill -9` at random instants of `issue --force`, `renew --force`,
- * `cron` (a due certificate) and `account rollover`, each certificate deployed to two targets
- * (files, and a command that writes a combined PEM). After every kill:
+ * End to end, issue 10 part 3: `kill -9` at random instants of a first `issue` (in a fresh home:
+ * account registration included), `issue --force`, `renew --force`, `cron` (a due certificate)
+ * and `account rollover`, each certificate deployed to two targets (files, and a command that
+ * writes a combined PEM). After every kill:
  *   - the stable key/certificate pair of each certificate parses and belongs together;
  *   - every deployed file is a complete file of a version seen in the archive (never partial,
  *     never a combined file with the key of one version and the chain of another);
  *   - the account key parses;
- * then the next run (`cron`; after a rollover every other time `issue --force`) completes, and
+ * then the next run (`cron`; after a rollover every other time `issue --force`; after a first
+ * issue the same issue, and cron if that says "not due" as the killed run had installed) completes, and
  * after it no lock, no pending rollover and no pending deploy is left and every deployed file is
  * the current version's. Certificate A is not due (so `cron` deploys it only if the killed run
  * left its deploy unfinished); B is always due (--renew-days 3650), so every `cron` renews it.
@@ -30,7 +32,8 @@ import { tempDir, wileCommand } from "../helpers/wile";
 const KILLS = Number(process.env.WILE_CRASH_KILLS ?? 200);
 const HOMES = Number(process.env.WILE_CRASH_HOMES ?? 4);
 const SEED = Number(process.env.WILE_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const KINDS = ["issue", "renew", "cron", "rollover"] as const;
+/** first: the first `issue` in a fresh home (account registration included); issue: `issue --force`. */
+const KINDS = ["first", "issue", "renew", "cron", "rollover"] as const;
 type Kind = (typeof KINDS)[number];
 
 let env: TestEnv;
@@ -126,14 +129,19 @@ interface Version {
 /** One home: certificate A (not due) and B (always due), each deployed to files and a command. */
 class Home {
   readonly dir: string;
-  readonly names: [string, string];
+  readonly names: string[];
   /** Every complete version seen per name, by archive stamp. */
   readonly versions = new Map<string, Map<string, Version>>();
   readonly violations: string[] = [];
+  /** A run has completed here (and its deployed files were checked). */
+  completedOnce = false;
 
-  constructor(readonly index: number) {
+  constructor(
+    readonly index: number,
+    names = [`a-${index}.crash.example`, `b-${index}.crash.example`],
+  ) {
     this.dir = join(tempDir("wile-crash-"), "wile");
-    this.names = [`a-${index}.crash.example`, `b-${index}.crash.example`];
+    this.names = names;
     for (const n of this.names) this.versions.set(n, new Map());
   }
 
@@ -168,8 +176,10 @@ class Home {
   }
 
   argv(kind: Kind): string[] {
-    const [a] = this.names;
+    const a = this.names[0] as string;
     switch (kind) {
+      case "first":
+        return [...this.issueArgs(a), "-v"];
       case "issue":
         return [...this.issueArgs(a, ["--force"]), "-v"];
       case "renew":
@@ -211,9 +221,17 @@ class Home {
   /** What must hold at any instant; `settled` adds what must hold after a completed run. */
   check(when: string, settled: boolean): void {
     this.collect();
+    this.completedOnce ||= settled;
     const bad = (what: string) => this.violations.push(`home ${this.index}, ${when}: ${what}`);
     for (const name of this.names) {
       const dir = join(this.dir, "certs", name);
+      if (!settled && !existsSync(join(dir, "current"))) {
+        // A first issue killed before its certificate was installed: nothing may be deployed.
+        for (const t of ["files", "cmd"] as const)
+          if (readdirSync(this.out(name, t)).some((f) => f.endsWith(".pem")))
+            bad(`${name}: deployed files without an installed certificate`);
+        continue;
+      }
       let current: Version;
       try {
         current = {
@@ -239,6 +257,8 @@ class Home {
         [join(this.out(name, "cmd"), "combined.pem"), (v) => v.privkey + v.fullchain],
       ];
       for (const [file, of] of deployed) {
+        // Before the first completed run (a first issue killed while deploying) a file may be missing.
+        if (!existsSync(file) && !settled && !this.completedOnce) continue;
         const text = existsSync(file) ? readFileSync(file, "utf8") : "(missing)";
         if (!seen.some((v) => of(v) === text)) bad(`${file} is no complete file of any version`);
         else if (settled && of(current) !== text)
@@ -251,6 +271,7 @@ class Home {
       }
     }
     const account = join(this.accountKey(), "..");
+    if (!settled && !existsSync(this.accountKey())) return; // a first issue killed before the key was stored
     try {
       createPrivateKey(readFileSync(this.accountKey(), "utf8"));
     } catch (e) {
@@ -283,17 +304,19 @@ interface Figures {
   /** Kills that left account.key.next, and of those the ones the CA had taken (finished by the next run). */
   pendingRollovers: number;
   finishedRollovers: number;
+  /** First issues killed after their certificate was installed (the rerun said "not due"). */
+  firstInstalled: number;
   ms: Record<Kind, number[]>;
 }
 
 describe("kill -9 at random instants", () => {
-  it(`${KILLS} kills across issue, renew --force, cron and account rollover leave a usable home`, async () => {
+  it(`${KILLS} kills across a first issue, issue --force, renew --force, cron and account rollover leave a usable home`, async () => {
     console.log(
       `crash: seed ${SEED} (WILE_CRASH_SEED=${SEED} repeats the choices), ${KILLS} kills, ${HOMES} homes`,
     );
     const started = Date.now();
     const homes = Array.from({ length: HOMES }, (_, i) => new Home(i));
-    const zero = () => ({ issue: 0, renew: 0, cron: 0, rollover: 0 });
+    const zero = () => ({ first: 0, issue: 0, renew: 0, cron: 0, rollover: 0 });
     const fig: Figures = {
       kills: zero(),
       finished: zero(),
@@ -301,9 +324,10 @@ describe("kill -9 at random instants", () => {
       nextOk: 0,
       pendingRollovers: 0,
       finishedRollovers: 0,
-      ms: { issue: [], renew: [], cron: [], rollover: [] },
+      firstInstalled: 0,
+      ms: { first: [], issue: [], renew: [], cron: [], rollover: [] },
     };
-    const lines: Record<Kind, number[]> = { issue: [], renew: [], cron: [], rollover: [] };
+    const lines: Record<Kind, number[]> = { first: [], issue: [], renew: [], cron: [], rollover: [] };
     const failures: string[] = [];
     const expectOk = (home: Home, r: Run, what: string) => {
       if (r.code !== 0)
@@ -314,11 +338,15 @@ describe("kill -9 at random instants", () => {
     // Set up each home, and measure every command once, unkilled, under the same load.
     await Promise.all(
       homes.map(async (h) => {
-        const [a, b] = h.names;
+        const [a, b] = h.names as [string, string];
         expectOk(h, await runWile(h.issueArgs(a), h.dir), `issue ${a}`);
         expectOk(h, await runWile(h.issueArgs(b, ["--renew-days", "3650"]), h.dir), `issue ${b}`);
+        const first = new Home(100 + h.index, [`first-${h.index}.crash.example`]);
         for (const kind of KINDS) {
-          const r = await runWile(h.argv(kind), h.dir);
+          const r =
+            kind === "first"
+              ? await runWile(first.argv(kind), first.dir)
+              : await runWile(h.argv(kind), h.dir);
           expectOk(h, r, `${kind} (measuring)`);
           fig.ms[kind].push(r.ms);
           lines[kind].push(r.stderr.split("\n").length - 1);
@@ -334,6 +362,7 @@ describe("kill -9 at random instants", () => {
       number
     >;
 
+    const fresh: Home[] = [];
     let next = 0;
     let killedTotal = 0;
     let attempts = 0;
@@ -352,15 +381,36 @@ describe("kill -9 at random instants", () => {
                 atLine: 1 + Math.floor(rand() * lineCounts[kind]),
                 thenMs: rand() < 0.5 ? 0 : Math.floor(rand() * 40),
               };
-          const r = await runWile(h.argv(kind), h.dir, kill);
+          // A first issue gets a fresh home of its own (kept for the figures).
+          const home = kind === "first" ? new Home(1000 + i, [`first-${i}.crash.example`]) : h;
+          if (home !== h) fresh.push(home);
+          const r = await runWile(home.argv(kind), home.dir, kill);
           const at = byTime ? `${kill.afterMs} ms` : `stderr line ${kill.atLine} + ${kill.thenMs} ms`;
           if (r.killed) {
             killedTotal++;
             fig.kills[kind]++;
-            h.check(`after kill -9 of ${kind} at ${at}`, false);
+            home.check(`after kill -9 of ${kind} at ${at}`, false);
           } else {
             fig.finished[kind]++;
-            expectOk(h, r, `${kind} (finished before the kill at ${at})`);
+            expectOk(home, r, `${kind} (finished before the kill at ${at})`);
+          }
+          if (kind === "first") {
+            // The next run: the same issue. Exit 3 if the killed one had installed the certificate
+            // (not due); then cron deploys it, as the killed run had not finished its deploy.
+            const again = await runWile(home.argv(kind), home.dir);
+            fig.nextRuns++;
+            if (again.code === 3) fig.firstInstalled++;
+            const settled = again.code === 3 ? await runWile(["cron", "-v"], home.dir) : again;
+            if (
+              expectOk(
+                home,
+                settled,
+                `the same issue after its kill at ${at}${again.code === 3 ? " (exit 3), then cron" : ""}`,
+              )
+            )
+              fig.nextOk++;
+            home.check(`after the next run (first issue killed at ${at})`, true);
+            continue;
           }
           // The next run: cron; after a rollover every other time issue, so both use the account.
           const useIssue = kind === "rollover" && rolloverNext++ % 2 === 1;
@@ -377,9 +427,9 @@ describe("kill -9 at random instants", () => {
         }
       }),
     );
-    const violations = homes.flatMap((h) => h.violations);
+    const violations = [...homes, ...fresh].flatMap((h) => h.violations);
     // Temp files of killed runs still there (each run removes those a minute old that it meets).
-    const temps = homes.flatMap((h) => tempFiles(join(h.dir, "..")));
+    const temps = [...homes, ...fresh].flatMap((h) => tempFiles(join(h.dir, "..")));
     if (process.env.WILE_CRASH_LIST_TEMPS) console.log(temps.join("\n"));
     const ms = (k: Kind) => Math.round(durations[k]);
     console.log(
@@ -387,7 +437,7 @@ describe("kill -9 at random instants", () => {
         `finished-before-kill=${KINDS.reduce((s, k) => s + fig.finished[k], 0)} ` +
         `next-runs=${fig.nextRuns} next-ok=${fig.nextOk} violations=${violations.length} ` +
         `rollover-pending-after-kill=${fig.pendingRollovers} (finished by the next run ${fig.finishedRollovers}, rolled back ${fig.pendingRollovers - fig.finishedRollovers}) ` +
-        `temp-files-left=${temps.length} (under a minute old: the next run that meets them then removes them) measured-ms=(${KINDS.map((k) => `${k} ${ms(k)}`).join(", ")}) seed=${SEED} homes=${HOMES} ` +
+        `first-issue-killed-after-install=${fig.firstInstalled} temp-files-left=${temps.length} (under a minute old: the next run that meets them then removes them) measured-ms=(${KINDS.map((k) => `${k} ${ms(k)}`).join(", ")}) seed=${SEED} homes=${HOMES} ` +
         `wall=${Math.round((Date.now() - started) / 1000)}s`,
     );
     assert.deepEqual(failures, [], failures.join("\n"));
