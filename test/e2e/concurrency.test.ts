@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { certFiles, issueArgs } from "../helpers/e2e";
@@ -32,7 +32,9 @@ const heldBy = (command: string) =>
 async function homeWith(name: string, extra: string[] = []) {
   const home = join(tempDir("wile-e2e-conc-"), "wile");
   const copy = join(home, "..", "deployed.pem");
-  const cmd = `sleep 1.5 && cp "$CERT_FULLCHAIN_PATH" ${copy}.tmp && mv ${copy}.tmp ${copy}`;
+  /** Made when a deploy starts. */
+  const deploying = join(home, "..", "deploying");
+  const cmd = `touch ${deploying} && sleep 1.5 && cp "$CERT_FULLCHAIN_PATH" ${copy}.tmp && mv ${copy}.tmp ${copy}`;
   const wile = (args: string[]) => runWile(args, { home, timeoutMs: 60_000 });
   const issueArgv = issueArgs(env, [name], ["--deploy", "command", "--deploy-cmd", cmd, ...extra]);
   const r = await wile(issueArgv);
@@ -49,7 +51,7 @@ async function homeWith(name: string, extra: string[] = []) {
     );
     assert.deepEqual(locks, [], "no lock left");
   };
-  return { home, wile, versions, intact, issueArgv };
+  return { home, wile, versions, intact, issueArgv, deploying };
 }
 
 describe("concurrent runs on one home", () => {
@@ -118,10 +120,10 @@ describe("concurrent runs on one home", () => {
     const h = await homeWith(name, ["--renew-days", "3650"]);
     const r0 = await h.wile(issueArgs(env, [other]));
     assert.equal(r0.code, 0, dump(r0));
+    rmSync(h.deploying);
     const cron = h.wile(["cron"]);
-    // Once cron has the certificate's lock (it renews, then sleeps in the deploy command).
-    const lock = join(h.home, "certs", `${name}.lock`);
-    for (let i = 0; i < 200 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 25));
+    // Once cron deploys what it renewed (holding the certificate's lock, done deciding on the other).
+    for (let i = 0; i < 400 && !existsSync(h.deploying); i++) await new Promise((r) => setTimeout(r, 25));
     const [busy, free] = await Promise.all([
       h.wile(["renew", name, "--force"]),
       h.wile(["renew", other, "--force"]),
