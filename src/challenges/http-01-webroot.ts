@@ -31,28 +31,32 @@ export async function checkWebroot(path: string): Promise<string> {
       hint: "Pass with -w the directory your web server serves as document root for this name.",
     });
   }
-  let deepest = abs;
-  for (const part of CHALLENGE_DIR) {
-    const next = join(deepest, part);
-    const st = await stat(next).catch(() => null);
-    if (!st && (await lstat(next).catch(() => null))?.isSymbolicLink()) {
-      const target = await readlink(next).catch(() => "?");
-      throw new UsageError(`${next} is a symbolic link to ${target}, which does not exist.`, {
-        hint: `Create the directory it points to (mkdir -p ${resolve(deepest, target)}), or remove the link (rm ${next}) and wile creates a directory there.`,
+  for (let attempt = 1; ; attempt++) {
+    let deepest = abs;
+    for (const part of CHALLENGE_DIR) {
+      const next = join(deepest, part);
+      const st = await stat(next).catch(() => null);
+      if (!st && (await lstat(next).catch(() => null))?.isSymbolicLink()) {
+        const target = await readlink(next).catch(() => "?");
+        throw new UsageError(`${next} is a symbolic link to ${target}, which does not exist.`, {
+          hint: `Create the directory it points to (mkdir -p ${resolve(deepest, target)}), or remove the link (rm ${next}) and wile creates a directory there.`,
+        });
+      }
+      if (!st?.isDirectory()) break;
+      deepest = next;
+    }
+    try {
+      await access(deepest, constants.W_OK | constants.X_OK);
+      return realpath(abs);
+    } catch (e) {
+      // Another wile removed its empty challenge directory right after the walk: walk again.
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" && deepest !== abs && attempt < 5) continue;
+      const user = currentUser();
+      throw new UsageError(`Webroot ${deepest} is not writable by user ${user}.`, {
+        hint: `Fix its ownership or permissions (e.g. chown ${user} ${deepest}), or run wile as the user that owns it.`,
       });
     }
-    if (!st?.isDirectory()) break;
-    deepest = next;
   }
-  try {
-    await access(deepest, constants.W_OK | constants.X_OK);
-  } catch {
-    const user = currentUser();
-    throw new UsageError(`Webroot ${deepest} is not writable by user ${user}.`, {
-      hint: `Fix its ownership or permissions (e.g. chown ${user} ${deepest}), or run wile as the user that owns it.`,
-    });
-  }
-  return realpath(abs);
 }
 
 export interface WebrootSolverOptions {

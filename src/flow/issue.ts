@@ -13,7 +13,6 @@ import { splitPemChain } from "../crypto/pem";
 import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
 import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
-import { acquireLock } from "../store/lock";
 import type { RenewalConfig } from "../store/renewal";
 import { checkWritable, notWritable } from "../store/writable";
 import { WileError } from "../util/errors";
@@ -47,12 +46,15 @@ export interface IssueDeps {
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces (RFC 9773 5); dropped if the CA says alreadyReplaced. */
   replaces?: string;
+  /** Called with the new serial just before the version is switched in (to note a deploy is due). */
+  beforeInstall?: (serial: string) => Promise<void>;
 }
 
 /**
- * Gets a certificate as `cfg` describes and stores it, then writes `cfg` as renewal.json. The
- * certificate key is generated while the account and order are set up. Whatever fails, the
+ * Gets a certificate as `cfg` describes, writes `cfg` as renewal.json and stores the certificate.
+ * The certificate key is generated while the account and order are set up. Whatever fails, the
  * certificate already stored stays in place: the new one is installed only once it is checked.
+ * The caller holds the certificate's lock (withCertificateLock).
  */
 /** How long one certificate operation may take, whatever the CA does: --timeout's default. */
 export const DEFAULT_TIMEOUT_MS = 300_000;
@@ -64,27 +66,20 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   // to the certificate's directory and its archive: found unwritable now, before the CA is asked,
   // not after it issued (issue 10 finding 3).
   const why = "the new certificate could not be stored, so nothing was ordered from the CA";
-  let lock: Awaited<ReturnType<typeof acquireLock>>;
   try {
     const dir = await certs.ensureDirs(cfg.name);
     await checkWritable([dir, join(dir, "archive")], why);
-    lock = await acquireLock(certs.lockPath(cfg.name));
   } catch (err) {
     throw (await notWritable(err, why)) ?? err;
   }
-  if (!lock) {
-    throw new WileError(`another wile process is working on ${cfg.name} right now`, {
-      hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
-    });
-  }
-  // What a run killed with -9 left in webroots for this certificate: ours to remove, we hold the lock.
+  // What a run killed with -9 left in webroots for this certificate: ours to remove, the caller
+  // holds the lock.
   const journalFile = journalPath(deps.home, cfg.name);
   await removeLeftovers(journalFile, logger);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
-    await lock.release();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
@@ -150,6 +145,10 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       chainPem,
       leaf: info,
     } = checkIssued(result, key, cfg, await currentChain(certs, cfg.name), logger);
+    // renewal.json first: a run killed between the two leaves a certificate that cron renews (or
+    // obtains, if none was installed yet), never one that cron does not know how to renew.
+    await certs.writeRenewal(cfg.name, cfg);
+    await deps.beforeInstall?.(info.serialHex);
     const { versionDir } = await certs.install(cfg.name, {
       privkeyPem: privateKeyToPem(key),
       certPem: leafPem,
@@ -157,7 +156,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       fullchainPem: leafPem + chainPem,
     });
     logger.debug(`stored in ${versionDir}`);
-    await certs.writeRenewal(cfg.name, cfg);
     return {
       name: cfg.name,
       identifiers: cfg.identifiers,
@@ -170,7 +168,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   } finally {
     unregister();
     if (!deps.client) client.close();
-    await lock.release();
   }
 }
 

@@ -9,6 +9,9 @@
  * What is recorded (state.json, read here and written back only when it changes):
  * - a certificate obtained: the state starts afresh, so the failures, lastError, nextAttempt, the
  *   ARI cache of the replaced certificate and any pending deploy of it are gone;
+ * - a deploy about to run (and a new certificate about to be switched in, when it has deploy
+ *   targets): deployPending "not deployed yet" first, so a run killed before its deploy finished
+ *   is deployed again by the next run;
  * - a deploy that failed: deployPending { serial, error, since } (since stays while the same serial
  *   keeps failing): `wile list` shows the certificate failing and every cron run deploys it again;
  * - a deploy that succeeded: deployPending is dropped;
@@ -17,6 +20,7 @@
  *   certificate: a first `wile issue` that failed): cron does not renew it and `wile list` does not
  *   show it, so there is nothing to back off or report; the error goes to the caller only.
  * Commands derive their summary, output and exit code from the Outcome (and the error in it).
+ * Callers hold the certificate's lock (withCertificateLock in cert-lock.ts) around each step.
  */
 import type { AcmeClient } from "../acme/client";
 import { AcmeProblem } from "../acme/problem";
@@ -93,6 +97,13 @@ export async function obtainAndDeploy(cfg: RenewalConfig, opts: ObtainOptions): 
       ...(opts.client ? { client: opts.client } : {}),
       ...(opts.replaces ? { replaces: opts.replaces } : {}),
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      // Noted before the switch: a run killed between install and deploy is deployed by the next.
+      ...(cfg.deploy.length > 0
+        ? {
+            beforeInstall: async (serial: string) =>
+              writeState(home, name, { ...(await readState(home, name)), ...notDeployed(serial, now) }),
+          }
+        : {}),
     });
   } catch (err) {
     const known = await new CertStore(home).has(name);
@@ -105,6 +116,7 @@ export async function obtainAndDeploy(cfg: RenewalConfig, opts: ObtainOptions): 
     ...emptyState(),
     lastAttempt: now.toISOString(),
     lastSuccess: new Date().toISOString(),
+    ...(cfg.deploy.length > 0 ? notDeployed(issued.serial, now) : {}),
   };
   await writeState(home, name, state);
   opts.onInstalled?.(issued);
@@ -190,6 +202,10 @@ async function deployAndRecord(
 ): Promise<unknown> {
   const { home, logger, now } = opts;
   const { deployPending: pending, ...rest } = state;
+  if (serial !== undefined && cfg.deploy.length > 0 && pending?.serial !== serial) {
+    // Noted first, so that a run killed half way through the deploy is deployed again by the next.
+    await writeState(home, cfg.name, { ...rest, ...notDeployed(serial, now) });
+  }
   try {
     await runDeploys(home, cfg.name, cfg, logger, { verifyWaitMs: opts.verifyWaitMs });
   } catch (err) {
@@ -202,8 +218,19 @@ async function deployAndRecord(
     }
     return err ?? new Error("the deploy failed");
   }
-  if (pending) await writeState(home, cfg.name, rest);
+  if (pending || (serial !== undefined && cfg.deploy.length > 0)) await writeState(home, cfg.name, rest);
   return undefined;
+}
+
+/** The deployPending of a certificate whose deploy has not finished yet. */
+function notDeployed(serial: string, now: Date): Pick<RenewalState, "deployPending"> {
+  return {
+    deployPending: {
+      serial,
+      error: "not deployed yet (a run was stopped before its deploy finished)",
+      since: now.toISOString(),
+    },
+  };
 }
 
 function failed(name: string, err: unknown, prefix = ""): Outcome {

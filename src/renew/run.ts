@@ -1,4 +1,5 @@
 import { parseCertificate } from "../crypto/x509";
+import { CertificateBusyError, withCertificateLock } from "../flow/cert-lock";
 import type { ClientPool } from "../flow/client";
 import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
 import { CertStore } from "../store/certs";
@@ -23,6 +24,8 @@ export interface RenewOptions {
   verifyWaitMs: number;
   /** The deadline for everything said to the CA about this certificate (ARI included), in ms. */
   timeoutMs: number;
+  /** What runs, for whoever finds a certificate's lock held: "wile cron". */
+  command: string;
 }
 
 /**
@@ -33,7 +36,18 @@ export interface RenewOptions {
  */
 export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
   const warnings: string[] = [];
-  const outcome = await checkAndRenew(name, opts, warnings);
+  let outcome: Outcome;
+  try {
+    outcome = await withCertificateLock(opts.home, name, opts.command, () =>
+      checkAndRenew(name, opts, warnings),
+    );
+  } catch (err) {
+    // Another run has it: its outcome is that run's to record, not a failure of the certificate.
+    if (err instanceof CertificateBusyError)
+      return { name, status: "failed", reason: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+    const state = await readState(opts.home, name).catch(() => emptyState());
+    return recordFailure(opts.home, name, state, err, opts.now, opts.logger);
+  }
   return warnings.length > 0 ? { ...outcome, warnings } : outcome;
 }
 

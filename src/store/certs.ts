@@ -65,7 +65,7 @@ export class CertStore {
     return dir;
   }
 
-  /** Write a new version, switch `current` to it, create missing stable links, prune old versions. */
+  /** Write a new version, create missing stable links, switch `current` to it, prune old versions. */
   async install(name: string, files: CertificateFiles, keep = 5): Promise<{ versionDir: string }> {
     for (const [field, file] of FILES) {
       if (typeof files[field] !== "string" || files[field].length === 0) {
@@ -83,12 +83,14 @@ export class CertStore {
     await writeFileAtomic(join(versionDir, COMPLETE), "", 0o644);
     await fsyncDir(archive);
 
-    await replaceSymlink(join(dir, "current"), `archive/${stamp}`);
+    // The stable links first (dangling until the first `current`), so that switching `current`
+    // is the one step that makes a version visible, the first one included.
     for (const [, file] of FILES) {
       const stable = join(dir, file);
       const target = `current/${file}`;
       if ((await readlink(stable).catch(() => null)) !== target) await replaceSymlink(stable, target);
     }
+    await replaceSymlink(join(dir, "current"), `archive/${stamp}`);
     await fsyncDir(dir);
     await this.prune(name, keep);
     return { versionDir };

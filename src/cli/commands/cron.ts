@@ -1,7 +1,7 @@
 import { summaryLine } from "../../renew/run";
 import { configPath, type HomeConfig, readConfig, updateConfig } from "../../store/config";
 import { fileError } from "../../store/file-errors";
-import { acquireLock } from "../../store/lock";
+import { acquireLock, describeLockHolder } from "../../store/lock";
 import { WileError } from "../../util/errors";
 import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
@@ -29,7 +29,7 @@ export const cronCommand: Command = {
     "--notify-* and --heartbeat-url settings are kept in the home's config.json (see wile config).",
     "A broken config.json is reported and the run goes on without notifications. Exit 0 when",
     "nothing failed, 1 otherwise (a certificate failed, or config.json is broken). A run started",
-    "while one is running exits 0 at once.",
+    "while one is running exits 0 at once (the log, and -v, name the running one).",
   ].join("\n"),
   options: [PARALLEL_OPTION, TIMEOUT_OPTION, ...NOTIFY_OPTIONS],
   logs: true,
@@ -54,14 +54,21 @@ export const cronCommand: Command = {
         err instanceof WileError ? err : fileError(err, configPath(home), "notification settings");
       if (!configError) throw err;
     }
-    const lock = await acquireLock(runLockPath(home));
+    const lock = await acquireLock(runLockPath(home), "wile cron");
     if (!lock) {
-      out.quiet.info("another wile cron is running in this home; nothing to do");
+      const holder = await describeLockHolder(runLockPath(home));
+      // Not an error (cron mails what it prints): said in the log, and on stderr with -v.
+      out.quiet.info(`${holder ?? "another wile cron"} is renewing this home's certificates; nothing to do`);
       return 0;
     }
     try {
       const startedAt = new Date().toISOString();
-      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel, timeoutMs });
+      const outcomes = await renewMany(ctx, out.quiet, {
+        force: false,
+        parallel,
+        timeoutMs,
+        command: "wile cron",
+      });
       const failed = outcomes.filter((o) => o.status === "failed");
       const summary = `${summaryLine(outcomes)}${configError ? `; no notifications: ${configPath(home)} is broken` : ""}`;
       if (out.jsonMode) {

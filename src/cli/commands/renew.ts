@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { lockedError } from "../../flow/cert-lock";
 import { ClientPool } from "../../flow/client";
 import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
@@ -6,7 +7,7 @@ import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
 import { sweepLeftovers } from "../../store/leftovers";
 import { acquireLock } from "../../store/lock";
-import { NotDueError, UsageError, WileError } from "../../util/errors";
+import { NotDueError, UsageError } from "../../util/errors";
 
 const NOT_DUE_EXIT = new NotDueError("not due").exitCode;
 
@@ -71,7 +72,7 @@ export function prefixed(logger: Logger, name: string): Logger {
 export async function renewMany(
   ctx: CommandContext,
   logger: Logger,
-  opts: { names?: string[]; force: boolean; parallel: number; timeoutMs: number },
+  opts: { names?: string[]; force: boolean; parallel: number; timeoutMs: number; command: string },
 ): Promise<Outcome[]> {
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
@@ -90,6 +91,7 @@ export async function renewMany(
         nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
         verifyWaitMs: ctx.verifyWaitMs,
         timeoutMs: opts.timeoutMs,
+        command: opts.command,
       }),
     );
   } finally {
@@ -109,7 +111,8 @@ export const renewCommand: Command = {
     "Replays the settings in renewal.json (names, webroots, key type, CA, profile). A certificate is",
     "due when the CA's renewal window (ARI) says so, or when a third of its lifetime is left (half",
     "for lifetimes under 10 days), or --renew-days before expiry if it was issued with that. Exit 0",
-    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only).",
+    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only). A",
+    "certificate another wile run is working on is left alone, and that run is named (pid, since).",
   ].join("\n"),
   options: [
     { name: "all", type: "boolean", help: "every certificate in this home" },
@@ -148,18 +151,26 @@ export const renewCommand: Command = {
         });
       }
     }
-    const lock = await acquireLock(runLockPath(ctx.home));
-    if (!lock) {
-      throw new WileError("another wile cron or renew --all is running in this home", {
-        hint: "Wait for it to finish and try again.",
-      });
-    }
-    try {
+    const force = flag(opts, "force");
+    if (!all) {
+      // One certificate: its own lock is enough (a cron run busy with it makes this one say so).
       const outcomes = await renewMany(ctx, out.logger, {
-        ...(all ? {} : { names }),
-        force: flag(opts, "force"),
+        names,
+        force,
         parallel,
         timeoutMs,
+        command: `wile renew ${names[0]}`,
+      });
+      return report(ctx, outcomes, all);
+    }
+    const lock = await acquireLock(runLockPath(ctx.home), "wile renew --all");
+    if (!lock) throw await lockedError(runLockPath(ctx.home), "this home's certificates are being renewed");
+    try {
+      const outcomes = await renewMany(ctx, out.logger, {
+        force,
+        parallel,
+        timeoutMs,
+        command: "wile renew --all",
       });
       return report(ctx, outcomes, all);
     } finally {

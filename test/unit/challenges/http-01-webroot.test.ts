@@ -164,6 +164,29 @@ describe("WebrootSolver present/cleanup", () => {
     assert.deepEqual(await readdir(webroot), []);
   });
 
+  test("checkWebroot: another wile removing the empty challenge directory right after the walk is no 'not writable'", async (t) => {
+    // Found by the concurrency of test/e2e/crash.test.ts: homes sharing one webroot in parallel.
+    const dir = join(webroot, ".well-known", "acme-challenge");
+    await mkdir(dir, { recursive: true });
+    const realAccess = fsp.access;
+    let removed = 0;
+    t.mock.method(fsp, "access", async (...args: Parameters<typeof fsp.access>) => {
+      if (removed === 0 && String(args[0]) === dir) {
+        removed++;
+        await rmdir(dir);
+        await rmdir(join(webroot, ".well-known"));
+      }
+      return realAccess(...args);
+    });
+    syncBuiltinESMExports();
+    t.after(() => {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    });
+    assert.equal(await checkWebroot(webroot), await realpath(webroot));
+    assert.equal(removed, 1);
+  });
+
   test("cleanup keeps directories that existed before and other files", async () => {
     const dir = join(webroot, ".well-known", "acme-challenge");
     await mkdir(dir, { recursive: true });
