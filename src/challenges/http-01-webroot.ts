@@ -169,8 +169,15 @@ export class WebrootSolver implements Solver {
         if (code === "ENOENT") {
           this.createdDirs.delete(dir);
           await this.forget(() => this.opts.journal?.removeDir(dir));
-        } else if (code !== "ENOTEMPTY" && code !== "EEXIST")
+        } else if ((code === "ENOTEMPTY" || code === "EEXIST") && this.files.size === 0) {
+          // Our last token is gone and another run's (or the operator's file) is still in it: that
+          // run or nobody removes it. An empty directory left in a webroot is harmless; the record
+          // goes, so that a clean run leaves none behind.
+          this.createdDirs.delete(dir);
+          await this.forget(() => this.opts.journal?.removeDir(dir));
+        } else if (code !== "ENOTEMPTY" && code !== "EEXIST") {
           this.warnUnlessGone(e as NodeJS.ErrnoException, dir);
+        }
       }
     }
   }
@@ -196,6 +203,8 @@ export class WebrootSolver implements Solver {
         this.createdDirs.add(dir);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        // Another run made it in between: not ours to remove.
+        await this.forget(() => this.opts.journal?.removeDir(dir));
       }
     }
     const real = await realpath(dir).catch(async (e: NodeJS.ErrnoException) => {

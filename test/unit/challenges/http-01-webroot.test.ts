@@ -274,6 +274,36 @@ describe("WebrootSolver present/cleanup", () => {
     ]);
   });
 
+  test("two runs sharing a webroot: each run's record is empty once it cleaned up, whoever made the directories", async () => {
+    // Parallel renewals into one webroot: run A makes the directories, run B's token is still in
+    // them when A cleans up. Neither may leave a record, or the next run would take a clean run
+    // for an interrupted one (found by test/e2e/hostile-ca.test.ts).
+    const records = (): { a: Set<string>; b: Set<string> } => ({ a: new Set(), b: new Set() });
+    const rec = records();
+    const journalOf = (set: Set<string>) =>
+      ({
+        addFile: async (p: string) => void set.add(p),
+        removeFile: async (p: string) => void set.delete(p),
+        addDir: async (p: string) => void set.add(p),
+        removeDir: async (p: string) => void set.delete(p),
+      }) as unknown as WebrootJournal;
+    const make = (set: Set<string>) =>
+      new WebrootSolver({
+        webroots: new Map([["example.com", webroot]]),
+        logger: silentLogger,
+        preflight: false,
+        journal: journalOf(set),
+      });
+    const a = make(rec.a);
+    const b = make(rec.b);
+    await a.present(ctx("ta"));
+    await b.present(ctx("tb"));
+    await a.cleanup(ctx("ta"));
+    assert.deepEqual([...rec.a], []);
+    await b.cleanup(ctx("tb"));
+    assert.deepEqual([...rec.b], []);
+  });
+
   test("a name without a webroot is an error", async () => {
     await assert.rejects(
       solverFor(webroot).present(ctx("tok", "other.example")),
