@@ -157,10 +157,22 @@ function commonName(name: DerNode): string | null {
   return cn;
 }
 
-/** Whether the certificate (PEM) carries the public part of `key`. */
-export function certMatchesKey(certPem: string, key: KeyObject): boolean {
-  const cert = new X509Certificate(parseCertificate(certPem).der);
-  return publicKeyDer(cert.publicKey).equals(publicKeyDer(key));
+/**
+ * Whether the certificate (PEM) carries the public part of `key`. Throws WileError, naming `source`,
+ * if it is not a certificate or its public key cannot be read (an unknown algorithm, a damaged key).
+ */
+export function certMatchesKey(certPem: string, key: KeyObject, source = "certificate"): boolean {
+  const cert = new X509Certificate(parseCertificate(certPem, source).der);
+  let publicKey: KeyObject;
+  try {
+    publicKey = cert.publicKey;
+  } catch (err) {
+    throw new WileError(`${source}: its public key cannot be read (${(err as Error).message})`, {
+      hint: "The certificate is damaged or holds a key type wile does not know (it uses RSA and EC keys).",
+      cause: err,
+    });
+  }
+  return publicKeyDer(publicKey).equals(publicKeyDer(key));
 }
 
 /** RFC 9773 CertID: base64url(AKI keyIdentifier) "." base64url(serial content bytes), no padding. */

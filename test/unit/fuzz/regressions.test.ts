@@ -1,0 +1,52 @@
+/**
+ * The fuzz targets' findings, each as its minimal counterexample: a plain test that failed before the
+ * fix in the module and passes after it.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { parseRetryAfter, RETRY_AFTER_MAX_MS } from "../../../src/acme/headers";
+import { problemFromResponse } from "../../../src/acme/problem";
+import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
+import { certMatchesKey } from "../../../src/crypto/x509";
+import { WileError } from "../../../src/util/errors";
+
+const chain = readFileSync(join(import.meta.dirname, "fixtures", "chain.pem"), "utf8");
+
+test("Retry-After: 8638204058156 seconds (past the end of Date) gives a rateLimited problem, not a RangeError", () => {
+  const ms = parseRetryAfter("8638204058156");
+  assert.equal(ms, RETRY_AFTER_MAX_MS);
+  const p = problemFromResponse({
+    status: 429,
+    body: Buffer.from('{"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"}'),
+    contentType: "application/problem+json",
+    url: "https://ca.example/acme/new-order",
+    retryAfterMs: ms,
+    links: [],
+  });
+  assert.match(p.hint ?? "", /try again after \d{4}-/);
+  // 400 digits is Infinity as a number: also read as the maximum.
+  assert.equal(parseRetryAfter("9".repeat(400)), RETRY_AFTER_MAX_MS);
+});
+
+test("certMatchesKey: a certificate whose key algorithm OID is unknown is a WileError, not OpenSSL's raw decode error", () => {
+  const [leaf] = fromPem(chain, "CERTIFICATE") as [Buffer];
+  // id-ecPublicKey 1.2.840.10045.2.1 -> 1.3.840.10045.2.1: Node still parses the certificate, but not its key.
+  const at = leaf.indexOf(Buffer.from("06072a8648ce3d0201", "hex")) + 2;
+  const damaged = Buffer.from(leaf);
+  damaged[at] = 0x2b;
+  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  assert.throws(
+    () => certMatchesKey(toPem("CERTIFICATE", damaged), key, "the certificate from the CA"),
+    (err: unknown) =>
+      err instanceof WileError &&
+      /^the certificate from the CA: its public key cannot be read/.test(err.message),
+  );
+});
+
+test("PEM: a broken block is a PemError (an Error subclass callers can tell from a TypeError)", () => {
+  assert.throws(() => fromPem("-----BEGIN X-----\nAAA\n-----END X-----\n"), PemError);
+  assert.throws(() => fromPem("-----BEGIN X-----\nAAAA\n"), PemError);
+});
