@@ -95,14 +95,15 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const challenge = ch as Record<string, unknown>;
   if (challenge.type !== "http-01") fail("challenge.type", 'must be "http-01"');
   if (!isObject(challenge.webroots)) fail("challenge.webroots", "must be an object of name -> absolute path");
-  const webroots: Record<string, string> = {};
-  for (const [name, root] of Object.entries(challenge.webroots as Record<string, unknown>)) {
+  const entries = Object.entries(challenge.webroots as Record<string, unknown>);
+  for (const [name, root] of entries) {
     if (typeof root !== "string" || !root.startsWith("/"))
       fail(`challenge.webroots.${name}`, "must be an absolute path");
-    webroots[name] = root as string;
   }
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
+  const webroots = Object.fromEntries(entries) as Record<string, string>;
   for (const id of ids) {
-    if (!(id.value in webroots))
+    if (!Object.hasOwn(webroots, id.value))
       fail(`challenge.webroots.${id.value}`, "is missing (every identifier needs a webroot)");
   }
 

@@ -229,17 +229,7 @@ function paths(v: unknown, prefix: (string | number)[] = []): (string | number)[
   return out;
 }
 
-/** Wrong-typed and edge values a field may be changed to. */
-const oddValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1.5, 1e308, -0, "", " ", "1", "true", "null", [], {}, [null], {
-    version: 1,
-  }),
-  fc.string({ maxLength: 12, unit: "binary" }),
-  fc.integer(),
-  fc.double(),
-  fc.jsonValue({ maxDepth: 2 }),
-);
-
+/** Keys that a plain object already has, and other keys a reader may look up. */
 const KEYS = [
   "__proto__",
   "constructor",
@@ -251,6 +241,18 @@ const KEYS = [
   "kind",
   "",
 ];
+
+/** Wrong-typed and edge values a field may be changed to (fast-check's own: copy before use). */
+const oddValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom(...KEYS),
+  fc.constantFrom(null, true, false, 0, -1, 1.5, 1e308, -0, "", " ", "1", "true", "null", [], {}, [null], {
+    version: 1,
+  }),
+  fc.string({ maxLength: 12, unit: "binary" }),
+  fc.integer(),
+  fc.double(),
+  fc.jsonValue({ maxDepth: 2 }),
+);
 
 type JsonOp =
   | { op: "set"; path: number; value: unknown }
@@ -296,7 +298,7 @@ function applyJsonOp(doc: unknown, m: JsonOp): unknown {
   };
   switch (m.op) {
     case "set":
-      return replace(m.value);
+      return replace(structuredClone(m.value));
     case "delete":
       if (key === undefined) return undefined;
       if (Array.isArray(parent)) parent.splice(key as number, 1);
@@ -306,10 +308,10 @@ function applyJsonOp(doc: unknown, m: JsonOp): unknown {
       return replace(m.inArray ? [current] : { value: current });
     case "add":
       if (current !== null && typeof current === "object" && !Array.isArray(current)) {
-        put(current as Record<string, unknown>, m.key, m.value);
+        put(current as Record<string, unknown>, m.key, structuredClone(m.value));
         return doc;
       }
-      if (Array.isArray(current)) current.push(m.value);
+      if (Array.isArray(current)) current.push(structuredClone(m.value));
       return doc;
   }
 }

@@ -11,7 +11,9 @@ import { parseRetryAfter, RETRY_AFTER_MAX_MS } from "../../../src/acme/headers";
 import { problemFromResponse } from "../../../src/acme/problem";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
 import { certMatchesKey } from "../../../src/crypto/x509";
+import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { WileError } from "../../../src/util/errors";
+import { renewalConfig } from "../../helpers/renewal";
 
 const chain = readFileSync(join(import.meta.dirname, "fixtures", "chain.pem"), "utf8");
 
@@ -49,4 +51,26 @@ test("certMatchesKey: a certificate whose key algorithm OID is unknown is a Wile
 test("PEM: a broken block is a PemError (an Error subclass callers can tell from a TypeError)", () => {
   assert.throws(() => fromPem("-----BEGIN X-----\nAAA\n-----END X-----\n"), PemError);
   assert.throws(() => fromPem("-----BEGIN X-----\nAAAA\n"), PemError);
+});
+
+test("renewal.json: an identifier named like an Object.prototype member needs a webroot of its own", () => {
+  const cfg = renewalConfig("fuzz.example.org");
+  cfg.identifiers.push({ type: "dns", value: "constructor" });
+  assert.throws(
+    () => parseRenewalConfig(serializeRenewalConfig(cfg), "renewal.json"),
+    (err: unknown) =>
+      err instanceof WileError && /"challenge\.webroots\.constructor" is missing/.test(err.message),
+  );
+  // Given in the file, it is a webroot like any other, "__proto__" too.
+  const text = serializeRenewalConfig(cfg).replace(
+    '"fuzz.example.org": "/srv"',
+    '"fuzz.example.org": "/srv", "constructor": "/srv/c"',
+  );
+  assert.equal(parseRenewalConfig(text, "renewal.json").challenge.webroots.constructor, "/srv/c");
+  const proto = JSON.parse(serializeRenewalConfig(renewalConfig("fuzz.example.org")));
+  proto.identifiers.push({ type: "dns", value: "__proto__" });
+  const protoText = JSON.stringify(proto).replace('"webroots":{', '"webroots":{"__proto__":"/srv/p",');
+  const parsed = parseRenewalConfig(protoText, "renewal.json");
+  assert.ok(Object.hasOwn(parsed.challenge.webroots, "__proto__"));
+  assert.equal(parsed.challenge.webroots.__proto__, "/srv/p");
 });
