@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parseRetryAfter, RETRY_AFTER_MAX_MS } from "../../../src/acme/headers";
 import { problemFromResponse } from "../../../src/acme/problem";
+import { createCsr } from "../../../src/crypto/csr";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
 import { certMatchesKey } from "../../../src/crypto/x509";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
@@ -72,5 +73,21 @@ test("renewal.json: an identifier named like an Object.prototype member needs a 
   const protoText = JSON.stringify(proto).replace('"webroots":{', '"webroots":{"__proto__":"/srv/p",');
   const parsed = parseRenewalConfig(protoText, "renewal.json");
   assert.ok(Object.hasOwn(parsed.challenge.webroots, "__proto__"));
-  assert.equal(parsed.challenge.webroots.__proto__, "/srv/p");
+  assert.equal(Object.getOwnPropertyDescriptor(parsed.challenge.webroots, "__proto__")?.value, "/srv/p");
+});
+
+test("createCsr: an IP that is no address (0.0.0.00) or a name that is not ASCII is a WileError naming it", () => {
+  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  for (const [type, value, why] of [
+    ["ip", "0.0.0.00", "it is not an IPv4 or IPv6 address"],
+    ["dns", "\u00e9.example", "it is not ASCII"],
+  ] as const) {
+    assert.throws(
+      () => createCsr({ key, identifiers: [{ type, value }] }),
+      (err: unknown) =>
+        err instanceof WileError &&
+        err.message ===
+          `the ${type === "ip" ? "IP address" : "DNS name"} ${JSON.stringify(value)} cannot go in a certificate request: ${why}`,
+    );
+  }
 });
