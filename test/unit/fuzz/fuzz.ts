@@ -2,7 +2,8 @@
  * The frame of the property-based fuzz targets (issue 10 part 5): a fixed seed per target (FUZZ_SEED
  * overrides it, FUZZ_PATH with it replays one shrunk counterexample as fast-check printed it), 10 000
  * cases by default (FUZZ_RUNS overrides it), and one summary line per target:
- * `reliability: fuzz <target> cases=10000 seed=... ok ms=...`.
+ * `reliability: fuzz <target> cases=10000 seed=... ok ms=... cpu_ms=...` (wall and CPU time: on a
+ * shared machine the first grows with the load, the second does not).
  */
 import type { TestContext } from "node:test";
 import fc from "fast-check";
@@ -20,12 +21,15 @@ export async function fuzz<Ts extends [unknown, ...unknown[]]>(
   const used = process.env.FUZZ_SEED === undefined ? seed : Number(process.env.FUZZ_SEED);
   const path = process.env.FUZZ_PATH;
   const started = Date.now();
+  const cpu = process.cpuUsage();
   await fc.assert(property as fc.IAsyncProperty<Ts>, {
     seed: used,
     numRuns: runs,
     ...(path ? { path } : {}),
   });
-  const line = `reliability: fuzz ${target} cases=${runs} seed=${used} ok ms=${Date.now() - started}`;
+  const { user, system } = process.cpuUsage(cpu);
+  const ms = Date.now() - started;
+  const line = `reliability: fuzz ${target} cases=${runs} seed=${used} ok ms=${ms} cpu_ms=${Math.round((user + system) / 1000)}`;
   t.diagnostic(line);
 }
 
