@@ -11,6 +11,7 @@ import { parseRetryAfter, RETRY_AFTER_MAX_MS } from "../../../src/acme/headers";
 import { problemFromResponse } from "../../../src/acme/problem";
 import { createCsr } from "../../../src/crypto/csr";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
+import { buildPfx } from "../../../src/crypto/pkcs12";
 import { certMatchesKey } from "../../../src/crypto/x509";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { WileError } from "../../../src/util/errors";
@@ -90,4 +91,11 @@ test("createCsr: an IP that is no address (0.0.0.00) or a name that is not ASCII
           `the ${type === "ip" ? "IP address" : "DNS name"} ${JSON.stringify(value)} cannot go in a certificate request: ${why}`,
     );
   }
+});
+
+test("buildPfx: a password with a lone surrogate (JSON can hold \\ud800) is refused, not written unopenable", () => {
+  // The check comes before the key and the certificate are read, so none are needed here.
+  assert.throws(() => buildPfx({ keyPem: "", certPem: "", chainPems: [], password: "\ud800" }), {
+    message: /the password is not valid Unicode text \(it holds a lone UTF-16 surrogate\)/,
+  });
 });
