@@ -16,6 +16,7 @@ import { configPath, parseConfig, readConfig } from "../../../src/store/config";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { emptyState, parseState, readState, statePath } from "../../../src/store/state";
 import { UsageError, WileError } from "../../../src/util/errors";
+import { renewalConfig } from "../../helpers/renewal";
 import { fuzz, onlyRejects, onlyThrows } from "./fuzz";
 import { type Json, jsonFileText } from "./mutate";
 
@@ -23,33 +24,26 @@ import { type Json, jsonFileText } from "./mutate";
 const home = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "wile-fuzz-store-"));
 after(() => rmSync(home, { recursive: true, force: true }));
 
-const renewal: Json = {
-  version: 1,
-  name: "fuzz.example.org",
+/** renewal.json with every optional field; fixed dates, so that a seed replays the same cases. */
+const renewal = {
+  ...renewalConfig("fuzz.example.org", [
+    { kind: "files", dir: "/etc/ssl/fuzz" },
+    { kind: "command", command: "systemctl reload nginx" },
+  ]),
   identifiers: [
     { type: "dns", value: "fuzz.example.org" },
     { type: "ip", value: "192.0.2.7" },
   ],
   challenge: { type: "http-01", webroots: { "fuzz.example.org": "/srv/www", "192.0.2.7": "/srv/ip" } },
-  keyType: "ec-256",
-  server: "https://ca.example/dir",
   caBundle: "/etc/wile/ca.pem",
-  account: "default",
   email: ["ops@example.org"],
   preferredChain: "ISRG Root X1",
   profile: "shortlived",
   renewDays: 30,
-  mustStaple: false,
-  preflight: true,
   resolve: ["fuzz.example.org:80:127.0.0.1"],
-  reuseKey: false,
   createdAt: "2026-11-29T08:00:00.000Z",
   updatedAt: "2026-11-29T08:00:00.000Z",
-  deploy: [
-    { kind: "files", dir: "/etc/ssl/fuzz" },
-    { kind: "command", command: "systemctl reload nginx" },
-  ],
-};
+} as Json;
 
 test("fuzz: renewal.json reads as a checked RenewalConfig or a WileError naming the file", async (t) => {
   await fuzz(
