@@ -98,9 +98,11 @@ test("fuzz: state.json never fails to read: what is well formed is kept, the res
     fc.asyncProperty(jsonFileText(state), async (text) => {
       writeFileSync(statePath(home, "s.example"), text);
       const s = await readState(home, "s.example");
+      // What is on disk: UTF-8, where a lone surrogate became U+FFFD.
+      const onDisk = Buffer.from(text, "utf8").toString("utf8");
       let parsed: unknown;
       try {
-        parsed = JSON.parse(text);
+        parsed = JSON.parse(onDisk);
       } catch {
         assert.deepEqual(s, emptyState());
         return;
