@@ -11,7 +11,7 @@ import * as der from "../../../src/crypto/der";
 import { DerError, type DerNode } from "../../../src/crypto/der";
 import { fromPem } from "../../../src/crypto/pem";
 import { fuzz, onlyThrows } from "./fuzz";
-import { mutatedBytes } from "./mutate";
+import { mutatedBytes, mutatedContent } from "./mutate";
 
 const chain = readFileSync(join(import.meta.dirname, "fixtures", "chain.pem"), "utf8");
 const [leafDer, caDer] = fromPem(chain, "CERTIFICATE") as [Buffer, Buffer];
@@ -51,7 +51,8 @@ const { tree } = fc.letrec<{ tree: Buffer; leaf: Buffer }>((tie) => ({
 }));
 
 const input = fc.oneof(
-  { weight: 4, arbitrary: mutatedBytes(leafDer) },
+  { weight: 3, arbitrary: mutatedBytes(leafDer) },
+  { weight: 2, arbitrary: mutatedContent(leafDer) },
   { weight: 1, arbitrary: mutatedBytes(caDer) },
   { weight: 2, arbitrary: tree.chain((valid) => mutatedBytes(valid)) },
   { weight: 1, arbitrary: tree },

@@ -31,6 +31,54 @@ export function headerOffsets(der: Buffer): number[] {
   return out;
 }
 
+/** Where the content of each primitive TLV in `der` lies (nested DER in OCTET and BIT STRINGs too). */
+export function primitiveContents(der: Buffer): { at: number; length: number }[] {
+  const out: { at: number; length: number }[] = [];
+  const walk = (buf: Buffer, base: number) => {
+    let nodes: ReturnType<typeof readAll>;
+    try {
+      nodes = readAll(buf);
+    } catch {
+      return;
+    }
+    let pos = 0;
+    for (const node of nodes) {
+      const at = base + pos + node.headerLength;
+      if (node.constructed) walk(node.content, at);
+      else {
+        if (node.content.length > 0) out.push({ at, length: node.content.length });
+        if (node.tagByte === 0x04) walk(node.content, at);
+        else if (node.tagByte === 0x03 && node.content[0] === 0) walk(node.content.subarray(1), at + 1);
+      }
+      pos += node.raw.length;
+    }
+  };
+  walk(der, 0);
+  return out;
+}
+
+/**
+ * `valid` with the content of one to three primitive values changed and every length kept: the
+ * structure holds, so a strict outer parser (OpenSSL) lets the bytes through to wile's own reader.
+ */
+export function mutatedContent(valid: Buffer): fc.Arbitrary<Buffer> {
+  const places = primitiveContents(valid);
+  const change = fc.record({
+    place: fc.nat(places.length - 1),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }),
+  });
+  return fc.array(change, { minLength: 1, maxLength: 3 }).map((changes) => {
+    const out = Buffer.from(valid);
+    for (const c of changes) {
+      const place = places[c.place] as { at: number; length: number };
+      const start = place.at + (c.at % place.length);
+      Buffer.from(c.bytes).copy(out, start, 0, Math.min(c.bytes.length, place.at + place.length - start));
+    }
+    return out;
+  });
+}
+
 type ByteOp =
   | { op: "flip"; at: number; bit: number }
   | { op: "set"; at: number; byte: number }

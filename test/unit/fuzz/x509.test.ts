@@ -14,14 +14,15 @@ import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
 import { ariCertId, certMatchesKey, formatSerial, parseCertificate } from "../../../src/crypto/x509";
 import { WileError } from "../../../src/util/errors";
 import { fuzz, onlyThrows } from "./fuzz";
-import { mutatedBytes, mutatedText } from "./mutate";
+import { mutatedBytes, mutatedContent, mutatedText } from "./mutate";
 
 const chain = readFileSync(join(import.meta.dirname, "fixtures", "chain.pem"), "utf8");
 const [leafDer, caDer] = fromPem(chain, "CERTIFICATE") as [Buffer, Buffer];
 const otherKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
 
 const input: fc.Arbitrary<string | Buffer> = fc.oneof(
-  { weight: 5, arbitrary: mutatedBytes(leafDer) },
+  { weight: 3, arbitrary: mutatedBytes(leafDer) },
+  { weight: 4, arbitrary: mutatedContent(leafDer) },
   { weight: 1, arbitrary: mutatedBytes(caDer) },
   { weight: 2, arbitrary: mutatedBytes(leafDer).map((d) => toPem("CERTIFICATE", d)) },
   { weight: 1, arbitrary: mutatedText(chain) },
