@@ -7,33 +7,18 @@
 import fc from "fast-check";
 import { readAll } from "../../../src/crypto/der";
 
-/** Offsets of every TLV header in `der`, including DER wrapped in OCTET and BIT STRINGs (extensions). */
-export function headerOffsets(der: Buffer): number[] {
-  const out: number[] = [];
-  const walk = (buf: Buffer, base: number) => {
-    let nodes: ReturnType<typeof readAll>;
-    try {
-      nodes = readAll(buf);
-    } catch {
-      return;
-    }
-    let pos = 0;
-    for (const node of nodes) {
-      out.push(base + pos);
-      const contentAt = base + pos + node.headerLength;
-      if (node.constructed) walk(node.content, contentAt);
-      else if (node.tagByte === 0x04) walk(node.content, contentAt);
-      else if (node.tagByte === 0x03 && node.content[0] === 0) walk(node.content.subarray(1), contentAt + 1);
-      pos += node.raw.length;
-    }
-  };
-  walk(der, 0);
-  return out;
+interface Tlv {
+  /** Offset of the tag byte in the outermost input. */
+  header: number;
+  /** Offset and length of the content in the outermost input. */
+  at: number;
+  length: number;
+  constructed: boolean;
 }
 
-/** Where the content of each primitive TLV in `der` lies (nested DER in OCTET and BIT STRINGs too). */
-export function primitiveContents(der: Buffer): { at: number; length: number }[] {
-  const out: { at: number; length: number }[] = [];
+/** Every TLV in `der`, including DER wrapped in OCTET and BIT STRINGs (certificate extensions). */
+function layout(der: Buffer): Tlv[] {
+  const out: Tlv[] = [];
   const walk = (buf: Buffer, base: number) => {
     let nodes: ReturnType<typeof readAll>;
     try {
@@ -44,12 +29,9 @@ export function primitiveContents(der: Buffer): { at: number; length: number }[]
     let pos = 0;
     for (const node of nodes) {
       const at = base + pos + node.headerLength;
-      if (node.constructed) walk(node.content, at);
-      else {
-        if (node.content.length > 0) out.push({ at, length: node.content.length });
-        if (node.tagByte === 0x04) walk(node.content, at);
-        else if (node.tagByte === 0x03 && node.content[0] === 0) walk(node.content.subarray(1), at + 1);
-      }
+      out.push({ header: base + pos, at, length: node.content.length, constructed: node.constructed });
+      if (node.constructed || node.tagByte === 0x04) walk(node.content, at);
+      else if (node.tagByte === 0x03 && node.content[0] === 0) walk(node.content.subarray(1), at + 1);
       pos += node.raw.length;
     }
   };
@@ -57,12 +39,17 @@ export function primitiveContents(der: Buffer): { at: number; length: number }[]
   return out;
 }
 
+/** Offsets of every TLV header in `der`. */
+export function headerOffsets(der: Buffer): number[] {
+  return layout(der).map((t) => t.header);
+}
+
 /**
  * `valid` with the content of one to three primitive values changed and every length kept: the
  * structure holds, so a strict outer parser (OpenSSL) lets the bytes through to wile's own reader.
  */
 export function mutatedContent(valid: Buffer): fc.Arbitrary<Buffer> {
-  const places = primitiveContents(valid);
+  const places = layout(valid).filter((t) => !t.constructed && t.length > 0);
   const change = fc.record({
     place: fc.nat(places.length - 1),
     at: fc.nat(),
@@ -71,7 +58,7 @@ export function mutatedContent(valid: Buffer): fc.Arbitrary<Buffer> {
   return fc.array(change, { minLength: 1, maxLength: 3 }).map((changes) => {
     const out = Buffer.from(valid);
     for (const c of changes) {
-      const place = places[c.place] as { at: number; length: number };
+      const place = places[c.place] as Tlv;
       const start = place.at + (c.at % place.length);
       Buffer.from(c.bytes).copy(out, start, 0, Math.min(c.bytes.length, place.at + place.length - start));
     }
