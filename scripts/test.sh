@@ -2,7 +2,8 @@
 # The one test command (README, .ci/run): from a fresh Debian 12 machine with Node >= 20 to a full
 # check. Installs missing Debian packages when run as root (otherwise names them and stops), then:
 # npm ci, build + dist freshness, standalone binaries, typecheck, lint, unit tests, e2e tests
-# against Pebble/nginx, the arm64 binary under qemu, and the benchmark in quick mode.
+# against Pebble/nginx, the secrets audit of the e2e run, the arm64 binary under qemu, and the
+# benchmark in quick mode.
 # Stops at the first failure with a non-zero exit.
 #
 # Environment: SKIP_APT=1 skips the package step; SKIP_NPM_CI=1 reuses node_modules.
@@ -108,7 +109,17 @@ npm run --silent test:unit
 
 # ----------------------------------------------------------------------------------------------
 section "e2e tests (Pebble, pebble-challtestsrv, nginx)"
+# Every run's argv and output, and the homes, deploy targets and temp dirs, are recorded for the
+# secrets audit below (test/helpers/secrets-audit.ts).
+WILE_TEST_AUDIT_DIR=$(mktemp -d /tmp/wile-secrets-audit-XXXXXX)
+export WILE_TEST_AUDIT_DIR
 CI="${CI:-true}" npm run --silent test:e2e
+
+# ----------------------------------------------------------------------------------------------
+section "secrets audit of the e2e run (key material, EAB keys, PKCS#12 passwords)"
+node scripts/secrets-audit.mjs "$WILE_TEST_AUDIT_DIR" || fail "secrets leaked (see above; records in $WILE_TEST_AUDIT_DIR)"
+rm -rf "$WILE_TEST_AUDIT_DIR"
+unset WILE_TEST_AUDIT_DIR
 
 # ----------------------------------------------------------------------------------------------
 section "arm64 binary under qemu-user-static"

@@ -18,9 +18,11 @@ import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
 import { createOutput, type Io } from "./cli/output";
 import { VERIFY_WAIT_MS } from "./deploy/verify";
-import { resolveHome } from "./store/paths";
+import { fileError } from "./store/file-errors";
+import { checkHome, resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
 import { openFileLog } from "./util/logfile";
+import { useSourceMapStacks } from "./util/stack";
 import { VERSION } from "./version";
 
 const COMMANDS: Command[] = [
@@ -61,6 +63,7 @@ export async function runMain(
 ): Promise<number> {
   const wantsJson = argv.includes("--json");
   const verbose = argv.includes("-v") || argv.includes("--verbose");
+  if (verbose) useSourceMapStacks();
   const out = createOutput(io, env, { json: wantsJson, verbose });
   try {
     const [first, ...rest] = argv;
@@ -86,7 +89,12 @@ export async function runMain(
       out.print((topic !== undefined && cmd.topicHelp?.(topic)) || commandHelp(cmd));
       return 0;
     }
-    return await cmd.run(context(rest, cmd));
+    const ctx = context(rest, cmd);
+    // Before the log is opened: a home that is a file or cannot be written is a usage error (exit 2).
+    if (cmd.logs || cmd === listCommand)
+      await checkHome(ctx.home, { write: cmd.logs === true && cmd !== upgradeCommand });
+    attachLog(ctx.home, cmd);
+    return await cmd.run(ctx);
   } catch (err) {
     return report(err, out, wantsJson, verbose, io);
   }
@@ -94,16 +102,18 @@ export async function runMain(
   function context(rest: string[], cmd: Command) {
     const opts = parseOptions(rest, cmd.options);
     const home = resolveHome(typeof opts.home === "string" ? opts.home : undefined, env);
-    if (cmd.logs) {
-      out.attachLog(
-        openFileLog(home, {
-          verbose,
-          onError: (e) => out.logger.warn(`cannot write the log file: ${e.message}`),
-        }),
-      );
-      out.quiet.info(`wile ${VERSION}: ${cmd.name}`);
-    }
     return { argv: rest, opts, out, env, home, verifyWaitMs: verifyWaitMs(env) };
+  }
+
+  function attachLog(home: string, cmd: Command) {
+    if (!cmd.logs) return;
+    out.attachLog(
+      openFileLog(home, {
+        verbose,
+        onError: (e) => out.logger.warn(`cannot write the log file: ${e.message}`),
+      }),
+    );
+    out.quiet.info(`wile ${VERSION}: ${cmd.name}`);
   }
 }
 
@@ -130,12 +140,14 @@ function report(
   verbose: boolean,
   io: Io,
 ): number {
-  const known = err instanceof WileError;
-  const message = known ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
-  const hint = known
-    ? err.hint
+  // A file system error with a path (EACCES, EROFS, ENOTDIR, ...) is the home's or the operator's to
+  // fix: say which path and how, not "a bug in wile".
+  const wile = err instanceof WileError ? err : fileError(err);
+  const message = wile ? wile.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+  const hint = wile
+    ? wile.hint
     : "This is a bug in wile. Run again with -v and report the output (it contains no secrets).";
-  const code = known ? err.exitCode : 1;
+  const code = wile ? wile.exitCode : 1;
   out.error(message, hint);
   if (verbose && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   if (json) {

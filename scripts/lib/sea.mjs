@@ -65,6 +65,8 @@ export function buildSea(input, outDir, arches, log) {
         disableExperimentalSEAWarning: true,
         useSnapshot: false,
         useCodeCache: false,
+        // The bundle's source map, for -v stack traces in TypeScript terms (src/util/stack.ts).
+        ...(existsSync(`${input}.map`) ? { assets: { "wile.cjs.map": `${input}.map` } } : {}),
       }),
     );
     run(maker, ["--experimental-sea-config", config], { cwd: work });

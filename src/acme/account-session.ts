@@ -1,6 +1,6 @@
 import { WileError } from "../util/errors";
 import { isRecord, printable } from "../util/text";
-import { type AcmeClient, type AcmeResponse, requireLocation, type Signer } from "./client";
+import { type AcmeClient, type AcmeResponse, caUrl, requireLocation, type Signer } from "./client";
 import { linksWithRel, parseLinks } from "./headers";
 import type { AccountKey } from "./jws";
 import type { Authorization, Challenge, Identifier, Order } from "./types";
@@ -88,34 +88,55 @@ export class AccountSession {
 const ORDER_STATES = new Set(["pending", "ready", "processing", "valid", "invalid"]);
 const AUTHZ_STATES = new Set(["pending", "valid", "invalid", "deactivated", "expired", "revoked"]);
 
+/** RFC 8555 7.1.3: the fields wile uses, of the right types; every URL https. */
 function checkOrder(v: unknown, url: string): Order {
-  if (
-    !isRecord(v) ||
-    typeof v.status !== "string" ||
-    !ORDER_STATES.has(v.status) ||
-    !Array.isArray(v.authorizations) ||
-    !v.authorizations.every((a) => typeof a === "string") ||
-    typeof v.finalize !== "string" ||
-    (v.certificate !== undefined && typeof v.certificate !== "string")
-  ) {
-    throw new WileError(`the CA sent a malformed order from ${url}`);
+  const wrong = !isRecord(v)
+    ? "not a JSON object"
+    : typeof v.status !== "string" || !ORDER_STATES.has(v.status)
+      ? "no valid status"
+      : !Array.isArray(v.identifiers) || !v.identifiers.every(isIdentifier)
+        ? "no valid identifiers"
+        : !Array.isArray(v.authorizations) || !v.authorizations.every((a) => typeof a === "string")
+          ? "no list of authorization URLs"
+          : typeof v.finalize !== "string"
+            ? "no finalize URL"
+            : v.certificate !== undefined && typeof v.certificate !== "string"
+              ? "a certificate URL that is not a string"
+              : undefined;
+  if (wrong !== undefined || !isRecord(v)) {
+    throw new WileError(`the CA sent a malformed order from ${url}: ${wrong}`, { hint: MALFORMED_HINT });
   }
-  return v as unknown as Order;
+  const order = v as unknown as Order;
+  for (const a of order.authorizations) caUrl(a, "an authorization URL", url);
+  caUrl(order.finalize, "the finalize URL", url);
+  if (order.certificate !== undefined) caUrl(order.certificate, "the certificate URL", url);
+  return order;
 }
 
 function checkAuthorization(v: unknown, url: string): Authorization {
-  if (
-    !isRecord(v) ||
-    typeof v.status !== "string" ||
-    !AUTHZ_STATES.has(v.status) ||
-    !isRecord(v.identifier) ||
-    typeof v.identifier.value !== "string" ||
-    !Array.isArray(v.challenges)
-  ) {
-    throw new WileError(`the CA sent a malformed authorization from ${url}`);
+  const wrong = !isRecord(v)
+    ? "not a JSON object"
+    : typeof v.status !== "string" || !AUTHZ_STATES.has(v.status)
+      ? "no valid status"
+      : !isIdentifier(v.identifier)
+        ? "no valid identifier"
+        : !Array.isArray(v.challenges)
+          ? "no list of challenges"
+          : undefined;
+  if (wrong !== undefined || !isRecord(v) || !Array.isArray(v.challenges)) {
+    throw new WileError(`the CA sent a malformed authorization from ${url}: ${wrong}`, {
+      hint: MALFORMED_HINT,
+    });
   }
   const challenges = v.challenges.filter(
     (c): c is Challenge => isRecord(c) && typeof c.type === "string" && typeof c.url === "string",
   );
+  for (const c of challenges) caUrl(c.url, `the ${printable(c.type, 20)} challenge URL`, url);
   return { ...(v as unknown as Authorization), challenges };
+}
+
+const MALFORMED_HINT = "The CA does not answer as RFC 8555 says: try again later, or report it to the CA.";
+
+function isIdentifier(v: unknown): v is Identifier {
+  return isRecord(v) && typeof v.type === "string" && typeof v.value === "string";
 }

@@ -71,6 +71,11 @@ export class AcmeClient {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly attempts: number;
   private dir: Directory | undefined;
+  /** The client whose connection, nonces and directory cache this one uses (itself, or the one withDeadline scoped). */
+  private readonly shared: AcmeClient = this;
+  /** Epoch ms at which every request, retry and poll of this operation stops (see withDeadline). */
+  private deadline = Number.POSITIVE_INFINITY;
+  private deadlineSeconds = 0;
 
   constructor(opts: AcmeClientOptions) {
     this.directoryUrl = opts.directoryUrl;
@@ -88,10 +93,33 @@ export class AcmeClient {
     this.transport.close();
   }
 
+  /**
+   * This client for one operation (one certificate) that must end within `ms`: it shares the
+   * connection, nonces and directory (an object whose prototype is this one), and every request
+   * timeout, retry and poll wait is cut to the deadline. A wait the CA asks for (Retry-After) that
+   * ends after it fails at once instead of sleeping until the deadline for nothing.
+   */
+  withDeadline(ms: number): AcmeClient {
+    const scoped = Object.create(this) as AcmeClient;
+    scoped.deadline = Date.now() + ms;
+    scoped.deadlineSeconds = Math.round(ms / 1000);
+    return scoped;
+  }
+
   /** The directory, fetched once. */
   async directory(): Promise<Directory> {
-    if (this.dir) return this.dir;
-    const res = await this.unsigned("GET", this.directoryUrl);
+    if (this.shared.dir) return this.shared.dir;
+    let res: AcmeResponse;
+    try {
+      res = await this.unsigned("GET", this.directoryUrl);
+    } catch (err) {
+      if (err instanceof AcmeProblem && (err.status === 404 || err.status === 410)) {
+        throw new WileError(`there is no ACME directory at ${this.directoryUrl} (HTTP ${err.status})`, {
+          hint: "Check the --server URL: it must be the CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory.",
+        });
+      }
+      throw err;
+    }
     const d = res.json;
     if (
       !isRecord(d) ||
@@ -103,8 +131,11 @@ export class AcmeClient {
         hint: "Check the --server URL: it must be the CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory.",
       });
     }
-    this.dir = d as unknown as Directory;
-    return this.dir;
+    for (const field of ["newNonce", "newAccount", "newOrder", "revokeCert", "keyChange", "renewalInfo"]) {
+      if (d[field] !== undefined) caUrl(d[field], `the directory's ${field}`, this.directoryUrl);
+    }
+    this.shared.dir = d as unknown as Directory;
+    return this.shared.dir;
   }
 
   /** RFC 8555 7.3.1: finds the account of `key` without creating one; null when there is none. */
@@ -148,7 +179,8 @@ export class AcmeClient {
     const dir = await this.directory();
     if (!dir.renewalInfo) return null;
     const base = dir.renewalInfo.endsWith("/") ? dir.renewalInfo : `${dir.renewalInfo}/`;
-    return this.unsigned("GET", base + certId);
+    // Its caller reads a JSON body whatever the Content-Type (src/renew/ari.ts).
+    return this.unsigned("GET", base + certId, { accept: "application/json, */*;q=0.5" });
   }
 
   /**
@@ -162,19 +194,29 @@ export class AcmeClient {
     what: string,
   ): Promise<T> {
     let delay = 25;
+    const end = Math.min(deadline, this.deadline);
+    const hint =
+      "The CA is slow or stuck; run the command again later (authorizations already validated are reused).";
     for (;;) {
       const res = await fetch();
       if (done(res.json)) return res.json;
       const wait = res.retryAfterMs ?? delay;
       delay = Math.min(delay * 2, 8000);
-      // A Retry-After further away than the deadline still gets honoured up to the deadline.
-      const now = Date.now();
-      if (now >= deadline) {
-        throw new WileError(`gave up waiting for ${what} after the deadline`, {
-          hint: "The CA is slow or stuck; run the command again later (authorizations already validated are reused).",
+      const status = isRecord(res.json) && typeof res.json.status === "string" ? res.json.status : "?";
+      const stuck = (why: string) =>
+        new WileError(`gave up waiting for ${what}: ${res.url} ${why}`, {
+          hint: `${hint}${this.timeoutHint()}`,
         });
+      const now = Date.now();
+      if (now >= end) throw stuck(`still says "${printable(status, 20)}" at the deadline`);
+      if (res.retryAfterMs !== null && now + res.retryAfterMs > end) {
+        const when = new Date(now + res.retryAfterMs).toISOString();
+        throw stuck(
+          `says "${printable(status, 20)}" and asks to come back after ${when} (Retry-After), past the deadline`,
+        );
       }
-      await this.sleep(Math.max(0, Math.min(wait, 60_000, deadline - now)));
+      await this.sleep(Math.max(0, Math.min(wait, 60_000, end - now)));
+      if (Date.now() >= end) throw stuck(`still says "${printable(status, 20)}" at the deadline`);
     }
   }
 
@@ -209,21 +251,25 @@ export class AcmeClient {
           await this.backoff(attempt, err, url);
           continue;
         }
-        throw err;
+        throw this.gaveUp(err, attempt);
       }
     }
   }
 
-  private async unsigned(method: "GET" | "HEAD", url: string): Promise<AcmeResponse> {
+  private async unsigned(
+    method: "GET" | "HEAD",
+    url: string,
+    headers?: Record<string, string>,
+  ): Promise<AcmeResponse> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.send(method, url);
+        return await this.send(method, url, undefined, headers);
       } catch (err) {
         if (attempt < this.attempts && this.retryable(err)) {
           await this.backoff(attempt, err, url);
           continue;
         }
-        throw err;
+        throw this.gaveUp(err, attempt);
       }
     }
   }
@@ -241,10 +287,24 @@ export class AcmeClient {
     return err instanceof AcmeProblem && err.status >= 500;
   }
 
+  /** The error of the last attempt, saying how many were made when it was worth retrying. */
+  private gaveUp(err: unknown, attempts: number): unknown {
+    if (attempts > 1 && this.retryable(err)) (err as Error).message += ` (${attempts} attempts)`;
+    return err;
+  }
+
   private async backoff(attempt: number, err: unknown, url: string): Promise<void> {
     const base = 500 * 2 ** (attempt - 1);
     const hinted = err instanceof AcmeProblem ? err.retryAfterMs : null;
     const wait = Math.min(hinted ?? base + Math.floor(Math.random() * base * 0.2), 30_000);
+    // No point in trying again after the deadline: the last error is the answer.
+    if (Date.now() + (hinted ?? wait) >= this.deadline) {
+      if (hinted === null || !(err instanceof WileError)) throw err;
+      throw new WileError(
+        `${err.message}\nThe CA asks to try again after ${new Date(Date.now() + hinted).toISOString()} (Retry-After), past the deadline.`,
+        { hint: `Run the command again after that time.${this.timeoutHint()}` },
+      );
+    }
     const why =
       err instanceof NetworkError ? err.code : err instanceof AcmeProblem ? `HTTP ${err.status}` : "error";
     this.logger.debug(`${why} from ${url}; attempt ${attempt + 1} of ${this.attempts} in ${wait} ms`);
@@ -258,9 +318,32 @@ export class AcmeClient {
     body?: string,
     headers?: Record<string, string>,
   ): Promise<AcmeResponse<T>> {
-    const res = await this.transport.request(method, url, body, headers);
+    const left = this.deadline - Date.now();
+    if (left <= 0) throw this.deadlineError(url);
+    const timeoutMs = Math.min(this.transport.timeoutMs, left);
+    let res: HttpResponse;
+    try {
+      res = await this.transport.request(method, url, body, headers, timeoutMs);
+    } catch (err) {
+      // Cut short by the deadline rather than by the transport's own timeout: not worth a retry.
+      if (err instanceof NetworkError && err.code === "ETIMEDOUT" && timeoutMs < this.transport.timeoutMs)
+        throw this.deadlineError(url);
+      throw err;
+    }
     this.nonces.add(res.headers["replay-nonce"]);
     const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+    if (res.status >= 300 && res.status < 400) {
+      // Never followed: a signed request names its URL, and a directory that moved is the
+      // operator's to confirm.
+      const to = res.headers.location;
+      const target = to === undefined ? "nowhere (no Location)" : printable(to, 200);
+      throw new WileError(`the CA answered ${url} with a redirect (HTTP ${res.status}) to ${target}`, {
+        hint:
+          url === this.directoryUrl
+            ? "wile does not follow redirects. If that is the CA's directory, give it with --server (and issue again with it for existing certificates)."
+            : "ACME requests are not redirected (RFC 8555 signs each URL): the CA or a proxy in front of it is misconfigured; report it to the CA.",
+      });
+    }
     if (res.status >= 400) {
       throw problemFromResponse({
         status: res.status,
@@ -273,6 +356,18 @@ export class AcmeClient {
     }
     let json: unknown;
     const type = res.headers["content-type"] ?? "";
+    // Unless the caller accepts other types (a certificate, ARI), the answer must be JSON.
+    const wantJson = method !== "HEAD" && headers?.accept === undefined;
+    if (wantJson && res.body.length > 0 && !/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
+      // RFC 8555 7.1 (resources) and 6.7 (problems) fix the JSON media types: an HTML page from a
+      // proxy or a captive portal is not an answer from the CA.
+      throw new WileError(
+        `the CA answered ${url} with ${type ? printable(type, 60) : "no Content-Type"} instead of JSON: ${printable(res.body.toString("utf8"), 80)}`,
+        {
+          hint: "The CA, or a proxy in front of it, is not answering as an ACME server: try again later, or check the --server URL.",
+        },
+      );
+    }
     if (/json/i.test(type) && res.body.length > 0) {
       try {
         json = JSON.parse(res.body.toString("utf8"));
@@ -288,15 +383,65 @@ export class AcmeClient {
       headers: res.headers,
       body: res.body,
       json: json as T,
-      location: loc === undefined ? undefined : new URL(loc, url).href,
+      location: loc === undefined ? undefined : caUrl(resolveUrl(loc, url), "the Location header", url),
       retryAfterMs,
       url,
     };
+  }
+
+  private deadlineError(url: string): WileError {
+    return new WileError(
+      `gave up at the deadline of ${this.deadlineSeconds} s: no complete answer from ${url} in time`,
+      { hint: `The CA is slow or stuck; try again later.${this.timeoutHint()}` },
+    );
+  }
+
+  private timeoutHint(): string {
+    return this.deadline === Number.POSITIVE_INFINITY
+      ? ""
+      : ` (This run gave up after ${this.deadlineSeconds} s; --timeout SECONDS changes that.)`;
+  }
+}
+
+/**
+ * A URL the CA gave (`what`, in an answer from `from`), checked before wile ever requests it: an
+ * absolute https: URL (RFC 8555 6.1). Another host is allowed: RFC 8555 does not tie the
+ * directory's resources to the directory's origin, and every request is signed for its URL.
+ */
+export function caUrl(value: unknown, what: string, from: string): string {
+  let url: URL | undefined;
+  try {
+    url = typeof value === "string" ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== "https:") {
+    const shown =
+      typeof value === "string" ? printable(value, 120) : `a ${Array.isArray(value) ? "list" : typeof value}`;
+    throw new WileError(
+      `the CA (${from}) gives ${what} as ${shown || "an empty string"}, which is not an https:// URL`,
+      {
+        hint: "ACME requires HTTPS for every request (RFC 8555 6.1); nothing was fetched from it. Report this to the CA.",
+      },
+    );
+  }
+  return url.href;
+}
+
+function resolveUrl(value: string, base: string): string {
+  try {
+    return new URL(value, base).href;
+  } catch {
+    return value;
   }
 }
 
 /** The Location of a created resource; the CA must send one. */
 export function requireLocation(res: AcmeResponse, what: string): string {
-  if (!res.location) throw new WileError(`the CA's ${what} answer has no Location header`);
+  if (!res.location) {
+    throw new WileError(`the CA's ${what} answer (${res.url}) has no Location header`, {
+      hint: "RFC 8555 requires one for a created resource: report this to the CA.",
+    });
+  }
   return res.location;
 }

@@ -3,6 +3,7 @@ import type { Logger } from "../util/log";
 import { isRecord, printable } from "../util/text";
 import type { AccountSession } from "./account-session";
 import { keyAuthorization } from "./jws";
+import { AcmeProblem } from "./problem";
 import type { ChallengeContext, Solver } from "./solver";
 import type { Authorization, Challenge, Identifier, Order } from "./types";
 
@@ -61,7 +62,34 @@ export class ValidationError extends WileError {
   }
 }
 
-const B64URL = /^[A-Za-z0-9_-]+$/;
+/** RFC 8555 8.3: a token is base64url; 255 characters is the longest file name. */
+const TOKEN = /^[A-Za-z0-9_-]{1,255}$/;
+
+/**
+ * The CA must answer for exactly the names asked for (RFC 8555 7.4): a name it added is not the
+ * operator's to prove, a name it left out would be missing from the certificate.
+ */
+function checkIdentifiers(asked: Identifier[], got: Identifier[], url: string, all = true): void {
+  const keyOf = (i: Identifier) => `${i.type}:${i.value.toLowerCase()}`;
+  const want = new Set(asked.map(keyOf));
+  const have = new Set(got.map(keyOf));
+  const extra = got.filter((i) => !want.has(keyOf(i)));
+  const missing = all ? asked.filter((i) => !have.has(keyOf(i))) : [];
+  if (extra.length === 0 && missing.length === 0) return;
+  const list = (ids: Identifier[]) => ids.map((i) => printable(i.value, 80)).join(", ");
+  throw new WileError(
+    extra.length > 0
+      ? `the CA at ${hostOf(url)} answered for ${list(extra)}, which was not asked for (order ${url})`
+      : `the CA at ${hostOf(url)} left out ${list(missing)}, which was asked for (order ${url})`,
+    {
+      hint: "Nothing was written for that order. The CA is not following RFC 8555: report it to the CA, or try another CA.",
+    },
+  );
+}
+
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
 
 interface Pending {
   authzUrl: string;
@@ -84,6 +112,7 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
     ...(opts.profile ? { profile: opts.profile } : {}),
   });
   logger.debug(`order ${orderUrl} is ${created.status}`);
+  checkIdentifiers(opts.identifiers, created.identifiers, orderUrl);
   let order = created;
 
   if (order.status === "pending") {
@@ -92,9 +121,7 @@ export async function obtainCertificate(opts: ObtainOptions): Promise<ObtainResu
   if (order.status === "invalid") throw await orderInvalid(opts, order, orderUrl);
   if (order.status === "ready") {
     logger.info("Finalizing the order");
-    const csr = await opts.csr();
-    const res = await account.finalize(order, csr);
-    order = res.json;
+    order = await finalize(opts, order, orderUrl, await opts.csr());
   }
   if (order.status === "processing" || order.status === "ready") {
     order = await account.poll(
@@ -123,6 +150,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
   const pending: Pending[] = [];
   for (const { url, authz } of authzs) {
     const name = authz.wildcard ? `*.${authz.identifier.value}` : authz.identifier.value;
+    checkIdentifiers(opts.identifiers, [{ ...authz.identifier, value: name }], url, false);
     if (authz.status === "valid") {
       logger.info(`${name}: already authorized`);
       continue;
@@ -140,9 +168,14 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         hint: authz.wildcard ? "Wildcard names can only be validated with dns-01." : undefined,
       });
     }
-    if (!challenge.token || !B64URL.test(challenge.token)) {
+    if (typeof challenge.token !== "string" || !TOKEN.test(challenge.token)) {
+      const shown =
+        typeof challenge.token === "string" ? `"${printable(challenge.token, 60)}"` : typeof challenge.token;
       throw new WileError(
-        `the CA sent an unsafe challenge token for ${name}: ${printable(String(challenge.token), 60)}`,
+        `the CA at ${hostOf(url)} sent an unsafe challenge token for ${name}: ${shown} (${typeof challenge.token === "string" ? `${challenge.token.length} characters` : "not a string"}); nothing was written`,
+        {
+          hint: "A token must be base64url (RFC 8555 8.3) and fit in a file name. The CA is misbehaving: report it to the CA.",
+        },
       );
     }
     const ctx: ChallengeContext = {
@@ -164,7 +197,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
     for (const p of pending) {
       if (p.challenge.status === "pending") {
         logger.info(`Validating ${p.authz.identifier.value} (${p.challenge.type})`);
-        await account.respondChallenge(p.challenge.url);
+        await respond(opts, p);
       }
     }
     if (pending.length === 0) return order;
@@ -187,6 +220,46 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         );
       }
     }
+  }
+}
+
+/*
+ * A request whose answer was lost (a reset, a timeout) after the CA acted on it is sent again by
+ * the client, and the CA then refuses it, since the resource has moved on: a challenge already
+ * being validated, an order already finalized. The resource as it is now decides whether the
+ * refusal matters; the polls that follow see what the CA made of the first request.
+ */
+
+/** RFC 8555 7.5.1: tells the CA the challenge is ready; a refusal for a challenge no longer pending is not a failure. */
+async function respond(opts: ObtainOptions, p: Pending): Promise<void> {
+  try {
+    await opts.account.respondChallenge(p.challenge.url);
+  } catch (err) {
+    if (!(err instanceof AcmeProblem && err.status < 500)) throw err;
+    const authz = (await opts.account.getAuthorization(p.authzUrl)).json;
+    const now = authz.challenges.find((c) => c.url === p.challenge.url);
+    if (authz.status === "pending" && (!now || now.status === "pending")) throw err;
+    opts.logger.debug(
+      `the CA already has the challenge for ${p.authz.identifier.value} (${now?.status ?? authz.status})`,
+    );
+  }
+}
+
+/** RFC 8555 7.4: finalize with the CSR; orderNotReady for an order already processing or valid is not a failure. */
+async function finalize(
+  opts: ObtainOptions,
+  order: Order,
+  orderUrl: string,
+  csr: Uint8Array,
+): Promise<Order> {
+  try {
+    return (await opts.account.finalize(order, csr)).json;
+  } catch (err) {
+    if (!(err instanceof AcmeProblem && err.is("orderNotReady"))) throw err;
+    const now = (await opts.account.getOrder(orderUrl)).json;
+    if (now.status !== "processing" && now.status !== "valid") throw err;
+    opts.logger.debug(`the order ${orderUrl} is ${now.status} already`);
+    return now;
   }
 }
 

@@ -67,11 +67,17 @@ export class AcmeProblem extends WileError {
     const name = init.type.startsWith(ACME_ERROR_PREFIX)
       ? init.type.slice(ACME_ERROR_PREFIX.length)
       : init.type;
+    // detail and subproblems are the CA's words: shown printable and capped, kept whole in the fields.
     const subs = (init.subproblems ?? [])
-      .map((s) => `\n  ${s.identifier ? `${s.identifier.value}: ` : ""}${s.detail || shortType(s.type)}`)
+      .slice(0, 10)
+      .map(
+        (s) =>
+          `\n  ${s.identifier ? `${printable(s.identifier.value, 80)}: ` : ""}${printable(s.detail || shortType(s.type), 200)}`,
+      )
       .join("");
+    const what = name === "about:blank" ? "answered" : `refused the request (${printable(name, 60)},`;
     super(
-      `the CA refused the request (${name}, HTTP ${init.status}): ${init.detail || "no detail given"}${subs}`,
+      `the CA at ${hostOf(init.url)} ${what} HTTP ${init.status}${name === "about:blank" ? "" : ")"}: ${printable(init.detail, 400) || "no detail given"}${subs}`,
       {
         hint: init.hint ?? hintFor(name, init.retryAfterMs ?? null, init.links ?? []),
       },
@@ -88,6 +94,14 @@ export class AcmeProblem extends WileError {
   /** True when this is the ACME error `urn:ietf:params:acme:error:<name>`. */
   is(name: AcmeErrorName): boolean {
     return this.type === ACME_ERROR_PREFIX + name;
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return printable(url, 80);
   }
 }
 

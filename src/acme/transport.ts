@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import https from "node:https";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { WileError } from "../util/errors";
+import { printable } from "../util/text";
 
 export interface TransportOptions {
   /** Extra trusted CA certificates (PEM), added to Node's bundled roots: --ca-bundle. */
@@ -49,7 +50,7 @@ export class Transport {
   /** Set while the agent trusts only --ca-bundle; see trustFailure(). */
   private extraCa: string | undefined;
   private readonly userAgent: string;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
 
   constructor(opts: TransportOptions) {
@@ -66,14 +67,16 @@ export class Transport {
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   }
 
+  /** `timeoutMs` overrides the transport's own for this request (a caller's deadline is nearer). */
   async request(
     method: "GET" | "HEAD" | "POST",
     url: string,
     body?: string,
     headers: Record<string, string> = {},
+    timeoutMs = this.timeoutMs,
   ): Promise<HttpResponse> {
     try {
-      return await this.attempt(method, url, body, headers);
+      return await this.attempt(method, url, body, headers, timeoutMs);
     } catch (err) {
       if (!(err instanceof NetworkError && TLS_TRUST_CODES.has(err.code) && this.extraCa !== undefined))
         throw err;
@@ -82,7 +85,7 @@ export class Transport {
       this.extraCa = undefined;
       this.agent.destroy();
       this.agent = makeAgent(createSecureContext({ ca }));
-      return this.attempt(method, url, body, headers);
+      return this.attempt(method, url, body, headers, timeoutMs);
     }
   }
 
@@ -91,17 +94,18 @@ export class Transport {
     url: string,
     body: string | undefined,
     headers: Record<string, string>,
+    timeoutMs: number,
   ): Promise<HttpResponse> {
     let target: URL;
     try {
       target = new URL(url);
     } catch {
-      return Promise.reject(new WileError(`the CA gave an invalid URL: ${url}`));
+      return Promise.reject(new WileError(`the CA gave an invalid URL: ${printable(url, 200)}`));
     }
     if (target.protocol !== "https:") {
       return Promise.reject(
-        new WileError(`refusing to talk to ${url}: ACME requires HTTPS`, {
-          hint: "Use an https:// directory URL.",
+        new WileError(`refusing to fetch ${printable(url, 200)}: ACME requires HTTPS (RFC 8555 6.1)`, {
+          hint: "The CA's directory or one of its answers names a URL that is not https://: report this to the CA.",
         }),
       );
     }
@@ -134,7 +138,11 @@ export class Transport {
           res.on("data", (chunk: Buffer) => {
             size += chunk.length;
             if (size > maxBody) {
-              fail(new NetworkError(url, "ETOOBIG", `response larger than ${maxBody} bytes`));
+              fail(
+                new WileError(`the answer from ${url} is larger than ${maxBody} bytes; refused`, {
+                  hint: "No ACME answer is that large: the CA (or a proxy in front of it) is broken. Try again later or report it to the CA.",
+                }),
+              );
               return;
             }
             chunks.push(chunk);
@@ -149,9 +157,8 @@ export class Transport {
         },
       );
       const timer = setTimeout(
-        () =>
-          fail(new NetworkError(url, "ETIMEDOUT", `no complete answer within ${this.timeoutMs / 1000} s`)),
-        this.timeoutMs,
+        () => fail(new NetworkError(url, "ETIMEDOUT", `no complete answer within ${timeoutMs / 1000} s`)),
+        Math.max(1, timeoutMs),
       );
       req.on("error", (err) => fail(toNetworkError(url, err)));
       req.end(body);
@@ -183,11 +190,13 @@ function toNetworkError(url: string, err: Error & { code?: string }): NetworkErr
     ENOTFOUND: "The host name does not resolve: check the --server URL and this machine's DNS.",
     EAI_AGAIN: "DNS lookup failed for now: check this machine's resolver.",
     ETIMEDOUT: "Check the network path to the CA (firewall, proxy).",
+    ECONNRESET:
+      "The connection was cut before the answer arrived (by the CA, a proxy or a firewall). Run the command again; if it keeps happening, check the network path to the CA.",
   };
   return new NetworkError(url, code, `${err.message || code}`, hints[code]);
 }
 
 /** True for failures worth another attempt: network errors other than trust problems. */
 export function isRetryableNetworkError(err: unknown): boolean {
-  return err instanceof NetworkError && !TLS_TRUST_CODES.has(err.code) && err.code !== "ETOOBIG";
+  return err instanceof NetworkError && !TLS_TRUST_CODES.has(err.code);
 }

@@ -1,8 +1,9 @@
 import { constants } from "node:fs";
-import { access, chmod, lstat, mkdir, open, realpath, rmdir, stat, unlink } from "node:fs/promises";
-import { userInfo } from "node:os";
+import { access, chmod, lstat, mkdir, open, readlink, realpath, rmdir, stat, unlink } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { ChallengeContext, Solver } from "../acme/solver";
+import { currentUser } from "../store/file-errors";
+import type { WebrootJournal } from "../store/leftovers";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
@@ -30,28 +31,31 @@ export async function checkWebroot(path: string): Promise<string> {
       hint: "Pass with -w the directory your web server serves as document root for this name.",
     });
   }
-  let deepest = abs;
-  for (const part of CHALLENGE_DIR) {
-    const next = join(deepest, part);
-    if (!(await stat(next).catch(() => null))?.isDirectory()) break;
-    deepest = next;
-  }
-  try {
-    await access(deepest, constants.W_OK | constants.X_OK);
-  } catch {
-    const user = currentUser();
-    throw new UsageError(`Webroot ${deepest} is not writable by user ${user}.`, {
-      hint: `Fix its ownership or permissions (e.g. chown ${user} ${deepest}), or run wile as the user that owns it.`,
-    });
-  }
-  return realpath(abs);
-}
-
-function currentUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? "?"}`;
+  for (let attempt = 1; ; attempt++) {
+    let deepest = abs;
+    for (const part of CHALLENGE_DIR) {
+      const next = join(deepest, part);
+      const st = await stat(next).catch(() => null);
+      if (!st && (await lstat(next).catch(() => null))?.isSymbolicLink()) {
+        const target = await readlink(next).catch(() => "?");
+        throw new UsageError(`${next} is a symbolic link to ${target}, which does not exist.`, {
+          hint: `Create the directory it points to (mkdir -p ${resolve(deepest, target)}), or remove the link (rm ${next}) and wile creates a directory there.`,
+        });
+      }
+      if (!st?.isDirectory()) break;
+      deepest = next;
+    }
+    try {
+      await access(deepest, constants.W_OK | constants.X_OK);
+      return realpath(abs);
+    } catch (e) {
+      // Another wile removed its empty challenge directory right after the walk: walk again.
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" && deepest !== abs && attempt < 5) continue;
+      const user = currentUser();
+      throw new UsageError(`Webroot ${deepest} is not writable by user ${user}.`, {
+        hint: `Fix its ownership or permissions (e.g. chown ${user} ${deepest}), or run wile as the user that owns it.`,
+      });
+    }
   }
 }
 
@@ -61,6 +65,8 @@ export interface WebrootSolverOptions {
   logger: Logger;
   /** Fetch the file back before the CA does; false to skip (--no-preflight). */
   preflight?: { resolve: ResolveRule[]; timeoutMs?: number } | false;
+  /** Where every file and directory is recorded before it is made (src/store/leftovers.ts). */
+  journal?: WebrootJournal;
 }
 
 /**
@@ -95,6 +101,7 @@ export class WebrootSolver implements Solver {
           dir = await this.enterDir(root, join(dir, part), webroot);
         }
         file = join(dir, ctx.token);
+        await this.opts.journal?.addFile(file, ctx.keyAuthorization);
         await writeTokenFile(file, ctx.keyAuthorization);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT" && attempt < 10) continue;
@@ -141,18 +148,28 @@ export class WebrootSolver implements Solver {
   async cleanup(ctx: ChallengeContext): Promise<void> {
     const file = this.files.get(key(ctx));
     if (file !== undefined) {
-      await unlink(file).catch((e: NodeJS.ErrnoException) => this.warnUnlessGone(e, file));
+      const gone = await unlink(file).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          this.warnUnlessGone(e, file);
+          return e.code === "ENOENT";
+        },
+      );
       this.files.delete(key(ctx));
+      if (gone) await this.forget(() => this.opts.journal?.removeFile(file));
     }
     // Deepest first; a directory still holding another token (or anything else) stays.
     for (const dir of [...this.createdDirs].sort((a, b) => b.length - a.length)) {
       try {
         await rmdir(dir);
         this.createdDirs.delete(dir);
+        await this.forget(() => this.opts.journal?.removeDir(dir));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") this.createdDirs.delete(dir);
-        else if (code !== "ENOTEMPTY" && code !== "EEXIST")
+        if (code === "ENOENT") {
+          this.createdDirs.delete(dir);
+          await this.forget(() => this.opts.journal?.removeDir(dir));
+        } else if (code !== "ENOTEMPTY" && code !== "EEXIST")
           this.warnUnlessGone(e as NodeJS.ErrnoException, dir);
       }
     }
@@ -172,6 +189,7 @@ export class WebrootSolver implements Solver {
   private async enterDir(root: string, dir: string, webroot: string): Promise<string> {
     const st = await lstat(dir).catch(() => null);
     if (!st) {
+      await this.opts.journal?.addDir(dir);
       try {
         await mkdir(dir, { mode: 0o755 });
         await chmod(dir, 0o755);
@@ -180,7 +198,16 @@ export class WebrootSolver implements Solver {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       }
     }
-    const real = await realpath(dir);
+    const real = await realpath(dir).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT" || !st?.isSymbolicLink()) throw e;
+      const target = await readlink(dir).catch(() => "?");
+      throw new WileError(
+        `Refusing to write the challenge: ${dir} is a symbolic link to ${target}, which does not exist.`,
+        {
+          hint: `Create the directory it points to (mkdir -p ${resolve(dir, "..", target)}), or remove the link (rm ${dir}) and wile creates a directory there.`,
+        },
+      );
+    });
     if (real !== root && !real.startsWith(root + sep)) {
       throw new WileError(
         `Refusing to write the challenge: ${dir} leads outside the webroot ${webroot} (to ${real}).`,
@@ -195,6 +222,13 @@ export class WebrootSolver implements Solver {
       });
     }
     return real;
+  }
+
+  /** A journal write after cleanup: a failure only leaves a record the next run finds stale. */
+  private async forget(write: () => Promise<void> | undefined): Promise<void> {
+    await write()?.catch((e: Error) =>
+      this.opts.logger.warn(`Could not update the webroot record: ${e.message}`),
+    );
   }
 
   private warnUnlessGone(e: NodeJS.ErrnoException, path: string): void {
@@ -221,6 +255,11 @@ async function writeTokenFile(file: string, content: string): Promise<void> {
     fh = await open(file, flags, 0o644);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    if ((await lstat(file)).isDirectory()) {
+      throw new WileError(`Refusing to write the challenge: ${file} is a directory.`, {
+        hint: `Remove it (rmdir ${file}, or move it away): wile writes the challenge file there.`,
+      });
+    }
     // Left over from an interrupted run for the same challenge: remove the entry (not what it points to).
     await unlink(file);
     fh = await open(file, flags, 0o644);

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { domainToASCII } from "node:url";
+import { domainToASCII, domainToUnicode } from "node:url";
 import type { Identifier } from "../acme/types";
 import { UsageError } from "../util/errors";
 
@@ -8,8 +8,12 @@ export const MAX_NAMES = 100;
 
 /**
  * Turns what the operator typed after -d into an ACME identifier: IP addresses become "ip"
- * identifiers (RFC 8738), Unicode names become punycode, case and a trailing dot are dropped.
- * Anything a CA would reject for its form is refused here, before anything is contacted.
+ * identifiers (RFC 8738), Unicode names become punycode. A name is taken literally: the only
+ * changes are letters to lower case, Unicode composed (NFC) and one trailing dot dropped, none of
+ * which changes the name DNS looks up. Anything that URL or IDNA processing would rewrite into
+ * another name (percent-escapes, full-width dots, soft hyphens, full-width or compatibility
+ * letters, a backslash) is refused, naming the character, as is anything a CA would reject for
+ * its form: all before anything is contacted.
  */
 export function parseIdentifier(input: string): Identifier {
   const raw = input.trim();
@@ -19,10 +23,13 @@ export function parseIdentifier(input: string): Identifier {
   // net.isIP compiles a large IPv6 pattern on first use (~5 ms): only ask when it could be one.
   const ipVersion = /^[0-9.]+$/.test(bare) || bare.includes(":") ? isIP(bare) : 0;
   if (ipVersion !== 0) return { type: "ip", value: canonicalIp(bare, ipVersion) };
-  if (/[/:@?#\s]/.test(raw)) {
+  if (/[/\\:@?#\s]/.test(raw)) {
     throw new UsageError(`"${raw}" is not a domain name`, {
       hint: "Give the bare name with -d, without scheme, port or path: -d example.com",
     });
+  }
+  if (raw.includes("%")) {
+    throw rewritten(raw, "%", "percent-escapes are not decoded (in a URL, %41 means A)");
   }
   const wildcard = raw.startsWith("*.");
   const rest = (wildcard ? raw.slice(2) : raw).replace(/\.$/, "");
@@ -34,11 +41,56 @@ export function parseIdentifier(input: string): Identifier {
   if (/(^|\.)[0-9]+$/.test(rest)) {
     throw new UsageError(`"${raw}" looks like a mistyped IP address: its last label is numeric`);
   }
-  const ascii = domainToASCII(rest);
-  if (ascii === "")
-    throw new UsageError(`"${raw}" is not a valid domain name (it cannot be converted to punycode)`);
+  const ascii = rest
+    .split(".")
+    .map((label) => asciiLabel(label, raw))
+    .join(".");
   checkDnsName(ascii, raw);
   return { type: "dns", value: wildcard ? `*.${ascii}` : ascii };
+}
+
+/**
+ * One label in ASCII (punycode for Unicode), refusing a label that IDNA would map to something
+ * else than itself: the label read back from the ASCII form must be the label as typed, in lower
+ * case and NFC. A non-ASCII character whose lower case is ASCII is left as typed, so IDNA mapping
+ * it to ASCII is refused too.
+ */
+function asciiLabel(label: string, raw: string): string {
+  if (label === "") return "";
+  const literal = [...label.normalize("NFC")]
+    .map((c) => {
+      const lower = c.toLowerCase();
+      return c.charCodeAt(0) > 0x7f && /^\p{ASCII}+$/u.test(lower) ? c : lower;
+    })
+    .join("");
+  const ascii = domainToASCII(literal);
+  if (ascii === "") {
+    throw new UsageError(`"${raw}" is not a valid domain name (it cannot be converted to punycode)`);
+  }
+  const back = /^\p{ASCII}*$/u.test(literal) ? ascii : domainToUnicode(ascii);
+  if (back !== literal) {
+    const typed = [...literal];
+    const got = [...back];
+    const i = typed.findIndex((c, k) => c !== got[k]);
+    throw rewritten(
+      raw,
+      typed[i < 0 ? typed.length - 1 : i] ?? "",
+      `IDNA would read the label "${label}" as "${back}"`,
+    );
+  }
+  return ascii;
+}
+
+/** A name refused because name processing would turn `char` in it into something else. */
+function rewritten(raw: string, char: string, what: string): UsageError {
+  const code = char.codePointAt(0) ?? 0;
+  const shown = code > 0x20 && code !== 0x7f && !/\p{Cf}|\p{Z}/u.test(char) ? `"${char}" ` : "";
+  return new UsageError(
+    `${JSON.stringify(raw)} contains ${shown}(U+${code.toString(16).toUpperCase().padStart(4, "0")}): a name is taken literally, and ${what}`,
+    {
+      hint: "Type the name exactly as it is in DNS: ASCII letters, digits, hyphens and dots, or Unicode letters.",
+    },
+  );
 }
 
 function checkDnsName(name: string, raw: string): void {

@@ -6,10 +6,11 @@
  */
 import { type KeyObject, X509Certificate } from "node:crypto";
 import { WileError } from "../util/errors";
+import { printable } from "../util/text";
 import { children, type DerNode, decodeOid, decodeString, decodeTime, readDer } from "./der";
 import { ipFromBytes } from "./ip";
 import { publicKeyDer } from "./keys";
-import { fromPem } from "./pem";
+import { fromPem, toPem } from "./pem";
 
 export interface CertInfo {
   /** The serial as wile prints and compares it everywhere: formatSerial(serialContent). */
@@ -181,4 +182,169 @@ export function ariCertId(info: Pick<CertInfo, "authorityKeyId" | "serialContent
     throw new Error("the certificate has no Authority Key Identifier, so it has no ARI CertID");
   }
   return `${info.authorityKeyId.toString("base64url")}.${info.serialContent.toString("base64url")}`;
+}
+
+/** What checkChain needs to know about the request the chain answers. */
+export interface ChainExpectations {
+  /** The certificate key: the leaf must carry its public part (the one in the CSR). */
+  key: KeyObject;
+  /** Every name asked for: the leaf's SANs must hold each (dNSName, or iPAddress for "ip"). */
+  identifiers: ReadonlyArray<{ type: string; value: string }>;
+  now: Date;
+  /** Clock difference tolerated in both directions; default 5 minutes. */
+  skewMs?: number;
+  /** PEM certificates already trusted for this name (the current version's chain.pem). */
+  knownIssuers?: string;
+}
+
+export interface CheckedChain {
+  leaf: CertInfo;
+  /** The leaf and the issuer certificates, each normalised PEM. */
+  leafPem: string;
+  chainPem: string;
+  /** How the chain verified, for the log: leaf -> issuer -> ... -> what it ends at. */
+  verified: string;
+  /** Things that do not stop the install (an expired cross-signature near the top). */
+  warnings: string[];
+}
+
+/**
+ * A certificate chain refused by checkChain. The message completes "the CA sent ...", so the caller
+ * can name the CA: "a certificate that expired on ...".
+ */
+export class ChainRejected extends WileError {}
+
+const DEFAULT_SKEW_MS = 5 * 60_000;
+
+/**
+ * Checks a chain a CA sent (leaf first) before anything of it is installed: every block parses;
+ * the leaf is valid now (notBefore no later than now + skew, for a CA whose clock is ahead; not
+ * expired: no skew there, since short-lived certificates of minutes are legitimate), is
+ * for `key` and names every identifier; each certificate is issued by the next one, a CA, and its
+ * signature verifies with that one's key (so an unrelated CA certificate in the chain is refused).
+ * The chain's top is reported as a self-signed root, an issuer found in `knownIssuers`, or an
+ * issuer not sent (a root the TLS clients trust): not knowing the root is not an error, since CAs
+ * change intermediates and roots. Throws ChainRejected naming what is wrong.
+ */
+export function checkChain(pem: string, expect: ChainExpectations): CheckedChain {
+  let ders: Buffer[];
+  try {
+    ders = fromPem(pem, "CERTIFICATE");
+  } catch (err) {
+    throw new ChainRejected(`a certificate chain that is not valid PEM (${(err as Error).message})`);
+  }
+  if (ders.length === 0) throw new ChainRejected("no certificate (the answer has no CERTIFICATE block)");
+  const certs = ders.map((der, i) => {
+    const what = i === 0 ? "the leaf certificate" : `certificate ${i + 1} of the chain`;
+    try {
+      const x509 = new X509Certificate(der);
+      return { x509, info: parseCertificate(der, what), pem: toPem("CERTIFICATE", der) };
+    } catch (err) {
+      // OpenSSL's own text says little here ("PEM routines::no start line" for bad DER); the DER
+      // reader's (from parseCertificate) says where the structure breaks.
+      const cause = err instanceof WileError && err.cause instanceof Error ? err.cause.message : "";
+      const why = cause && !cause.startsWith("error:") ? printable(cause, 200) : "it does not decode as DER";
+      throw new ChainRejected(`a chain in which ${what} is not a valid X.509 certificate (${why})`);
+    }
+  });
+  const [leaf, ...issuers] = certs as [(typeof certs)[number], ...typeof certs];
+  checkLeaf(leaf.info, leaf.x509, expect);
+  if (issuers.length === 0) {
+    throw new ChainRejected(
+      `only the leaf certificate, without the certificate of its issuer ${quote(leaf.info.issuerCN ?? leaf.info.issuer)}: TLS clients could not verify it`,
+    );
+  }
+  const warnings: string[] = [];
+  const now = expect.now.getTime();
+  for (let i = 0; i + 1 < certs.length; i++) {
+    const child = certs[i] as (typeof certs)[number];
+    const parent = certs[i + 1] as (typeof certs)[number];
+    const c = nameOf(child.info, i);
+    const p = nameOf(parent.info, i + 1);
+    if (!child.x509.checkIssued(parent.x509)) {
+      throw new ChainRejected(
+        `a chain that does not link: ${c} was not issued by the next certificate in the chain, ${p} (it names ${quote(child.info.issuer)} as its issuer)`,
+      );
+    }
+    if (!parent.x509.ca) {
+      throw new ChainRejected(`a chain in which ${p}, the issuer of ${c}, is not a CA certificate`);
+    }
+    if (!child.x509.verify(parent.x509.publicKey)) {
+      throw new ChainRejected(`a chain in which the signature on ${c} does not verify with the key of ${p}`);
+    }
+    if (parent.info.notAfter.getTime() <= now || parent.info.notBefore.getTime() > now + DEFAULT_SKEW_MS) {
+      warnings.push(
+        `${p} in the chain is not valid now (${parent.info.notBefore.toISOString()} to ${parent.info.notAfter.toISOString()})`,
+      );
+    }
+  }
+  const top = certs[certs.length - 1] as (typeof certs)[number];
+  const path = certs.map((c, i) => nameOf(c.info, i)).join(" -> ");
+  return {
+    leaf: leaf.info,
+    leafPem: leaf.pem,
+    chainPem: issuers.map((c) => c.pem).join(""),
+    verified: `${path}, each signed by the next; ${anchorOf(top.x509, top.info, expect.knownIssuers)}`,
+    warnings,
+  };
+}
+
+function checkLeaf(info: CertInfo, x509: X509Certificate, expect: ChainExpectations): void {
+  const skew = expect.skewMs ?? DEFAULT_SKEW_MS;
+  const now = expect.now.getTime();
+  if (info.notAfter.getTime() <= now) {
+    throw new ChainRejected(`a certificate that expired on ${info.notAfter.toISOString()}`);
+  }
+  if (info.notBefore.getTime() > now + skew) {
+    throw new ChainRejected(
+      `a certificate that is not valid before ${info.notBefore.toISOString()} (this machine's clock says ${expect.now.toISOString()})`,
+    );
+  }
+  if (!publicKeyDer(x509.publicKey).equals(publicKeyDer(expect.key))) {
+    throw new ChainRejected("a certificate for another key than the one in wile's request (CSR)");
+  }
+  const dns = new Set(info.dnsNames.map((n) => n.toLowerCase()));
+  const ips = new Set(info.ipAddresses);
+  const missing = expect.identifiers
+    .filter((id) => (id.type === "ip" ? !ips.has(id.value) : !dns.has(id.value.toLowerCase())))
+    .map((id) => id.value);
+  if (missing.length > 0) {
+    const has = [...info.dnsNames, ...info.ipAddresses].map((n) => printable(n, 100));
+    throw new ChainRejected(
+      `a certificate without ${missing.join(", ")} (it names ${has.length > 0 ? has.join(", ") : "nothing"})`,
+    );
+  }
+}
+
+/** Where the chain's top leads: itself (a self-signed root), a known issuer, or an issuer not sent. */
+function anchorOf(top: X509Certificate, info: CertInfo, knownIssuers: string | undefined): string {
+  const issuer = quote(info.issuerCN ?? info.issuer);
+  if (top.checkIssued(top) && top.verify(top.publicKey)) return `it ends at the self-signed root ${issuer}`;
+  let known: Buffer[] = [];
+  try {
+    known = knownIssuers ? fromPem(knownIssuers, "CERTIFICATE") : [];
+  } catch {}
+  for (const der of known) {
+    try {
+      const k = new X509Certificate(der);
+      if (top.fingerprint256 === k.fingerprint256) {
+        return `its top certificate is the one in the current certificate's chain; its issuer ${issuer} was not sent (a root the TLS clients trust)`;
+      }
+      if (top.checkIssued(k) && top.verify(k.publicKey)) {
+        return `its top certificate verifies with ${issuer} from the current certificate's chain`;
+      }
+    } catch {}
+  }
+  return `its issuer ${issuer} was not sent (a root the TLS clients trust) and is not known to wile`;
+}
+
+/** A certificate of the chain in a message: the leaf "CN", "CN", or its place when it has no CN. */
+function nameOf(info: CertInfo, index: number): string {
+  if (index === 0) return info.subjectCN ? `the leaf ${quote(info.subjectCN)}` : "the leaf";
+  return info.subjectCN ? quote(info.subjectCN) : `certificate ${index + 1}`;
+}
+
+/** CA-supplied text in a message: printable, capped, quoted. */
+function quote(text: string): string {
+  return `"${printable(text, 100)}"`;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, chmod, chown, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { fsyncDir } from "../store/fs-safe";
+import { fsyncDir, removeStaleTemps } from "../store/fs-safe";
 import { DeployError } from "./target";
 
 export interface Owner {
@@ -31,7 +31,8 @@ export function secretMode(existing: number | undefined, owner: Owner | undefine
 
 /**
  * Writes `path` the way a service must see it: a temp file in the same directory, fsynced, then
- * renamed over the old one, so a reader sees the old file or the new one, never half of it. An
+ * renamed over the old one, so a reader sees the old file or the new one, never half of it (and
+ * a temp file that a killed run left next to it is removed). An
  * existing file keeps its owner and mode unless others are asked for (a key: see secretMode); a new
  * one gets 0600 (key), 0640 (key with a group) or 0644.
  */
@@ -45,6 +46,8 @@ export async function installFile(
     opts.mode ?? (opts.secret ? secretMode(old?.mode, opts.owner) : old ? old.mode & 0o7777 : 0o644);
   const uid = opts.owner?.uid ?? old?.uid;
   const gid = opts.owner?.gid ?? old?.gid;
+  // A temp file of a run killed before its rename (a key, perhaps): removed, not left for good.
+  await removeStaleTemps(path, [`.${basename(path)}.wile-`]);
   const temp = join(dirname(path), `.${basename(path)}.wile-${randomBytes(4).toString("hex")}`);
   // Created 0600 so a key is never readable by others, even for an instant; the final mode is set below.
   const fh = await open(

@@ -190,6 +190,9 @@ export async function rollover(
   await store.writePendingKey(local.directoryUrl, privateKeyToPem(newPrivate), local.name);
   const newKey = await toAccountKey(newPrivate);
   const oldKey = local.key;
+  logger.info(
+    `Changing the key of ${url} to a new ${keyType} key (kept in ${store.pendingKeyFile(local.directoryUrl, local.name)} until the CA has it)`,
+  );
   try {
     await rolloverAccountKey(session, newKey);
   } catch (err) {
@@ -213,6 +216,7 @@ export async function rollover(
     }
     logger.warn("the CA's answer was lost, but it does know the new key: finishing the rollover");
   }
+  logger.info(`The CA has the new key; the old one is kept as ${local.keyFile}.old-<UTC time>`);
   const oldKeyFile = await store.promotePendingKey(local.directoryUrl, now, local.name);
   local.key = newKey;
   await writeRecord(home, local, { keyType });
@@ -232,8 +236,11 @@ async function caKnowsKey(client: AcmeClient, key: AccountKey, url: string): Pro
 }
 
 /**
- * A rollover killed after writing its new key (the store's pending key): if the CA knows the
- * account by that key, finish the swap; otherwise the CA never took it, and it is removed.
+ * A rollover killed after writing its new key (the store's pending key), settled by asking the
+ * CA which key it knows (newAccount with onlyReturnExisting, signed by each: RFC 8555 7.3.1): the
+ * new one, so the key change went through and the swap is finished; the old one, so the CA never
+ * took it and the pending key is removed; neither, so both are kept and this is an error. Every
+ * command that signs with the account settles first (ensureAccount, attachAccount).
  */
 export async function settlePendingRollover(
   client: AcmeClient,
@@ -251,7 +258,15 @@ export async function settlePendingRollover(
     await store.promotePendingKey(local.directoryUrl, new Date(), local.name);
     local.key = next;
     await writeRecord(home, local, { keyType: keyTypeOf(next.privateKey) ?? "unknown" });
-  } else {
+  } else if (!url || (await caKnowsKey(client, local.key, url))) {
     await store.dropPendingKey(local.directoryUrl, local.name);
+  } else {
+    const pending = store.pendingKeyFile(local.directoryUrl, local.name);
+    throw new WileError(
+      `an interrupted key rollover of ${url} cannot be settled: the CA finds the account by neither ${local.keyFile} nor ${pending}`,
+      {
+        hint: "Both keys are kept. Check the account with 'wile account show' (it may have been rolled over or deactivated elsewhere); to start afresh, move both keys away and run 'wile account register'.",
+      },
+    );
   }
 }

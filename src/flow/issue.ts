@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
@@ -9,13 +10,15 @@ import { parseResolve } from "../challenges/resolve";
 import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
-import { certMatchesKey, parseCertificate } from "../crypto/x509";
+import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
-import { acquireLock } from "../store/lock";
+import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
 import type { RenewalConfig } from "../store/renewal";
+import { checkWritable, notWritable } from "../store/writable";
 import { WileError } from "../util/errors";
 import { onInterrupt } from "../util/interrupt";
 import type { Logger } from "../util/log";
+import { printable } from "../util/text";
 import { ensureAccount } from "./account";
 import { createClient } from "./client";
 
@@ -34,38 +37,55 @@ export interface IssueDeps {
   logger: Logger;
   /** EAB credentials: only needed when the account is registered, so never stored in renewal.json. */
   eab?: { kid: string; hmacKey: Uint8Array } | undefined;
-  /** How long to wait for validation and issuance. */
+  /** The deadline of the whole operation (default DEFAULT_TIMEOUT_MS), when no client is given. */
   timeoutMs?: number;
-  /** A client for cfg.server shared across certificates (cron); else one is made and closed here. */
+  /**
+   * A client for cfg.server shared across certificates (cron), already limited to this
+   * certificate's deadline (AcmeClient.withDeadline); else one is made and closed here.
+   */
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces (RFC 9773 5); dropped if the CA says alreadyReplaced. */
   replaces?: string;
+  /** Called with the new serial just before the version is switched in (to note a deploy is due). */
+  beforeInstall?: (serial: string) => Promise<void>;
 }
 
 /**
- * Gets a certificate as `cfg` describes and stores it, then writes `cfg` as renewal.json. The
- * certificate key is generated while the account and order are set up. Whatever fails, the
+ * Gets a certificate as `cfg` describes, writes `cfg` as renewal.json and stores the certificate.
+ * The certificate key is generated while the account and order are set up. Whatever fails, the
  * certificate already stored stays in place: the new one is installed only once it is checked.
+ * The caller holds the certificate's lock (withCertificateLock).
  */
+/** How long one certificate operation may take, whatever the CA does: --timeout's default. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
+
 export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Promise<IssueResult> {
   const { logger } = deps;
   const certs = new CertStore(deps.home);
-  await certs.ensureDirs(cfg.name);
-  const lock = await acquireLock(certs.lockPath(cfg.name));
-  if (!lock) {
-    throw new WileError(`another wile process is working on ${cfg.name} right now`, {
-      hint: `Wait for it to finish; if none is running, remove ${certs.lockPath(cfg.name)}.`,
-    });
+  // Everything the lifecycle writes (the version, the stable links, renewal.json, state.json) goes
+  // to the certificate's directory and its archive: found unwritable now, before the CA is asked,
+  // not after it issued (issue 10 finding 3).
+  const why = "the new certificate could not be stored, so nothing was ordered from the CA";
+  try {
+    const dir = await certs.ensureDirs(cfg.name);
+    await checkWritable([dir, join(dir, "archive")], why);
+  } catch (err) {
+    throw (await notWritable(err, why)) ?? err;
   }
+  // What a run killed with -9 left in webroots for this certificate: ours to remove, the caller
+  // holds the lock.
+  const journalFile = journalPath(deps.home, cfg.name);
+  await removeLeftovers(journalFile, logger);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
-    await lock.release();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger));
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const client =
+    deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   try {
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
@@ -79,6 +99,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         webroots: new Map(Object.entries(cfg.challenge.webroots)),
         logger,
         preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        journal: new WebrootJournal(journalFile),
       }),
       live,
     );
@@ -93,16 +114,21 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
           key = await keyPromise;
           return createCsr({ key, identifiers: cfg.identifiers, mustStaple: cfg.mustStaple });
         },
+        // A chain that does not parse is no match; the chain picked is checked below in any case.
         chainTopIssuer: (pem) => {
-          const certsInChain = splitPemChain(pem);
-          const top = certsInChain[certsInChain.length - 1];
-          return top ? parseCertificate(top).issuerCN : null;
+          try {
+            const certsInChain = splitPemChain(pem);
+            const top = certsInChain[certsInChain.length - 1];
+            return top ? parseCertificate(top).issuerCN : null;
+          } catch {
+            return null;
+          }
         },
         ...(cfg.preferredChain ? { preferredChain: cfg.preferredChain } : {}),
         ...(cfg.profile ? { profile: cfg.profile } : {}),
         ...(replaces ? { replaces } : {}),
         logger,
-        deadline: Date.now() + (deps.timeoutMs ?? 5 * 60_000),
+        deadline: Date.now() + timeoutMs,
       });
     let result: Awaited<ReturnType<typeof order>>;
     try {
@@ -114,7 +140,15 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       result = await order(undefined);
     }
     if (!key) key = await keyPromise;
-    const { leafPem, chainPem, info } = checkIssued(result.pem, key, cfg.identifiers);
+    const {
+      leafPem,
+      chainPem,
+      leaf: info,
+    } = checkIssued(result, key, cfg, await currentChain(certs, cfg.name), logger);
+    // renewal.json first: a run killed between the two leaves a certificate that cron renews (or
+    // obtains, if none was installed yet), never one that cron does not know how to renew.
+    await certs.writeRenewal(cfg.name, cfg);
+    await deps.beforeInstall?.(info.serialHex);
     const { versionDir } = await certs.install(cfg.name, {
       privkeyPem: privateKeyToPem(key),
       certPem: leafPem,
@@ -122,7 +156,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       fullchainPem: leafPem + chainPem,
     });
     logger.debug(`stored in ${versionDir}`);
-    await certs.writeRenewal(cfg.name, cfg);
     return {
       name: cfg.name,
       identifiers: cfg.identifiers,
@@ -135,8 +168,12 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   } finally {
     unregister();
     if (!deps.client) client.close();
-    await lock.release();
   }
+}
+
+/** The current version's chain.pem (issuers checkChain may find the new chain's top among), if readable. */
+async function currentChain(certs: CertStore, name: string): Promise<string | undefined> {
+  return (await certs.readCurrent(name).catch(() => null))?.chainPem || undefined;
 }
 
 /**
@@ -191,22 +228,36 @@ function tracked(solver: Solver, live: Map<string, { solver: Solver; ctx: Challe
   };
 }
 
-/** Refuses to store anything the CA sent that does not fit: wrong key, missing names, garbage. */
-function checkIssued(pem: string, key: KeyObject, identifiers: Identifier[]) {
-  const parts = splitPemChain(pem);
-  const leafPem = parts[0];
-  if (!leafPem) throw new WileError("the CA sent an empty certificate chain; nothing was stored");
-  const info = parseCertificate(leafPem, "the certificate from the CA");
-  if (!certMatchesKey(leafPem, key)) {
-    throw new WileError("the CA sent a certificate for a different key; nothing was stored");
-  }
-  const missing = identifiers.filter((id) =>
-    id.type === "ip" ? !info.ipAddresses.includes(id.value) : !info.dnsNames.includes(id.value),
-  );
-  if (missing.length > 0) {
+/**
+ * Refuses to store a chain the CA sent that does not fit the request or does not hold together
+ * (checkChain: garbage, expired or not yet valid, another key, missing names, links that do not
+ * verify), naming the CA; the current certificate stays. Logs how the chain verified.
+ */
+function checkIssued(
+  result: { pem: string; orderUrl: string },
+  key: KeyObject,
+  cfg: RenewalConfig,
+  knownIssuers: string | undefined,
+  logger: Logger,
+): CheckedChain {
+  let checked: CheckedChain;
+  try {
+    checked = checkChain(result.pem, {
+      key,
+      identifiers: cfg.identifiers,
+      now: new Date(),
+      ...(knownIssuers ? { knownIssuers } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof ChainRejected)) throw err;
     throw new WileError(
-      `the CA's certificate does not cover ${missing.map((m) => m.value).join(", ")}; nothing was stored`,
+      `the CA at ${cfg.server} sent ${err.message}; it was not installed${knownIssuers ? ", and the current certificate stays in place" : ""}`,
+      {
+        hint: `This is a fault of the CA, not of this machine's setup. Run the command again later for a new certificate; if it happens again, report it to the CA with the order URL ${printable(result.orderUrl, 200)}.`,
+      },
     );
   }
-  return { leafPem, chainPem: parts.slice(1).join(""), info };
+  for (const w of checked.warnings) logger.warn(w);
+  logger.info(`Checked the certificate: ${checked.verified}`);
+  return checked;
 }

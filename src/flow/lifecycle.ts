@@ -9,6 +9,9 @@
  * What is recorded (state.json, read here and written back only when it changes):
  * - a certificate obtained: the state starts afresh, so the failures, lastError, nextAttempt, the
  *   ARI cache of the replaced certificate and any pending deploy of it are gone;
+ * - a deploy about to run (and a new certificate about to be switched in, when it has deploy
+ *   targets): deployPending "not deployed yet" first, so a run killed before its deploy finished
+ *   is deployed again by the next run;
  * - a deploy that failed: deployPending { serial, error, since } (since stays while the same serial
  *   keeps failing): `wile list` shows the certificate failing and every cron run deploys it again;
  * - a deploy that succeeded: deployPending is dropped;
@@ -17,6 +20,7 @@
  *   certificate: a first `wile issue` that failed): cron does not renew it and `wile list` does not
  *   show it, so there is nothing to back off or report; the error goes to the caller only.
  * Commands derive their summary, output and exit code from the Outcome (and the error in it).
+ * Callers hold the certificate's lock (withCertificateLock in cert-lock.ts) around each step.
  */
 import type { AcmeClient } from "../acme/client";
 import { AcmeProblem } from "../acme/problem";
@@ -26,6 +30,7 @@ import { nextAttemptAfterFailure } from "../renew/backoff";
 import { CertStore } from "../store/certs";
 import type { RenewalConfig } from "../store/renewal";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
+import { NotWritableError } from "../store/writable";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { type IssueResult, issueFromConfig } from "./issue";
@@ -43,6 +48,8 @@ export interface Outcome {
   notAfter?: string;
   /** The CA's explanation of its renewal window (ARI explanationURL), when it gave one. */
   explanationURL?: string;
+  /** Damage found and repaired on the way (a corrupt state.json rewritten), one line each. */
+  warnings?: string[];
 }
 
 export interface StepResult {
@@ -71,6 +78,8 @@ export interface ObtainOptions extends StepOptions {
   client?: AcmeClient;
   /** ARI CertID of the certificate this one replaces. */
   replaces?: string;
+  /** The deadline of obtaining, in ms (when no client is given; a given one carries its own). */
+  timeoutMs?: number;
   /** Called once the new certificate is installed, before it is deployed. */
   onInstalled?: (issued: IssueResult) => void;
 }
@@ -87,6 +96,14 @@ export async function obtainAndDeploy(cfg: RenewalConfig, opts: ObtainOptions): 
       eab: opts.eab,
       ...(opts.client ? { client: opts.client } : {}),
       ...(opts.replaces ? { replaces: opts.replaces } : {}),
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      // Noted before the switch: a run killed between install and deploy is deployed by the next.
+      ...(cfg.deploy.length > 0
+        ? {
+            beforeInstall: async (serial: string) =>
+              writeState(home, name, { ...(await readState(home, name)), ...notDeployed(serial, now) }),
+          }
+        : {}),
     });
   } catch (err) {
     const known = await new CertStore(home).has(name);
@@ -99,6 +116,7 @@ export async function obtainAndDeploy(cfg: RenewalConfig, opts: ObtainOptions): 
     ...emptyState(),
     lastAttempt: now.toISOString(),
     lastSuccess: new Date().toISOString(),
+    ...(cfg.deploy.length > 0 ? notDeployed(issued.serial, now) : {}),
   };
   await writeState(home, name, state);
   opts.onInstalled?.(issued);
@@ -163,7 +181,12 @@ export async function recordFailure(
     lastAttempt: now.toISOString(),
     lastError: errorMessage(err),
     nextAttempt: next.toISOString(),
-  }).catch((e) => logger.warn(`${name}: could not record the failure: ${(e as Error).message}`));
+  }).catch((e) => {
+    // Said already when the failure is that very directory being unwritable.
+    if (!(err instanceof NotWritableError)) {
+      logger.warn(`${name}: could not record the failure: ${(e as Error).message}`);
+    }
+  });
   return { ...failed(name, err), renewAt: next.toISOString() };
 }
 
@@ -179,6 +202,10 @@ async function deployAndRecord(
 ): Promise<unknown> {
   const { home, logger, now } = opts;
   const { deployPending: pending, ...rest } = state;
+  if (serial !== undefined && cfg.deploy.length > 0 && pending?.serial !== serial) {
+    // Noted first, so that a run killed half way through the deploy is deployed again by the next.
+    await writeState(home, cfg.name, { ...rest, ...notDeployed(serial, now) });
+  }
   try {
     await runDeploys(home, cfg.name, cfg, logger, { verifyWaitMs: opts.verifyWaitMs });
   } catch (err) {
@@ -191,8 +218,19 @@ async function deployAndRecord(
     }
     return err ?? new Error("the deploy failed");
   }
-  if (pending) await writeState(home, cfg.name, rest);
+  if (pending || (serial !== undefined && cfg.deploy.length > 0)) await writeState(home, cfg.name, rest);
   return undefined;
+}
+
+/** The deployPending of a certificate whose deploy has not finished yet. */
+function notDeployed(serial: string, now: Date): Pick<RenewalState, "deployPending"> {
+  return {
+    deployPending: {
+      serial,
+      error: "not deployed yet (a run was stopped before its deploy finished)",
+      since: now.toISOString(),
+    },
+  };
 }
 
 function failed(name: string, err: unknown, prefix = ""): Outcome {

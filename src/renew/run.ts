@@ -1,13 +1,15 @@
 import { parseCertificate } from "../crypto/x509";
+import { CertificateBusyError, withCertificateLock } from "../flow/cert-lock";
 import type { ClientPool } from "../flow/client";
 import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
 import { CertStore } from "../store/certs";
 import { emptyState, type RenewalState, readState, writeState } from "../store/state";
-import { WileError } from "../util/errors";
+import { notWritable } from "../store/writable";
 import type { Logger } from "../util/log";
 import { summarize } from "../util/notify";
 import { fetchRenewalWindow } from "./ari";
 import { type Decision, decide } from "./decide";
+import { loadCertificate } from "./status";
 
 export interface RenewOptions {
   home: string;
@@ -20,6 +22,10 @@ export interface RenewOptions {
   nextRun: Date;
   /** How long a deploy's verify waits for each service (CommandContext.verifyWaitMs). */
   verifyWaitMs: number;
+  /** The deadline for everything said to the CA about this certificate (ARI included), in ms. */
+  timeoutMs: number;
+  /** What runs, for whoever finds a certificate's lock held: "wile cron". */
+  command: string;
 }
 
 /**
@@ -29,25 +35,47 @@ export interface RenewOptions {
  * and the certificate and key in place stay untouched.
  */
 export async function renewOne(name: string, opts: RenewOptions): Promise<Outcome> {
+  const warnings: string[] = [];
+  let outcome: Outcome;
+  try {
+    outcome = await withCertificateLock(opts.home, name, opts.command, () =>
+      checkAndRenew(name, opts, warnings),
+    );
+  } catch (err) {
+    // Another run has it: its outcome is that run's to record, not a failure of the certificate.
+    if (err instanceof CertificateBusyError)
+      return { name, status: "failed", reason: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+    const state = await readState(opts.home, name).catch(() => emptyState());
+    return recordFailure(opts.home, name, state, err, opts.now, opts.logger);
+  }
+  return warnings.length > 0 ? { ...outcome, warnings } : outcome;
+}
+
+async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[]): Promise<Outcome> {
   const { home, logger, now } = opts;
   const store = new CertStore(home);
   let state: RenewalState = emptyState();
   try {
+    // Kept for recordFailure: a failure below must not wipe the failure count.
     state = await readState(home, name);
-    const cfg = await store.readRenewal(name);
-    if (!cfg) {
-      throw new WileError(`${name} has no renewal.json, so wile does not know how to renew it`, {
-        hint: `Issue it again with wile issue (which writes ${store.dir(name)}/renewal.json), or wile remove ${name}.`,
-      });
+    const loaded = await loadCertificate(home, name, { force: opts.force });
+    const { cfg, certPem } = loaded;
+    state = loaded.state;
+    if (loaded.stateDamage) {
+      // A cache: repaired by writing it afresh, and said once (cron mails stderr).
+      const repaired = `${loaded.stateDamage}; rewritten`;
+      await writeState(home, name, state);
+      logger.warn(repaired);
+      warnings.push(repaired);
     }
-    const certPem = await store.readCurrentCert(name);
     const stateBefore = JSON.stringify(state);
+    // One deadline for this certificate, from its ARI check to the downloaded chain.
+    const client = (await opts.pool.get(cfg.server, cfg.caBundle)).withDeadline(opts.timeoutMs);
     let decision: Decision;
     if (!certPem) {
       decision = { due: true, reason: "no certificate stored yet", source: "forced", renewAt: null, state };
     } else {
       const cert = parseCertificate(certPem, `${store.dir(name)}/cert.pem`);
-      const client = await opts.pool.get(cfg.server, cfg.caBundle);
       decision = await decide({
         name,
         cert,
@@ -62,7 +90,16 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
     state = decision.state;
     // Most runs change nothing: no write (and no fsync) then.
-    if (JSON.stringify(state) !== stateBefore) await writeState(home, name, state);
+    if (JSON.stringify(state) !== stateBefore) {
+      await writeState(home, name, state).catch(async (e) => {
+        throw (
+          (await notWritable(
+            e,
+            "wile keeps the renewal state (state.json) there; nothing was ordered from the CA",
+          )) ?? e
+        );
+      });
+    }
     if (!decision.due && state.deployPending) {
       // Renewed earlier but not deployed: deploy again, it is what the services are waiting for.
       // Not a renewal: the renewal backoff stays as it is.
@@ -83,7 +120,6 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
     }
 
     logger.info(`${name}: renewing (${decision.reason})`);
-    const client = await opts.pool.get(cfg.server, cfg.caBundle);
     const ariAvailable = Boolean((await client.directory()).renewalInfo);
     const { outcome } = await obtainAndDeploy(
       { ...cfg, updatedAt: now.toISOString() },

@@ -65,11 +65,13 @@ export class CertStore {
     return dir;
   }
 
-  /** Write a new version, switch `current` to it, create missing stable links, prune old versions. */
+  /** Write a new version, create missing stable links, switch `current` to it, prune old versions. */
   async install(name: string, files: CertificateFiles, keep = 5): Promise<{ versionDir: string }> {
-    for (const [field] of FILES) {
+    for (const [field, file] of FILES) {
       if (typeof files[field] !== "string" || files[field].length === 0) {
-        throw new WileError(`Refusing to install certificate "${name}": ${field} is empty.`);
+        throw new WileError(`Refusing to install certificate "${name}": its ${file} would be empty.`, {
+          hint: "The certificate in place was kept. Run the command again; if it keeps failing, report it with -v.",
+        });
       }
     }
     const dir = await this.ensureDirs(name);
@@ -81,12 +83,14 @@ export class CertStore {
     await writeFileAtomic(join(versionDir, COMPLETE), "", 0o644);
     await fsyncDir(archive);
 
-    await replaceSymlink(join(dir, "current"), `archive/${stamp}`);
+    // The stable links first (dangling until the first `current`), so that switching `current`
+    // is the one step that makes a version visible, the first one included.
     for (const [, file] of FILES) {
       const stable = join(dir, file);
       const target = `current/${file}`;
       if ((await readlink(stable).catch(() => null)) !== target) await replaceSymlink(stable, target);
     }
+    await replaceSymlink(join(dir, "current"), `archive/${stamp}`);
     await fsyncDir(dir);
     await this.prune(name, keep);
     return { versionDir };
@@ -123,6 +127,15 @@ export class CertStore {
     const dir = await this.ensureDirs(name);
     // 0600: it can hold a secret the operator gave for renewals to replay (--pfx-password).
     await writeFileAtomic(join(dir, "renewal.json"), serializeRenewalConfig(cfg), 0o600);
+  }
+
+  /** The complete versions in archive/, oldest first (for a repair hint when `current` is lost). */
+  async completeVersions(name: string): Promise<string[]> {
+    const archive = join(this.dir(name), "archive");
+    const stamps = (await readdir(archive).catch(() => [] as string[])).sort(compareStamps);
+    const out: string[] = [];
+    for (const stamp of stamps) if (await exists(join(archive, stamp, COMPLETE))) out.push(stamp);
+    return out;
   }
 
   /** Every certificate directory with a renewal.json or a current link, sorted. */
@@ -221,8 +234,16 @@ async function replaceSymlink(path: string, target: string): Promise<void> {
   }
 }
 
+/** A directory this user cannot look into counts too: `wile list` and cron report it, never skip it. */
 async function isCertDir(dir: string): Promise<boolean> {
-  return (await exists(join(dir, "renewal.json"))) || (await exists(join(dir, "current")));
+  for (const entry of ["renewal.json", "current"]) {
+    const found = await lstat(join(dir, entry)).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== "ENOENT" && e.code !== "ENOTDIR",
+    );
+    if (found) return true;
+  }
+  return false;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
 /**
@@ -43,6 +43,22 @@ async function tighten(dir: string, current: number, uid: number, mode: number):
 /** A fresh name next to `path` for a temporary file or link. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString("hex")}`);
+}
+
+/**
+ * Removes temp files next to `path` that a run killed before its rename left behind: names that
+ * start with one of `prefixes` (".<name>.tmp-"), once older than a minute, so that a temp file
+ * another run is writing right now stays.
+ */
+export async function removeStaleTemps(path: string, prefixes: string[]): Promise<void> {
+  const dir = dirname(path);
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!prefixes.some((p) => entry.startsWith(p))) continue;
+    const file = join(dir, entry);
+    const st = await stat(file).catch(() => null);
+    if (st?.isFile() && Date.now() - st.mtimeMs > 60_000) await unlink(file).catch(() => {});
+  }
 }
 
 /** fsync a directory so that a rename or unlink in it survives a crash. */
@@ -106,12 +122,14 @@ export async function writeFileAtomicNew(
   await fsyncDir(dirname(path));
 }
 
-/** The file's text, or null when it does not exist. */
+/** The file's text, or null when it does not exist. Other errors carry `path` (EISDIR lacks it). */
 export async function readFileIfExists(path: string): Promise<string | null> {
   try {
     return await readFile(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "ENOENT") return null;
+    err.path ??= path;
     throw e;
   }
 }

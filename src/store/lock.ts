@@ -1,12 +1,17 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { link, readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { tempPathFor } from "./fs-safe";
+import { basename } from "node:path";
+import { removeStaleTemps, tempPathFor } from "./fs-safe";
 
 /**
  * A lock file so that two wile runs never work on the same certificate or account at once.
- * The file holds `{"pid", "startedAt", "id"}` and is created complete (temp file + link, which
- * fails if the lock exists). A lock whose pid is no longer alive (kill -9, reboot) is taken over.
- * Limit: a pid reused by an unrelated live process keeps the lock until that process ends.
+ * The file holds `{"pid", "procStart", "startedAt", "command", "id"}` and is created complete
+ * (temp file + link, which fails if the lock exists). A lock is stale, and taken over, when its
+ * pid is no longer alive (kill -9, reboot) or is alive with another start time than the one
+ * recorded (the pid was reused by an unrelated process). The start time is field 22 of
+ * /proc/<pid>/stat (clock ticks since boot); where there is no /proc, only the pid is checked.
+ * Temp files of a run killed while locking are removed by the next acquire once a minute old.
  */
 export interface Lock {
   readonly path: string;
@@ -16,15 +21,27 @@ export interface Lock {
 
 interface LockContent {
   pid: number;
+  /** The holder's start time (/proc/<pid>/stat field 22), when known. */
+  procStart?: string;
   startedAt: string;
+  /** What holds it, for messages: "wile cron", "wile issue example.com". */
+  command?: string;
   id: string;
 }
 
-/** Take the lock at `path`, or return null while a live process holds it. */
-export async function acquireLock(path: string): Promise<Lock | null> {
+/**
+ * Take the lock at `path` for `command` (a short description shown to whoever finds it held), or
+ * return null while a live process holds it (describeLockHolder says which).
+ */
+export async function acquireLock(path: string, command?: string): Promise<Lock | null> {
+  // Left by a run killed while locking (or taking a stale lock over).
+  await removeStaleTemps(path, [`.${basename(path)}.tmp-`, `.${basename(path)}.takeover.tmp-`]);
+  const procStart = processStartTime(process.pid);
   const mine: LockContent = {
     pid: process.pid,
+    ...(procStart ? { procStart } : {}),
     startedAt: new Date().toISOString(),
+    ...(command ? { command } : {}),
     id: randomBytes(8).toString("hex"),
   };
   const text = `${JSON.stringify(mine)}\n`;
@@ -32,10 +49,23 @@ export async function acquireLock(path: string): Promise<Lock | null> {
     if (await createExclusive(path, text)) return makeLock(path, mine.id);
     const held = await readLock(path);
     if (held === undefined) continue; // vanished in between: try to create again
-    if (held && isAlive(held.pid)) return null;
+    if (held && isLive(held)) return null;
     if (await takeOver(path, text, mine.id)) return makeLock(path, mine.id);
   }
   return null;
+}
+
+/**
+ * Who holds the lock at `path`, for a message: "wile cron (pid 1234, since 2026-11-29 08:41:02
+ * UTC)"; null when nothing live holds it (any more).
+ */
+export async function describeLockHolder(path: string): Promise<string | null> {
+  const held = await readLock(path).catch(() => null);
+  if (!held || !isLive(held)) return null;
+  const since = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(held.startedAt)
+    ? `, since ${held.startedAt.slice(0, 10)} ${held.startedAt.slice(11, 19)} UTC`
+    : "";
+  return `${held.command ?? "another wile process"} (pid ${held.pid}${since})`;
 }
 
 function makeLock(path: string, id: string): Lock {
@@ -72,12 +102,12 @@ async function takeOver(path: string, text: string, id: string): Promise<boolean
   if (!(await createExclusive(guard, text))) {
     const g = await readLock(guard);
     // A guard left by a run killed in the middle of a takeover: clear it; the caller retries.
-    if (g === null || (g && !isAlive(g.pid))) await unlink(guard).catch(() => {});
+    if (g === null || (g && !isLive(g))) await unlink(guard).catch(() => {});
     return false;
   }
   try {
     const held = await readLock(path);
-    if (held && isAlive(held.pid)) return false;
+    if (held && isLive(held)) return false;
     const tmp = tempPathFor(path);
     await writeFile(tmp, text, { mode: 0o600, flag: "wx" });
     await rename(tmp, path);
@@ -99,10 +129,44 @@ async function readLock(path: string): Promise<LockContent | null | undefined> {
   try {
     const v = JSON.parse(text) as Partial<LockContent>;
     if (typeof v.pid === "number" && Number.isInteger(v.pid) && v.pid > 0 && typeof v.id === "string") {
-      return { pid: v.pid, startedAt: String(v.startedAt), id: v.id };
+      return {
+        pid: v.pid,
+        ...(typeof v.procStart === "string" ? { procStart: v.procStart } : {}),
+        startedAt: String(v.startedAt),
+        // Shown in messages: printable characters only, capped.
+        ...(typeof v.command === "string"
+          ? { command: v.command.replace(/[^\x20-\x7e]/g, "?").slice(0, 200) }
+          : {}),
+        id: v.id,
+      };
     }
   } catch {}
   return null;
+}
+
+/** The holder is running: its pid is alive and, when both are known, started when it recorded. */
+function isLive(held: LockContent): boolean {
+  if (!isAlive(held.pid)) return false;
+  if (held.procStart === undefined) return true;
+  const now = processStartTime(held.pid);
+  return now === undefined || now === held.procStart;
+}
+
+/**
+ * When process `pid` started, as field 22 (starttime) of /proc/<pid>/stat; undefined without
+ * /proc (not Linux) or when the process is gone. Fields are counted after the last ")", since the
+ * command name (field 2) may itself hold spaces and parentheses.
+ */
+export function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const start = fields[22 - 3];
+  return start && /^\d+$/.test(start) ? start : undefined;
 }
 
 /** process.kill(pid, 0): ESRCH means gone; EPERM means alive but someone else's. */

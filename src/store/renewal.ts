@@ -58,6 +58,11 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const fail = (field: string, want: string): never => {
     throw renewalFieldError(file, field, want);
   };
+  if (text.trim() === "") {
+    throw new WileError(`${file} is empty.`, {
+      hint: `Put back a copy (renewal.json is every setting of the certificate), or issue the certificate again with wile issue to rewrite it.`,
+    });
+  }
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -59,18 +59,30 @@ export function statePath(home: string, name: string): string {
 
 /** The state of `name`; a missing, unreadable-as-JSON or wrongly shaped file gives emptyState(). */
 export async function readState(home: string, name: string): Promise<RenewalState> {
-  let text: string | null;
+  return (await inspectState(home, name).catch(() => ({ state: emptyState() }))).state;
+}
+
+/**
+ * The state of `name` as readState gives it, and what was wrong with the file, if anything: the
+ * fields dropped, or that it is not JSON (`damage`, one line). Throws the file system's error when
+ * the file exists but cannot be read (a directory, no permission): then it cannot be rewritten either.
+ */
+export async function inspectState(
+  home: string,
+  name: string,
+): Promise<{ state: RenewalState; damage?: string }> {
+  const text = await readFileIfExists(statePath(home, name));
+  if (text === null) return { state: emptyState() };
+  if (text.trim() === "") return { state: emptyState(), damage: "it is empty" };
+  let v: unknown;
   try {
-    text = await readFileIfExists(statePath(home, name));
-  } catch {
-    return emptyState();
+    v = JSON.parse(text);
+  } catch (e) {
+    return { state: emptyState(), damage: `it is not valid JSON (${(e as Error).message})` };
   }
-  if (text === null) return emptyState();
-  try {
-    return parseState(JSON.parse(text));
-  } catch {
-    return emptyState();
-  }
+  const problems: string[] = [];
+  const state = parseState(v, problems);
+  return problems.length === 0 ? { state } : { state, damage: problems.join("; ") };
 }
 
 export async function writeState(home: string, name: string, state: RenewalState): Promise<void> {
@@ -81,18 +93,30 @@ export async function writeState(home: string, name: string, state: RenewalState
 
 /**
  * Keeps what is well formed and drops the rest field by field: a bad date in the ARI cache only
- * costs one more ARI request, not the failure count.
+ * costs one more ARI request, not the failure count. What was dropped is added to `problems`.
  */
-export function parseState(v: unknown): RenewalState {
-  if (!isRecord(v) || v.version !== 1) return emptyState();
+export function parseState(v: unknown, problems: string[] = []): RenewalState {
+  if (!isRecord(v)) {
+    problems.push("it is not a JSON object");
+    return emptyState();
+  }
+  if (v.version !== 1) {
+    problems.push(`"version" is ${JSON.stringify(v.version) ?? "missing"}, not 1`);
+    return emptyState();
+  }
   const state = emptyState();
+  const drop = (field: string, want: string) => {
+    if (v[field] !== undefined) problems.push(`"${field}" ${want}`);
+  };
   if (typeof v.failures === "number" && Number.isInteger(v.failures) && v.failures >= 0) {
     state.failures = v.failures;
-  }
+  } else drop("failures", "must be a whole number of at least 0");
   for (const k of ["lastAttempt", "lastSuccess", "nextAttempt"] as const) {
     if (isDate(v[k])) state[k] = v[k];
+    else drop(k, "must be an ISO 8601 date");
   }
   if (typeof v.lastError === "string") state.lastError = v.lastError;
+  else drop("lastError", "must be a string");
   const ari = v.ari;
   if (isRecord(ari) && typeof ari.certId === "string" && isDate(ari.checkedAt) && isDate(ari.nextCheck)) {
     const a: AriState = { certId: ari.certId, checkedAt: ari.checkedAt, nextCheck: ari.nextCheck };
@@ -106,11 +130,11 @@ export function parseState(v: unknown): RenewalState {
     if (typeof ari.errors === "number" && Number.isInteger(ari.errors) && ari.errors > 0)
       a.errors = ari.errors;
     state.ari = a;
-  }
+  } else drop("ari", "is not a valid ARI cache (certId, checkedAt, nextCheck)");
   const dp = v.deployPending;
   if (isRecord(dp) && typeof dp.serial === "string" && typeof dp.error === "string" && isDate(dp.since)) {
     state.deployPending = { serial: dp.serial, error: dp.error, since: dp.since };
-  }
+  } else drop("deployPending", "is not a valid pending deploy (serial, error, since)");
   return state;
 }
 

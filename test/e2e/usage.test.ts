@@ -44,6 +44,16 @@ const cases: Case[] = [
     says: [/under_score!\.example/],
   },
   {
+    what: "a percent-escape in a name (issue 10 finding 4: ex%41mple.org issued example.org)",
+    args: (s) => base(s, "-d", "ex%41mple.org", "-w", webroot),
+    says: [/ex%41mple\.org/, /"%"/, /literally/],
+  },
+  {
+    what: "a full-width dot in a name (IDNA would make it host.example.org)",
+    args: (s) => base(s, "-d", "host\uFF0Eexample.org", "-w", webroot),
+    says: [/U\+FF0E/, /literally/],
+  },
+  {
     what: "a wildcard with http-01 (explains DNS-01)",
     args: (s) => base(s, "-d", "*.wild.example", "-w", webroot),
     says: [/\*\.wild\.example/, /DNS-01/i],

@@ -8,16 +8,13 @@
  *   - adds `renewalInfo: <proxy>/renewal-info` to the directory;
  *   - answers GET /renewal-info/<CertID> with what the test set through setWindow();
  *   - records every request, with the decoded JWS payload of POSTs (newOrder's `replaces`);
- *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced.
+ *   - can refuse the next newOrder that carries `replaces` with 409 alreadyReplaced;
+ *   - can replace the certificate chains Pebble serves (replaceCertificate), for forged chains.
  *
- * TLS: the proxy serves Pebble's own listener certificate (SAN IP:127.0.0.1, made by testenv.ts in
- * env.tmp), so env.caBundle trusts both, and `caBundle` is that file.
+ * The forwarding and TLS are pebble-proxy.ts's; `caBundle` is env.caBundle, which trusts both.
  */
-import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { Agent, createServer, request as httpsRequest } from "node:https";
-import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { startPebbleProxy } from "./pebble-proxy";
 import type { TestEnv } from "./testenv";
 
 export type WindowAnswer =
@@ -64,6 +61,11 @@ export interface AriProxy {
   clearWindows(): void;
   /** The next newOrder carrying `replaces` is answered 409 alreadyReplaced (not forwarded). */
   rejectReplacesOnce(): void;
+  /**
+   * Every certificate download (a 200 answer of type application/pem-certificate-chain) is answered
+   * with forge(the chain Pebble served) instead, until called with null.
+   */
+  replaceCertificate(forge: ((served: string) => string) | null): void;
   /** Requests for renewal information so far (optionally for one CertID). */
   renewalInfoRequests(certId?: string): ProxyRequest[];
   /**
@@ -76,72 +78,17 @@ export interface AriProxy {
 
 const ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced";
 const BAD_NONCE = "urn:ietf:params:acme:error:badNonce";
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-  "content-length",
-  "accept-encoding",
-]);
 
 export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
-  const certFile = join(env.tmp, "cert.pem");
-  const keyFile = join(env.tmp, "key.pem");
-  if (!existsSync(certFile) || !existsSync(keyFile)) {
-    throw new Error(`startAriProxy: Pebble's listener certificate is not at ${certFile} / ${keyFile}`);
-  }
-  const ca = readFileSync(env.caBundle);
-  const upstream = new URL(env.directoryUrl);
-  const upstreamOrigin = upstream.origin;
-  const agent = new Agent({ keepAlive: true, ca });
-
   const windows = new Map<string, WindowAnswer>();
   const requests: ProxyRequest[] = [];
   let rejectReplaces = false;
-  let origin = "";
+  let forge: ((served: string) => string) | null = null;
   let newOrderPath = "";
   let newNoncePath = "";
 
-  /** One request to Pebble; the answer body is kept whole. */
-  const forward = (
-    method: string,
-    path: string,
-    headers: OutgoingHttpHeaders,
-    body: Buffer | null,
-  ): Promise<{ status: number; headers: IncomingMessage["headers"]; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method,
-          path,
-          headers: body ? { ...headers, "content-length": String(body.length) } : headers,
-          agent,
-          timeout: 30_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
-          );
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`ari-proxy: timeout forwarding ${method} ${path}`)));
-      req.on("error", reject);
-      req.end(body ?? undefined);
-    });
-
-  const rewrite = (text: string) => text.split(upstreamOrigin).join(origin);
-
   const freshNonce = async (host: string): Promise<string | undefined> => {
-    const r = await forward("HEAD", newNoncePath, { host, "user-agent": "wile-ari-proxy" }, null);
+    const r = await proxy.forwardRaw("HEAD", newNoncePath, { host, "user-agent": "wile-ari-proxy" }, null);
     const n = r.headers["replay-nonce"];
     return Array.isArray(n) ? n[0] : n;
   };
@@ -190,10 +137,9 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       );
     }
 
-    const host = req.headers.host ?? new URL(origin).host;
     if (rec.newOrder && rejectReplaces && isRecord(rec.payload) && rec.payload.replaces !== undefined) {
       rejectReplaces = false;
-      const nonce = await freshNonce(host);
+      const nonce = await freshNonce(req.headers.host ?? new URL(proxy.origin).host);
       return reply(
         409,
         { "content-type": "application/problem+json", ...(nonce ? { "replay-nonce": nonce } : {}) },
@@ -204,27 +150,16 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
       );
     }
 
-    const headers: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
-    }
-    headers.host = host;
-    const up = await forward(method, path, headers, body.length > 0 ? body : null);
-    const outHeaders: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(up.headers)) {
-      if (HOP_BY_HOP.has(k) || v === undefined) continue;
-      outHeaders[k] = Array.isArray(v) ? v.map(rewrite) : rewrite(v);
-    }
+    const up = await proxy.forward(req, body);
     let out = up.body;
+    if (method === "GET" && path === proxy.directoryPath && up.status === 200) {
+      const dir = JSON.parse(out.toString("utf8")) as Record<string, unknown>;
+      dir.renewalInfo = `${proxy.origin}/renewal-info`;
+      out = Buffer.from(JSON.stringify(dir, null, 2));
+    }
     const type = String(up.headers["content-type"] ?? "");
-    if (/json|text|pem/i.test(type) || type === "") {
-      let text = rewrite(out.toString("utf8"));
-      if (method === "GET" && path === upstream.pathname && up.status === 200) {
-        const dir = JSON.parse(text) as Record<string, unknown>;
-        dir.renewalInfo = `${origin}/renewal-info`;
-        text = JSON.stringify(dir, null, 2);
-      }
-      out = Buffer.from(text);
+    if (forge && up.status === 200 && /pem-certificate-chain/i.test(type)) {
+      out = Buffer.from(forge(out.toString("utf8")));
     }
     if (up.status >= 400) {
       try {
@@ -232,31 +167,16 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         if (typeof problem.type === "string") rec.problemType = problem.type;
       } catch {}
     }
-    reply(up.status, outHeaders, out);
+    reply(up.status, up.headers, out);
   };
 
-  const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      handle(req, Buffer.concat(chunks), res).catch((err: Error) => {
-        if (!res.headersSent) {
-          res.writeHead(502, { "content-type": "text/plain" });
-        }
-        res.end(`ari-proxy: ${err.message}`);
-      });
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const proxy = await startPebbleProxy(env, handle);
+  const origin = proxy.origin;
 
   // Learn Pebble's newOrder and newNonce paths from its directory.
-  const dir = await forward(
+  const dir = await proxy.forwardRaw(
     "GET",
-    upstream.pathname,
+    proxy.directoryPath,
     { host: new URL(origin).host, "user-agent": "wile-ari-proxy" },
     null,
   );
@@ -265,7 +185,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
   newNoncePath = new URL(d.newNonce).pathname;
 
   return {
-    directoryUrl: `${origin}${upstream.pathname}`,
+    directoryUrl: `${origin}${proxy.directoryPath}`,
     origin,
     caBundle: env.caBundle,
     requests,
@@ -275,6 +195,9 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
     clearWindows: () => windows.clear(),
     rejectReplacesOnce: () => {
       rejectReplaces = true;
+    },
+    replaceCertificate: (f) => {
+      forge = f;
     },
     renewalInfoRequests: (certId) =>
       requests.filter(
@@ -287,11 +210,7 @@ export async function startAriProxy(env: TestEnv): Promise<AriProxy> {
         .filter((r) => r.problemType !== BAD_NONCE)
         .filter((r) => r.newOrder && isRecord(r.payload))
         .map((r) => r.payload as Record<string, unknown>),
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
-    },
+    stop: () => proxy.stop(),
   };
 }
 

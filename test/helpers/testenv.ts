@@ -26,6 +26,7 @@ import { request as httpsRequest } from "node:https";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { auditInfra, auditTree } from "./secrets-audit";
 import { diagnostics } from "./wile";
 
 export interface TestEnvOptions {
@@ -458,6 +459,7 @@ async function startOnce(
 ): Promise<TestEnv> {
   const tmp = mkdtempSync(join(tmpdir(), "wile-testenv-"));
   chmodSync(tmp, 0o755);
+  auditInfra(tmp);
   const webroot = join(tmp, "webroot");
   mkdirSync(webroot, { mode: 0o755 });
   chmodSync(webroot, 0o755);
@@ -614,6 +616,7 @@ async function startOnce(
         if (stopped) return;
         stopped = true;
         await stopAll();
+        auditTree(webroot);
         if (!process.env.WILE_KEEP_TESTENV) rmSync(tmp, { recursive: true, force: true });
       },
     };

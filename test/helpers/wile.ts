@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { auditRun, auditTree } from "./secrets-audit";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");
 export const wileCjs = join(repoRoot, "dist", "wile.cjs");
@@ -66,10 +67,11 @@ export function tempDir(prefix = "wile-test-"): string {
 
 /** Removes every dir made by tempDir() so far. */
 export function cleanupTempDirs(): void {
-  if (process.env.WILE_KEEP_TMP) return;
   while (dirs.length > 0) {
     const d = dirs.pop();
-    if (d) rmSync(d, { recursive: true, force: true });
+    if (!d) continue;
+    auditTree(d);
+    if (!process.env.WILE_KEEP_TMP) rmSync(d, { recursive: true, force: true });
   }
 }
 
@@ -143,14 +145,16 @@ export function runWile(args: string[], opts: RunOptions): Promise<RunResult> {
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const stderr = Buffer.concat(err).toString("utf8");
-      resolvePromise({
+      const result = {
         code: timedOut ? 124 : (code ?? (signal ? 128 : -1)),
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: timedOut ? `${stderr}\n[runWile: killed after ${timeoutMs} ms]` : stderr,
         timedOut,
         ms: Date.now() - started,
         interrupted,
-      });
+      };
+      auditRun(args, env, result);
+      resolvePromise(result);
     });
     child.stdin.end(opts.input ?? "");
   });

@@ -1,11 +1,21 @@
 import { summaryLine } from "../../renew/run";
-import { readConfig, updateConfig } from "../../store/config";
-import { acquireLock } from "../../store/lock";
+import { configPath, type HomeConfig, readConfig, updateConfig } from "../../store/config";
+import { fileError } from "../../store/file-errors";
+import { acquireLock, describeLockHolder } from "../../store/lock";
+import { WileError } from "../../util/errors";
 import { afterRun, type RunReport } from "../../util/notify";
 import type { Command } from "../command";
 import { str } from "../options";
 import { configPatchFromOptions, NOTIFY_OPTIONS } from "./config";
-import { outcomesJson, PARALLEL_OPTION, parseParallel, renewMany, runLockPath } from "./renew";
+import {
+  outcomesJson,
+  PARALLEL_OPTION,
+  parseParallel,
+  parseTimeout,
+  renewMany,
+  runLockPath,
+  TIMEOUT_OPTION,
+} from "./renew";
 
 export const cronCommand: Command = {
   name: "cron",
@@ -17,9 +27,11 @@ export const cronCommand: Command = {
     "~/.wile/logs/wile.log. Other certificates are still processed after one fails. After a run with",
     "failures the notify command and URL are called; after one without, the heartbeat URL. The",
     "--notify-* and --heartbeat-url settings are kept in the home's config.json (see wile config).",
-    "Exit 0 when nothing failed, 1 otherwise. A run started while one is running exits 0 at once.",
+    "A broken config.json is reported and the run goes on without notifications. Exit 0 when",
+    "nothing failed, 1 otherwise (a certificate failed, or config.json is broken). A run started",
+    "while one is running exits 0 at once (the log, and -v, name the running one).",
   ].join("\n"),
-  options: [PARALLEL_OPTION, ...NOTIFY_OPTIONS],
+  options: [PARALLEL_OPTION, TIMEOUT_OPTION, ...NOTIFY_OPTIONS],
   logs: true,
   examples: [
     "wile cron",
@@ -29,21 +41,48 @@ export const cronCommand: Command = {
   async run(ctx) {
     const { out, opts, home } = ctx;
     const parallel = parseParallel(str(opts, "parallel"));
+    const timeoutMs = parseTimeout(str(opts, "timeout"));
     const patch = configPatchFromOptions(opts);
-    const config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
-    const lock = await acquireLock(runLockPath(home));
+    // config.json holds only notification settings: a broken one must not stop the renewals. It is
+    // reported, the run goes on without notifications, and the summary says so.
+    let config: HomeConfig | null = null;
+    let configError: WileError | null = null;
+    try {
+      config = Object.keys(patch).length > 0 ? await updateConfig(home, patch) : await readConfig(home);
+    } catch (err) {
+      configError =
+        err instanceof WileError ? err : fileError(err, configPath(home), "notification settings");
+      if (!configError) throw err;
+    }
+    const lock = await acquireLock(runLockPath(home), "wile cron");
     if (!lock) {
-      out.quiet.info("another wile cron is running in this home; nothing to do");
+      const holder = await describeLockHolder(runLockPath(home));
+      // Not an error (cron mails what it prints): said in the log, and on stderr with -v.
+      out.quiet.info(`${holder ?? "another wile cron"} is renewing this home's certificates; nothing to do`);
       return 0;
     }
     try {
       const startedAt = new Date().toISOString();
-      const outcomes = await renewMany(ctx, out.quiet, { force: false, parallel });
+      const outcomes = await renewMany(ctx, out.quiet, {
+        force: false,
+        parallel,
+        timeoutMs,
+        command: "wile cron",
+      });
       const failed = outcomes.filter((o) => o.status === "failed");
-      const summary = summaryLine(outcomes);
-      if (out.jsonMode) out.json(outcomesJson(outcomes));
+      const summary = `${summaryLine(outcomes)}${configError ? `; no notifications: ${configPath(home)} is broken` : ""}`;
+      if (out.jsonMode) {
+        out.json({
+          ...outcomesJson(outcomes),
+          summary,
+          ...(configError ? { configError: { message: configError.message, hint: configError.hint } } : {}),
+        });
+      }
+      if (configError)
+        out.error(`${configError.message} (this run sends no notifications)`, configError.hint);
+      for (const o of outcomes) for (const w of o.warnings ?? []) out.logger.warn(`${o.name}: ${w}`);
       for (const f of failed) out.error(`${f.name}: ${f.reason}`, f.hint);
-      if (failed.length > 0) out.logger.info(summary);
+      if (failed.length > 0 || configError) out.logger.info(summary);
       else out.quiet.info(summary);
       const report: RunReport = {
         checked: outcomes.length,
@@ -54,8 +93,8 @@ export const cronCommand: Command = {
         finishedAt: new Date().toISOString(),
         summary,
       };
-      await afterRun(config, report, failed.length > 0 ? out.logger : out.quiet);
-      return failed.length > 0 ? 1 : 0;
+      if (config) await afterRun(config, report, failed.length > 0 ? out.logger : out.quiet);
+      return failed.length > 0 || configError ? 1 : 0;
     } finally {
       await lock.release();
     }

@@ -1,8 +1,9 @@
 import { TARGET_KINDS, targetKind } from "../../deploy/registry";
+import { withCertificateLock } from "../../flow/cert-lock";
 import { redeploy } from "../../flow/lifecycle";
 import { CertStore } from "../../store/certs";
 import { UsageError } from "../../util/errors";
-import type { Command } from "../command";
+import type { Command, CommandContext } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions, targetOptions } from "../deploy-options";
 import { optionLines } from "../help";
 import { list } from "../options";
@@ -18,7 +19,8 @@ export const deployCommand: Command = {
       "made one fail, say). With --deploy, replaces the stored targets with the ones given and runs",
       "them; renewals replay them. Every target is checked before any file is changed. A target",
       "that names a service endpoint connects after the reload and compares the certificate it",
-      "serves with the new one. Exit 0 all deployed, 1 a target failed (the certificate stays).",
+      "serves with the new one. Exit 0 all deployed, 1 a target failed (the certificate stays), or",
+      "another wile run (a renewal, say) is working on NAME: nothing is done and that run is named.",
       "",
       "Targets (wile deploy KIND --help for one):",
       ...TARGET_KINDS.map((k) => `  ${k.kind.padEnd(9)} ${k.summary}`),
@@ -52,34 +54,10 @@ export const deployCommand: Command = {
     const [name, ...more] = opts._;
     if (!name || more.length > 0)
       throw new UsageError("give the certificate's NAME", { hint: "wile list shows the names." });
-    const store = new CertStore(home);
-    const cfg = await store.readRenewal(name);
-    if (!cfg) {
-      throw new UsageError(`no certificate named "${name}" with a renewal.json in ${home}`, {
-        hint: "wile list shows the names.",
-      });
-    }
-    const kinds = list(opts, "deploy");
-    if (kinds.length > 0) {
-      cfg.deploy = deployConfigsFromOptions(opts, kinds);
-      cfg.updatedAt = new Date().toISOString();
-      await store.writeRenewal(name, cfg);
-      out.logger.info(`${name}: deploy targets set to ${kinds.join(", ")}`);
-    } else {
-      deployConfigsFromOptions(opts, []); // target options without --deploy are a mistake
-      if (cfg.deploy.length === 0) {
-        throw new UsageError(`${name} has no deploy targets`, {
-          hint: `Set some: wile deploy ${name} --deploy KIND ...`,
-        });
-      }
-    }
-    // A failed deploy is recorded as pending (wile list shows it, the next cron deploys again).
-    const { error } = await redeploy(cfg, {
-      home,
-      logger: out.logger,
-      now: new Date(),
-      verifyWaitMs: ctx.verifyWaitMs,
-    });
+    if (!(await new CertStore(home).readRenewal(name))) throw noRenewal(name, home);
+    const { error, cfg } = await withCertificateLock(home, name, `wile deploy ${name}`, () =>
+      deployLocked(ctx, name),
+    );
     if (error !== undefined) throw error;
     const n = cfg.deploy.length;
     out.logger.info(`${name}: deployed to ${n} target${n === 1 ? "" : "s"}`);
@@ -87,3 +65,39 @@ export const deployCommand: Command = {
     return 0;
   },
 };
+
+/** Sets the targets given (if any) and deploys, holding the certificate's lock. */
+async function deployLocked(ctx: CommandContext, name: string) {
+  const { opts, out, home } = ctx;
+  const store = new CertStore(home);
+  const cfg = await store.readRenewal(name);
+  if (!cfg) throw noRenewal(name, home);
+  const kinds = list(opts, "deploy");
+  if (kinds.length > 0) {
+    cfg.deploy = deployConfigsFromOptions(opts, kinds);
+    cfg.updatedAt = new Date().toISOString();
+    await store.writeRenewal(name, cfg);
+    out.logger.info(`${name}: deploy targets set to ${kinds.join(", ")}`);
+  } else {
+    deployConfigsFromOptions(opts, []); // target options without --deploy are a mistake
+    if (cfg.deploy.length === 0) {
+      throw new UsageError(`${name} has no deploy targets`, {
+        hint: `Set some: wile deploy ${name} --deploy KIND ...`,
+      });
+    }
+  }
+  // A failed deploy is recorded as pending (wile list shows it, the next cron deploys again).
+  const { error } = await redeploy(cfg, {
+    home,
+    logger: out.logger,
+    now: new Date(),
+    verifyWaitMs: ctx.verifyWaitMs,
+  });
+  return { error, cfg };
+}
+
+function noRenewal(name: string, home: string): UsageError {
+  return new UsageError(`no certificate named "${name}" with a renewal.json in ${home}`, {
+    hint: "wile list shows the names.",
+  });
+}

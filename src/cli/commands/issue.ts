@@ -3,6 +3,7 @@ import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
+import { withCertificateLock } from "../../flow/cert-lock";
 import { obtainAndDeploy } from "../../flow/lifecycle";
 import { daysLeft, fallbackRenewalTime } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
@@ -16,6 +17,7 @@ import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
+import { parseTimeout, TIMEOUT_OPTION } from "./renew";
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -24,7 +26,7 @@ const OPTIONS: OptionSpec[] = [
     type: "string",
     repeat: true,
     arg: "NAME",
-    help: "a name for the certificate (repeat for more; the first names the certificate)",
+    help: "a name for the certificate (repeat for more; the first names the certificate). Taken literally: letters are lower-cased and a trailing dot dropped; % and characters IDNA would rewrite (full-width dots, soft hyphens) are refused",
   },
   {
     name: "webroot",
@@ -91,6 +93,7 @@ const OPTIONS: OptionSpec[] = [
     help: "ask for the OCSP Must-Staple extension (Let's Encrypt no longer supports it)",
   },
   { name: "force", type: "boolean", help: "issue even if the current certificate is not due" },
+  TIMEOUT_OPTION,
   DEPLOY_OPTION,
   ...allTargetOptions(),
 ];
@@ -117,38 +120,46 @@ export const issueCommand: Command = {
   async run(ctx) {
     const { out, home } = ctx;
     const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts);
+    const timeoutMs = parseTimeout(str(ctx.opts, "timeout"));
     // The default contact set at install time (install.sh --email, wile config --email).
     if (cfg.email.length === 0) cfg.email = (await readConfig(home)).email ?? [];
     const store = new CertStore(home);
     const name = cfg.name;
-
-    const existing = await store.readCurrent(name);
-    if (existing && !flag(ctx.opts, "force")) {
-      const info = parseCertificate(existing.certPem, `${store.dir(name)}/cert.pem`);
-      const have = new Set([...info.dnsNames, ...info.ipAddresses]);
-      const sameNames =
-        cfg.identifiers.length === have.size && cfg.identifiers.every((i) => have.has(i.value));
-      const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter, cfg.renewDays);
-      if (sameNames && Date.now() < renewAt.getTime()) {
-        throw new NotDueError(
-          `${name} has a certificate valid until ${info.notAfter.toISOString()} (${daysLeft(info.notAfter)} days left); it is not due for renewal before ${renewAt.toISOString()}`,
-          { hint: "Nothing was done. Use --force to issue a new certificate now." },
-        );
-      }
-      if (!sameNames)
-        out.logger.info(`The names differ from the current certificate's; issuing a new one for ${name}`);
-    }
-    const previous = await store.readRenewal(name).catch(() => null);
-    if (previous) cfg.createdAt = previous.createdAt;
-
-    const { issued: result, error } = await obtainAndDeploy(cfg, {
+    const { issued: result, error } = await withCertificateLock(
       home,
-      logger: out.logger,
-      now: new Date(),
-      verifyWaitMs: ctx.verifyWaitMs,
-      reason: "issued",
-      eab,
-    });
+      name,
+      `wile issue ${name}`,
+      async () => {
+        const existing = await store.readCurrent(name);
+        if (existing && !flag(ctx.opts, "force")) {
+          const info = parseCertificate(existing.certPem, `${store.dir(name)}/cert.pem`);
+          const have = new Set([...info.dnsNames, ...info.ipAddresses]);
+          const sameNames =
+            cfg.identifiers.length === have.size && cfg.identifiers.every((i) => have.has(i.value));
+          const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter, cfg.renewDays);
+          if (sameNames && Date.now() < renewAt.getTime()) {
+            throw new NotDueError(
+              `${name} has a certificate valid until ${info.notAfter.toISOString()} (${daysLeft(info.notAfter)} days left); it is not due for renewal before ${renewAt.toISOString()}`,
+              { hint: "Nothing was done. Use --force to issue a new certificate now." },
+            );
+          }
+          if (!sameNames)
+            out.logger.info(`The names differ from the current certificate's; issuing a new one for ${name}`);
+        }
+        const previous = await store.readRenewal(name).catch(() => null);
+        if (previous) cfg.createdAt = previous.createdAt;
+
+        return obtainAndDeploy(cfg, {
+          home,
+          logger: out.logger,
+          now: new Date(),
+          verifyWaitMs: ctx.verifyWaitMs,
+          reason: "issued",
+          eab,
+          timeoutMs,
+        });
+      },
+    );
     // Obtaining failed (recorded for a certificate this home already has): main reports it.
     if (!result) throw error;
     // A deploy that failed is recorded as pending: wile list shows it, the next cron deploys again.

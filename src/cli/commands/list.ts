@@ -2,9 +2,11 @@ import { X509Certificate } from "node:crypto";
 import { keyTypeOf } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
 import { daysLeft } from "../../renew/due";
-import { certStatus } from "../../renew/status";
+import { certStatus, loadCertificate } from "../../renew/status";
 import { CertStore } from "../../store/certs";
-import { readState } from "../../store/state";
+import { configPath, readConfig } from "../../store/config";
+import { fileError } from "../../store/file-errors";
+import { WileError } from "../../util/errors";
 import type { Command } from "../command";
 import { table } from "../output";
 
@@ -24,30 +26,48 @@ interface Row {
   /** The CA's explanation of its renewal window (ARI), as last seen by cron. */
   explanationURL?: string;
   error?: string;
+  /** How to repair what `error` names. */
+  hint?: string;
 }
 
 export const listCommand: Command = {
   name: "list",
   summary: "show every certificate wile manages",
   usage: "wile list [--json]",
+  description: [
+    "Reads each certificate the way wile cron does (renewal.json, its account, state.json, the",
+    "current version), so a damaged file shows here before cron stops at it: it is named on stderr",
+    "with how to repair it. Exit 0, or 1 when a certificate cannot be renewed as it is or",
+    "config.json is broken.",
+  ].join("\n"),
   options: [],
   examples: ["wile list", "wile list --json | jq '.certificates[] | select(.daysLeft < 20) | .name'"],
   async run({ out, home }) {
     const store = new CertStore(home);
     const rows: Row[] = [];
     const now = new Date();
+    // What cron reads, read the same way (loadCertificate), so a damaged file shows here first.
+    const warnings: string[] = [];
+    const broken: { name: string; message: string; hint?: string }[] = [];
+    const configError = await readConfig(home).then(
+      () => null,
+      (err: unknown) =>
+        (err instanceof WileError ? err : fileError(err, configPath(home))) ?? Promise.reject(err),
+    );
     for (const name of await store.names()) {
       const path = store.dir(name);
-      const files = await store.readCurrent(name);
-      if (!files) {
-        rows.push(blank(name, path, "no certificate stored yet"));
-        continue;
-      }
       try {
-        const info = parseCertificate(files.certPem, `${path}/cert.pem`);
-        const cfg = await store.readRenewal(name).catch(() => null);
-        const state = await readState(home, name);
-        const st = certStatus(info, cfg, state, now);
+        const loaded = await loadCertificate(home, name);
+        if (loaded.stateDamage)
+          warnings.push(`${name}: ${loaded.stateDamage}; the next wile cron rewrites it`);
+        if (loaded.certPem === null) {
+          rows.push(blank(name, path, "no certificate stored yet"));
+          continue;
+        }
+        const certPem = loaded.certPem;
+        const info = parseCertificate(certPem, `${path}/cert.pem`);
+        const state = loaded.state;
+        const st = certStatus(info, loaded.cfg, state, now);
         rows.push({
           name,
           domains: [...info.dnsNames, ...info.ipAddresses],
@@ -55,7 +75,7 @@ export const listCommand: Command = {
           notBefore: info.notBefore.toISOString(),
           notAfter: info.notAfter.toISOString(),
           daysLeft: daysLeft(info.notAfter),
-          keyType: keyTypeOf(new X509Certificate(files.certPem).publicKey),
+          keyType: keyTypeOf(new X509Certificate(certPem).publicKey),
           path,
           status: st.status,
           renewAt: st.renewAt.toISOString(),
@@ -63,16 +83,29 @@ export const listCommand: Command = {
           ...(state.ari?.explanationURL ? { explanationURL: state.ari.explanationURL } : {}),
         });
       } catch (err) {
-        rows.push(blank(name, path, (err as Error).message));
+        const known = err instanceof WileError ? err : fileError(err);
+        if (!known) throw err;
+        rows.push({ ...blank(name, path, known.message), ...(known.hint ? { hint: known.hint } : {}) });
+        broken.push({ name, message: known.message, ...(known.hint ? { hint: known.hint } : {}) });
       }
     }
+    // Something cron would stop at, or run without (notifications): exit 1, so that scripts notice.
+    const code = broken.length > 0 || configError ? 1 : 0;
     if (out.jsonMode) {
-      out.json({ certificates: rows });
-      return 0;
+      out.json({
+        certificates: rows,
+        ...(warnings.length > 0 ? { warnings } : {}),
+        ...(configError ? { configError: { message: configError.message, hint: configError.hint } } : {}),
+      });
+      return code;
     }
+    if (configError)
+      out.error(`${configError.message} (wile cron runs without notifications)`, configError.hint);
+    for (const w of warnings) out.logger.warn(w);
+    for (const b of broken) out.error(`${b.name}: ${b.message}`, b.hint);
     if (rows.length === 0) {
       out.logger.info(`No certificates in ${home}. Get one with: wile issue -d example.com -w /var/www/html`);
-      return 0;
+      return code;
     }
     out.print(
       table(
@@ -81,7 +114,11 @@ export const listCommand: Command = {
           r.name,
           r.domains.join(",") || "-",
           r.issuer ?? "-",
-          r.error ? `error: ${r.error}` : r.notAfter.slice(0, 16).replace("T", " "),
+          r.hint
+            ? "damaged (see below)"
+            : r.error
+              ? `error: ${r.error}`
+              : r.notAfter.slice(0, 16).replace("T", " "),
           r.error ? "-" : String(r.daysLeft),
           r.keyType ?? "-",
           r.status,
@@ -92,7 +129,7 @@ export const listCommand: Command = {
     for (const r of rows) {
       if (r.lastError) out.logger.warn(`${r.name}: the last renewal failed: ${r.lastError.split("\n")[0]}`);
     }
-    return 0;
+    return code;
   },
 };
 

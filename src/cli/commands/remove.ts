@@ -1,9 +1,10 @@
 import { lstat, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { lockedError } from "../../flow/cert-lock";
 import { CertStore, utcStamp } from "../../store/certs";
 import { ensureDir, fsyncDir } from "../../store/fs-safe";
 import { acquireLock } from "../../store/lock";
-import { UsageError, WileError } from "../../util/errors";
+import { UsageError } from "../../util/errors";
 import type { Command } from "../command";
 import { confirmAction } from "../confirm";
 import { flag, type OptionSpec } from "../options";
@@ -40,12 +41,8 @@ export async function removeCertificate(
 ): Promise<string | null> {
   const store = new CertStore(home);
   const dir = store.dir(name);
-  const lock = await acquireLock(store.lockPath(name));
-  if (!lock) {
-    throw new WileError(`another wile process is working on ${name} right now`, {
-      hint: `Nothing was changed. Try again when it has finished; if none is running, remove ${store.lockPath(name)}.`,
-    });
-  }
+  const lock = await acquireLock(store.lockPath(name), `wile remove ${name}`);
+  if (!lock) throw await lockedError(store.lockPath(name), `${name} is being worked on`);
   try {
     const removed = removedDir(home);
     await ensureDir(removed);

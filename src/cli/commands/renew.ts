@@ -1,10 +1,13 @@
 import { join } from "node:path";
+import { lockedError } from "../../flow/cert-lock";
 import { ClientPool } from "../../flow/client";
+import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
 import { CertStore } from "../../store/certs";
+import { sweepLeftovers } from "../../store/leftovers";
 import { acquireLock } from "../../store/lock";
-import { NotDueError, UsageError, WileError } from "../../util/errors";
+import { NotDueError, UsageError } from "../../util/errors";
 
 const NOT_DUE_EXIT = new NotDueError("not due").exitCode;
 
@@ -22,6 +25,25 @@ export const PARALLEL_OPTION: OptionSpec = {
   arg: "N",
   help: "renew up to N certificates at once (default 4)",
 };
+
+export const TIMEOUT_OPTION: OptionSpec = {
+  name: "timeout",
+  type: "string",
+  arg: "SECONDS",
+  help: `give up on a certificate after SECONDS, whatever the CA does: every request, retry and wait for validation or issuance counts (default ${DEFAULT_TIMEOUT_MS / 1000})`,
+};
+
+/** --timeout in ms. */
+export function parseTimeout(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_MS;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 86_400) {
+    throw new UsageError(`--timeout "${value}" is not a whole number of seconds from 1 to 86400`, {
+      hint: `Example: --timeout 600 (the default is ${DEFAULT_TIMEOUT_MS / 1000}).`,
+    });
+  }
+  return n * 1000;
+}
 
 export function parseParallel(value: string | undefined): number {
   if (value === undefined) return 4;
@@ -50,10 +72,12 @@ export function prefixed(logger: Logger, name: string): Logger {
 export async function renewMany(
   ctx: CommandContext,
   logger: Logger,
-  opts: { names?: string[]; force: boolean; parallel: number },
+  opts: { names?: string[]; force: boolean; parallel: number; timeoutMs: number; command: string },
 ): Promise<Outcome[]> {
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
+  // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
+  await sweepLeftovers(ctx.home, logger);
   const pool = new ClientPool(logger);
   const now = new Date();
   try {
@@ -66,6 +90,8 @@ export async function renewMany(
         now,
         nextRun: new Date(now.getTime() + CRON_INTERVAL_MS),
         verifyWaitMs: ctx.verifyWaitMs,
+        timeoutMs: opts.timeoutMs,
+        command: opts.command,
       }),
     );
   } finally {
@@ -85,12 +111,14 @@ export const renewCommand: Command = {
     "Replays the settings in renewal.json (names, webroots, key type, CA, profile). A certificate is",
     "due when the CA's renewal window (ARI) says so, or when a third of its lifetime is left (half",
     "for lifetimes under 10 days), or --renew-days before expiry if it was issued with that. Exit 0",
-    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only).",
+    "renewed (or, with --all, nothing failed), 1 failed, 3 not due (a single NAME only). A",
+    "certificate another wile run is working on is left alone, and that run is named (pid, since).",
   ].join("\n"),
   options: [
     { name: "all", type: "boolean", help: "every certificate in this home" },
     { name: "force", type: "boolean", help: "renew even if not due" },
     PARALLEL_OPTION,
+    TIMEOUT_OPTION,
   ],
   logs: true,
   examples: [
@@ -112,6 +140,7 @@ export const renewCommand: Command = {
     }
     if (names.length > 1) throw new UsageError("give one NAME (or --all)");
     const parallel = parseParallel(str(opts, "parallel"));
+    const timeoutMs = parseTimeout(str(opts, "timeout"));
     const store = new CertStore(ctx.home);
     if (!all) {
       const name = names[0] as string;
@@ -122,17 +151,26 @@ export const renewCommand: Command = {
         });
       }
     }
-    const lock = await acquireLock(runLockPath(ctx.home));
-    if (!lock) {
-      throw new WileError("another wile cron or renew --all is running in this home", {
-        hint: "Wait for it to finish and try again.",
+    const force = flag(opts, "force");
+    if (!all) {
+      // One certificate: its own lock is enough (a cron run busy with it makes this one say so).
+      const outcomes = await renewMany(ctx, out.logger, {
+        names,
+        force,
+        parallel,
+        timeoutMs,
+        command: `wile renew ${names[0]}`,
       });
+      return report(ctx, outcomes, all);
     }
+    const lock = await acquireLock(runLockPath(ctx.home), "wile renew --all");
+    if (!lock) throw await lockedError(runLockPath(ctx.home), "this home's certificates are being renewed");
     try {
       const outcomes = await renewMany(ctx, out.logger, {
-        ...(all ? {} : { names }),
-        force: flag(opts, "force"),
+        force,
         parallel,
+        timeoutMs,
+        command: "wile renew --all",
       });
       return report(ctx, outcomes, all);
     } finally {
@@ -145,6 +183,7 @@ function report(ctx: CommandContext, outcomes: Outcome[], all: boolean): number 
   const { out } = ctx;
   if (out.jsonMode) out.json(outcomesJson(outcomes));
   for (const o of outcomes) {
+    for (const w of o.warnings ?? []) out.logger.warn(`${o.name}: ${w}`);
     if (o.status === "failed") out.error(`${o.name}: ${o.reason}`, o.hint);
     else if (o.status !== "renewed") out.logger.info(`${o.name}: not renewed: ${o.reason}`);
     if (o.explanationURL)

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { AccountSession } from "../../../src/acme/account-session";
 import { obtainCertificate, ValidationError } from "../../../src/acme/obtain";
+import { AcmeProblem } from "../../../src/acme/problem";
 import type { ChallengeContext, Solver } from "../../../src/acme/solver";
 import type { Authorization, Identifier, Order } from "../../../src/acme/types";
 import { silentLogger } from "../../../src/util/log";
@@ -17,6 +18,9 @@ interface Script {
   /** Order states returned by successive getOrder calls. */
   polls: Order[];
   chains?: Record<string, { pem: string; alternates: string[] }>;
+  /** Thrown by respondChallenge / finalize instead of answering (a CA refusing a repeated request). */
+  respondError?: Error;
+  finalizeError?: Error;
 }
 
 function fakeAccount(s: Script) {
@@ -37,6 +41,7 @@ function fakeAccount(s: Script) {
     },
     async respondChallenge(url: string) {
       calls.push(`respond ${url}`);
+      if (s.respondError) throw s.respondError;
       return {};
     },
     async getOrder() {
@@ -47,6 +52,7 @@ function fakeAccount(s: Script) {
     },
     async finalize() {
       calls.push("finalize");
+      if (s.finalizeError) throw s.finalizeError;
       return { json: { ...s.order, status: "processing" } };
     },
     async downloadCertificate(url: string) {
@@ -310,5 +316,81 @@ describe("order flow (RFC 8555 7.4, 7.5)", () => {
       calls[0],
       'newOrder a.example,b.example {"replaces":"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE","profile":"shortlived"}',
     );
+  });
+
+  describe("a repeated request the CA refuses because it acted on the first (answer lost on the way)", () => {
+    const refused = (type: string, status: number) =>
+      new AcmeProblem({
+        type: `urn:ietf:params:acme:error:${type}`,
+        detail: "repeated",
+        status,
+        url: "https://ca/x",
+      });
+    const valid = order("valid", { certificate: "https://ca/cert/1" });
+    const taken = (value: string): Authorization => {
+      const a = authz(value, "pending");
+      return {
+        ...a,
+        challenges: a.challenges.map((c) => (c.type === "http-01" ? { ...c, status: "processing" } : c)),
+      };
+    };
+
+    test("finalize refused with orderNotReady for an order already valid: the order is used", async () => {
+      const { promise, calls } = run(
+        { order: order("ready"), authzs: {}, polls: [valid], finalizeError: refused("orderNotReady", 403) },
+        recordingSolver().solver,
+      );
+      assert.equal((await promise).pem, "LEAF");
+      assert.deepEqual(calls, [
+        "newOrder a.example,b.example",
+        "finalize",
+        "getOrder",
+        "download https://ca/cert/1",
+      ]);
+    });
+
+    test("finalize refused with orderNotReady for an order still ready: the refusal is reported", async () => {
+      const { promise } = run(
+        {
+          order: order("ready"),
+          authzs: {},
+          polls: [order("ready")],
+          finalizeError: refused("orderNotReady", 403),
+        },
+        recordingSolver().solver,
+      );
+      await assert.rejects(promise, /orderNotReady/);
+    });
+
+    test("a challenge answer refused for a challenge already processing: validation goes on", async () => {
+      const { promise, calls } = run(
+        {
+          order: order("pending", { authorizations: ["https://ca/authz/a"] }),
+          authzs: { "https://ca/authz/a": [authz("a.example", "pending"), taken("a.example")] },
+          polls: [valid],
+          respondError: refused("malformed", 400),
+        },
+        recordingSolver().solver,
+      );
+      assert.equal((await promise).pem, "LEAF");
+      assert.deepEqual(calls.slice(1, 4), [
+        "authz https://ca/authz/a",
+        "respond https://ca/chall/a.example/http",
+        "authz https://ca/authz/a",
+      ]);
+    });
+
+    test("a challenge answer refused for a challenge still pending: the refusal is reported", async () => {
+      const { promise } = run(
+        {
+          order: order("pending", { authorizations: ["https://ca/authz/a"] }),
+          authzs: { "https://ca/authz/a": authz("a.example", "pending") },
+          polls: [valid],
+          respondError: refused("malformed", 400),
+        },
+        recordingSolver().solver,
+      );
+      await assert.rejects(promise, /malformed/);
+    });
   });
 });

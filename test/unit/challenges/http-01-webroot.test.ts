@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import type { ChallengeContext } from "../../../src/acme/solver";
 import { checkWebroot, WebrootSolver } from "../../../src/challenges/http-01-webroot";
+import type { WebrootJournal } from "../../../src/store/leftovers";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { printable } from "../../../src/util/text";
@@ -163,6 +164,29 @@ describe("WebrootSolver present/cleanup", () => {
     assert.deepEqual(await readdir(webroot), []);
   });
 
+  test("checkWebroot: another wile removing the empty challenge directory right after the walk is no 'not writable'", async (t) => {
+    // Found by the concurrency of test/e2e/crash.test.ts: homes sharing one webroot in parallel.
+    const dir = join(webroot, ".well-known", "acme-challenge");
+    await mkdir(dir, { recursive: true });
+    const realAccess = fsp.access;
+    let removed = 0;
+    t.mock.method(fsp, "access", async (...args: Parameters<typeof fsp.access>) => {
+      if (removed === 0 && String(args[0]) === dir) {
+        removed++;
+        await rmdir(dir);
+        await rmdir(join(webroot, ".well-known"));
+      }
+      return realAccess(...args);
+    });
+    syncBuiltinESMExports();
+    t.after(() => {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    });
+    assert.equal(await checkWebroot(webroot), await realpath(webroot));
+    assert.equal(removed, 1);
+  });
+
   test("cleanup keeps directories that existed before and other files", async () => {
     const dir = join(webroot, ".well-known", "acme-challenge");
     await mkdir(dir, { recursive: true });
@@ -174,6 +198,79 @@ describe("WebrootSolver present/cleanup", () => {
     assert.deepEqual((await readdir(join(webroot, ".well-known"))).sort(), [
       "acme-challenge",
       "security.txt",
+    ]);
+  });
+
+  // Issue 10 finding 6: these were "internal error ... This is a bug in wile".
+  test("a dangling acme-challenge symlink is a WileError naming the link, its target and the fix", async () => {
+    await mkdir(join(webroot, ".well-known"));
+    await symlink("gone", join(webroot, ".well-known", "acme-challenge"));
+    await assert.rejects(solverFor(webroot).present(ctx("tok")), (e: unknown) => {
+      assert.ok(e instanceof WileError, String(e));
+      assert.match(e.message, /acme-challenge is a symbolic link to gone, which does not exist/);
+      assert.match(e.hint ?? "", /mkdir -p .*\.well-known\/gone|rm .*acme-challenge/);
+      return true;
+    });
+    await assert.rejects(
+      checkWebroot(webroot),
+      (e: unknown) => e instanceof UsageError && /gone/.test(e.message),
+    );
+  });
+
+  test("a directory at the token's path is a WileError naming it, and stays", async () => {
+    const dir = join(webroot, ".well-known", "acme-challenge", "tok");
+    await mkdir(dir, { recursive: true });
+    await assert.rejects(solverFor(webroot).present(ctx("tok")), (e: unknown) => {
+      assert.ok(e instanceof WileError, String(e));
+      assert.match(e.message, /acme-challenge\/tok is a directory/);
+      assert.match(e.hint ?? "", /rmdir/);
+      return true;
+    });
+    assert.ok((await stat(dir)).isDirectory());
+  });
+
+  test("the journal records each file and directory before it is made, and forgets it once removed", async () => {
+    const seen: string[] = [];
+    const journal = {
+      addFile: async (p: string) => {
+        seen.push(
+          `+file ${p} exists=${await lstat(p).then(
+            () => true,
+            () => false,
+          )}`,
+        );
+      },
+      removeFile: async (p: string) => {
+        seen.push(`-file ${p}`);
+      },
+      addDir: async (p: string) => {
+        seen.push(
+          `+dir ${p} exists=${await lstat(p).then(
+            () => true,
+            () => false,
+          )}`,
+        );
+      },
+      removeDir: async (p: string) => {
+        seen.push(`-dir ${p}`);
+      },
+    } as unknown as WebrootJournal;
+    const s = new WebrootSolver({
+      webroots: new Map([["example.com", webroot]]),
+      logger: silentLogger,
+      preflight: false,
+      journal,
+    });
+    await s.present(ctx("tok"));
+    await s.cleanup(ctx("tok"));
+    const wk = join(await realpath(webroot), ".well-known");
+    assert.deepEqual(seen, [
+      `+dir ${wk} exists=false`,
+      `+dir ${join(wk, "acme-challenge")} exists=false`,
+      `+file ${join(wk, "acme-challenge", "tok")} exists=false`,
+      `-file ${join(wk, "acme-challenge", "tok")}`,
+      `-dir ${join(wk, "acme-challenge")}`,
+      `-dir ${wk}`,
     ]);
   });
 

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { targetOptions } from "../../../src/cli/deploy-options";
 import { TARGET_KINDS } from "../../../src/deploy/registry";
@@ -43,5 +46,23 @@ describe("help", () => {
     }
     const unknown = await run(["deploy", "teleport", "--help"]);
     assert.match(unknown.stdout, /^Usage: wile deploy NAME/, "an unknown topic shows the command's help");
+  });
+
+  test("issue, renew and cron state the default deadline of --timeout; a bad value is a usage error", async () => {
+    for (const name of ["issue", "renew", "cron"]) {
+      const r = await run([name, "--help"]);
+      assert.match(
+        r.stdout.replace(/\s+/g, " "),
+        /--timeout SECONDS give up on a certificate after SECONDS.*\(default 300\)/,
+        name,
+      );
+    }
+    const home = mkdtempSync(join(tmpdir(), "wile-help-"));
+    for (const bad of ["0", "-5", "1.5", "soon", "86401"]) {
+      const r = await run(["cron", "--home", home, "--timeout", bad]);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /--timeout ".*" is not a whole number of seconds from 1 to 86400/);
+    }
+    rmSync(home, { recursive: true, force: true });
   });
 });

@@ -35,6 +35,46 @@ describe("names given with -d", () => {
       );
     });
   }
+  // Issue 10 finding 4: `-d ex%41mple.org` issued example.org. Every rewrite URL or IDNA
+  // processing does (node:url's domainToASCII does them all) is refused, naming the character.
+  for (const [bad, char, becomes] of [
+    ["ex%41mple.org", "U+0025", "example.org"],
+    ["host%2eexample.org", "U+0025", "host.example.org"],
+    ["%65xample.org", "U+0025", "example.org"],
+    ["host\uFF0Eexample.org", "U+FF0E", "full-width full stop"],
+    ["host\u3002example.org", "U+3002", "ideographic full stop"],
+    ["host\uFF61example.org", "U+FF61", "half-width ideographic full stop"],
+    ["ex\u00ADample.org", "U+00AD", "soft hyphen: dropped"],
+    ["ex\u200Bample.org", "U+200B", "zero-width space: dropped"],
+    ["\uFF45xample.org", "U+FF45", "full-width e"],
+    ["\uFB01le.example", "U+FB01", "ligature fi"],
+    ["\u24D0b.example", "U+24D0", "circled a"],
+    ["x\u00B2y.example", "U+00B2", "superscript two"],
+  ] as const) {
+    test(`refuses ${JSON.stringify(bad)} (${becomes}), naming ${char}`, () => {
+      assert.throws(
+        () => parseIdentifier(bad),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          e.exitCode === 2 &&
+          e.message.includes(char) &&
+          /taken literally/.test(e.message) &&
+          e.message.includes(JSON.stringify(bad)),
+      );
+    });
+  }
+  test("a backslash is not a domain name (URL parsing reads it as a path: a.example\\b was a.example)", () => {
+    assert.throws(() => parseIdentifier("a.example\\b"), /not a domain name/);
+    assert.throws(() => parseIdentifier("ex\\ample.org"), /not a domain name/);
+  });
+  test("what is not a rewrite: case, NFC composition, one trailing dot, punycode typed as such", () => {
+    assert.equal(parseIdentifier("CAF\u00C9.Example.").value, "xn--caf-dma.example");
+    // e + combining acute (NFD, as macOS pastes it) is the same name as the composed \u00e9.
+    assert.equal(parseIdentifier("cafe\u0301.example").value, "xn--caf-dma.example");
+    assert.equal(parseIdentifier("xn--caf-dma.example").value, "xn--caf-dma.example");
+    assert.equal(parseIdentifier("stra\u00DFe.example").value, "xn--strae-oqa.example");
+    assert.throws(() => parseIdentifier("xn--zz.example"), /punycode/);
+  });
   test("duplicates removed, order kept, commas split", () => {
     assert.deepEqual(
       parseIdentifiers(["b.example,a.example", "B.example"]).map((i) => i.value),

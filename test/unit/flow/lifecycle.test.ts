@@ -3,7 +3,7 @@
  * target, and an obtain that fails before contacting anybody (its certificate lock is held).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,8 +11,7 @@ import { AcmeProblem } from "../../../src/acme/problem";
 import { parseCertificate } from "../../../src/crypto/x509";
 import { obtainAndDeploy, recordFailure, redeploy } from "../../../src/flow/lifecycle";
 import { CertStore } from "../../../src/store/certs";
-import { acquireLock } from "../../../src/store/lock";
-import { type RenewalState, readState, statePath, writeState } from "../../../src/store/state";
+import { emptyState, type RenewalState, readState, statePath, writeState } from "../../../src/store/state";
 import { silentLogger } from "../../../src/util/log";
 import { selfSigned } from "../../helpers/mail-services";
 import { renewalConfig } from "../../helpers/renewal";
@@ -89,11 +88,18 @@ describe("redeploy", () => {
     assert.deepEqual(await readState(home, NAME), renewalFailures, "only deployPending is gone");
   });
 
-  test("a successful deploy with nothing pending writes no state", async () => {
+  test("a deploy is noted as pending while it runs (a killed run is deployed again), and not after", async () => {
     const { home, serial } = await homeWith(NAME);
-    const r = await redeploy(deployCmd("true"), { home, ...at("2026-03-01T00:00:00Z") });
+    const seen = join(root, `seen-${++homes}`);
+    const r = await redeploy(deployCmd(`cp ${statePath(home, NAME)} ${seen}`), {
+      home,
+      ...at("2026-03-01T00:00:00Z"),
+    });
     assert.deepEqual(r.outcome, { name: NAME, status: "deployed", reason: `deployed serial ${serial}` });
-    assert.equal(existsSync(statePath(home, NAME)), false);
+    const during = JSON.parse(readFileSync(seen, "utf8"));
+    assert.equal(during.deployPending.serial, serial);
+    assert.match(during.deployPending.error, /not deployed yet/);
+    assert.deepEqual(await readState(home, NAME), emptyState());
   });
 
   test("no certificate in place: the deploy fails and nothing is recorded", async () => {
@@ -107,29 +113,21 @@ describe("redeploy", () => {
 });
 
 describe("obtainAndDeploy when obtaining fails", () => {
-  /** Holds the certificate's lock, so issueFromConfig fails before it contacts anybody. */
-  async function whileLocked<T>(home: string, work: () => Promise<T>): Promise<T> {
-    const store = new CertStore(home);
-    await store.ensureDirs(NAME);
-    const lock = await acquireLock(store.lockPath(NAME));
-    assert.ok(lock);
-    try {
-      return await work();
-    } finally {
-      await lock.release();
-    }
-  }
+  /** A CA that refuses connections: issueFromConfig fails at once. */
   const obtain = (home: string) =>
-    obtainAndDeploy(renewalConfig(NAME), { home, reason: "forced", ...at("2026-03-01T00:00:00Z") });
+    obtainAndDeploy(
+      { ...renewalConfig(NAME), caBundle: "/nonexistent/ca.pem" },
+      { home, reason: "forced", ...at("2026-03-01T00:00:00Z") },
+    );
 
   test("a certificate of this home: one more failure, the error, a backoff; the pending deploy stays", async () => {
     const { home } = await homeWith(NAME);
     const pending = { serial: "0A", error: "old deploy error", since: "2026-02-01T00:00:00.000Z" };
     await writeState(home, NAME, { ...renewalFailures, deployPending: pending });
-    const r = await whileLocked(home, () => obtain(home));
+    const r = await obtain(home);
     assert.equal(r.issued, undefined);
     assert.equal(r.outcome.status, "failed");
-    assert.match(r.outcome.reason, /another wile process is working on life\.example/);
+    assert.match(r.outcome.reason, /\/nonexistent\/ca\.pem/);
     const s = await readState(home, NAME);
     assert.equal(s.failures, 3);
     assert.equal(s.lastAttempt, "2026-03-01T00:00:00.000Z");
@@ -145,7 +143,7 @@ describe("obtainAndDeploy when obtaining fails", () => {
 
   test("a name this home does not have yet: nothing is recorded", async () => {
     const home = join(root, `home-${++homes}`);
-    const r = await whileLocked(home, () => obtain(home));
+    const r = await obtain(home);
     assert.equal(r.outcome.status, "failed");
     assert.ok(r.error instanceof Error);
     assert.equal(r.outcome.renewAt, undefined);

@@ -145,7 +145,7 @@ describe("CertStore", () => {
     await store.install("a.example", files("v1"));
     await store.ensureDirs("empty.example");
     assert.deepEqual(await store.names(), ["a.example", "b.example"]);
-    await assert.rejects(store.install("c", { ...files("v1"), certPem: "" }), /certPem is empty/);
+    await assert.rejects(store.install("c", { ...files("v1"), certPem: "" }), /its cert.pem would be empty/);
     assert.throws(() => store.dir(".."));
     assert.equal(store.lockPath("a.example"), `${store.dir("a.example")}.lock`);
   });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { acquireLock } from "../../../src/store/lock";
+import { acquireLock, describeLockHolder, processStartTime } from "../../../src/store/lock";
 
 /** The pid of a process that has already exited. */
 function deadPid(): number {
@@ -58,5 +58,60 @@ describe("lock", () => {
     await writeFile(path, other);
     await lock.release();
     assert.equal(await readFile(path, "utf8"), other);
+  });
+
+  test("a lock whose pid now belongs to another live process (start time differs) is taken over", async (t) => {
+    const path = join(await mkdtemp(join(tmpdir(), "wile-lock-")), "x.lock");
+    const sleeper = spawn("sleep", ["30"]);
+    t.after(() => sleeper.kill());
+    const pid = sleeper.pid as number;
+    const start = processStartTime(pid);
+    assert.match(start ?? "", /^\d+$/, "start time of a live process from /proc");
+    // The same pid with its real start time: the holder is alive, the lock is respected.
+    await writeFile(
+      path,
+      JSON.stringify({ pid, procStart: start, startedAt: "2026-11-29T08:00:00Z", id: "a" }),
+    );
+    assert.equal(await acquireLock(path), null);
+    // The same pid with another start time: the pid was reused, the lock is stale.
+    const wrong = String(Number(start) + 1);
+    await writeFile(
+      path,
+      JSON.stringify({ pid, procStart: wrong, startedAt: "2026-11-29T08:00:00Z", id: "b" }),
+    );
+    assert.equal(await describeLockHolder(path), null);
+    const lock = await acquireLock(path, "wile test");
+    assert.ok(lock, "taken over");
+    const mine = JSON.parse(await readFile(path, "utf8"));
+    assert.equal(mine.pid, process.pid);
+    assert.equal(mine.procStart, processStartTime(process.pid));
+    await lock.release();
+  });
+
+  test("the holder is described with its command, pid and start", async () => {
+    const path = join(await mkdtemp(join(tmpdir(), "wile-lock-")), "x.lock");
+    const lock = await acquireLock(path, "wile cron");
+    assert.ok(lock);
+    assert.match(
+      (await describeLockHolder(path)) ?? "",
+      new RegExp(`^wile cron \\(pid ${process.pid}, since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\)$`),
+    );
+    await lock.release();
+    assert.equal(await describeLockHolder(path), null);
+  });
+
+  test("temp files of a run killed while locking are removed once a minute old", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wile-lock-"));
+    const path = join(dir, "x.lock");
+    await writeFile(join(dir, ".x.lock.tmp-old"), "{}");
+    await writeFile(join(dir, ".x.lock.takeover.tmp-old"), "{}");
+    await writeFile(join(dir, ".x.lock.tmp-new"), "{}");
+    const old = new Date(Date.now() - 120_000);
+    await utimes(join(dir, ".x.lock.tmp-old"), old, old);
+    await utimes(join(dir, ".x.lock.takeover.tmp-old"), old, old);
+    const lock = await acquireLock(path);
+    assert.ok(lock);
+    await lock.release();
+    assert.deepEqual(await readdir(dir), [".x.lock.tmp-new"]);
   });
 });

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
-import { homedir } from "node:os";
-import { describe, test } from "node:test";
-import { caDirName, certName, homeLayout, resolveHome } from "../../../src/store/paths";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import {
+  caDirName,
+  certName,
+  checkHome,
+  homeLayout,
+  MAX_CERT_NAME,
+  resolveHome,
+} from "../../../src/store/paths";
 import { UsageError } from "../../../src/util/errors";
 
 describe("paths", () => {
@@ -38,4 +47,35 @@ describe("paths", () => {
       logs: "/h/logs",
     });
   });
+});
+
+describe("checkHome (issue 10 finding 6)", () => {
+  const base = mkdtempSync(join(tmpdir(), "wile-checkhome-"));
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  test("a file, or a file on the way, is a UsageError naming it", async () => {
+    const file = join(base, "file");
+    writeFileSync(file, "");
+    for (const home of [file, join(file, "below")]) {
+      await assert.rejects(
+        checkHome(home, { write: false }),
+        (e: unknown) => e instanceof UsageError && e.message.includes(`${file} is a file, not a directory`),
+      );
+    }
+  });
+
+  test("a missing home under a writable directory, or an existing one, is fine", async () => {
+    await checkHome(join(base, "new", "deeper"), { write: true });
+    await checkHome(base, { write: true });
+  });
+  // A home this user cannot write: test/e2e/home-mistakes.test.ts (as root, wile runs as nobody).
+});
+
+test("certName: a name longer than MAX_CERT_NAME is a UsageError saying which -d to shorten", () => {
+  assert.equal(certName("a".repeat(MAX_CERT_NAME)), "a".repeat(MAX_CERT_NAME));
+  assert.throws(
+    () => certName(`${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(40)}.example`),
+    (e: unknown) =>
+      e instanceof UsageError && /240-character/.test(e.message) && /first -d/.test(e.hint ?? ""),
+  );
 });

@@ -3,7 +3,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { emptyState, type RenewalState, readState, statePath, writeState } from "../../../src/store/state";
+import {
+  emptyState,
+  inspectState,
+  type RenewalState,
+  readState,
+  statePath,
+  writeState,
+} from "../../../src/store/state";
 
 const homes: string[] = [];
 const newHome = () => {
@@ -102,5 +109,44 @@ describe("state.json", () => {
       JSON.stringify({ version: 1, failures: 1, ari: { checkedAt: "2026-11-23T10:00:00Z" } }),
     );
     assert.deepEqual(await readState(home, "a.example"), { version: 1, failures: 1 });
+  });
+});
+
+describe("inspectState: what is wrong with a damaged state.json (issue 10 part 6)", () => {
+  const write = (text: string) => {
+    const home = newHome();
+    mkdirSync(join(home, "certs", "x.example"), { recursive: true });
+    writeFileSync(statePath(home, "x.example"), text);
+    return home;
+  };
+  for (const [what, text, damage] of [
+    ["empty", "", /empty/],
+    ["truncated", '{"version": 1, "fail', /not valid JSON/],
+    ["an array", "[]", /not a JSON object/],
+    ["another version", '{"version": 2}', /"version" is 2/],
+    ["wrong-typed", '{"version": 1, "failures": "three", "nextAttempt": 5}', /"failures".*"nextAttempt"/],
+  ] as const) {
+    test(`${what}: read as new, and the damage said`, async () => {
+      const r = await inspectState(write(text), "x.example");
+      assert.deepEqual(r.state, emptyState());
+      assert.match(r.damage ?? "", damage);
+    });
+  }
+
+  test("a well-formed file has no damage; a missing one neither", async () => {
+    const home = write(JSON.stringify(full));
+    assert.deepEqual(await inspectState(home, "x.example"), { state: full });
+    assert.deepEqual(await inspectState(newHome(), "x.example"), { state: emptyState() });
+  });
+
+  test("a directory cannot be read (nor rewritten): the error, with the path", async () => {
+    const home = newHome();
+    mkdirSync(statePath(home, "x.example"), { recursive: true });
+    await assert.rejects(inspectState(home, "x.example"), (e: NodeJS.ErrnoException) => {
+      assert.equal(e.code, "EISDIR");
+      assert.equal(e.path, statePath(home, "x.example"));
+      return true;
+    });
+    assert.deepEqual(await readState(home, "x.example"), emptyState());
   });
 });
