@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseRetryAfter, RETRY_AFTER_MAX_MS } from "../../../src/acme/headers";
@@ -13,7 +14,10 @@ import { createCsr } from "../../../src/crypto/csr";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
 import { buildPfx } from "../../../src/crypto/pkcs12";
 import { certMatchesKey } from "../../../src/crypto/x509";
+import { AccountStore } from "../../../src/store/accounts";
+import { configPath, readConfig } from "../../../src/store/config";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
+import { inspectState, statePath } from "../../../src/store/state";
 import { WileError } from "../../../src/util/errors";
 import { renewalConfig } from "../../helpers/renewal";
 
@@ -98,4 +102,49 @@ test("buildPfx: a password with a lone surrogate (JSON can hold \\ud800) is refu
   assert.throws(() => buildPfx({ keyPem: "", certPem: "", chainPems: [], password: "\ud800" }), {
     message: /the password is not valid Unicode text \(it holds a lone UTF-16 surrogate\)/,
   });
+});
+
+test("a store file holding a NUL (or a DEL as its version) is reported in one printable line", async () => {
+  const home = mkdtempSync(join(tmpdir(), "wile-fuzz-regression-"));
+  try {
+    const oneLine = (message: string) => assert.match(message, /^[ -~]+$/, JSON.stringify(message));
+    // V8 quotes the JSON text around the error in its message: here a raw NUL (or newlines, escapes).
+    assert.throws(
+      () => parseRenewalConfig("\u0000", "renewal.json"),
+      (err: Error) => {
+        oneLine(err.message);
+        return true;
+      },
+    );
+    const webroot = serializeRenewalConfig(renewalConfig("a.example")).replace(
+      '"a.example": "/srv"',
+      '"a.example": "/srv", "b\\u001b[31m\\n": "relative"',
+    );
+    assert.throws(
+      () => parseRenewalConfig(webroot, "renewal.json"),
+      (err: Error) => {
+        oneLine(err.message);
+        return true;
+      },
+    );
+    mkdirSync(join(home, "certs", "a.example"), { recursive: true });
+    for (const text of ["\u0000", '{"version": "\u007f"}']) {
+      writeFileSync(statePath(home, "a.example"), text);
+      oneLine((await inspectState(home, "a.example")).damage ?? "no damage reported");
+      writeFileSync(configPath(home), text);
+      await assert.rejects(readConfig(home), (err: Error) => {
+        oneLine(err.message);
+        return true;
+      });
+    }
+    const accounts = new AccountStore(home);
+    mkdirSync(accounts.dir("https://ca.example/dir"), { recursive: true });
+    writeFileSync(join(accounts.dir("https://ca.example/dir"), "account.json"), "\u0000");
+    await assert.rejects(accounts.readRecord("https://ca.example/dir"), (err: Error) => {
+      oneLine(err.message);
+      return true;
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });

@@ -14,13 +14,18 @@ import fc from "fast-check";
 import { AccountStore } from "../../../src/store/accounts";
 import { configPath, parseConfig, readConfig } from "../../../src/store/config";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
-import { emptyState, parseState, readState, statePath } from "../../../src/store/state";
+import { emptyState, inspectState, parseState, readState, statePath } from "../../../src/store/state";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { renewalConfig } from "../../helpers/renewal";
 import { fuzz, onlyRejects, onlyThrows } from "./fuzz";
 import { type Json, jsonFileText } from "./mutate";
 
 // 10 000 writes and reads per file: on tmpfs when there is one (a tenth of the time on a busy disk).
+/** A message about a damaged file is one line of printable text, whatever bytes the file holds. */
+function oneLine(message: string): void {
+  assert.match(message, /^[ -~]+$/, `not one printable line: ${JSON.stringify(message)}`);
+}
+
 const home = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "wile-fuzz-store-"));
 after(() => rmSync(home, { recursive: true, force: true }));
 
@@ -54,6 +59,7 @@ test("fuzz: renewal.json reads as a checked RenewalConfig or a WileError naming 
       const r = onlyThrows(WileError, () => parseRenewalConfig(text, "/home/x/certs/fuzz/renewal.json"));
       if (!r.ok) {
         assert.match(r.error.message, /\/home\/x\/certs\/fuzz\/renewal\.json/);
+        oneLine(r.error.message);
         return;
       }
       const cfg = r.value;
@@ -89,7 +95,7 @@ const state: Json = {
   deployPending: { serial: "00C0FFEE", error: "nginx -t failed", since: "2026-11-29T08:00:00.000Z" },
 };
 
-test("fuzz: state.json never fails to read: what is well formed is kept, the rest dropped", async (t) => {
+test("fuzz: state.json never fails to read: what is well formed is kept, the rest dropped and named in one line", async (t) => {
   mkdirSync(join(home, "certs", "s.example"), { recursive: true });
   await fuzz(
     t,
@@ -98,6 +104,10 @@ test("fuzz: state.json never fails to read: what is well formed is kept, the res
     fc.asyncProperty(jsonFileText(state), async (text) => {
       writeFileSync(statePath(home, "s.example"), text);
       const s = await readState(home, "s.example");
+      // What list and cron show of the damage: one line, and the same state.
+      const inspected = await inspectState(home, "s.example");
+      assert.deepEqual(inspected.state, s);
+      if (inspected.damage !== undefined) oneLine(inspected.damage);
       // What is on disk: UTF-8, where a lone surrogate became U+FFFD.
       const onDisk = Buffer.from(text, "utf8").toString("utf8");
       let parsed: unknown;
@@ -137,6 +147,7 @@ test("fuzz: config.json reads as a checked HomeConfig or a UsageError naming the
       const r = await onlyRejects(UsageError, () => readConfig(cfgHome));
       if (!r.ok) {
         assert.ok(r.error.message.startsWith(`${configPath(cfgHome)} is broken: `), r.error.message);
+        oneLine(r.error.message);
         return;
       }
       assert.deepEqual(parseConfig(JSON.parse(JSON.stringify(r.value))), r.value);
@@ -167,6 +178,7 @@ test("fuzz: account.json reads as an AccountRecord or a WileError naming the fil
       const r = await onlyRejects(WileError, () => store.readRecord(dir));
       if (!r.ok) {
         assert.ok(r.error.message.includes(file), r.error.message);
+        oneLine(r.error.message);
         return;
       }
       const rec = r.value;
