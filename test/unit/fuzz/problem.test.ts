@@ -1,7 +1,7 @@
 /**
  * Fuzz of the problem-document parser (src/acme/problem.ts) as the client drives it: any status,
  * body, content type, Retry-After and Link header give an AcmeProblem (a WileError) to report,
- * never an exception while building it.
+ * never an exception while building it, and its message and hint are printable text.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -86,6 +86,10 @@ test("fuzz: problemFromResponse builds an AcmeProblem from any error answer", as
         assert.equal(typeof p.detail, "string");
         assert.ok(p.message.length > 0);
         assert.ok(p.hint === undefined || typeof p.hint === "string");
+        // The CA's words reach the terminal as printable text only (one line per subproblem).
+        for (const line of `${p.message}\n${p.hint ?? ""}`.split("\n")) {
+          assert.match(line, /^[ -~]*$/, `not printable: ${JSON.stringify(line)}`);
+        }
         for (const s of p.subproblems) {
           assert.equal(typeof s.type, "string");
           assert.equal(typeof s.detail, "string");
