@@ -13,7 +13,7 @@ import { problemFromResponse } from "../../../src/acme/problem";
 import { createCsr } from "../../../src/crypto/csr";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
 import { buildPfx } from "../../../src/crypto/pkcs12";
-import { certMatchesKey } from "../../../src/crypto/x509";
+import { ChainRejected, certMatchesKey, checkChain } from "../../../src/crypto/x509";
 import { AccountStore } from "../../../src/store/accounts";
 import { configPath, readConfig } from "../../../src/store/config";
 import { parseRenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
@@ -51,6 +51,24 @@ test("certMatchesKey: a certificate whose key algorithm OID is unknown is a Wile
     (err: unknown) =>
       err instanceof WileError &&
       /^the certificate from the CA: its public key cannot be read/.test(err.message),
+  );
+});
+
+test("checkChain: a leaf whose key algorithm OID is unknown is ChainRejected, not OpenSSL's raw decode error", () => {
+  const [leaf, ca] = fromPem(chain, "CERTIFICATE") as [Buffer, Buffer];
+  const damaged = Buffer.from(leaf);
+  damaged[leaf.indexOf(Buffer.from("06072a8648ce3d0201", "hex")) + 2] = 0x2b;
+  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
+  assert.throws(
+    () =>
+      checkChain(toPem("CERTIFICATE", damaged) + toPem("CERTIFICATE", ca), {
+        key,
+        identifiers: [{ type: "dns", value: "fuzz.example.org" }],
+        now: new Date("2027-01-01T00:00:00Z"),
+      }),
+    (err: unknown) =>
+      err instanceof ChainRejected &&
+      /^a chain in which the leaf certificate holds a public key that cannot be read/.test(err.message),
   );
 });
 

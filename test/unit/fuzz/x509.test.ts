@@ -4,14 +4,21 @@
  * reader's typed error or OpenSSL's refusal, never a TypeError or RangeError of wile's own code.
  */
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import { DerError } from "../../../src/crypto/der";
 import { fromPem, PemError, toPem } from "../../../src/crypto/pem";
-import { ariCertId, certMatchesKey, formatSerial, parseCertificate } from "../../../src/crypto/x509";
+import {
+  ariCertId,
+  ChainRejected,
+  certMatchesKey,
+  checkChain,
+  formatSerial,
+  parseCertificate,
+} from "../../../src/crypto/x509";
 import { WileError } from "../../../src/util/errors";
 import { fuzz, onlyThrows } from "./fuzz";
 import { mutatedBytes, mutatedContent, mutatedText } from "./mutate";
@@ -73,6 +80,46 @@ test("fuzz: formatSerial spells any INTEGER content as openssl does, without thr
       const value = BigInt.asIntN(content.length * 8, BigInt(`0x${Buffer.from(content).toString("hex")}`));
       const magnitude = (value < 0n ? -value : value).toString(16).toUpperCase();
       assert.equal(text, `${value < 0n ? "-" : ""}${magnitude.length % 2 ? "0" : ""}${magnitude}`);
+    }),
+  );
+});
+
+/** The chain as a CA may send it after damage: leaf or CA changed inside, cut, reordered, PEM broken. */
+const chainInput = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: mutatedContent(leafDer).map((d) => toPem("CERTIFICATE", d) + toPem("CERTIFICATE", caDer)),
+  },
+  {
+    weight: 2,
+    arbitrary: mutatedContent(caDer).map((d) => toPem("CERTIFICATE", leafDer) + toPem("CERTIFICATE", d)),
+  },
+  {
+    weight: 1,
+    arbitrary: mutatedBytes(caDer).map((d) => toPem("CERTIFICATE", leafDer) + toPem("CERTIFICATE", d)),
+  },
+  { weight: 1, arbitrary: mutatedText(chain) },
+);
+const leafKey = new X509Certificate(leafDer).publicKey;
+
+test("fuzz: checkChain refuses a damaged chain from the CA with ChainRejected only", async (t) => {
+  await fuzz(
+    t,
+    "x509-chain",
+    0x50b,
+    fc.property(chainInput, (pem) => {
+      const r = onlyThrows(ChainRejected, () =>
+        checkChain(pem, {
+          key: leafKey,
+          identifiers: [
+            { type: "dns", value: "fuzz.example.org" },
+            { type: "ip", value: "192.0.2.7" },
+          ],
+          now: new Date("2027-01-01T00:00:00Z"),
+          knownIssuers: chain,
+        }),
+      );
+      if (r.ok) assert.equal(r.value.leaf.subjectCN !== undefined, true);
     }),
   );
 });
