@@ -4,6 +4,7 @@
  */
 import { type KeyObject, sign } from "node:crypto";
 import type { Identifier } from "../acme/types";
+import { WileError } from "../util/errors";
 import * as der from "./der";
 import { ipToBytes } from "./ip";
 import { keyTypeOf, publicKeyDer } from "./keys";
@@ -72,13 +73,38 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return der.sequence(der.oid(id), ...(critical ? [der.boolean(true)] : []), der.octetString(value));
 }
 
-/** GeneralNames: dNSName [2] IA5String, iPAddress [7] OCTET STRING (both IMPLICIT). */
+/**
+ * GeneralNames: dNSName [2] IA5String, iPAddress [7] OCTET STRING (both IMPLICIT). A name that
+ * cannot be written (not ASCII, not an IP address) is a WileError naming it: names come from
+ * renewal.json too, which may have been edited by hand.
+ */
 function subjectAltName(identifiers: Identifier[]): Buffer {
+  const refuse = (what: string, why: string, err: unknown): never => {
+    throw new WileError(`${what} cannot go in a certificate request: ${why}`, {
+      hint: "Names are ASCII (an internationalised name in its xn-- form) and IP addresses plain IPv4 or IPv6 text: check the names given to wile issue or in the certificate's renewal.json.",
+      cause: err,
+    });
+  };
   return der.sequence(
     ...identifiers.map((id) => {
-      if (id.type === "ip") return der.contextSpecific(7, ipToBytes(id.value), false);
-      if (id.type === "dns")
-        return der.contextSpecific(2, der.readDer(der.ia5String(id.value)).content, false);
+      if (id.type === "ip") {
+        try {
+          return der.contextSpecific(7, ipToBytes(id.value), false);
+        } catch (err) {
+          return refuse(
+            `the IP address ${JSON.stringify(id.value)}`,
+            "it is not an IPv4 or IPv6 address",
+            err,
+          );
+        }
+      }
+      if (id.type === "dns") {
+        try {
+          return der.contextSpecific(2, der.readDer(der.ia5String(id.value)).content, false);
+        } catch (err) {
+          return refuse(`the DNS name ${JSON.stringify(id.value)}`, "it is not ASCII", err);
+        }
+      }
       throw new Error(`unsupported identifier type "${(id as Identifier).type}"`);
     }),
   );

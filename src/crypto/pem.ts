@@ -4,6 +4,14 @@
  * not closed, or whose body is not base64, is an error rather than silently skipped.
  */
 
+/** A broken PEM block: not closed, an END without its BEGIN, a body that is not base64. */
+export class PemError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PemError";
+  }
+}
+
 /** One PEM block; `headers` holds RFC 1421 headers such as "Proc-Type: 4,ENCRYPTED". */
 export interface PemBlock {
   label: string;
@@ -18,7 +26,7 @@ export function toPem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.map((l) => `${l}\n`).join("")}-----END ${label}-----\n`;
 }
 
-/** Every PEM block in `text`, in order, with its label and headers. Throws Error on a broken block. */
+/** Every PEM block in `text`, in order, with its label and headers. Throws PemError on a broken block. */
 export function parsePemBlocks(text: string): PemBlock[] {
   const blocks: PemBlock[] = [];
   let open: { label: string; lines: string[] } | null = null;
@@ -27,17 +35,18 @@ export function parsePemBlocks(text: string): PemBlock[] {
     const begin = /^-----BEGIN ([^-]*)-----$/.exec(line);
     const end = /^-----END ([^-]*)-----$/.exec(line);
     if (begin) {
-      if (open) throw new Error(`PEM block "${open.label}" is not closed before the next BEGIN line`);
+      if (open) throw new PemError(`PEM block "${open.label}" is not closed before the next BEGIN line`);
       open = { label: begin[1] ?? "", lines: [] };
     } else if (end) {
-      if (!open || open.label !== end[1]) throw new Error(`PEM END line "${end[1]}" has no matching BEGIN`);
+      if (!open || open.label !== end[1])
+        throw new PemError(`PEM END line "${end[1]}" has no matching BEGIN`);
       blocks.push(decodeBody(open.label, open.lines));
       open = null;
     } else if (open) {
       open.lines.push(line);
     }
   }
-  if (open) throw new Error(`PEM block "${open.label}" has no END line`);
+  if (open) throw new PemError(`PEM block "${open.label}" has no END line`);
   return blocks;
 }
 
@@ -56,7 +65,7 @@ function decodeBody(label: string, lines: string[]): PemBlock {
   }
   const b64 = body.join("").replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
-    throw new Error(`PEM block "${label}" does not contain valid base64`);
+    throw new PemError(`PEM block "${label}" does not contain valid base64`);
   }
   return { label, headers, der: Buffer.from(b64, "base64") };
 }

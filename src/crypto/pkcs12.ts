@@ -201,6 +201,10 @@ export function buildPfx(opts: PfxOptions): Buffer {
   const iterations = opts.iterations ?? DEFAULT_ITERATIONS;
   if (!Number.isSafeInteger(iterations) || iterations < 1)
     throw new Error(`bad iteration count ${iterations}`);
+  // A lone UTF-16 surrogate has no UTF-8 form: PBES2 would be keyed with U+FFFD and the MAC with the
+  // surrogate, and no tool could open the file with any password.
+  if (/\p{Cs}/u.test(opts.password))
+    throw new Error("the password is not valid Unicode text (it holds a lone UTF-16 surrogate)");
   const key = createPrivateKey({ key: opts.keyPem, format: "pem" });
   const [leaf] = certificatesDer(opts.certPem, "the certificate");
   if (!leaf) throw new Error("the certificate: no CERTIFICATE block found");

@@ -158,10 +158,22 @@ function commonName(name: DerNode): string | null {
   return cn;
 }
 
-/** Whether the certificate (PEM) carries the public part of `key`. */
-export function certMatchesKey(certPem: string, key: KeyObject): boolean {
-  const cert = new X509Certificate(parseCertificate(certPem).der);
-  return publicKeyDer(cert.publicKey).equals(publicKeyDer(key));
+/**
+ * Whether the certificate (PEM) carries the public part of `key`. Throws WileError, naming `source`,
+ * if it is not a certificate or its public key cannot be read (an unknown algorithm, a damaged key).
+ */
+export function certMatchesKey(certPem: string, key: KeyObject, source = "certificate"): boolean {
+  const cert = new X509Certificate(parseCertificate(certPem, source).der);
+  let publicKey: KeyObject;
+  try {
+    publicKey = cert.publicKey;
+  } catch (err) {
+    throw new WileError(`${source}: its public key cannot be read (${(err as Error).message})`, {
+      hint: "The certificate is damaged or holds a key type wile does not know (it uses RSA and EC keys).",
+      cause: err,
+    });
+  }
+  return publicKeyDer(publicKey).equals(publicKeyDer(key));
 }
 
 /** RFC 9773 CertID: base64url(AKI keyIdentifier) "." base64url(serial content bytes), no padding. */
@@ -224,9 +236,10 @@ export function checkChain(pem: string, expect: ChainExpectations): CheckedChain
   if (ders.length === 0) throw new ChainRejected("no certificate (the answer has no CERTIFICATE block)");
   const certs = ders.map((der, i) => {
     const what = i === 0 ? "the leaf certificate" : `certificate ${i + 1} of the chain`;
+    let cert: { x509: X509Certificate; info: CertInfo; pem: string };
     try {
       const x509 = new X509Certificate(der);
-      return { x509, info: parseCertificate(der, what), pem: toPem("CERTIFICATE", der) };
+      cert = { x509, info: parseCertificate(der, what), pem: toPem("CERTIFICATE", der) };
     } catch (err) {
       // OpenSSL's own text says little here ("PEM routines::no start line" for bad DER); the DER
       // reader's (from parseCertificate) says where the structure breaks.
@@ -234,9 +247,17 @@ export function checkChain(pem: string, expect: ChainExpectations): CheckedChain
       const why = cause && !cause.startsWith("error:") ? printable(cause, 200) : "it does not decode as DER";
       throw new ChainRejected(`a chain in which ${what} is not a valid X.509 certificate (${why})`);
     }
+    // Node parses the key only when asked: an unknown algorithm or a damaged key throws OpenSSL's error.
+    try {
+      return { ...cert, publicKey: cert.x509.publicKey };
+    } catch (err) {
+      throw new ChainRejected(
+        `a chain in which ${what} holds a public key that cannot be read (${printable((err as Error).message, 200)})`,
+      );
+    }
   });
   const [leaf, ...issuers] = certs as [(typeof certs)[number], ...typeof certs];
-  checkLeaf(leaf.info, leaf.x509, expect);
+  checkLeaf(leaf.info, leaf.publicKey, expect);
   if (issuers.length === 0) {
     throw new ChainRejected(
       `only the leaf certificate, without the certificate of its issuer ${quote(leaf.info.issuerCN ?? leaf.info.issuer)}: TLS clients could not verify it`,
@@ -257,7 +278,7 @@ export function checkChain(pem: string, expect: ChainExpectations): CheckedChain
     if (!parent.x509.ca) {
       throw new ChainRejected(`a chain in which ${p}, the issuer of ${c}, is not a CA certificate`);
     }
-    if (!child.x509.verify(parent.x509.publicKey)) {
+    if (!child.x509.verify(parent.publicKey)) {
       throw new ChainRejected(`a chain in which the signature on ${c} does not verify with the key of ${p}`);
     }
     if (parent.info.notAfter.getTime() <= now || parent.info.notBefore.getTime() > now + DEFAULT_SKEW_MS) {
@@ -277,7 +298,7 @@ export function checkChain(pem: string, expect: ChainExpectations): CheckedChain
   };
 }
 
-function checkLeaf(info: CertInfo, x509: X509Certificate, expect: ChainExpectations): void {
+function checkLeaf(info: CertInfo, publicKey: KeyObject, expect: ChainExpectations): void {
   const skew = expect.skewMs ?? DEFAULT_SKEW_MS;
   const now = expect.now.getTime();
   if (info.notAfter.getTime() <= now) {
@@ -288,7 +309,7 @@ function checkLeaf(info: CertInfo, x509: X509Certificate, expect: ChainExpectati
       `a certificate that is not valid before ${info.notBefore.toISOString()} (this machine's clock says ${expect.now.toISOString()})`,
     );
   }
-  if (!publicKeyDer(x509.publicKey).equals(publicKeyDer(expect.key))) {
+  if (!publicKeyDer(publicKey).equals(publicKeyDer(expect.key))) {
     throw new ChainRejected("a certificate for another key than the one in wile's request (CSR)");
   }
   const dns = new Set(info.dnsNames.map((n) => n.toLowerCase()));

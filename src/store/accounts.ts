@@ -1,6 +1,7 @@
 import { link, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { UsageError, WileError } from "../util/errors";
+import { printable } from "../util/text";
 import { utcStamp } from "./certs";
 import { ensureDir, fsyncDir, readFileIfExists, writeFileAtomic, writeFileAtomicNew } from "./fs-safe";
 import { caDirName, homeLayout, isSafeComponent } from "./paths";
@@ -138,7 +139,7 @@ export class AccountStore {
     try {
       v = JSON.parse(text);
     } catch (e) {
-      throw bad(`not valid JSON (${(e as Error).message})`);
+      throw bad(`not valid JSON (${printable((e as Error).message, 200)})`);
     }
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad("not a JSON object");
     const r = v as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { UsageError } from "../util/errors";
 import type { NotifySettings } from "../util/notify";
-import { isRecord } from "../util/text";
+import { isRecord, printable } from "../util/text";
 import { ensureDir, readFileIfExists, writeFileAtomic } from "./fs-safe";
 
 /**
@@ -36,7 +36,7 @@ export async function readConfig(home: string): Promise<HomeConfig> {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw broken(path, `it is not valid JSON (${(e as Error).message})`);
+    throw broken(path, `it is not valid JSON (${printable((e as Error).message, 200)})`);
   }
   return parseConfig(raw, path);
 }
@@ -45,7 +45,10 @@ export async function readConfig(home: string): Promise<HomeConfig> {
 export function parseConfig(raw: unknown, path = "config.json"): HomeConfig {
   if (!isRecord(raw)) throw broken(path, "it is not a JSON object");
   if (raw.version !== 1)
-    throw broken(path, `unsupported "version": ${JSON.stringify(raw.version)} (expected 1)`);
+    throw broken(
+      path,
+      `unsupported "version": ${printable(String(JSON.stringify(raw.version)), 40)} (expected 1)`,
+    );
   const cfg = defaultConfig();
   if (raw.email !== undefined) {
     if (!Array.isArray(raw.email) || !raw.email.every((e) => typeof e === "string")) {

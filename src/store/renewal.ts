@@ -1,6 +1,7 @@
 import type { Identifier } from "../acme/types";
 import { KEY_TYPES, type KeyType } from "../crypto/keys";
 import { WileError } from "../util/errors";
+import { printable } from "../util/text";
 
 /** One deploy target's settings (src/deploy/<kind>.ts reads the rest). */
 export interface DeployConfig {
@@ -67,7 +68,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new WileError(`${file} is not valid JSON: ${(e as Error).message}.`, {
+    throw new WileError(`${file} is not valid JSON: ${printable((e as Error).message, 200)}.`, {
       hint: `Fix the JSON syntax in ${file} (or issue the certificate again with wile issue to rewrite it).`,
     });
   }
@@ -100,15 +101,16 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const challenge = ch as Record<string, unknown>;
   if (challenge.type !== "http-01") fail("challenge.type", 'must be "http-01"');
   if (!isObject(challenge.webroots)) fail("challenge.webroots", "must be an object of name -> absolute path");
-  const webroots: Record<string, string> = {};
-  for (const [name, root] of Object.entries(challenge.webroots as Record<string, unknown>)) {
+  const entries = Object.entries(challenge.webroots as Record<string, unknown>);
+  for (const [name, root] of entries) {
     if (typeof root !== "string" || !root.startsWith("/"))
-      fail(`challenge.webroots.${name}`, "must be an absolute path");
-    webroots[name] = root as string;
+      fail(`challenge.webroots.${printable(name, 80)}`, "must be an absolute path");
   }
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
+  const webroots = Object.fromEntries(entries) as Record<string, string>;
   for (const id of ids) {
-    if (!(id.value in webroots))
-      fail(`challenge.webroots.${id.value}`, "is missing (every identifier needs a webroot)");
+    if (!Object.hasOwn(webroots, id.value))
+      fail(`challenge.webroots.${printable(id.value, 80)}`, "is missing (every identifier needs a webroot)");
   }
 
   const keyType = v.keyType;

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { isRecord } from "../util/text";
+import { isRecord, printable } from "../util/text";
 import { ensureDir, readFileIfExists, writeFileAtomic } from "./fs-safe";
 
 /**
@@ -78,7 +78,7 @@ export async function inspectState(
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return { state: emptyState(), damage: `it is not valid JSON (${(e as Error).message})` };
+    return { state: emptyState(), damage: `it is not valid JSON (${printable((e as Error).message, 200)})` };
   }
   const problems: string[] = [];
   const state = parseState(v, problems);
@@ -101,7 +101,7 @@ export function parseState(v: unknown, problems: string[] = []): RenewalState {
     return emptyState();
   }
   if (v.version !== 1) {
-    problems.push(`"version" is ${JSON.stringify(v.version) ?? "missing"}, not 1`);
+    problems.push(`"version" is ${printable(JSON.stringify(v.version) ?? "missing", 40)}, not 1`);
     return emptyState();
   }
   const state = emptyState();
