@@ -155,7 +155,7 @@ class Home {
     const files = this.out(name, "files");
     const cmd = this.out(name, "cmd");
     // The command writes key + fullchain as one file, atomically (temp file, then mv).
-    const script = `cat "$CERT_KEY_PATH" "$CERT_FULLCHAIN_PATH" > ${cmd}/.c.$$ && mv ${cmd}/.c.$$ ${cmd}/combined.pem`;
+    const script = `umask 077; cat "$CERT_KEY_PATH" "$CERT_FULLCHAIN_PATH" > ${cmd}/.c.$$ && mv ${cmd}/.c.$$ ${cmd}/combined.pem`;
     return issueArgs(
       env,
       [name],
