@@ -15,23 +15,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type AriProxy, startAriProxy } from "../helpers/ari-proxy";
 import { pemBlocks, serialHex } from "../helpers/certs";
 import { certFiles, hasStackTrace, issueArgs, snapshot } from "../helpers/e2e";
+import { giveToNobody, isRoot, otherUserBin } from "../helpers/other-user";
 import { makeCa, otherKeyCsr, signLeaf, type TestCa } from "../helpers/test-ca";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
-import { dump, runWile, tempDir, wileCjs } from "../helpers/wile";
+import { dump, runWile, tempDir } from "../helpers/wile";
 
 const DAY = 86_400_000;
 
@@ -303,8 +296,6 @@ describe("an unwritable certificate directory is found before anything is ordere
   // but whose certificate directory and its archive are root's, 0755 (as if a `sudo wile` made
   // them); as any other user the certificate directory is made 0500. Either way wile can read
   // everything there and gets EACCES creating a file.
-  const isRoot = process.getuid?.() === 0;
-  const NOBODY = 65534;
   const name = "locked.certcheck.example";
   let pub: string;
   let home: string;
@@ -333,18 +324,13 @@ describe("an unwritable certificate directory is found before anything is ordere
     assert.equal(r.code, 0, dump(r));
     const certDir = certFiles(home, name).dir;
     if (isRoot) {
-      execFileSync("chown", ["-R", `${NOBODY}:${NOBODY}`, pub]);
+      giveToNobody(pub);
       // The directory and its archive only: the files in them stay nobody's and readable.
       for (const d of [certDir, join(certDir, "archive")]) {
         execFileSync("chown", ["0:0", d]);
         chmodSync(d, 0o755);
       }
-      bin = join(pub, "wile-as-nobody");
-      writeFileSync(
-        bin,
-        `#!/bin/sh\nexec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups -- "${process.execPath}" "${wileCjs}" "$@"\n`,
-        { mode: 0o755 },
-      );
+      bin = otherUserBin();
     } else {
       chmodSync(certDir, 0o500);
     }

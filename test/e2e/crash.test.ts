@@ -26,6 +26,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { issueArgs } from "../helpers/e2e";
+import { mulberry32 } from "../helpers/fault-proxy";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { tempDir, wileCommand } from "../helpers/wile";
 
@@ -45,18 +46,6 @@ before(async () => {
 after(async () => {
   await env?.stop();
 });
-
-/** mulberry32: a small seeded generator, numbers in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Run {
   code: number | null;
@@ -368,7 +357,7 @@ describe("kill -9 at random instants", () => {
     let attempts = 0;
     await Promise.all(
       homes.map(async (h) => {
-        const rand = random(SEED + h.index);
+        const rand = mulberry32(SEED + h.index);
         let rolloverNext = 0;
         while (killedTotal < KILLS && attempts < KILLS * 2 && failures.length === 0) {
           const i = next++;
