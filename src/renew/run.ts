@@ -54,10 +54,10 @@ export async function renewOne(name: string, opts: RenewOptions): Promise<Outcom
 async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[]): Promise<Outcome> {
   const { home, logger, now } = opts;
   const store = new CertStore(home);
-  let state: RenewalState = emptyState();
+  // Read once, by loadCertificate; recordFailure needs it too, so that a failure never wipes the
+  // failure count.
+  let state: RenewalState | undefined;
   try {
-    // Kept for recordFailure: a failure below must not wipe the failure count.
-    state = await readState(home, name);
     const loaded = await loadCertificate(home, name, { force: opts.force });
     const { cfg, certPem } = loaded;
     state = loaded.state;
@@ -139,6 +139,8 @@ async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[
       ? { ...outcome, explanationURL: decision.explanationURL }
       : outcome;
   } catch (err) {
+    // loadCertificate failed before it read state.json (a damaged renewal.json, say): read it here.
+    state ??= await readState(home, name);
     return recordFailure(home, name, state, err, now, logger);
   }
 }
