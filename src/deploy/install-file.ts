@@ -47,7 +47,8 @@ export async function installFile(
   const uid = opts.owner?.uid ?? old?.uid;
   const gid = opts.owner?.gid ?? old?.gid;
   // A temp file of a run killed before its rename (a key, perhaps): removed, not left for good.
-  await removeStaleTemps(path, [`.${basename(path)}.wile-`]);
+  const prefix = `.${basename(path)}.wile-`;
+  await removeStaleTemps(dirname(path), (entry) => entry.startsWith(prefix));
   const temp = join(dirname(path), `.${basename(path)}.wile-${randomBytes(4).toString("hex")}`);
   // Created 0600 so a key is never readable by others, even for an instant; the final mode is set below.
   const fh = await open(

@@ -46,15 +46,13 @@ export function tempPathFor(path: string): string {
 }
 
 /**
- * Removes temp files next to `path` that a run killed before its rename left behind: names that
- * start with one of `prefixes` (".<name>.tmp-"), once older than a minute, so that a temp file
- * another run is writing right now stays.
+ * Removes temp files in `dir` that a run killed before its rename left behind: names `isTemp`
+ * accepts, once older than a minute, so that a temp file another run is writing right now stays.
  */
-export async function removeStaleTemps(path: string, prefixes: string[]): Promise<void> {
-  const dir = dirname(path);
+export async function removeStaleTemps(dir: string, isTemp: (name: string) => boolean): Promise<void> {
   const entries = await readdir(dir).catch(() => [] as string[]);
   for (const entry of entries) {
-    if (!prefixes.some((p) => entry.startsWith(p))) continue;
+    if (!isTemp(entry)) continue;
     const file = join(dir, entry);
     const st = await stat(file).catch(() => null);
     if (st?.isFile() && Date.now() - st.mtimeMs > 60_000) await unlink(file).catch(() => {});

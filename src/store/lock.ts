@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { link, readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { dirname } from "node:path";
 import { removeStaleTemps, tempPathFor } from "./fs-safe";
 
 /**
@@ -11,7 +11,8 @@ import { removeStaleTemps, tempPathFor } from "./fs-safe";
  * pid is no longer alive (kill -9, reboot) or is alive with another start time than the one
  * recorded (the pid was reused by an unrelated process). The start time is field 22 of
  * /proc/<pid>/stat (clock ticks since boot); where there is no /proc, only the pid is checked.
- * Temp files of a run killed while locking are removed by the next acquire once a minute old.
+ * Temp files of a run killed while locking are removed, once a minute old, by the first acquire
+ * of the next process in that directory.
  */
 export interface Lock {
   readonly path: string;
@@ -34,8 +35,7 @@ interface LockContent {
  * return null while a live process holds it (describeLockHolder says which).
  */
 export async function acquireLock(path: string, command?: string): Promise<Lock | null> {
-  // Left by a run killed while locking (or taking a stale lock over).
-  await removeStaleTemps(path, [`.${basename(path)}.tmp-`, `.${basename(path)}.takeover.tmp-`]);
+  await sweepLockTemps(dirname(path));
   const procStart = processStartTime(process.pid);
   const mine: LockContent = {
     pid: process.pid,
@@ -66,6 +66,22 @@ export async function describeLockHolder(path: string): Promise<string | null> {
     ? `, since ${held.startedAt.slice(0, 10)} ${held.startedAt.slice(11, 19)} UTC`
     : "";
   return `${held.command ?? "another wile process"} (pid ${held.pid}${since})`;
+}
+
+/** Lock directories already swept by this process. */
+const swept = new Set<string>();
+/** The temp files of createExclusive (".x.lock.tmp-HEX") and takeOver (".x.lock.takeover.tmp-HEX"). */
+const LOCK_TEMP = /^\..+\.lock(\.takeover)?\.tmp-/;
+
+/**
+ * Removes lock temp files a run killed while locking (or taking a stale lock over) left in `dir`,
+ * once per directory and process: cron takes one lock per certificate, all in certs/, and one
+ * pass over it covers every lock there (a pass per lock would read the directory N times).
+ */
+async function sweepLockTemps(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await removeStaleTemps(dir, (entry) => LOCK_TEMP.test(entry));
 }
 
 function makeLock(path: string, id: string): Lock {
