@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import { access, chmod, lstat, mkdir, open, readlink, realpath, rmdir, stat, unlink } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import { currentUser } from "../store/file-errors";
 import type { WebrootJournal } from "../store/leftovers";
@@ -37,10 +37,8 @@ export async function checkWebroot(path: string): Promise<string> {
       const next = join(deepest, part);
       const st = await stat(next).catch(() => null);
       if (!st && (await lstat(next).catch(() => null))?.isSymbolicLink()) {
-        const target = await readlink(next).catch(() => "?");
-        throw new UsageError(`${next} is a symbolic link to ${target}, which does not exist.`, {
-          hint: `Create the directory it points to (mkdir -p ${resolve(deepest, target)}), or remove the link (rm ${next}) and wile creates a directory there.`,
-        });
+        const { message, hint } = await danglingLink(next);
+        throw new UsageError(message, { hint });
       }
       if (!st?.isDirectory()) break;
       deepest = next;
@@ -57,6 +55,15 @@ export async function checkWebroot(path: string): Promise<string> {
       });
     }
   }
+}
+
+/** What to say of `link`, a symbolic link to nothing, in the webroot's challenge path. */
+async function danglingLink(link: string): Promise<{ message: string; hint: string }> {
+  const target = await readlink(link).catch(() => "?");
+  return {
+    message: `${link} is a symbolic link to ${target}, which does not exist.`,
+    hint: `Create the directory it points to (mkdir -p ${resolve(dirname(link), target)}), or remove the link (rm ${link}) and wile creates a directory there.`,
+  };
 }
 
 export interface WebrootSolverOptions {
@@ -209,13 +216,8 @@ export class WebrootSolver implements Solver {
     }
     const real = await realpath(dir).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOENT" || !st?.isSymbolicLink()) throw e;
-      const target = await readlink(dir).catch(() => "?");
-      throw new WileError(
-        `Refusing to write the challenge: ${dir} is a symbolic link to ${target}, which does not exist.`,
-        {
-          hint: `Create the directory it points to (mkdir -p ${resolve(dir, "..", target)}), or remove the link (rm ${dir}) and wile creates a directory there.`,
-        },
-      );
+      const { message, hint } = await danglingLink(dir);
+      throw new WileError(`Refusing to write the challenge: ${message}`, { hint });
     });
     if (real !== root && !real.startsWith(root + sep)) {
       throw new WileError(
