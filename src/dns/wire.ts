@@ -267,10 +267,14 @@ export class Reader {
     return v;
   }
 
-  /** A possibly compressed name; pointers must point backwards, so no loop is possible. */
+  /**
+   * A possibly compressed name. Each pointer must point before the bytes read for this name so far
+   * (before the name's start, then before the last pointer's target), so no loop is possible.
+   */
   name(what: string): string {
     const labels: string[] = [];
     let pos = this.pos;
+    let limit = this.pos;
     let end: number | undefined;
     let wireLength = 1;
     for (;;) {
@@ -284,12 +288,13 @@ export class Reader {
       if (kind === 0xc0) {
         if (pos + 2 > this.buf.length) throw new DnsError(`malformed DNS message: ${what} runs past the end`);
         const target = this.buf.readUInt16BE(pos) & 0x3fff;
-        if (target >= pos)
+        if (target >= limit)
           throw new DnsError(
             `malformed DNS message: ${what} has a compression pointer that does not point backwards`,
           );
         end ??= pos + 2;
         pos = target;
+        limit = target;
         continue;
       }
       if (kind !== 0) throw new DnsError(`malformed DNS message: ${what} uses a reserved label type`);
