@@ -83,6 +83,16 @@ function zoneFile(zone: Bind9Zone): string {
   ].join("\n");
 }
 
+/** Why BIND9 cannot run here (for test/helpers/ci.ts skipUnlessAvailable), or false. */
+export function bind9Unavailable(): string | false {
+  try {
+    findBinary("named");
+    return false;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 export async function startBind9(opts: Bind9Options): Promise<Bind9> {
   const named = findBinary("named");
   let lastErr: Error | undefined;
