@@ -22,6 +22,7 @@ import {
   rcodeName,
   type Tsig,
   TYPE,
+  uint,
 } from "./wire";
 
 export type TsigAlgorithm = "hmac-sha256" | "hmac-sha512";
@@ -91,29 +92,17 @@ export function readTsigKeyFile(path: string, name?: string): TsigKey {
   return parseTsigKey(text, path, name);
 }
 
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function u48(n: number): Buffer {
-  const b = Buffer.alloc(6);
-  b.writeUIntBE(n, 0, 6);
-  return b;
-}
-
 /** The TSIG variables of RFC 8945 4.3.3 (digested after the message). */
 function variables(key: TsigKey, t: Tsig): Buffer {
   return Buffer.concat([
     encodeName(key.name, true),
-    u16(CLASS.ANY),
+    uint(CLASS.ANY, 2),
     Buffer.alloc(4), // TTL 0
     encodeName(t.algorithm, true),
-    u48(t.timeSigned),
-    u16(t.fudge),
-    u16(t.error),
-    u16(t.other.length),
+    uint(t.timeSigned, 6),
+    uint(t.fudge, 2),
+    uint(t.error, 2),
+    uint(t.other.length, 2),
     t.other,
   ]);
 }
@@ -127,13 +116,13 @@ function mac(key: TsigKey, parts: Buffer[]): Buffer {
 function tsigRdata(t: Tsig): Buffer {
   return Buffer.concat([
     encodeName(t.algorithm),
-    u48(t.timeSigned),
-    u16(t.fudge),
-    u16(t.mac.length),
+    uint(t.timeSigned, 6),
+    uint(t.fudge, 2),
+    uint(t.mac.length, 2),
     t.mac,
-    u16(t.originalId),
-    u16(t.error),
-    u16(t.other.length),
+    uint(t.originalId, 2),
+    uint(t.error, 2),
+    uint(t.other.length, 2),
     t.other,
   ]);
 }
@@ -204,7 +193,7 @@ export function verifyAnswer(
   const unsigned = Buffer.from(answer.subarray(0, last.offset));
   unsigned.writeUInt16BE(t.originalId, 0);
   unsigned.writeUInt16BE(m.additionals.length - 1, 10);
-  const want = mac(key, [u16(requestMac.length), requestMac, unsigned, variables(key, t)]);
+  const want = mac(key, [uint(requestMac.length, 2), requestMac, unsigned, variables(key, t)]);
   if (t.mac.length !== want.length || !timingSafeEqual(t.mac, want)) {
     throw new DnsError(`the TSIG signature of the answer from DNS server ${server} does not verify`, {
       rcode: "BADSIG",

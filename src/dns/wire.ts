@@ -156,15 +156,10 @@ export function encodeTxt(value: string): Buffer {
   return Buffer.concat(parts);
 }
 
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
+/** `n` as a big-endian unsigned integer of `size` bytes. */
+export function uint(n: number, size: 2 | 4 | 6): Buffer {
+  const b = Buffer.alloc(size);
+  b.writeUIntBE(n, 0, size);
   return b;
 }
 
@@ -172,10 +167,10 @@ export function encodeRecord(rr: ResourceRecord): Buffer {
   if (rr.rdata.length > 0xffff) throw new DnsError("RDATA longer than 65535 bytes");
   return Buffer.concat([
     encodeName(rr.name),
-    u16(rr.type),
-    u16(rr.class),
-    u32(rr.ttl),
-    u16(rr.rdata.length),
+    uint(rr.type, 2),
+    uint(rr.class, 2),
+    uint(rr.ttl, 4),
+    uint(rr.rdata.length, 2),
     rr.rdata,
   ]);
 }
@@ -192,14 +187,14 @@ export function encodeHeader(
     (m.rd ? 0x100 : 0) |
     (m.ra ? 0x80 : 0) |
     (m.rcode & 0xf);
-  return Buffer.concat([u16(m.id), u16(flags), ...counts.map(u16)]);
+  return Buffer.concat([uint(m.id, 2), uint(flags, 2), ...counts.map((n) => uint(n, 2))]);
 }
 
 export function encodeMessage(m: Message): Buffer {
   const sections = [m.answers, m.authorities, m.additionals];
   return Buffer.concat([
     encodeHeader(m, [m.questions.length, ...sections.map((s) => s.length)]),
-    ...m.questions.map((q) => Buffer.concat([encodeName(q.name), u16(q.type), u16(q.class)])),
+    ...m.questions.map((q) => Buffer.concat([encodeName(q.name), uint(q.type, 2), uint(q.class, 2)])),
     ...sections.flatMap((s) => s.map(encodeRecord)),
   ]);
 }
@@ -421,7 +416,11 @@ export function decodeMessage(buf: Buffer): Message {
     rcode: flags & 0xf,
   });
   for (let i = 0; i < qd; i++) {
-    m.questions.push({ name: r.name("question name"), type: r.u16("question"), class: r.u16("question") });
+    m.questions.push({
+      name: r.name("question name"),
+      type: r.u16("question"),
+      class: r.u16("question"),
+    });
   }
   for (let i = 0; i < an; i++) m.answers.push(readRecord(r, "answer"));
   for (let i = 0; i < ns; i++) m.authorities.push(readRecord(r, "authority"));
