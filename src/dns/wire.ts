@@ -22,7 +22,7 @@ export const TYPE = {
 
 export const CLASS = { IN: 1, NONE: 254, ANY: 255 } as const;
 
-export const OPCODE = { QUERY: 0, UPDATE: 5 } as const;
+export const OPCODE = { QUERY: 0, NOTIFY: 4, UPDATE: 5 } as const;
 
 /** RCODEs (RFC 1035, 2136) and TSIG error codes (RFC 8945), by number. */
 export const RCODE_NAMES: Record<number, string> = {

@@ -204,6 +204,25 @@ describe("RFC 2136 updates against BIND9", { skip }, () => {
     assert.deepEqual(await queryTxt(bind.server, name), []);
   });
 
+  it("a lagging secondary (helper): it serves the zone, misses an update until notified, then has it", async () => {
+    const started = performance.now();
+    const secondary = await startBind9({ zones: ["example.test"], secondaryOf: bind });
+    console.log(`dns-rfc2136: secondary ready in ${Math.round(performance.now() - started)} ms`);
+    try {
+      const name = fqdn("lagging");
+      assert.equal(await findZone(secondary.server, name), "example.test");
+      await addTxt(target, name, "fresh", 60);
+      assert.deepEqual(await queryTxt(bind.server, name), ["fresh"]);
+      assert.deepEqual(await queryTxt(secondary.server, name), [], "the secondary lags");
+      await secondary.notify("example.test");
+      assert.deepEqual(await queryTxt(secondary.server, name), ["fresh"]);
+      await deleteTxt(target, name, "fresh");
+      assert.deepEqual(await queryTxt(secondary.server, name), ["fresh"], "and lags again");
+    } finally {
+      await secondary.stop();
+    }
+  });
+
   it("parses the key file tsig-keygen writes", () => {
     const text = execFileSync(findBinary("tsig-keygen"), ["-a", "hmac-sha512", "keygen-test"], {
       encoding: "utf8",

@@ -11,16 +11,18 @@
  * "wile-test-512" hmac-sha512). Ready when every zone answers an SOA query.
  * A missing named is an Error naming the Debian package (bind9).
  *
- * Not yet: a second instance as a lagging secondary (a zone copy that is not notified), for the
- * propagation check's tests; it would be a `type secondary` zone with `primaries { 127.0.0.1 port P; }`
- * and a long refresh, started from the same helper.
+ * With `secondaryOf: primary`, the instance is a lagging secondary instead: its zones are copies
+ * of the primary's, transferred once at start (AXFR) and then never refreshed, because the primary
+ * sends no NOTIFY and the SOA refresh (3600 s) is far away. Updates on the primary are then not
+ * visible there until the test calls `notify(zone)` on the secondary, which makes it transfer the
+ * zone again (what a propagation check that waits for a lagging server needs).
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DnsServer, query } from "../../src/dns/transport";
-import { TYPE } from "../../src/dns/wire";
+import { type DnsServer, exchange, newId, query } from "../../src/dns/transport";
+import { CLASS, decodeMessage, encodeMessage, message, OPCODE, TYPE } from "../../src/dns/wire";
 import { auditInfra } from "./secrets-audit";
 import { findBinary, freePort, type Proc, StartError, startProc, stopProc, tail, waitReady } from "./testenv";
 
@@ -40,6 +42,8 @@ export interface Bind9Options {
   zones: (string | Bind9Zone)[];
   /** Keys allowed to update every zone; default wile-test (hmac-sha256), wile-test-512 (hmac-sha512). */
   keys?: Bind9Key[];
+  /** Serve the zones as a secondary of this running instance (see above); no keys, no updates. */
+  secondaryOf?: Bind9;
 }
 
 export interface Bind9 {
@@ -56,6 +60,8 @@ export interface Bind9 {
   logFile: string;
   /** The last lines of named's log, for failure messages. */
   logTail(lines?: number): string;
+  /** Sends a NOTIFY for `zone` to this instance; a secondary then transfers the zone again. */
+  notify(zone: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +97,12 @@ export function bind9Unavailable(): string | false {
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+async function serial(server: DnsServer, zone: string): Promise<number | undefined> {
+  const m = await query(server, zone, TYPE.SOA, { timeoutMs: 1000 });
+  const soa = m.answers.find((rr) => rr.data?.type === "SOA")?.data;
+  return soa?.type === "SOA" ? soa.soa.serial : undefined;
 }
 
 export async function startBind9(opts: Bind9Options): Promise<Bind9> {
@@ -139,6 +151,9 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     "controls { };",
     ...keys.map((k) => `include "${keyFiles[k.name]}";`),
     ...zones.map((z) => {
+      if (opts.secondaryOf) {
+        return `zone "${z.name}" { type secondary; primaries { 127.0.0.1 port ${opts.secondaryOf.port}; }; allow-notify { 127.0.0.1; }; };`;
+      }
       writeFileSync(join(tmp, `${z.name}.zone`), zoneFile(z));
       return `zone "${z.name}" { type primary; file "${join(tmp, `${z.name}.zone`)}"; allow-update { ${allow} }; };`;
     }),
@@ -178,6 +193,27 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     tmp,
     logFile,
     logTail: (lines = 30) => tail(logFile, lines),
+    notify: async (zone: string) => {
+      const id = newId();
+      const notify = message({
+        id,
+        aa: true,
+        opcode: OPCODE.NOTIFY,
+        questions: [{ name: zone, type: TYPE.SOA, class: CLASS.IN }],
+      });
+      const answer = decodeMessage(await exchange(server, encodeMessage(notify), { timeoutMs: 2000 }));
+      if (answer.rcode !== 0)
+        throw new Error(`named on ${port} answered NOTIFY for ${zone} with rcode ${answer.rcode}`);
+      const primary = opts.secondaryOf;
+      if (!primary) return;
+      const want = await serial(primary.server, zone);
+      const deadline = Date.now() + 5000;
+      while ((await serial(server, zone)) !== want) {
+        if (Date.now() > deadline)
+          throw new Error(`secondary on ${port} did not transfer ${zone} serial ${want}:\n${tail(logFile)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;
