@@ -6,6 +6,7 @@
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { isIP, Socket } from "node:net";
+import { UsageError } from "../util/errors";
 import {
   CLASS,
   DnsError,
@@ -24,7 +25,7 @@ export interface DnsServer {
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 
-/** "host", "host:port", "1.2.3.4:53", "[::1]:53" or "::1" -> { host, port } (port 53 by default). */
+/** Operator input (a usage error when bad): "host", "host:port", "1.2.3.4:53", "[::1]:53" or "::1" -> { host, port } (port 53 by default). */
 export function parseServer(text: string): DnsServer {
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
   let host = text;
@@ -39,7 +40,9 @@ export function parseServer(text: string): DnsServer {
   }
   const n = Number(port);
   if (!host || !/^\d+$/.test(port) || n < 1 || n > 65535) {
-    throw new DnsError(`invalid DNS server "${text}": expected HOST or HOST:PORT (e.g. ns1.example.com:53)`);
+    throw new UsageError(
+      `invalid DNS server "${text}": expected HOST or HOST:PORT (e.g. ns1.example.com:53)`,
+    );
   }
   return { host, port: n };
 }
@@ -72,7 +75,10 @@ function udpExchange(
 ) {
   return new Promise<Buffer>((resolve, reject) => {
     const sock = createSocket(addr.family === 6 ? "udp6" : "udp4");
+    let finished = false;
     const done = (err: Error | undefined, buf?: Buffer) => {
+      if (finished) return; // a send error and an 'error' event may both report one failure
+      finished = true;
       clearTimeout(timer);
       sock.close();
       if (err) reject(err);
