@@ -3,6 +3,7 @@
  * RFC 7766), each with a timeout. An answer counts only when its ID matches and it is a response;
  * anything else arriving on the UDP socket is ignored (it may be spoofed or late).
  */
+import { randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { isIP, Socket } from "node:net";
@@ -167,9 +168,9 @@ export async function exchange(
   return buf;
 }
 
-/** A random 16-bit message ID. */
+/** A random 16-bit message ID (from node:crypto: together with the random source port, it is what keeps forged UDP answers out). */
 export function newId(): number {
-  return Math.floor(Math.random() * 0x10000);
+  return randomInt(0x10000);
 }
 
 /**

@@ -24,7 +24,17 @@ import { join } from "node:path";
 import { type DnsServer, exchange, newId, query } from "../../src/dns/transport";
 import { CLASS, decodeMessage, encodeMessage, message, OPCODE, TYPE } from "../../src/dns/wire";
 import { auditInfra } from "./secrets-audit";
-import { findBinary, freePort, type Proc, StartError, startProc, stopProc, tail, waitReady } from "./testenv";
+import {
+  findBinary,
+  freePort,
+  type Proc,
+  retryOnBindClash,
+  StartError,
+  startProc,
+  stopProc,
+  tail,
+  waitReady,
+} from "./testenv";
 
 export interface Bind9Zone {
   /** e.g. "example.test" */
@@ -107,16 +117,7 @@ async function serial(server: DnsServer, zone: string): Promise<number | undefin
 
 export async function startBind9(opts: Bind9Options): Promise<Bind9> {
   const named = findBinary("named");
-  let lastErr: Error | undefined;
-  for (let attempt = 1; attempt <= 4; attempt++) {
-    try {
-      return await startOnce(named, opts);
-    } catch (e) {
-      lastErr = e as Error;
-      if (!(e instanceof StartError && e.bindClash)) throw e;
-    }
-  }
-  throw lastErr ?? new Error("named did not start");
+  return retryOnBindClash("named", () => startOnce(named, opts));
 }
 
 async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
@@ -181,6 +182,11 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     });
   } catch (e) {
     await stopProc(p);
+    // named says "unable to listen on any configured interfaces" (not "address in use") and exits
+    // when another process took the port after freePort found it free.
+    if (e instanceof StartError && /unable to listen on any configured interfaces/.test(tail(logFile))) {
+      throw new StartError(e.message, true);
+    }
     throw e;
   }
   let stopped = false;

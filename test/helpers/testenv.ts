@@ -448,16 +448,21 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     nginx: findBinary("nginx"),
   };
   findBinary("openssl");
+  return retryOnBindClash("test environment", () => startOnce(opts, bins));
+}
+
+/** Runs `start` again (up to 4 times) while it fails with a StartError for a port taken meanwhile. */
+export async function retryOnBindClash<T>(what: string, start: () => Promise<T>): Promise<T> {
   let lastErr: Error | undefined;
   for (let attempt = 1; attempt <= 4; attempt++) {
     try {
-      return await startOnce(opts, bins);
+      return await start();
     } catch (e) {
       lastErr = e as Error;
       if (!(e instanceof StartError && e.bindClash)) throw e;
     }
   }
-  throw lastErr ?? new Error("test environment did not start");
+  throw lastErr ?? new Error(`${what} did not start`);
 }
 
 async function startOnce(
