@@ -1,6 +1,6 @@
 /**
  * One DNS exchange with one server: UDP first, TCP when the answer is truncated (RFC 1035 4.2,
- * RFC 7766), each with a timeout. An answer counts only when its ID matches and it is a response;
+ * RFC 7766), each with a timeout; UDP queries are sent again while no answer came. An answer counts only when its ID matches and it is a response;
  * anything else arriving on the UDP socket is ignored (it may be spoofed or late).
  */
 import { randomInt } from "node:crypto";
@@ -81,6 +81,7 @@ function udpExchange(
       if (finished) return; // a send error and an 'error' event may both report one failure
       finished = true;
       clearTimeout(timer);
+      clearInterval(resend);
       sock.close();
       if (err) reject(err);
       else resolve(buf as Buffer);
@@ -105,9 +106,14 @@ function udpExchange(
       }
       done(undefined, buf);
     });
-    sock.send(query, s.port, addr.address, (e) => {
-      if (e) done(new DnsError(`DNS over UDP to ${serverLabel(s)} failed: ${e.message}`, { cause: e }));
-    });
+    const send = () =>
+      sock.send(query, s.port, addr.address, (e) => {
+        if (e) done(new DnsError(`DNS over UDP to ${serverLabel(s)} failed: ${e.message}`, { cause: e }));
+      });
+    // A lost datagram is sent again, three times within the timeout; the same ID answers any copy
+    // (an UPDATE applied twice is harmless: adding a present record or deleting an absent one is a no-op).
+    const resend = setInterval(send, Math.max(50, Math.floor(timeoutMs / 4)));
+    send();
   });
 }
 

@@ -254,6 +254,26 @@ describe("DNS transport failures", () => {
     assert.ok(performance.now() - started < 1000);
   });
 
+  it("a lost UDP query is sent again within the timeout", async () => {
+    const server = createSocket("udp4");
+    await new Promise<void>((r) => server.bind(0, "127.0.0.1", r));
+    let seen = 0;
+    server.on("message", (q, from) => {
+      if (++seen === 1) return; // the first datagram is "lost"
+      const answer = message({ id: q.readUInt16BE(0), qr: true, rcode: 3 });
+      server.send(encodeMessage(answer), from.port, from.address);
+    });
+    try {
+      const m = await query({ host: "127.0.0.1", port: server.address().port }, "x.test", TYPE.A, {
+        timeoutMs: 2000,
+      });
+      assert.equal(m.rcode, 3);
+      assert.equal(seen, 2);
+    } finally {
+      server.close();
+    }
+  });
+
   it("answers with another ID or from another port are ignored, the right one is taken", async () => {
     const server = createSocket("udp4");
     const other = createSocket("udp4");
