@@ -77,6 +77,7 @@ const PACKAGES: Record<string, string> = {
   "pebble-challtestsrv": "pebble",
   nginx: "nginx-light",
   openssl: "openssl",
+  named: "bind9",
 };
 
 /** Finds an executable in PATH (plus the sbin dirs a non-root PATH may lack) or throws naming the package. */
@@ -131,7 +132,7 @@ function installExitHooks(): void {
   }
 }
 
-interface Proc {
+export interface Proc {
   name: string;
   child: ChildProcess;
   logFile: string;
@@ -139,7 +140,13 @@ interface Proc {
   exitCode: () => number | null | undefined;
 }
 
-function startProc(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Proc {
+export function startProc(
+  name: string,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): Proc {
   installExitHooks();
   const out = openLog(logFile);
   const child = spawn(cmd, args, { env, stdio: ["ignore", out, out] });
@@ -167,7 +174,7 @@ function openLog(file: string): number {
   return openSync(file, "a");
 }
 
-async function stopProc(p: Proc): Promise<void> {
+export async function stopProc(p: Proc): Promise<void> {
   if (p.exitCode() !== undefined) return;
   p.child.kill("SIGTERM");
   const timer = setTimeout(() => p.child.kill("SIGKILL"), 3000);
@@ -280,7 +287,7 @@ function tcpOpen(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class StartError extends Error {
+export class StartError extends Error {
   constructor(
     message: string,
     readonly bindClash: boolean,
@@ -290,7 +297,7 @@ class StartError extends Error {
 }
 
 /** Polls `ready` until it resolves true, the process dies, or the deadline passes. */
-async function waitReady(
+export async function waitReady(
   p: Proc,
   what: string,
   ready: () => Promise<boolean>,
@@ -441,16 +448,21 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     nginx: findBinary("nginx"),
   };
   findBinary("openssl");
+  return retryOnBindClash("test environment", () => startOnce(opts, bins));
+}
+
+/** Runs `start` again (up to 4 times) while it fails with a StartError for a port taken meanwhile. */
+export async function retryOnBindClash<T>(what: string, start: () => Promise<T>): Promise<T> {
   let lastErr: Error | undefined;
   for (let attempt = 1; attempt <= 4; attempt++) {
     try {
-      return await startOnce(opts, bins);
+      return await start();
     } catch (e) {
       lastErr = e as Error;
       if (!(e instanceof StartError && e.bindClash)) throw e;
     }
   }
-  throw lastErr ?? new Error("test environment did not start");
+  throw lastErr ?? new Error(`${what} did not start`);
 }
 
 async function startOnce(

@@ -21,7 +21,7 @@ interface Rule {
   what: string;
 }
 
-const BELOW_CLI = ["deploy", "renew", "flow", "store", "acme", "crypto", "challenges"];
+const BELOW_CLI = ["deploy", "renew", "flow", "store", "acme", "crypto", "challenges", "dns"];
 
 const RULES: Rule[] = [
   ...BELOW_CLI.map((from) => ({
@@ -33,6 +33,11 @@ const RULES: Rule[] = [
     from: "acme",
     allows: (to) => ["acme", "crypto", "util"].includes(to),
     what: "imports nothing from src but src/acme, src/crypto and src/util",
+  },
+  {
+    from: "dns",
+    allows: (to) => ["dns", "util"].includes(to),
+    what: "imports nothing from src but src/dns and src/util",
   },
   {
     from: "util",
