@@ -11,8 +11,11 @@ export interface ObtainOptions {
   /** The account that orders; its key's thumbprint goes into every key authorization. */
   account: AccountSession;
   identifiers: Identifier[];
-  /** The solver for an identifier (by value). */
-  solverFor: (identifier: Identifier) => Solver;
+  /**
+   * The solver for an identifier; `wildcard` for the authorization of `*.<identifier.value>` (RFC
+   * 8555 7.1.4: its identifier has no "*."), which may be proved another way than the name itself.
+   */
+  solverFor: (identifier: Identifier, wildcard: boolean) => Solver;
   /** Called once the order is ready, to get the CSR (DER); the certificate key is made lazily. */
   csr: () => Promise<Uint8Array> | Uint8Array;
   /** Issuer CN of the chain's top certificate to prefer among alternates. */
@@ -160,7 +163,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         hint: "Run the command again to get a fresh order.",
       });
     }
-    const solver = opts.solverFor(authz.identifier);
+    const solver = opts.solverFor(authz.identifier, authz.wildcard === true);
     const challenge = authz.challenges.find((c) => c.type === solver.type);
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(", ") || "none";
