@@ -58,7 +58,7 @@ export class ValidationError extends WileError {
     super(
       `the CA could not validate ${failures.map((f) => f.identifier.value).join(", ")}:\n${lines.join("\n")}`,
       {
-        hint: "Make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).",
+        hint: `${failures.some((f) => f.challengeType === "dns-01") ? "For dns-01: make sure the TXT record _acme-challenge.NAME is served by every authoritative server of the zone (and that no stale CNAME points elsewhere). " : ""}${failures.some((f) => f.challengeType !== "dns-01") ? "For http-01: make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. " : ""}Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).`,
       },
     );
     this.failures = failures;

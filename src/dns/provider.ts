@@ -11,7 +11,7 @@
  * renewal) and never shown in messages or logs: describe() must not include them.
  */
 import type { Logger } from "../util/log";
-import { type Namer, readSettings, SettingError, type Settings, type Values } from "../util/settings";
+import { type Namer, readChecked, type Settings, type Values } from "../util/settings";
 
 /** One TXT record of one challenge. */
 export interface DnsRecord {
@@ -93,13 +93,7 @@ export function readProviderSettings(
     const value = given[key] ?? fromEnv ?? sources.config?.[key];
     if (value !== undefined) raw[key] = value;
   }
-  const r = readSettings(kind.settings, raw, name);
-  try {
-    kind.check?.(r.values, name);
-  } catch (err) {
-    if (err instanceof SettingError) throw err;
-    throw new SettingError(undefined, (err as Error).message);
-  }
+  const r = readChecked(kind.settings, kind.check?.bind(kind), raw, name);
   const stored: Record<string, unknown> = { provider: kind.name };
   for (const [key, v] of Object.entries(r.stored)) if (!kind.settings[key]?.secret) stored[key] = v;
   return { values: r.values, stored };

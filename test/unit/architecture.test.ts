@@ -21,7 +21,7 @@ interface Rule {
   what: string;
 }
 
-const BELOW_CLI = ["deploy", "renew", "flow", "store", "acme", "crypto", "challenges"];
+const BELOW_CLI = ["deploy", "renew", "flow", "store", "acme", "crypto", "challenges", "dns"];
 
 const RULES: Rule[] = [
   ...BELOW_CLI.map((from) => ({
