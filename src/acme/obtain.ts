@@ -11,8 +11,11 @@ export interface ObtainOptions {
   /** The account that orders; its key's thumbprint goes into every key authorization. */
   account: AccountSession;
   identifiers: Identifier[];
-  /** The solver for an identifier (by value). */
-  solverFor: (identifier: Identifier) => Solver;
+  /**
+   * The solver for an identifier; `wildcard` for the authorization of `*.<identifier.value>` (RFC
+   * 8555 7.1.4: its identifier has no "*."), which may be proved another way than the name itself.
+   */
+  solverFor: (identifier: Identifier, wildcard: boolean) => Solver;
   /** Called once the order is ready, to get the CSR (DER); the certificate key is made lazily. */
   csr: () => Promise<Uint8Array> | Uint8Array;
   /** Issuer CN of the chain's top certificate to prefer among alternates. */
@@ -55,7 +58,7 @@ export class ValidationError extends WileError {
     super(
       `the CA could not validate ${failures.map((f) => f.identifier.value).join(", ")}:\n${lines.join("\n")}`,
       {
-        hint: "Make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).",
+        hint: `${failures.some((f) => f.challengeType === "dns-01") ? "For dns-01: make sure the TXT record _acme-challenge.NAME is served by every authoritative server of the zone (and that no stale CNAME points elsewhere). " : ""}${failures.some((f) => f.challengeType !== "dns-01") ? "For http-01: make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. " : ""}Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).`,
       },
     );
     this.failures = failures;
@@ -160,7 +163,7 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         hint: "Run the command again to get a fresh order.",
       });
     }
-    const solver = opts.solverFor(authz.identifier);
+    const solver = opts.solverFor(authz.identifier, authz.wildcard === true);
     const challenge = authz.challenges.find((c) => c.type === solver.type);
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(", ") || "none";

@@ -115,17 +115,27 @@ export function flag(opts: ParsedOptions, name: string): boolean {
   return opts[name] === true;
 }
 
+/** How a -d name is proved: the webroot of a -w (or none given), or the DNS provider of a --dns. */
+export interface NamePair {
+  name: string;
+  webroot: string | undefined;
+  /** The --dns PROVIDER that applies to the name instead of a webroot. */
+  dns?: string;
+}
+
 /**
- * Which webroot serves which -d name, from the order on the command line (minimist loses it):
- * - a line that starts with -w is read as certbot does: a -w applies to the -d names after it,
- *   `-w /srv/a -d a.example -w /srv/b -d b.example`;
- * - a line that starts with -d is read as acme.sh does: a -w applies to the -d names before it
- *   (back to the previous -w), `-d a.example -w /srv/a -d b.example -w /srv/b`; names after the
- *   last -w take the last one.
- * Returns [name, webroot] pairs in order; webroot is undefined when no -w was given at all.
+ * Which webroot (-w DIR) or DNS provider (--dns PROVIDER) proves which -d name, from the order on
+ * the command line (minimist loses it). -w and --dns are read alike, as "the method":
+ * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
+ *   `-w /srv/a -d a.example --dns exec -d b.example`;
+ * - a line that starts with -d is read as acme.sh does: a method applies to the -d names before it
+ *   (back to the previous method), `-d a.example -w /srv/a -d b.example --dns exec`; names after
+ *   the last method take the last one.
+ * Returns the pairs in order; webroot is undefined (and dns absent) when no method was given at all.
  */
-export function pairNamesWithWebroots(argv: string[]): Array<{ name: string; webroot: string | undefined }> {
-  const tokens: Array<{ kind: "d" | "w"; value: string }> = [];
+export function pairNamesWithWebroots(argv: string[]): NamePair[] {
+  type Method = { webroot: string } | { dns: string };
+  const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
     if (token.startsWith(`${long}=`)) return [token.slice(long.length + 1), i];
@@ -145,32 +155,42 @@ export function pairNamesWithWebroots(argv: string[]): Array<{ name: string; web
     }
     const [webroot, wi] = take(i, token, "-w", "--webroot");
     if (webroot !== undefined) {
-      tokens.push({ kind: "w", value: webroot });
+      tokens.push({ kind: "m", method: { webroot } });
       i = wi;
+      continue;
+    }
+    const [dns, di] = take(i, token, "--dns", "--dns");
+    if (dns !== undefined) {
+      tokens.push({ kind: "m", method: { dns } });
+      i = di;
     }
   }
-  const pairs: Array<{ name: string; webroot: string | undefined }> = [];
-  if (tokens[0]?.kind === "w") {
-    let current: string | undefined;
+  const pair = (name: string, m: Method | undefined): NamePair =>
+    m && "dns" in m ? { name, webroot: undefined, dns: m.dns } : { name, webroot: m?.webroot };
+  if (tokens[0]?.kind === "m") {
+    let current: Method | undefined;
+    const pairs: NamePair[] = [];
     for (const t of tokens) {
-      if (t.kind === "w") current = t.value;
-      else pairs.push({ name: t.value, webroot: current });
+      if (t.kind === "m") current = t.method;
+      else pairs.push(pair(t.value, current));
     }
     return pairs;
   }
-  let waiting: Array<{ name: string; webroot: string | undefined }> = [];
-  let last: string | undefined;
+  const methods: Array<Method | undefined> = [];
+  let waiting: number[] = [];
+  let last: Method | undefined;
+  const names: string[] = [];
   for (const t of tokens) {
     if (t.kind === "d") {
-      const pair = { name: t.value, webroot: undefined as string | undefined };
-      pairs.push(pair);
-      waiting.push(pair);
+      waiting.push(names.length);
+      names.push(t.value);
+      methods.push(undefined);
     } else {
-      for (const p of waiting) p.webroot = t.value;
+      for (const i of waiting) methods[i] = t.method;
       waiting = [];
-      last = t.value;
+      last = t.method;
     }
   }
-  for (const p of waiting) p.webroot = last;
-  return pairs;
+  for (const i of waiting) methods[i] = last;
+  return names.map((n, i) => pair(n, methods[i]));
 }

@@ -3,7 +3,7 @@ import { CertStore } from "../store/certs";
 import { type RenewalConfig, renewalFieldError } from "../store/renewal";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { type Namer, readSettings, SettingError } from "../util/settings";
+import { type Namer, readChecked, SettingError } from "../util/settings";
 import { isRecord } from "../util/text";
 import { TARGET_KINDS } from "./registry";
 import { type DeployContext, DeployError, type Target, type TargetKind } from "./target";
@@ -18,13 +18,7 @@ export function readTarget(
   raw: Record<string, unknown>,
   name: Namer,
 ): { values: Record<string, unknown>; stored: Record<string, unknown> } {
-  const r = readSettings(kind.settings, raw, name);
-  try {
-    kind.check?.(r.values, name);
-  } catch (err) {
-    if (err instanceof SettingError) throw err;
-    throw new SettingError(undefined, (err as Error).message);
-  }
+  const r = readChecked(kind.settings, kind.check?.bind(kind), raw, name);
   return { values: r.values, stored: { kind: kind.kind, ...r.stored } };
 }
 

@@ -5,6 +5,7 @@ import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
+import type { PropagationCheck } from "../challenges/dns-01";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
 import { createCsr } from "../crypto/csr";
@@ -21,6 +22,7 @@ import type { Logger } from "../util/log";
 import { printable } from "../util/text";
 import { ensureAccount } from "./account";
 import { createClient } from "./client";
+import { solversFor } from "./solvers";
 
 export interface IssueResult {
   name: string;
@@ -48,6 +50,17 @@ export interface IssueDeps {
   replaces?: string;
   /** Called with the new serial just before the version is switched in (to note a deploy is due). */
   beforeInstall?: (serial: string) => Promise<void>;
+  /** dns-01: waits until the records are visible before the CA is asked (default: not checked yet, issue 11 part 2). */
+  dnsCheck?: PropagationCheck;
+}
+
+/** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
+function uncheckedPropagation(logger: Logger): PropagationCheck {
+  return async (records) => {
+    logger.warn(
+      `not checking that ${[...new Set(records.map((r) => r.fqdn))].join(", ")} can be seen in DNS (not implemented yet); asking the CA now`,
+    );
+  };
 }
 
 /**
@@ -78,6 +91,28 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   await removeLeftovers(journalFile, logger);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
+  // The solvers, and the DNS providers' settings checked, before anything is contacted.
+  const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
+    logger,
+    env: process.env,
+    check: deps.dnsCheck ?? uncheckedPropagation(logger),
+    webroot: () =>
+      new WebrootSolver({
+        webroots: new Map(Object.entries(cfg.challenge.webroots)),
+        logger,
+        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        journal: new WebrootJournal(journalFile),
+      }),
+  });
+  const trackedSolvers = new Map<Solver, Solver>();
+  const solverOf = (identifier: Identifier, wildcard: boolean): Solver => {
+    const solver = solverFor(identifier, wildcard);
+    const known = trackedSolvers.get(solver);
+    if (known) return known;
+    const t = tracked(solver, live);
+    trackedSolvers.set(solver, t);
+    return t;
+  };
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
   });
@@ -94,22 +129,13 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
       logger,
     );
-    const solver = tracked(
-      new WebrootSolver({
-        webroots: new Map(Object.entries(cfg.challenge.webroots)),
-        logger,
-        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
-        journal: new WebrootJournal(journalFile),
-      }),
-      live,
-    );
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const order = (replaces: string | undefined) =>
       obtainCertificate({
         account,
         identifiers: cfg.identifiers,
-        solverFor: () => solver,
+        solverFor: solverOf,
         csr: async () => {
           key = await keyPromise;
           return createCsr({ key, identifiers: cfg.identifiers, mustStaple: cfg.mustStaple });

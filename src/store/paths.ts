@@ -98,9 +98,12 @@ export function caDirName(directoryUrl: string): string {
   return `${host}_${port}`;
 }
 
-/** The directory name of a certificate: its first name, "*." written as "_wildcard_.". */
+/**
+ * The directory name of a certificate: its first name, "*." written as "_." (lego's convention:
+ * certs/_.example.com/; no -d name can start with "_", so it stands for no other name).
+ */
 export function certName(firstIdentifierValue: string): string {
-  const name = firstIdentifierValue.replace(/^\*\./, "_wildcard_.");
+  const name = firstIdentifierValue.replace(/^\*\./, "_.");
   if (!isSafeComponent(name)) {
     throw new UsageError(`Cannot use "${firstIdentifierValue}" as a certificate name.`, {
       hint: "A certificate name must be a single path component: no '/', '\\', NUL, and not '.' or '..'.",

@@ -9,15 +9,31 @@ export interface DeployConfig {
   [setting: string]: unknown;
 }
 
+/**
+ * How a name is proved with dns-01: `{ provider, ...settings }`, the provider's settings without
+ * secrets (src/dns/provider.ts readProviderSettings checks them when they are used; secrets come
+ * from the environment or the home's config on every run).
+ */
+export interface DnsConfig {
+  provider: string;
+  [setting: string]: unknown;
+}
+
+export const CHALLENGE_TYPES = ["http-01", "dns-01", "mixed"] as const;
+
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
   version: 1;
   name: string;
   identifiers: Identifier[];
+  /** Each identifier is proved one way: a webroot (http-01) or a DNS provider (dns-01). */
   challenge: {
-    type: "http-01";
-    /** identifier value -> absolute webroot */
+    /** What the names use, for people reading the file: all http-01, all dns-01, or both. */
+    type: (typeof CHALLENGE_TYPES)[number];
+    /** identifier value -> absolute webroot (http-01) */
     webroots: Record<string, string>;
+    /** identifier value (a wildcard as "*.example.com") -> DNS provider (dns-01); absent when none. */
+    dns?: Record<string, DnsConfig>;
   };
   keyType: KeyType;
   /** ACME directory URL. */
@@ -38,6 +54,13 @@ export interface RenewalConfig {
   updatedAt: string;
   /** Deploy targets `{ kind, ...settings }`, checked by src/deploy when they are used. */
   deploy: DeployConfig[];
+}
+
+/** challenge.type for the names proved by webroots and by DNS providers. */
+export function challengeType(webroots: object, dns: object | undefined): RenewalConfig["challenge"]["type"] {
+  const http = Object.keys(webroots).length > 0;
+  const viaDns = dns !== undefined && Object.keys(dns).length > 0;
+  return http && viaDns ? "mixed" : viaDns ? "dns-01" : "http-01";
 }
 
 export function serializeRenewalConfig(cfg: RenewalConfig): string {
@@ -99,7 +122,8 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   const ch = v.challenge;
   if (!isObject(ch)) fail("challenge", "must be an object");
   const challenge = ch as Record<string, unknown>;
-  if (challenge.type !== "http-01") fail("challenge.type", 'must be "http-01"');
+  const type = challenge.type as RenewalConfig["challenge"]["type"];
+  if (!CHALLENGE_TYPES.includes(type)) fail("challenge.type", `must be one of ${CHALLENGE_TYPES.join(", ")}`);
   if (!isObject(challenge.webroots)) fail("challenge.webroots", "must be an object of name -> absolute path");
   const entries = Object.entries(challenge.webroots as Record<string, unknown>);
   for (const [name, root] of entries) {
@@ -108,9 +132,30 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   }
   // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
   const webroots = Object.fromEntries(entries) as Record<string, string>;
+  let dns: Record<string, DnsConfig> | undefined;
+  if (challenge.dns !== undefined) {
+    if (!isObject(challenge.dns)) fail("challenge.dns", "must be an object of name -> DNS provider settings");
+    const dnsEntries = Object.entries(challenge.dns as Record<string, unknown>);
+    for (const [name, entry] of dnsEntries) {
+      if (!isObject(entry) || typeof entry.provider !== "string" || entry.provider === "")
+        fail(`challenge.dns.${printable(name, 80)}.provider`, "must be a DNS provider name");
+      if (Object.hasOwn(webroots, name))
+        fail(
+          `challenge.dns.${printable(name, 80)}`,
+          "is also in challenge.webroots (a name is proved one way)",
+        );
+    }
+    dns = Object.fromEntries(dnsEntries) as Record<string, DnsConfig>;
+  }
   for (const id of ids) {
+    if (dns && Object.hasOwn(dns, id.value)) continue;
+    if (id.value.startsWith("*."))
+      fail(`challenge.dns.${printable(id.value, 80)}`, "is missing (a wildcard is proved with dns-01)");
     if (!Object.hasOwn(webroots, id.value))
-      fail(`challenge.webroots.${printable(id.value, 80)}`, "is missing (every identifier needs a webroot)");
+      fail(
+        `challenge.webroots.${printable(id.value, 80)}`,
+        "is missing (every identifier needs a webroot or a DNS provider)",
+      );
   }
 
   const keyType = v.keyType;
@@ -127,7 +172,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     version: 1,
     name: str("name", v.name),
     identifiers: ids,
-    challenge: { type: "http-01", webroots },
+    challenge: { type, webroots, ...(dns ? { dns } : {}) },
     keyType: keyType as KeyType,
     server,
     account: str("account", v.account),

@@ -113,6 +113,26 @@ export function readSettings<D extends Settings>(
   return { values: values as Values<D>, stored };
 }
 
+/**
+ * readSettings, then the plug-in's own check across settings (`check`; an Error it throws that is
+ * not a SettingError becomes one about the whole). Deploy targets and DNS providers read this way.
+ */
+export function readChecked<D extends Settings>(
+  decl: D,
+  check: ((c: Values<D>, name: Namer) => void) | undefined,
+  raw: Record<string, unknown>,
+  name: Namer,
+): { values: Values<D>; stored: Record<string, unknown> } {
+  const r = readSettings(decl, raw, name);
+  try {
+    check?.(r.values, name);
+  } catch (err) {
+    if (err instanceof SettingError) throw err;
+    throw new SettingError(undefined, (err as Error).message);
+  }
+  return r;
+}
+
 // -----------------------------------------------------------------------------------------------
 // The kinds of setting
 

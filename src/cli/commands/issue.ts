@@ -10,11 +10,12 @@ import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
 import { readConfig } from "../../store/config";
 import { certName } from "../../store/paths";
-import type { RenewalConfig } from "../../store/renewal";
+import { challengeType, type DnsConfig, type RenewalConfig } from "../../store/renewal";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
+import { allProviderOptions, DNS_OPTION, dnsConfigsFromOptions } from "../dns-options";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
 import { parseTimeout, TIMEOUT_OPTION } from "./renew";
@@ -36,6 +37,8 @@ const OPTIONS: OptionSpec[] = [
     arg: "DIR",
     help: "document root serving http://NAME/.well-known/acme-challenge/; -w first: it serves the -d names after it (certbot); -d first: the -d names before it (acme.sh)",
   },
+  DNS_OPTION,
+  ...allProviderOptions(),
   {
     name: "email",
     type: "string",
@@ -100,14 +103,15 @@ const OPTIONS: OptionSpec[] = [
 
 export const issueCommand: Command = {
   name: "issue",
-  summary: "get a certificate, proving control with files in a webroot (http-01)",
-  usage: "wile issue -d NAME [-d NAME ...] -w WEBROOT [options]",
+  summary: "get a certificate, proving control with files in a webroot (http-01) or DNS records (dns-01)",
+  usage: "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --dns PROVIDER) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
-    "the CA), and stores the key and chain in ~/.wile/certs/<first name>/. Every setting is saved in",
-    "renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input (nothing",
-    "was contacted), 3 the existing certificate is not due (use --force).",
+    "the CA) or a TXT record _acme-challenge.NAME that a DNS provider (--dns) adds and removes,",
+    "and stores the key and chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting",
+    "is saved in renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad",
+    "input (nothing was contacted), 3 the existing certificate is not due (use --force).",
   ].join("\n"),
   options: OPTIONS,
   logs: true,
@@ -115,11 +119,13 @@ export const issueCommand: Command = {
     "wile issue -d example.com -d www.example.com -w /var/www/html --email me@example.com",
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
     "wile issue --staging -d example.com -w /var/www/html",
+    "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
+    "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
   async run(ctx) {
     const { out, home } = ctx;
-    const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts);
+    const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts, ctx.env);
     const timeoutMs = parseTimeout(str(ctx.opts, "timeout"));
     // The default contact set at install time (install.sh --email, wile config --email).
     if (cfg.email.length === 0) cfg.email = (await readConfig(home)).email ?? [];
@@ -195,6 +201,7 @@ export const issueCommand: Command = {
 async function buildConfig(
   argv: string[],
   opts: ParsedOptions,
+  env: Record<string, string | undefined>,
 ): Promise<{ cfg: RenewalConfig; eab: { kid: string; hmacKey: Uint8Array } | undefined }> {
   if (opts._.length > 0) {
     throw new UsageError(`unexpected argument "${opts._[0]}"`, {
@@ -205,30 +212,42 @@ async function buildConfig(
     p.name
       .split(",")
       .filter((n) => n.trim() !== "")
-      .map((n) => ({ name: n, webroot: p.webroot })),
+      .map((n) => ({ ...p, name: n })),
   );
   if (pairs.length === 0) {
     throw new UsageError("no name given", { hint: "Example: wile issue -d example.com -w /var/www/html" });
   }
   const identifiers = parseIdentifiers(pairs.map((p) => p.name));
-  const wildcard = identifiers.find((i) => i.value.startsWith("*."));
-  if (wildcard) {
-    throw new UsageError(
-      `${wildcard.value} is a wildcard name; CAs validate wildcards only with DNS-01, not with files in a webroot (HTTP-01)`,
-      {
-        hint: `Issue for the names you serve (e.g. -d ${wildcard.value.slice(2)} -d www.${wildcard.value.slice(2)}), or use a DNS-01 method when wile gains one.`,
-      },
-    );
-  }
+  const pairOf = (id: { value: string }) =>
+    pairs.find((p) => parseIdentifiers([p.name])[0]?.value === id.value);
+  const providers = dnsConfigsFromOptions(
+    opts,
+    pairs.flatMap((p) => (p.dns === undefined ? [] : [p.dns])),
+    env,
+  );
 
   const webroots: Record<string, string> = {};
+  const dns: Record<string, DnsConfig> = {};
   const checked = new Set<string>();
   for (const id of identifiers) {
-    const pair = pairs.find((p) => parseIdentifiers([p.name])[0]?.value === id.value);
+    const pair = pairOf(id);
+    const provider = pair?.dns === undefined ? undefined : providers.get(pair.dns);
+    if (provider) {
+      dns[id.value] = provider;
+      continue;
+    }
+    if (id.value.startsWith("*.")) {
+      throw new UsageError(
+        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01, not with files in a webroot (HTTP-01)`,
+        {
+          hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w).`,
+        },
+      );
+    }
     const dir = pair?.webroot;
     if (!dir) {
-      throw new UsageError(`no webroot for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w, e.g. -d example.com -w /var/www/html",
+      throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), or a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD).",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -272,7 +291,11 @@ async function buildConfig(
     version: 1,
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
-    challenge: { type: "http-01", webroots },
+    challenge: {
+      type: challengeType(webroots, dns),
+      webroots,
+      ...(Object.keys(dns).length > 0 ? { dns } : {}),
+    },
     keyType,
     server,
     ...(caBundle ? { caBundle } : {}),

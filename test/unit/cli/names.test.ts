@@ -132,6 +132,47 @@ describe("which -w serves which -d", () => {
       { name: "b.example", webroot: "/srv" },
     ]);
   });
+  test("--dns PROVIDER is read like -w: per name, in either style", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "-d",
+        "a.example",
+        "--dns",
+        "exec",
+        "-d",
+        "*.a.example",
+        "-d",
+        "b.example",
+        "-w",
+        "/srv/b",
+      ]),
+      [
+        { name: "a.example", webroot: undefined, dns: "exec" },
+        { name: "*.a.example", webroot: "/srv/b" },
+        { name: "b.example", webroot: "/srv/b" },
+      ],
+    );
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "--dns=exec",
+        "-d",
+        "a.example",
+        "--dns-exec",
+        "/bin/hook",
+        "-d",
+        "*.a.example",
+        "-w",
+        "/srv",
+        "-d",
+        "b.example",
+      ]),
+      [
+        { name: "a.example", webroot: undefined, dns: "exec" },
+        { name: "*.a.example", webroot: undefined, dns: "exec" },
+        { name: "b.example", webroot: "/srv" },
+      ],
+    );
+  });
   test("no webroot at all leaves it undefined", () => {
     assert.deepEqual(pairNamesWithWebroots(["-d", "a.example"]), [{ name: "a.example", webroot: undefined }]);
   });

@@ -52,6 +52,27 @@ describe("renewal.json", () => {
     assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(minimal), FILE), minimal);
   });
 
+  test("dns-01 names: a wildcard and its base name with a provider each, next to a webroot name", () => {
+    const mixed: RenewalConfig = {
+      ...good,
+      name: "_.example.com",
+      identifiers: [
+        { type: "dns", value: "*.example.com" },
+        { type: "dns", value: "example.com" },
+        { type: "ip", value: "192.0.2.1" },
+      ],
+      challenge: {
+        type: "mixed",
+        webroots: { "192.0.2.1": "/var/www" },
+        dns: {
+          "*.example.com": { provider: "exec", command: "/bin/hook" },
+          "example.com": { provider: "exec", command: "/bin/hook" },
+        },
+      },
+    };
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(mixed), FILE), mixed);
+  });
+
   test("invalid JSON names the file", () => {
     assert.throws(
       () => parseRenewalConfig("{", FILE),
@@ -67,7 +88,23 @@ describe("renewal.json", () => {
     ["identifiers[0].type", (c) => (c.identifiers = [{ type: "email", value: "x" }])],
     ["identifiers[1].value", (c) => ((c.identifiers as unknown[])[1] = { type: "ip", value: 5 })],
     ["challenge", (c) => (c.challenge = "http-01")],
-    ["challenge.type", (c) => ((c.challenge as Record<string, unknown>).type = "dns-01")],
+    ["challenge.type", (c) => ((c.challenge as Record<string, unknown>).type = "tls-alpn-01")],
+    ["challenge.dns", (c) => ((c.challenge as Record<string, unknown>).dns = [])],
+    [
+      "challenge.dns.example.com.provider",
+      (c) => ((c.challenge as Record<string, unknown>).dns = { "example.com": { command: "x" } }),
+    ],
+    [
+      "challenge.dns.192.0.2.1",
+      (c) => ((c.challenge as Record<string, unknown>).dns = { "192.0.2.1": { provider: "exec" } }),
+    ],
+    [
+      "challenge.dns.*.example.com",
+      (c) => {
+        c.identifiers = [{ type: "dns", value: "*.example.com" }];
+        (c.challenge as Record<string, unknown>).webroots = { "*.example.com": "/w" };
+      },
+    ],
     ["challenge.webroots", (c) => ((c.challenge as Record<string, unknown>).webroots = [])],
     [
       "challenge.webroots.example.com",

@@ -1,0 +1,81 @@
+/**
+ * The solvers of one order, from renewal.json's `challenge`: one WebrootSolver for the names with
+ * a webroot, one Dns01Solver per distinct DNS provider entry (so that a name and its wildcard,
+ * proved by the same provider, share one solver and both values are in place at once).
+ */
+import type { Solver } from "../acme/solver";
+import type { Identifier } from "../acme/types";
+import { Dns01Solver, type PropagationCheck } from "../challenges/dns-01";
+import { readProviderSettings } from "../dns/provider";
+import { DNS_PROVIDERS, dnsProvider } from "../dns/registry";
+import { type RenewalConfig, renewalFieldError } from "../store/renewal";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { SettingError } from "../util/settings";
+
+export interface SolverDeps {
+  logger: Logger;
+  /** Where provider credentials come from besides renewal.json. */
+  env: Record<string, string | undefined>;
+  /** The home config's `dns` section: provider name -> settings (credentials). */
+  dnsConfig?: Record<string, Record<string, unknown>>;
+  check: PropagationCheck;
+  /** The http-01 solver, made only when a name uses a webroot. */
+  webroot: () => Solver;
+}
+
+/** solverFor(identifier, wildcard) for obtainCertificate. Provider settings are checked here, before the CA is contacted. */
+export function solversFor(
+  cfg: Pick<RenewalConfig, "name" | "challenge">,
+  file: string,
+  deps: SolverDeps,
+): (identifier: Identifier, wildcard: boolean) => Solver {
+  const byEntry = new Map<string, Solver>();
+  const byName = new Map<string, Solver>();
+  for (const [name, entry] of Object.entries(cfg.challenge.dns ?? {})) {
+    const json = JSON.stringify(entry);
+    let solver = byEntry.get(json);
+    if (!solver) {
+      const kind = dnsProvider(entry.provider);
+      const field = `challenge.dns.${name}`;
+      if (!kind) {
+        throw renewalFieldError(
+          file,
+          `${field}.provider`,
+          `is "${entry.provider}", a DNS provider this wile does not know (it knows ${DNS_PROVIDERS.map((k) => k.name).join(", ")}; an older wile? upgrade it)`,
+        );
+      }
+      let values: Record<string, unknown>;
+      try {
+        ({ values } = readProviderSettings(
+          kind,
+          entry,
+          { env: deps.env, config: deps.dnsConfig?.[kind.name] ?? {} },
+          (key) => `"${key}"`,
+        ));
+      } catch (err) {
+        if (!(err instanceof SettingError)) throw err;
+        throw err.key === undefined
+          ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
+          : renewalFieldError(file, `${field}.${err.key}`, err.message);
+      }
+      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env });
+      solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
+      byEntry.set(json, solver);
+    }
+    byName.set(name, solver);
+  }
+  let webroot: Solver | undefined;
+  return (identifier, wildcard) => {
+    const name = wildcard ? `*.${identifier.value}` : identifier.value;
+    const dns = byName.get(name);
+    if (dns) return dns;
+    if (Object.hasOwn(cfg.challenge.webroots, name)) {
+      webroot ??= deps.webroot();
+      return webroot;
+    }
+    throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
+      hint: "Issue the certificate again with -w or --dns for every name.",
+    });
+  };
+}
