@@ -40,6 +40,12 @@ export interface TestEnvOptions {
   alternateRoots?: number;
   /** PEBBLE_CHAIN_LENGTH */
   chainLength?: number;
+  /**
+   * "127.0.0.1:PORT" of the DNS server Pebble's VA asks (A/AAAA for http-01, TXT for dns-01),
+   * e.g. a BIND9 from test/helpers/bind9.ts; default pebble-challtestsrv, which answers every
+   * name with 127.0.0.1.
+   */
+  dnsServer?: string;
 }
 
 export interface TestEnv {
@@ -562,7 +568,7 @@ async function startOnce(
     const pebble = startProc(
       "pebble",
       bins.pebble,
-      ["-config", configFile, "-dnsserver", `127.0.0.1:${dnsPort}`],
+      ["-config", configFile, "-dnsserver", opts.dnsServer ?? `127.0.0.1:${dnsPort}`],
       pebbleEnv,
       join(tmp, "pebble.log"),
     );
