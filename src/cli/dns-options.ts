@@ -34,7 +34,8 @@ export function allProviderOptions(kinds: readonly DnsProviderKind[] = DNS_PROVI
 
 /**
  * The renewal.json entry (`{ provider, ...settings }`, no secrets) for each provider in `used`:
- * its flags, else its environment variables, checked by its declaration. A provider this wile
+ * its flags, else its environment variables, else the home config's `dns` section (`dnsConfig`),
+ * checked by its declaration. A provider this wile
  * does not know, a flag of a provider not used, or settings the check refuses: UsageError.
  */
 export function dnsConfigsFromOptions(
@@ -42,6 +43,7 @@ export function dnsConfigsFromOptions(
   used: readonly string[],
   env: Record<string, string | undefined>,
   kinds: readonly DnsProviderKind[] = DNS_PROVIDERS,
+  dnsConfig: Record<string, Record<string, unknown>> = {},
 ): Map<string, DnsConfig> {
   const chosen: DnsProviderKind[] = [];
   for (const name of new Set(used)) {
@@ -70,7 +72,12 @@ export function dnsConfigsFromOptions(
   for (const kind of chosen) {
     const given = givenSettings(kind.name, kind.settings, opts);
     try {
-      const { stored } = readProviderSettings(kind, given, { env }, flagNamer(kind.name, kind.settings));
+      const { stored } = readProviderSettings(
+        kind,
+        given,
+        { env, config: dnsConfig[kind.name] ?? {} },
+        flagNamer(kind.name, kind.settings),
+      );
       out.set(kind.name, stored as DnsConfig);
     } catch (err) {
       if (!(err instanceof SettingError)) throw err;

@@ -17,17 +17,20 @@ export function flagName(prefix: string, key: string, setting: Setting): string 
 
 /** The options of a declaration, in its order. */
 export function settingOptions(prefix: string, decl: Settings): OptionSpec[] {
-  return Object.entries(decl).map(([key, s]) => ({
-    name: flagName(prefix, key, s),
-    type: s.input === "switch" ? "boolean" : "string",
-    ...(s.input === "list" ? { repeat: true } : {}),
-    ...(s.arg ? { arg: s.arg } : {}),
-    help: s.help,
-  }));
+  return Object.entries(decl)
+    .filter(([, s]) => s.cli !== false)
+    .map(([key, s]) => ({
+      name: flagName(prefix, key, s),
+      type: s.input === "switch" ? "boolean" : "string",
+      ...(s.input === "list" ? { repeat: true } : {}),
+      ...(s.arg ? { arg: s.arg } : {}),
+      help: s.help,
+    }));
 }
 
 /** Whether the command line gave this setting (minimist reports an absent switch as false). */
 export function isGiven(opts: ParsedOptions, prefix: string, key: string, setting: Setting): boolean {
+  if (setting.cli === false) return false;
   const v = opts[flagName(prefix, key, setting)];
   return setting.input === "switch" ? v === true : v !== undefined;
 }
@@ -57,6 +60,7 @@ export function givenSettings(
 export function flagNamer(prefix: string, decl: Settings): Namer {
   return (key) => {
     const s = decl[key];
+    if (s?.cli === false) return `${prefix}.${key}`;
     return s ? `--${flagName(prefix, key, s)}` : key;
   };
 }
@@ -76,8 +80,13 @@ export function settingUsageError(
 ): UsageError {
   const s = err.key === undefined ? undefined : decl[err.key];
   if (err.key === undefined || !s) return new UsageError(`${subject}: ${err.message}`, { hint });
-  const flag = `--${flagName(prefix, err.key, s)}`;
   const v = raw[err.key];
+  // Set only in the environment or the home's config: named as config.json's dns section does.
+  if (s.cli === false) return new UsageError(`${subject}: ${prefix}.${err.key} ${err.message}`, { hint });
+  const flag = `--${flagName(prefix, err.key, s)}`;
+  if (v === undefined && err.message !== "is missing") {
+    return new UsageError(`${flag} (from the environment or the home's config): ${err.message}`, { hint });
+  }
   if (v === undefined) return new UsageError(`${subject} needs ${flag}${s.arg ? ` ${s.arg}` : ""}`, { hint });
   const shown = s.secret || s.input !== "value" ? "" : ` ${JSON.stringify(printable(String(v), 100))}`;
   return new UsageError(`${flag}${shown}: ${err.message}`, { hint });

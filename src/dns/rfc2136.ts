@@ -15,8 +15,10 @@ import { signMessage, type TsigKey, verifyAnswer } from "./tsig";
 import {
   CLASS,
   DnsError,
+  decodeMessage,
   encodeMessage,
   encodeTxt,
+  type Message,
   message,
   normalName,
   OPCODE,
@@ -28,7 +30,8 @@ import {
 
 export interface UpdateTarget {
   server: DnsServer;
-  key: TsigKey;
+  /** Signs the updates; without it they are sent unsigned (servers that allow updates by address). */
+  key?: TsigKey;
   /** The zone to update; found with findZone when absent. */
   zone?: string;
   /** Per exchange (UDP, then TCP); default 5 s. */
@@ -38,7 +41,8 @@ export interface UpdateTarget {
 const HINTS: Record<string, string> = {
   NOTAUTH:
     "the server is not authoritative for the zone, or does not accept this TSIG key: send updates to the zone's primary",
-  REFUSED: "the server's allow-update / update-policy does not allow this key to change this name",
+  REFUSED:
+    "the server's allow-update / update-policy does not allow this key (or, unsigned, this address) to change this name",
   NOTZONE: "the name is not inside the zone: check the zone (or let wile find it)",
   SERVFAIL: "the server failed to apply the update: see its log",
   NOTIMP: "the server does not support dynamic updates",
@@ -88,14 +92,20 @@ export async function sendUpdate(
     questions: [{ name: zone, type: TYPE.SOA, class: CLASS.IN }],
     authorities: updates,
   });
-  const signed = signMessage(encodeMessage(m), target.key);
   const label = serverLabel(target.server);
-  const answer = verifyAnswer(
-    await exchange(target.server, signed.wire, { timeoutMs: target.timeoutMs ?? DEFAULT_TIMEOUT_MS }),
-    target.key,
-    signed.mac,
-    label,
-  );
+  const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let answer: Message;
+  if (target.key) {
+    const signed = signMessage(encodeMessage(m), target.key);
+    answer = verifyAnswer(
+      await exchange(target.server, signed.wire, { timeoutMs }),
+      target.key,
+      signed.mac,
+      label,
+    );
+  } else {
+    answer = decodeMessage(await exchange(target.server, encodeMessage(m), { timeoutMs }));
+  }
   if (answer.rcode !== 0) {
     const rcode = rcodeName(answer.rcode);
     const hint = HINTS[rcode];

@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
@@ -13,6 +14,7 @@ import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../c
 import { splitPemChain } from "../crypto/pem";
 import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
 import { CertStore } from "../store/certs";
+import { readConfig } from "../store/config";
 import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
 import type { RenewalConfig } from "../store/renewal";
 import { checkWritable, notWritable } from "../store/writable";
@@ -22,6 +24,7 @@ import type { Logger } from "../util/log";
 import { printable } from "../util/text";
 import { ensureAccount } from "./account";
 import { createClient } from "./client";
+import { DnsJournal, dnsJournalPath, journaled, removeDnsLeftovers } from "./dns-leftovers";
 import { solversFor } from "./solvers";
 
 export interface IssueResult {
@@ -52,6 +55,8 @@ export interface IssueDeps {
   beforeInstall?: (serial: string) => Promise<void>;
   /** dns-01: waits until the records are visible before the CA is asked (default: not checked yet, issue 11 part 2). */
   dnsCheck?: PropagationCheck;
+  /** The home config's dns section (provider credentials); read from config.json when absent. */
+  dnsConfig?: Record<string, Record<string, unknown>>;
 }
 
 /** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
@@ -89,12 +94,20 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   // holds the lock.
   const journalFile = journalPath(deps.home, cfg.name);
   await removeLeftovers(journalFile, logger);
+  // And in DNS zones: through the same providers, credentials from the environment and config.
+  const dnsFile = dnsJournalPath(deps.home, cfg.name);
+  const usesDns = Object.keys(cfg.challenge.dns ?? {}).length > 0 || (await exists(dnsFile));
+  const dnsConfig = deps.dnsConfig ?? (usesDns ? (await readConfig(deps.home)).dns : undefined);
+  await removeDnsLeftovers(dnsFile, { logger, env: process.env, dnsConfig });
+  const dnsJournal = new DnsJournal(dnsFile);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
     env: process.env,
+    dnsConfig,
+    wrapProvider: (provider, entry) => journaled(provider, entry, dnsJournal),
     check: deps.dnsCheck ?? uncheckedPropagation(logger),
     webroot: () =>
       new WebrootSolver({
@@ -195,6 +208,10 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     unregister();
     if (!deps.client) client.close();
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await lstat(file).catch(() => null)) !== null;
 }
 
 /** The current version's chain.pem (issuers checkChain may find the new chain's top among), if readable. */

@@ -6,9 +6,9 @@
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import { Dns01Solver, type PropagationCheck } from "../challenges/dns-01";
-import { readProviderSettings } from "../dns/provider";
+import { type DnsProvider, readProviderSettings } from "../dns/provider";
 import { DNS_PROVIDERS, dnsProvider } from "../dns/registry";
-import { type RenewalConfig, renewalFieldError } from "../store/renewal";
+import { type DnsConfig, type RenewalConfig, renewalFieldError } from "../store/renewal";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { SettingError } from "../util/settings";
@@ -20,8 +20,46 @@ export interface SolverDeps {
   /** The home config's `dns` section: provider name -> settings (credentials). */
   dnsConfig?: Record<string, Record<string, unknown>>;
   check: PropagationCheck;
+  /** Wraps each provider made, e.g. to note its records (src/flow/dns-leftovers.ts journaled). */
+  wrapProvider?: (provider: DnsProvider, entry: DnsConfig) => DnsProvider;
   /** The http-01 solver, made only when a name uses a webroot. */
   webroot: () => Solver;
+}
+
+/**
+ * The provider a renewal.json entry (`{provider, ...settings}`, no secrets) names, its settings
+ * completed from the environment and the home's config and checked: a WileError naming `field` of
+ * `file` when it cannot be made, a UsageError when its key or credentials are unusable.
+ */
+export function providerFor(
+  entry: DnsConfig,
+  file: string,
+  field: string,
+  deps: Pick<SolverDeps, "logger" | "env" | "dnsConfig">,
+): DnsProvider {
+  const kind = dnsProvider(entry.provider);
+  if (!kind) {
+    throw renewalFieldError(
+      file,
+      `${field}.provider`,
+      `is "${entry.provider}", a DNS provider this wile does not know (it knows ${DNS_PROVIDERS.map((k) => k.name).join(", ")}; an older wile? upgrade it)`,
+    );
+  }
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = readProviderSettings(
+      kind,
+      entry,
+      { env: deps.env, config: deps.dnsConfig?.[kind.name] ?? {} },
+      (key) => `"${key}"`,
+    ));
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    throw err.key === undefined
+      ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
+      : renewalFieldError(file, `${field}.${err.key}`, err.message);
+  }
+  return kind.create(values as never, { logger: deps.logger, env: deps.env });
 }
 
 /** solverFor(identifier, wildcard) for obtainCertificate. Provider settings are checked here, before the CA is contacted. */
@@ -36,30 +74,8 @@ export function solversFor(
     const json = JSON.stringify(entry);
     let solver = byEntry.get(json);
     if (!solver) {
-      const kind = dnsProvider(entry.provider);
-      const field = `challenge.dns.${name}`;
-      if (!kind) {
-        throw renewalFieldError(
-          file,
-          `${field}.provider`,
-          `is "${entry.provider}", a DNS provider this wile does not know (it knows ${DNS_PROVIDERS.map((k) => k.name).join(", ")}; an older wile? upgrade it)`,
-        );
-      }
-      let values: Record<string, unknown>;
-      try {
-        ({ values } = readProviderSettings(
-          kind,
-          entry,
-          { env: deps.env, config: deps.dnsConfig?.[kind.name] ?? {} },
-          (key) => `"${key}"`,
-        ));
-      } catch (err) {
-        if (!(err instanceof SettingError)) throw err;
-        throw err.key === undefined
-          ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
-          : renewalFieldError(file, `${field}.${err.key}`, err.message);
-      }
-      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env });
+      let provider = providerFor(entry, file, `challenge.dns.${name}`, deps);
+      if (deps.wrapProvider) provider = deps.wrapProvider(provider, entry);
       solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
       byEntry.set(json, solver);
     }

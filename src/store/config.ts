@@ -15,7 +15,17 @@ export interface HomeConfig extends NotifySettings {
   email?: string[];
   /** The schedule install-cron chose: minute, and two hours 12 h apart. Reinstalling keeps it. */
   cron?: { minute: number; hours: [number, number] };
+  /**
+   * DNS provider credentials and settings: provider name -> setting key -> value, e.g.
+   * `{"rfc2136": {"tsigName": "k", "tsigSecret": "..."}}`; read after the command line and the
+   * environment (src/dns/provider.ts readProviderSettings). Each provider checks its own entry when
+   * it is used; names this wile does not know are kept (a newer wile may use them).
+   */
+  dns?: Record<string, Record<string, DnsConfigValue>>;
 }
+
+/** What a setting in config.json's dns section may hold. */
+export type DnsConfigValue = string | number | boolean | string[];
 
 export type ConfigPatch = { [K in Exclude<keyof HomeConfig, "version">]?: HomeConfig[K] | undefined };
 
@@ -83,7 +93,35 @@ export function parseConfig(raw: unknown, path = "config.json"): HomeConfig {
     const hours = (c as { hours: [number, number] }).hours;
     cfg.cron = { minute: (c as { minute: number }).minute, hours: [hours[0], hours[1]] };
   }
+  if (raw.dns !== undefined) cfg.dns = parseDnsSection(raw.dns, path);
   return cfg;
+}
+
+function parseDnsSection(v: unknown, path: string): Record<string, Record<string, DnsConfigValue>> {
+  const shape = `"dns" must be {"<provider>": {"<setting>": "<value>", ...}, ...}`;
+  if (!isRecord(v)) throw broken(path, shape);
+  const out: Record<string, Record<string, DnsConfigValue>> = {};
+  for (const [provider, entry] of Object.entries(v)) {
+    if (!isRecord(entry)) throw broken(path, `${shape}; "dns.${printable(provider, 40)}" is not an object`);
+    const settings: Record<string, DnsConfigValue> = {};
+    for (const [key, value] of Object.entries(entry)) {
+      const ok =
+        typeof value === "string" ||
+        typeof value === "boolean" ||
+        (typeof value === "number" && Number.isFinite(value)) ||
+        (Array.isArray(value) && value.every((x) => typeof x === "string"));
+      // The value may be a secret: never quoted.
+      if (!ok) {
+        throw broken(
+          path,
+          `"dns.${printable(provider, 40)}.${printable(key, 40)}" must be a string, number, true/false or a list of strings`,
+        );
+      }
+      settings[key] = Array.isArray(value) ? [...value] : value;
+    }
+    out[provider] = settings;
+  }
+  return out;
 }
 
 /** Writes the config atomically (0600), creating the home (0700) if needed. */

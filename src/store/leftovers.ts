@@ -28,44 +28,60 @@ interface Record_ {
   dirs: string[];
 }
 
-/** The record of one run; the caller holds the certificate's lock. Writes are serialized. */
-export class WebrootJournal {
-  private readonly rec: Record_ = { files: [], dirs: [] };
+/**
+ * A record kept in `file` while a run has things to undo: each change is written atomically (0600),
+ * one after the other; the file is removed once the record is empty.
+ */
+export class JournalFile<R> {
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly rec: R,
+    private readonly isEmpty: (rec: R) => boolean,
+  ) {}
+
+  change(edit: (rec: R) => void): Promise<void> {
+    const next = this.queue.then(async () => {
+      edit(this.rec);
+      if (this.isEmpty(this.rec)) await unlink(this.file).catch(() => {});
+      else await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, ...this.rec })}\n`, 0o600);
+    });
+    this.queue = next.catch(() => {});
+    return next;
+  }
+}
+
+/** The record of one run; the caller holds the certificate's lock. Writes are serialized. */
+export class WebrootJournal {
+  private readonly journal: JournalFile<Record_>;
+
+  constructor(file: string) {
+    this.journal = new JournalFile<Record_>(
+      file,
+      { files: [], dirs: [] },
+      (r) => r.files.length === 0 && r.dirs.length === 0,
+    );
+  }
 
   addFile(path: string, content: string): Promise<void> {
-    return this.change(() => this.rec.files.push({ path, content }));
+    return this.journal.change((r) => r.files.push({ path, content }));
   }
 
   removeFile(path: string): Promise<void> {
-    return this.change(() => {
-      this.rec.files = this.rec.files.filter((f) => f.path !== path);
+    return this.journal.change((r) => {
+      r.files = r.files.filter((f) => f.path !== path);
     });
   }
 
   addDir(path: string): Promise<void> {
-    return this.change(() => this.rec.dirs.push(path));
+    return this.journal.change((r) => r.dirs.push(path));
   }
 
   removeDir(path: string): Promise<void> {
-    return this.change(() => {
-      this.rec.dirs = this.rec.dirs.filter((d) => d !== path);
+    return this.journal.change((r) => {
+      r.dirs = r.dirs.filter((d) => d !== path);
     });
-  }
-
-  private change(edit: () => void): Promise<void> {
-    const next = this.queue.then(async () => {
-      edit();
-      if (this.rec.files.length === 0 && this.rec.dirs.length === 0) {
-        await unlink(this.file).catch(() => {});
-      } else {
-        await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, ...this.rec })}\n`, 0o600);
-      }
-    });
-    this.queue = next.catch(() => {});
-    return next;
   }
 }
 
@@ -118,20 +134,33 @@ export async function removeLeftovers(file: string, logger: Logger): Promise<str
   return removed;
 }
 
+/** Another kind of leftover record in a certificate's directory (DNS records: src/flow/dns-leftovers.ts). */
+export interface LeftoverKind {
+  /** The record's file name in certs/<name>/. */
+  file: string;
+  remove(file: string, logger: Logger): Promise<unknown>;
+}
+
 /**
- * removeLeftovers for every certificate directory of the home that has a record, each under the
- * certificate's lock; a certificate locked by a live run is skipped (its files are in use).
+ * removeLeftovers (and each of `more`) for every certificate directory of the home that has a
+ * record, each under the certificate's lock; a certificate locked by a live run is skipped (its
+ * files and records are in use).
  */
-export async function sweepLeftovers(home: string, logger: Logger): Promise<void> {
+export async function sweepLeftovers(home: string, logger: Logger, more: LeftoverKind[] = []): Promise<void> {
   const certs = homeLayout(home).certs;
+  const kinds: LeftoverKind[] = [{ file: "webroot-files.json", remove: removeLeftovers }, ...more];
   const names = await readdir(certs).catch(() => [] as string[]);
   for (const name of names) {
-    const file = journalPath(home, name);
-    if (!(await lstat(file).catch(() => null))) continue;
+    const found: { kind: LeftoverKind; file: string }[] = [];
+    for (const kind of kinds) {
+      const file = join(certs, name, kind.file);
+      if (await lstat(file).catch(() => null)) found.push({ kind, file });
+    }
+    if (found.length === 0) continue;
     const lock = await acquireLock(`${join(certs, name)}.lock`).catch(() => null);
     if (!lock) continue;
     try {
-      await removeLeftovers(file, logger);
+      for (const { kind, file } of found) await kind.remove(file, logger);
     } finally {
       await lock.release();
     }

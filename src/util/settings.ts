@@ -28,6 +28,11 @@ export interface Setting<T = unknown> {
   /** A password or token: never echoed in messages. */
   secret?: boolean;
   /**
+   * No command-line option (false): the value comes only from the environment or the home's config,
+   * for secrets that must not sit in argv, where every user of the host can read them (ps).
+   */
+  cli?: false;
+  /**
    * A local path: made absolute against the directory wile was started in (renewals run from cron,
    * somewhere else); in renewal.json it must already be absolute.
    */
@@ -136,7 +141,7 @@ export function readChecked<D extends Settings>(
 // -----------------------------------------------------------------------------------------------
 // The kinds of setting
 
-type Common = Pick<Setting, "flag" | "arg" | "help" | "secret" | "needs">;
+type Common = Pick<Setting, "flag" | "arg" | "help" | "secret" | "needs" | "cli">;
 
 /** A setting with a value used when it is absent. */
 export function withDefault<T>(setting: Setting<T>, fallback: T): Setting<T> & { fallback: T } {

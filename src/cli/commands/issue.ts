@@ -125,7 +125,7 @@ export const issueCommand: Command = {
   ],
   async run(ctx) {
     const { out, home } = ctx;
-    const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts, ctx.env);
+    const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts, ctx.env, home);
     const timeoutMs = parseTimeout(str(ctx.opts, "timeout"));
     // The default contact set at install time (install.sh --email, wile config --email).
     if (cfg.email.length === 0) cfg.email = (await readConfig(home)).email ?? [];
@@ -202,6 +202,7 @@ async function buildConfig(
   argv: string[],
   opts: ParsedOptions,
   env: Record<string, string | undefined>,
+  home: string,
 ): Promise<{ cfg: RenewalConfig; eab: { kid: string; hmacKey: Uint8Array } | undefined }> {
   if (opts._.length > 0) {
     throw new UsageError(`unexpected argument "${opts._[0]}"`, {
@@ -220,11 +221,10 @@ async function buildConfig(
   const identifiers = parseIdentifiers(pairs.map((p) => p.name));
   const pairOf = (id: { value: string }) =>
     pairs.find((p) => parseIdentifiers([p.name])[0]?.value === id.value);
-  const providers = dnsConfigsFromOptions(
-    opts,
-    pairs.flatMap((p) => (p.dns === undefined ? [] : [p.dns])),
-    env,
-  );
+  const usedDns = pairs.flatMap((p) => (p.dns === undefined ? [] : [p.dns]));
+  // Credentials may come from the home's config (wile config --dns-credential).
+  const dnsConfig = usedDns.length > 0 ? (await readConfig(home)).dns : undefined;
+  const providers = dnsConfigsFromOptions(opts, usedDns, env, undefined, dnsConfig);
 
   const webroots: Record<string, string> = {};
   const dns: Record<string, DnsConfig> = {};

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { lockedError } from "../../flow/cert-lock";
 import { ClientPool } from "../../flow/client";
+import { dnsLeftovers } from "../../flow/dns-leftovers";
 import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
@@ -77,7 +78,7 @@ export async function renewMany(
   const store = new CertStore(ctx.home);
   const names = opts.names ?? (await store.names());
   // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
-  await sweepLeftovers(ctx.home, logger);
+  await sweepLeftovers(ctx.home, logger, [dnsLeftovers(ctx.home, ctx.env)]);
   const pool = new ClientPool(logger);
   const now = new Date();
   try {
