@@ -36,7 +36,12 @@ export function dnsJournalPath(home: string, name: string): string {
 interface Noted {
   provider: DnsConfig;
   record: DnsRecord;
+  /** When it was noted (ISO 8601): a record that cannot be removed is given up after GIVE_UP_MS. */
+  since: string;
 }
+
+/** How long the runs after keep trying to remove a record (then it is reported for removal by hand). */
+export const GIVE_UP_MS = 7 * 24 * 3600_000;
 
 interface Record_ {
   records: Noted[];
@@ -55,8 +60,8 @@ export class DnsJournal {
     this.journal = new JournalFile<Record_>(file, { records: [] }, (r) => r.records.length === 0);
   }
 
-  add(provider: DnsConfig, record: DnsRecord): Promise<void> {
-    return this.journal.change((r) => r.records.push({ provider, record }));
+  add(provider: DnsConfig, record: DnsRecord, since = new Date().toISOString()): Promise<void> {
+    return this.journal.change((r) => r.records.push({ provider, record, since }));
   }
 
   remove(provider: DnsConfig, record: DnsRecord): Promise<void> {
@@ -118,8 +123,9 @@ export async function removeDnsLeftovers(file: string, deps: DnsLeftoverDeps): P
     return [];
   }
   const removed: string[] = [];
+  const now = Date.now();
   const journal = new DnsJournal(file);
-  for (const n of rec.records) await journal.add(n.provider, n.record);
+  for (const n of rec.records) await journal.add(n.provider, n.record, n.since);
   for (const n of rec.records) {
     const what = `TXT ${n.record.fqdn} ${n.record.value}`;
     try {
@@ -127,11 +133,15 @@ export async function removeDnsLeftovers(file: string, deps: DnsLeftoverDeps): P
       await provider.cleanup(n.record);
       await journal.remove(n.provider, n.record);
       removed.push(what);
-      logger.info(`removed ${what} (${provider.describe()}), left by an interrupted run`);
-    } catch (e) {
-      logger.warn(
-        `could not remove ${what}, left by an interrupted run (${n.provider.provider}): ${(e as Error).message}; the next run tries again`,
+      logger.info(
+        `removed ${what} (${provider.describe()}), left by an earlier run that was interrupted or failed`,
       );
+    } catch (e) {
+      const why = `could not remove ${what}, left by an earlier run (${n.provider.provider}): ${(e as Error).message}`;
+      if (now - Date.parse(n.since) > GIVE_UP_MS) {
+        logger.warn(`${why}; giving up after ${n.since}: remove it by hand if it is there`);
+        await journal.remove(n.provider, n.record);
+      } else logger.warn(`${why}; the next run tries again`);
     }
   }
   return removed;
@@ -170,7 +180,9 @@ function parseRecord(v: unknown): Record_ {
       /^_acme-challenge\.[a-z0-9._-]+$/i.test(n.record.fqdn) &&
       typeof n.record.value === "string" &&
       typeof n.record.identifier === "string" &&
-      typeof n.record.token === "string",
+      typeof n.record.token === "string" &&
+      typeof n.since === "string" &&
+      !Number.isNaN(Date.parse(n.since)),
   );
   return { records };
 }

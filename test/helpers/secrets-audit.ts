@@ -25,7 +25,14 @@
 import { appendFileSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { findKeyMaterial, findSecrets, type Secret, secretsFromArgv, uniqueSecrets } from "./secret-scan";
+import {
+  findKeyMaterial,
+  findSecrets,
+  type Secret,
+  secretsFromArgv,
+  secretsFromEnv,
+  uniqueSecrets,
+} from "./secret-scan";
 
 const auditDir = (): string | undefined => process.env.WILE_TEST_AUDIT_DIR || undefined;
 
@@ -72,7 +79,8 @@ export function auditRun(
   if (!dir) return;
   for (const h of [env.WILE_HOME, env.HOME, ...optionValues(argv, "--home")])
     if (h) state.homes.add(resolve(h));
-  state.secrets = uniqueSecrets([...state.secrets, ...secretsFromArgv(argv)]);
+  const envSecrets = secretsFromEnv(env);
+  state.secrets = uniqueSecrets([...state.secrets, ...secretsFromArgv(argv), ...envSecrets]);
   for (const v of optionValues(argv, "mode", true)) {
     const m = /^(?:0o?)?([0-7]{3,4})$/.exec(v);
     if (m) state.groupModes.add(Number.parseInt(m[1] as string, 8));
@@ -84,6 +92,7 @@ export function auditRun(
       test: relative(process.cwd(), process.argv[1] ?? "?"),
       argv,
       envKeys: Object.keys(env).sort(),
+      envSecrets,
       code: result.code,
       stdout: result.stdout,
       stderr: result.stderr,
@@ -305,6 +314,10 @@ function secretAllowed(f: string, home: string | undefined, kind: string): strin
     if (home && /^(certs|removed)\/[^/]+\/renewal\.json$/.test(homePath(home, f))) return undefined;
     if (!home && f.endsWith(".pass")) return undefined;
     return `a PKCS#12 password in ${home ? relative(home, f) : basename(f)} (only renewal.json and PATH.pass may hold it)`;
+  }
+  if (kind === "dns-secret") {
+    if (home && homePath(home, f) === "config.json") return undefined;
+    return `a DNS provider's secret in ${home ? relative(home, f) : basename(f)} (only the home's config.json may hold it)`;
   }
   return "an EAB HMAC key written to a file (it must never be stored)";
 }

@@ -129,6 +129,11 @@ export const rfc2136Provider = defineDnsProvider({
     timeout: ["RFC2136_DNS_TIMEOUT"],
   },
   check(c, name) {
+    if (c.tsigName !== undefined && c.tsigKey === undefined && c.tsigSecret === undefined) {
+      throw new Error(
+        `${name("tsigName")} names a key, but there is neither a key file (${name("tsigKey")}) nor a secret (RFC2136_TSIG_SECRET, or the home's config: wile config --dns-credential rfc2136.tsigSecret)`,
+      );
+    }
     if (c.tsigKey !== undefined && c.tsigSecret !== undefined) {
       throw new Error(
         `a key file (${name("tsigKey")}) and a secret (${name("tsigSecret")}, RFC2136_TSIG_SECRET) are both set: use one`,
@@ -140,11 +145,6 @@ export const rfc2136Provider = defineDnsProvider({
     if (c.tsigAlgorithm !== undefined && c.tsigSecret === undefined) {
       throw new Error(
         `${name("tsigAlgorithm")} goes with a secret (RFC2136_TSIG_SECRET); a key file names its own algorithm`,
-      );
-    }
-    if (c.tsigName !== undefined && c.tsigKey === undefined && c.tsigSecret === undefined) {
-      throw new Error(
-        `${name("tsigName")} names a key, but there is neither a key file (${name("tsigKey")}) nor a secret (RFC2136_TSIG_SECRET)`,
       );
     }
   },
