@@ -125,3 +125,31 @@ describe("notification options (wile config, wile cron)", () => {
     );
   });
 });
+
+describe("config.json's dns section", () => {
+  test("provider -> settings; names this wile does not know are kept", () => {
+    const cfg = parseConfig({
+      version: 1,
+      dns: { rfc2136: { tsigSecret: "c2VjcmV0", timeout: 5 }, "future-dns": { token: "t", zones: ["a"] } },
+    });
+    assert.deepEqual(cfg.dns, {
+      rfc2136: { tsigSecret: "c2VjcmV0", timeout: 5 },
+      "future-dns": { token: "t", zones: ["a"] },
+    });
+  });
+
+  test("anything else is refused, naming the field and never quoting a value", () => {
+    for (const dns of [
+      [],
+      "x",
+      { rfc2136: "secret-value" },
+      { rfc2136: { tsigSecret: { nested: "secret-value" } } },
+    ]) {
+      assert.throws(
+        () => parseConfig({ version: 1, dns }),
+        (e: unknown) =>
+          e instanceof UsageError && /"dns/.test(e.message) && !e.message.includes("secret-value"),
+      );
+    }
+  });
+});
