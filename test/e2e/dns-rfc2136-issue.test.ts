@@ -243,6 +243,21 @@ describe("wile issue --dns rfc2136: keys, failures, interruptions", { skip, conc
     });
   }
 
+  it("without a key the update goes unsigned: this BIND9 allows keys only, so REFUSED, explained", async () => {
+    const name = "unsigned.example.test";
+    const r = await runWile(issue([name], ["--dns", "rfc2136", "--rfc2136-server", bind.serverArg]), {
+      home: home(),
+    });
+    assert.equal(r.code, 1, dump(r));
+    assert.match(
+      r.stderr,
+      /Adding TXT _acme-challenge\.unsigned\.example\.test \(rfc2136 \(127\.0\.0\.1:\d+, unsigned\)\)/,
+    );
+    assert.match(r.stderr, /refused to add TXT .*: REFUSED/);
+    assert.match(r.stderr, /hint: .*\(or, unsigned, this address\)/);
+    assert.deepEqual(await leftTxt([name]), []);
+  });
+
   it("a key file every user may read is a usage error before anything is contacted", async () => {
     const h = home();
     const name = "readable.example.test";

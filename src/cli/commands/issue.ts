@@ -120,6 +120,7 @@ export const issueCommand: Command = {
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
     "wile issue --staging -d example.com -w /var/www/html",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
+    "wile issue -d example.com -d '*.example.com' --dns rfc2136 --rfc2136-server ns1.example.com --rfc2136-tsig-key /etc/wile/tsig.key",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
