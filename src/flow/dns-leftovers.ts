@@ -15,12 +15,10 @@
  * provider; what cannot be removed stays noted for the run after and is reported.
  */
 
-import { unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { DnsProvider, DnsRecord } from "../dns/provider";
 import { readConfig } from "../store/config";
-import { readFileIfExists } from "../store/fs-safe";
-import { JournalFile, type LeftoverKind } from "../store/leftovers";
+import { JournalFile, type LeftoverKind, readJournal } from "../store/leftovers";
 import { homeLayout } from "../store/paths";
 import type { DnsConfig } from "../store/renewal";
 import type { Logger } from "../util/log";
@@ -112,16 +110,8 @@ export interface DnsLeftoverDeps {
  */
 export async function removeDnsLeftovers(file: string, deps: DnsLeftoverDeps): Promise<string[]> {
   const { logger } = deps;
-  let rec: Record_;
-  try {
-    const text = await readFileIfExists(file);
-    if (text === null) return [];
-    rec = parseRecord(JSON.parse(text));
-  } catch (e) {
-    logger.warn(`${file} is unreadable (${(e as Error).message}); removing it, nothing else.`);
-    await unlink(file).catch(() => {});
-    return [];
-  }
+  const rec = await readJournal(file, parseRecord, logger);
+  if (!rec) return [];
   const removed: string[] = [];
   const now = Date.now();
   const journal = new DnsJournal(file);

@@ -55,9 +55,20 @@ export function providerFor(
     ));
   } catch (err) {
     if (!(err instanceof SettingError)) throw err;
-    throw err.key === undefined
-      ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
-      : renewalFieldError(file, `${field}.${err.key}`, err.message);
+    const e =
+      err.key === undefined
+        ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
+        : renewalFieldError(file, `${field}.${err.key}`, err.message);
+    const secrets = Object.entries(kind.settings).filter(([, s]) => s.secret);
+    if (secrets.length === 0 || (err.key !== undefined && !kind.settings[err.key]?.secret)) throw e;
+    // A secret is never in renewal.json: what is missing is more likely the environment or config.
+    const where = secrets.map(([k]) => {
+      const vars = kind.env?.[k] ?? [];
+      return `${vars.length > 0 ? `${vars.join(" or ")} in the environment, or ` : ""}wile config --dns-credential ${kind.name}.${k}`;
+    });
+    throw new WileError(e.message, {
+      hint: `Secrets are not kept in renewal.json; give ${where.join("; ")}. Otherwise: ${e.hint ?? ""}`,
+    });
   }
   return kind.create(values as never, { logger: deps.logger, env: deps.env });
 }

@@ -86,21 +86,32 @@ export class WebrootJournal {
 }
 
 /**
+ * A journal a dead run left (JournalFile), checked by `parse`; null when there is none. A file that
+ * does not parse is removed with a warning (nothing it names is touched).
+ */
+export async function readJournal<R>(
+  file: string,
+  parse: (v: unknown) => R,
+  logger: Logger,
+): Promise<R | null> {
+  try {
+    const text = await readFileIfExists(file);
+    return text === null ? null : parse(JSON.parse(text));
+  } catch (e) {
+    logger.warn(`${file} is unreadable (${(e as Error).message}); removing it, nothing else.`);
+    await unlink(file).catch(() => {});
+    return null;
+  }
+}
+
+/**
  * Removes what a dead run recorded in `file` (see WebrootJournal), then the record. The caller
  * holds the certificate's lock. Returns the paths removed. Never throws: what cannot be removed
  * is logged and stays recorded for the next run.
  */
 export async function removeLeftovers(file: string, logger: Logger): Promise<string[]> {
-  let rec: Record_;
-  try {
-    const text = await readFileIfExists(file);
-    if (text === null) return [];
-    rec = parseRecord(JSON.parse(text));
-  } catch (e) {
-    logger.warn(`${file} is unreadable (${(e as Error).message}); removing it, nothing else.`);
-    await unlink(file).catch(() => {});
-    return [];
-  }
+  const rec = await readJournal(file, parseRecord, logger);
+  if (!rec) return [];
   const removed: string[] = [];
   const kept: Record_ = { files: [], dirs: [] };
   for (const f of rec.files) {

@@ -212,6 +212,10 @@ describe("wile issue --dns rfc2136: keys, failures, interruptions", { skip, conc
       missing.stderr,
       /RFC2136_TSIG_SECRET, or the home's config: wile config --dns-credential rfc2136\.tsigSecret/,
     );
+    assert.match(
+      missing.stderr,
+      /hint: Secrets are not kept in renewal\.json; give RFC2136_TSIG_SECRET in the environment, or wile config --dns-credential rfc2136\.tsigSecret/,
+    );
 
     const set = await runWile(["config", "--dns-credential", "rfc2136.tsigSecret"], {
       home: h,
@@ -346,6 +350,7 @@ describe("wile issue --dns rfc2136: keys, failures, interruptions", { skip, conc
           assert.equal(r.code, 143, dump(r));
           assert.match(r.stderr, /interrupted \(SIGTERM\): cleaning up/);
           const late = Date.now() - sent;
+          console.log(`dns: rfc2136 SIGTERM to exit ms=${late}`);
           assert.ok(late < 3000, `exited ${late} ms after the signal`);
           assert.deepEqual(inZone, [], "SIGTERM removes the record");
           return;
