@@ -289,7 +289,11 @@ export const configCommand: Command = {
         config: { ...cfg, ...(cfg.dns ? { dns: shownDnsConfig(cfg.dns) } : {}) },
       });
     } else if (!changing && !flag(opts, "test-notify")) {
-      const row = (k: string, v: string | undefined) => `${k.padEnd(14)} ${v ?? "-"}`;
+      const dnsKeys = Object.entries(cfg.dns ?? {}).flatMap(([p, e]) =>
+        Object.keys(e).map((k) => `dns.${p}.${k}`),
+      );
+      const width = Math.max(14, ...dnsKeys.map((k) => k.length));
+      const row = (k: string, v: string | undefined) => `${k.padEnd(width)} ${v ?? "-"}`;
       out.print(
         [
           row("notify-cmd", cfg.notifyCmd),
