@@ -291,6 +291,8 @@ export interface DnsPersistSolverOptions {
   /** The directory's dns-persist-01 fields. */
   directory: () => PersistDirectoryInfo;
   waitForTxt: WaitForTxt;
+  /** The certificate's names proved this way: a record printed for x has policy=wildcard when *.x is among them. */
+  names?: readonly string[];
   servers?: DnsServer[];
   timeoutMs?: number;
   logger: Logger;
@@ -344,16 +346,17 @@ export class DnsPersistSolver implements Solver {
     } catch (err) {
       if (!(err instanceof WileError)) throw err;
       const issuer = dir.issuerDomainNames.find((d) => issuers.includes(d)) ?? (issuers[0] as string);
+      const needsWildcard = wildcard || (this.opts.names ?? []).includes(`*.${name}`);
       const value = persistRecordValue({
         issuerDomainName: issuer,
         accountUri:
           fromChallenge && !dir.accountHashPrefix ? fromChallenge : recordAccountUri(dir, name, account),
-        wildcard,
+        wildcard: needsWildcard,
       });
       throw new WileError(
         `${err.message}\nCreate this record (it stays; wile never changes it):\n  ${persistZoneLine(fqdn, value)}`,
         {
-          hint: `The CA was not asked to validate ${shown}. Add the record at your DNS host (name ${fqdn}, type TXT, value ${value}), or print it with: wile dns-persist -d ${name}${wildcard ? " --wildcard" : ""}. Then run the command again.`,
+          hint: `The CA was not asked to validate ${shown}. Add the record at your DNS host (name ${fqdn}, type TXT, value ${value}), or print it with: wile dns-persist -d ${name}${needsWildcard ? " --wildcard" : ""}. Then run the command again.`,
         },
       );
     }

@@ -137,6 +137,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         },
         directory: () => persistDirectoryInfo(directoryMeta),
         waitForTxt: deps.waitForTxt ?? lookupTxtOnce,
+        names: cfg.challenge.persist ?? [],
         logger,
       }),
   });
