@@ -18,6 +18,7 @@ import type { RenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
+import { renewalConfig } from "../../helpers/renewal";
 import { makeCa, signLeaf, type TestCa } from "../../helpers/test-ca";
 import { tempDir } from "../../helpers/wile";
 
@@ -131,24 +132,12 @@ beforeEach(() => {
 });
 
 function config(): RenewalConfig {
-  const now = new Date().toISOString();
   return {
-    version: 1,
-    name: "_.example.com",
+    ...renewalConfig("_.example.com"),
     identifiers: NAMES.map((value) => ({ type: "dns", value })),
     challenge: { type: "dns-persist-01", webroots: {}, persist: [...NAMES] },
-    keyType: "ec-256",
     server: `${base}/dir`,
     caBundle: caFile,
-    account: "default",
-    email: [],
-    mustStaple: false,
-    preflight: true,
-    resolve: [],
-    reuseKey: false,
-    createdAt: now,
-    updatedAt: now,
-    deploy: [],
   };
 }
 
