@@ -23,8 +23,11 @@ import {
   type WaitForTxt,
 } from "../../../src/challenges/dns-persist-01";
 import { parsePersistUntil, recordNames } from "../../../src/cli/commands/dns-persist";
+import { pairNamesWithWebroots } from "../../../src/cli/options";
+import { challengeType, parseRenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
+import { renewalConfig } from "../../helpers/renewal";
 
 const ACCOUNT = "https://ca.example/acct/123";
 const THUMB = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
@@ -372,5 +375,71 @@ describe("wile dns-persist input (checked before anything is contacted)", () => 
     ]);
     assert.throws(() => recordNames([{ type: "ip", value: "192.0.2.1" }], false), UsageError);
     assert.throws(() => recordNames([], false), UsageError);
+  });
+});
+
+describe("the choice on the command line and in renewal.json", () => {
+  test("--challenge pairs with -d names like -w and --dns", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "-d",
+        "example.com",
+        "-d",
+        "*.example.com",
+        "--challenge",
+        "dns-persist-01",
+        "-d",
+        "www.example.com",
+        "-w",
+        "/srv/www",
+      ]),
+      [
+        { name: "example.com", webroot: undefined, challenge: "dns-persist-01" },
+        { name: "*.example.com", webroot: undefined, challenge: "dns-persist-01" },
+        { name: "www.example.com", webroot: "/srv/www" },
+      ],
+    );
+    assert.deepEqual(pairNamesWithWebroots(["--challenge=dns-persist-01", "-d", "a.example"]), [
+      { name: "a.example", webroot: undefined, challenge: "dns-persist-01" },
+    ]);
+  });
+
+  const cfg = (challenge: Record<string, unknown>) =>
+    JSON.stringify({
+      ...renewalConfig("example.com"),
+      identifiers: [
+        { type: "dns", value: "example.com" },
+        { type: "dns", value: "*.example.com" },
+      ],
+      challenge,
+    });
+  test("challenge.persist round-trips; a wildcard may be proved by it", () => {
+    const c = parseRenewalConfig(
+      cfg({ type: "dns-persist-01", webroots: {}, persist: ["example.com", "*.example.com"] }),
+      "renewal.json",
+    );
+    assert.deepEqual(c.challenge, {
+      type: "dns-persist-01",
+      webroots: {},
+      persist: ["example.com", "*.example.com"],
+    });
+    assert.equal(challengeType({}, undefined, ["example.com"]), "dns-persist-01");
+    assert.equal(challengeType({ a: "/srv" }, undefined, ["example.com"]), "mixed");
+  });
+  test("a bad challenge.persist names the field", () => {
+    const bad = (challenge: Record<string, unknown>, re: RegExp) =>
+      assert.throws(() => parseRenewalConfig(cfg(challenge), "renewal.json"), re);
+    bad(
+      { type: "dns-persist-01", webroots: {}, persist: "example.com" },
+      /"challenge\.persist" must be an array/,
+    );
+    bad(
+      { type: "mixed", webroots: { "example.com": "/srv" }, persist: ["example.com", "*.example.com"] },
+      /"challenge\.persist" names example\.com, which has a webroot or DNS provider too/,
+    );
+    bad(
+      { type: "mixed", webroots: { "example.com": "/srv" }, persist: [] },
+      /\*\.example\.com" is missing \(a wildcard is proved with dns-01 or dns-persist-01\)/,
+    );
   });
 });
