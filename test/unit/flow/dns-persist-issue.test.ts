@@ -145,6 +145,7 @@ function config(): RenewalConfig {
 function dnsDouble(zone: Record<string, string[]>, asked: string[]): WaitForTxt {
   return async (fqdn, accept, opts) => {
     asked.push(fqdn);
+    log.push(`LOOKUP ${fqdn}`);
     const why = accept(zone[fqdn] ?? []);
     if (why) throw new WileError(`${opts.what} is not in place at ${fqdn}: ${why}`);
   };
@@ -203,7 +204,9 @@ describe("wile issue --challenge dns-persist-01 against a CA offering it", () =>
     assert.deepEqual(answers().sort(), ["POST /chall/0 {}", "POST /chall/1 {}"]);
     assert.ok(!log.some((l) => l.startsWith("POST /chall/h")), "the http-01 challenges were left alone");
     assert.deepEqual(asked, ["_validation-persist.example.com", "_validation-persist.example.com"]);
-    // Checked before answered: the first answer comes after both lookups (one flow, one order).
+    // Checked before answered: both lookups come before the first answer.
+    const firstAnswer = log.findIndex((l) => l.startsWith("POST /chall/"));
+    assert.ok(log.lastIndexOf("LOOKUP _validation-persist.example.com") < firstAnswer, log.join("\n"));
     const renewal = JSON.parse(readFileSync(join(home, "certs", "_.example.com", "renewal.json"), "utf8"));
     assert.equal(renewal.challenge.type, "dns-persist-01");
     assert.deepEqual(renewal.challenge.persist, NAMES);
