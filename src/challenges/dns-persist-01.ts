@@ -61,6 +61,8 @@ export interface PersistDirectoryInfo {
   source: "issuerDomainNames" | "caaIdentities" | "none";
   /** Draft -02's prefix of hashed account URIs; undefined for a CA of drafts -00/-01. */
   accountHashPrefix: string | undefined;
+  /** meta.caaIdentities, normalized, when conforming ("I" of draft -02 3.2). */
+  caaIdentities?: string[];
 }
 
 /** Draft -02 3.1: a lowercase A-label name, no trailing dot, at most 253 octets. */
@@ -87,11 +89,17 @@ export function persistDirectoryInfo(meta: unknown): PersistDirectoryInfo {
       ? m.accountHashPrefix
       : undefined;
   const announced = issuerList(m.issuerDomainNames);
-  if (announced)
-    return { issuerDomainNames: announced, source: "issuerDomainNames", accountHashPrefix: prefix };
   const caa = Array.isArray(m.caaIdentities)
     ? issuerList(m.caaIdentities.map((s) => (typeof s === "string" ? s.toLowerCase().replace(/\.$/, "") : s)))
     : undefined;
+  if (announced) {
+    return {
+      issuerDomainNames: announced,
+      source: "issuerDomainNames",
+      accountHashPrefix: prefix,
+      ...(caa ? { caaIdentities: caa } : {}),
+    };
+  }
   if (caa) return { issuerDomainNames: caa, source: "caaIdentities", accountHashPrefix: prefix };
   return { issuerDomainNames: [], source: "none", accountHashPrefix: prefix };
 }
@@ -277,10 +285,15 @@ export function challengeIssuers(
       `its issuerDomainNames must be 1 to 10 lowercase domain names (got ${printable(JSON.stringify(raw) ?? "nothing", 200)})`,
     );
   }
+  // Only for a CA of draft -02 (it announces issuerDomainNames): the earlier drafts did not tie
+  // the challenge's names to the directory's.
   if (dir.source === "issuerDomainNames") {
     const missing = dir.issuerDomainNames.filter((d) => !list.includes(d));
     if (missing.length > 0)
       throw malformed(`the directory announces ${missing.join(", ")}, which it leaves out`);
+    const stray = list.filter((c) => dir.caaIdentities && !dir.caaIdentities.includes(c));
+    if (stray.length > 0)
+      throw malformed(`it names ${stray.join(", ")}, which the directory's caaIdentities do not`);
   }
   return list;
 }

@@ -1,3 +1,4 @@
+import { fetchAccount } from "../../acme/account-ops";
 import type { Identifier } from "../../acme/types";
 import {
   isNormalIssuerName,
@@ -107,6 +108,17 @@ export const dnsPersistCommand: Command = {
         { home, directoryUrl: ca.server, account: DEFAULT_ACCOUNT, email, eab },
         out.logger,
       );
+      // Draft -02 4.5: before the record is handed on for publication, prove that this key controls
+      // exactly this account URL (POST-as-GET, no redirects) and that the account is valid.
+      const status = (await fetchAccount(account)).status;
+      if (status !== "valid") {
+        throw new WileError(
+          `the CA says this home's account ${account.url} is ${status}; no record was printed`,
+          {
+            hint: "A record naming it would not work. Register a new account (wile account register) and run this again.",
+          },
+        );
+      }
       const me = { url: account.url, thumbprint: account.key.thumbprint };
       const records = names.map(({ name, wildcard }) => {
         const fqdn = persistRecordName(name);

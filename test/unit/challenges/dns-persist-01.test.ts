@@ -191,7 +191,12 @@ describe("draft -02 3.1/3.2: issuer domain names from the directory and the chal
   test("meta.issuerDomainNames first, then meta.caaIdentities (normalized), else none", () => {
     assert.deepEqual(
       persistDirectoryInfo({ issuerDomainNames: ["authority.example"], caaIdentities: ["other.example"] }),
-      { issuerDomainNames: ["authority.example"], source: "issuerDomainNames", accountHashPrefix: undefined },
+      {
+        issuerDomainNames: ["authority.example"],
+        source: "issuerDomainNames",
+        accountHashPrefix: undefined,
+        caaIdentities: ["other.example"],
+      },
     );
     assert.deepEqual(persistDirectoryInfo({ caaIdentities: ["LetsEncrypt.org."] }), {
       issuerDomainNames: ["letsencrypt.org"],
@@ -239,6 +244,14 @@ describe("draft -02 3.1/3.2: issuer domain names from the directory and the chal
     refused({ issuerDomainNames: Array.from({ length: 11 }, (_, i) => `c${i}.example`) }, /malformed/);
     refused({ issuerDomainNames: ["Authority.example"] }, /malformed/);
     refused({ issuerDomainNames: ["b.example"] }, /announces authority\.example, which it leaves out/);
+    const withCaa = persistDirectoryInfo({
+      issuerDomainNames: ["authority.example"],
+      caaIdentities: ["authority.example"],
+    });
+    assert.throws(
+      () => challengeIssuers({ issuerDomainNames: ["authority.example", "b.example"] }, withCaa, "x"),
+      /it names b\.example, which the directory's caaIdentities do not/,
+    );
   });
 });
 
