@@ -31,6 +31,10 @@ let nonce = 0;
 const log: string[] = [];
 const answered = new Set<string>();
 let leafPem = "";
+/** The CA refuses the record it finds (its own DNS view differs from wile's). */
+let refuse = false;
+const challengeStatus = (i: number) =>
+  answered.has(`/chall/${i}`) ? (refuse ? "invalid" : "valid") : "pending";
 
 const NAMES = ["example.com", "*.example.com"];
 
@@ -51,12 +55,15 @@ function payloadOf(body: string): unknown {
 const challenge = (i: number) => ({
   type: "dns-persist-01",
   url: `${base}/chall/${i}`,
-  status: answered.has(`/chall/${i}`) ? "valid" : "pending",
+  status: challengeStatus(i),
   issuerDomainNames: ["authority.example"],
+  ...(refuse && answered.has(`/chall/${i}`)
+    ? { error: { type: "urn:ietf:params:acme:error:unauthorized", detail: "No valid TXT record found" } }
+    : {}),
 });
 const authz = (i: number) => ({
   identifier: { type: "dns", value: "example.com" },
-  status: answered.has(`/chall/${i}`) ? "valid" : "pending",
+  status: challengeStatus(i),
   ...(i === 1 ? { wildcard: true } : {}),
   challenges: [
     { type: "http-01", url: `${base}/chall/h${i}`, token: "tok", status: "pending" },
@@ -64,7 +71,13 @@ const authz = (i: number) => ({
   ],
 });
 const order = () => ({
-  status: leafPem ? "valid" : answered.size === 2 ? "ready" : "pending",
+  status: leafPem
+    ? "valid"
+    : refuse && answered.size > 0
+      ? "invalid"
+      : answered.size === 2
+        ? "ready"
+        : "pending",
   identifiers: NAMES.map((value) => ({ type: "dns", value })),
   authorizations: [`${base}/authz/0`, `${base}/authz/1`],
   finalize: `${base}/finalize`,
@@ -129,6 +142,7 @@ beforeEach(() => {
   log.length = 0;
   answered.clear();
   leafPem = "";
+  refuse = false;
 });
 
 function config(): RenewalConfig {
@@ -184,6 +198,27 @@ describe("wile issue --challenge dns-persist-01 against a CA offering it", () =>
       /\*\.example\.com[\s\S]*lacks policy=wildcard/,
     );
     assert.deepEqual(answers(), []);
+  });
+
+  test("the CA refuses the record after all: its problem, and a hint at wile dns-persist", async () => {
+    refuse = true;
+    const zone = {
+      "_validation-persist.example.com": [`authority.example; accounturi=${account()}; policy=wildcard`],
+    };
+    await assert.rejects(
+      issueFromConfig(config(), {
+        home: tempDir("wile-persist-home-"),
+        logger: silentLogger,
+        waitForTxt: dnsDouble(zone, []),
+      }),
+      (e: Error) => {
+        assert.ok(e instanceof WileError);
+        assert.match(e.message, /example\.com \(dns-persist-01\): No valid TXT record found/);
+        assert.match(e.hint ?? "", /For dns-persist-01: .*wile dns-persist -d NAME/);
+        assert.doesNotMatch(e.hint ?? "", /For http-01/);
+        return true;
+      },
+    );
   });
 
   test("the right record: both challenges answered with {}, issued, renewal.json and wile list say so", async () => {
