@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ChallengeContext } from "../../../src/acme/solver";
+import type { ChallengeContext, Solver } from "../../../src/acme/solver";
 import {
   acceptedAccountUris,
   challengeIssuers,
@@ -24,6 +24,7 @@ import {
 } from "../../../src/challenges/dns-persist-01";
 import { parsePersistUntil, recordNames } from "../../../src/cli/commands/dns-persist";
 import { pairNamesWithWebroots } from "../../../src/cli/options";
+import { solversFor } from "../../../src/flow/solvers";
 import { challengeType, parseRenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
@@ -454,5 +455,39 @@ describe("the choice on the command line and in renewal.json", () => {
       { type: "mixed", webroots: { "example.com": "/srv" }, persist: [] },
       /\*\.example\.com" is missing \(a wildcard is proved with dns-01 or dns-persist-01\)/,
     );
+  });
+});
+
+describe("solversFor: the names in challenge.persist share one dns-persist-01 solver", () => {
+  test("a name and its wildcard get it; a webroot name gets http-01; made only when asked for", () => {
+    let made = 0;
+    const persist: Solver = { type: "dns-persist-01", present: async () => {}, cleanup: async () => {} };
+    const webroot: Solver = { type: "http-01", present: async () => {}, cleanup: async () => {} };
+    const solverFor = solversFor(
+      {
+        name: "_.example.com",
+        challenge: {
+          type: "mixed",
+          webroots: { "www.example.com": "/srv" },
+          persist: ["example.com", "*.example.com"],
+        },
+      },
+      "renewal.json",
+      {
+        logger: silentLogger,
+        env: {},
+        check: async () => {},
+        webroot: () => webroot,
+        persist: () => {
+          made++;
+          return persist;
+        },
+      },
+    );
+    assert.equal(made, 0);
+    assert.equal(solverFor({ type: "dns", value: "example.com" }, true), persist);
+    assert.equal(solverFor({ type: "dns", value: "example.com" }, false), persist);
+    assert.equal(solverFor({ type: "dns", value: "www.example.com" }, false), webroot);
+    assert.equal(made, 1);
   });
 });
