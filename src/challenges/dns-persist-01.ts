@@ -382,7 +382,8 @@ export class DnsPersistSolver implements Solver {
   private warnIfEnding(fqdn: string, values: string[], want: PersistWant): void {
     for (const v of values) {
       const p = parseIssueValue(v);
-      if (typeof p === "string" || recordMiss(p, want)) continue;
+      if (typeof p === "string" || !want.issuers.includes(p.issuerDomainName.toLowerCase())) continue;
+      if (recordMiss(p, want)) continue;
       const until = p.params.get("persistuntil");
       if (until === undefined) return;
       const ms = Number(until) * 1000;

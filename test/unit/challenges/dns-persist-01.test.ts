@@ -344,6 +344,23 @@ describe("DnsPersistSolver", () => {
     );
   });
 
+  test("a record that ends within 30 days passes with a warning", async () => {
+    const warnings: string[] = [];
+    const soon = Math.floor(NOW / 1000) + 10 * 86_400;
+    const s = new DnsPersistSolver({
+      account: () => ({ url: ACCOUNT, thumbprint: THUMB }),
+      directory: () => persistDirectoryInfo({ issuerDomainNames: ["authority.example"] }),
+      waitForTxt: lookup({
+        "_validation-persist.example.com": [`authority.example; accounturi=${ACCOUNT}; persistUntil=${soon}`],
+      }),
+      logger: { ...silentLogger, warn: (m) => warnings.push(m) },
+      now: () => NOW,
+    });
+    await s.preflight(ctx("example.com"));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] as string, /stops counting at 2026-12-09T00:00:00\.000Z \(persistUntil\)/);
+  });
+
   test("a -01 challenge's own accounturi is what the CA expects", async () => {
     const other = "https://ca.example/acct/alias-9";
     await solver({ "_validation-persist.example.com": [`authority.example; accounturi=${other}`] }).preflight(
