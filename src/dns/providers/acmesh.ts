@@ -31,9 +31,9 @@
  * rewrite account.conf in place).
  */
 import { statSync } from "node:fs";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { ensureDir, readFileIfExists, writeFileAtomic } from "../../store/fs-safe";
 import { WileError } from "../../util/errors";
 import { commandEnv } from "../../util/programs";
 import { integer, path, required, SettingError, text, withDefault } from "../../util/settings";
@@ -114,9 +114,9 @@ const SAVED_LINE = /^(SAVED_[A-Za-z0-9_]+)='[^'\n]*'$/;
  * account.conf `from` whose keys it lacks. Returns the keys copied.
  */
 export async function importSavedValues(file: string, from: string): Promise<string[]> {
-  const ours = await readFileIfExists(file);
-  const theirs = (await readFileIfExists(from).catch(() => null)) ?? "";
-  const have = new Set((ours ?? "").split("\n").flatMap((l) => SAVED_LINE.exec(l)?.[1] ?? []));
+  const ours = await readFile(file, "utf8").catch(missingAs(""));
+  const theirs = await readFile(from, "utf8").catch(() => "");
+  const have = new Set(ours.split("\n").flatMap((l) => SAVED_LINE.exec(l)?.[1] ?? []));
   const add: string[] = [];
   for (const line of theirs.split("\n")) {
     const key = SAVED_LINE.exec(line)?.[1];
@@ -124,11 +124,18 @@ export async function importSavedValues(file: string, from: string): Promise<str
     have.add(key);
     add.push(line);
   }
-  if (ours === null || add.length > 0) {
-    const sep = ours === null || ours === "" || ours.endsWith("\n") ? "" : "\n";
-    await writeFileAtomic(file, `${ours ?? ""}${sep}${add.map((l) => `${l}\n`).join("")}`, 0o600);
-  }
+  // Appended, as acme.sh's _setopt appends a new key; the mode applies when the file is made.
+  const sep = ours === "" || ours.endsWith("\n") || add.length === 0 ? "" : "\n";
+  await appendFile(file, `${sep}${add.map((l) => `${l}\n`).join("")}`, { mode: 0o600 });
   return add.map((l) => l.slice(0, l.indexOf("=")));
+}
+
+/** For a read's catch: `value` when the file does not exist, the error otherwise. */
+function missingAs<T>(value: T): (err: NodeJS.ErrnoException) => T {
+  return (err) => {
+    if (err.code === "ENOENT") return value;
+    throw err;
+  };
 }
 
 /** One acme.sh run at a time in this process. */
@@ -186,7 +193,7 @@ export const acmeshProvider = defineDnsProvider({
       const what = `acme.sh's ${fn} ${record.fqdn}`;
       let copied: string[];
       try {
-        await ensureDir(join(confHome, "domains"));
+        await mkdir(join(confHome, "domains"), { recursive: true, mode: 0o700 });
         copied = await importSavedValues(accountConf, theirConf);
       } catch (err) {
         throw new WileError(`could not prepare ${confHome} for ${what}: ${(err as Error).message}`, {
