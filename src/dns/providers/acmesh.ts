@@ -24,8 +24,8 @@
  * through the environment; the script saves them in account.conf (SAVED_CF_Token='...') and reads
  * them from there when the environment lacks them, so renewals from cron need no environment.
  * Fallback for operators moving from acme.sh: SAVED_* values of acme.sh's own account.conf
- * ($LE_CONFIG_HOME, else acme.sh's directory) that wile's file lacks are copied into it before each
- * run; acme.sh's file is only read.
+ * ($ACCOUNT_CONF_PATH, else in $LE_CONFIG_HOME, else in acme.sh's directory) that wile's file lacks
+ * are copied into it before each run; acme.sh's file is only read.
  *
  * Runs are one at a time in this process (acme.sh runs its hooks one after the other, and they
  * rewrite account.conf in place).
@@ -186,7 +186,7 @@ export const acmeshProvider = defineDnsProvider({
     const accountConf = join(confHome, "account.conf");
     const timeoutMs = c.timeout * 1000;
     const baseEnv = ctx.env ?? process.env;
-    const theirConf = join(baseEnv.LE_CONFIG_HOME || dirname(acmesh), "account.conf");
+    const theirConf = baseEnv.ACCOUNT_CONF_PATH || join(baseEnv.LE_CONFIG_HOME || dirname(acmesh), "account.conf");
 
     const runHook = async (add: boolean, record: DnsRecord): Promise<void> => {
       const fn = `${c.script}_${add ? "add" : "rm"}`;

@@ -15,12 +15,15 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { type DnsRecord, readProviderSettings } from "../../../src/dns/provider";
 import { acmeshProvider, importSavedValues, locateAcmesh } from "../../../src/dns/providers/acmesh";
 import { dnsProvider, providerFromName } from "../../../src/dns/registry";
+import { solversFor } from "../../../src/flow/solvers";
 import { WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { SettingError } from "../../../src/util/settings";
@@ -158,6 +161,68 @@ describe("acmesh: the driver runs dns_x_add / dns_x_rm with acme.sh's functions"
     );
   });
 
+  test("an HTTP API script: acme.sh's _post and _get (curl), headers in _H1, HTTP_HEADER in wile's home", async () => {
+    const seen: { method?: string; url?: string; auth?: string; ua?: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        seen.push({
+          method: req.method,
+          url: req.url,
+          auth: req.headers.authorization,
+          ua: req.headers["user-agent"],
+          body,
+        });
+        res.setHeader("Content-Type", "application/json");
+        res.end(req.method === "GET" ? '{"result":[{"id":"rec-42"}]}' : '{"success":true}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { acmesh, home } = install("http", {
+        "dns_api.sh": [
+          "dns_api_add() {",
+          '  export _H1="Authorization: Bearer $API_TOKEN"',
+          `  body="$(printf '{"name":"%s","content":"%s"}' "$1" "$2")"`,
+          '  response="$(_post "$body" "$API_URL/records" "" "POST" "application/json")"',
+          '  _contains "$response" \'"success":true\' || { _err "add failed: $response"; return 1; }',
+          '  grep -q "^HTTP/1.1 200" "$HTTP_HEADER" || { _err "no header in $HTTP_HEADER"; return 1; }',
+          '  echo "$HTTP_HEADER" >"$API_OUT"',
+          "}",
+          "dns_api_rm() {",
+          '  export _H1="Authorization: Bearer $API_TOKEN"',
+          '  id="$(_get "$API_URL/records?name=$1" | _egrep_o \'"id":"[^"]*"\' | cut -d \'"\' -f 4)"',
+          '  _post "" "$API_URL/records/$id" "" "DELETE" >/dev/null',
+          "}",
+          "",
+        ].join("\n"),
+      });
+      const out = join(dir, "http.out");
+      const p = provider({ script: "dns_api", acmesh }, home, {
+        PATH: process.env.PATH,
+        API_URL: api,
+        API_TOKEN: "t0ken",
+        API_OUT: out,
+      });
+      await p.present(record("v-1"));
+      await p.cleanup(record("v-1"));
+      assert.equal(readFileSync(out, "utf8").trim(), join(home, "dns", "acmesh", "http.header"));
+      assert.deepEqual(
+        seen.map((x) => [x.method, x.url, x.auth, x.body]),
+        [
+          ["POST", "/records", "Bearer t0ken", '{"name":"_acme-challenge.example.com","content":"v-1"}'],
+          ["GET", "/records?name=_acme-challenge.example.com", "Bearer t0ken", ""],
+          ["DELETE", "/records/rec-42", "Bearer t0ken", ""],
+        ],
+      );
+      assert.match(seen[0]?.ua ?? "", /^acme\.sh\//);
+    } finally {
+      server.close();
+    }
+  });
+
   test("runs one at a time (scripts rewrite account.conf in place)", async () => {
     const log = join(dir, "serial.log");
     const { acmesh, home } = install("serial", {
@@ -187,6 +252,52 @@ describe("acmesh: names, settings, finding acme.sh", () => {
     assert.equal(providerFromName("exec:foo"), undefined);
     assert.equal(providerFromName("nope:dns_cf"), undefined);
     assert.equal(dnsProvider("acmesh"), acmeshProvider);
+  });
+
+  test("renewal.json: acme.sh or the script gone is an error naming the field; the provider gets the home", async () => {
+    const { acmesh, home } = install("renewal", {
+      "dns_home.sh": 'dns_home_add() {\n  echo "$LE_CONFIG_HOME" >"$HOME_OUT"\n}\n',
+    });
+    const file = "/h/certs/example.com/renewal.json";
+    const deps = { logger: silentLogger, env: {}, home, check: async () => {}, webroot: () => assert.fail() };
+    const at = (entry: { provider: string; [k: string]: unknown }) => () =>
+      solversFor(
+        { name: "example.com", challenge: { type: "dns-01", webroots: {}, dns: { "example.com": entry } } },
+        file,
+        deps,
+      );
+    assert.throws(at({ provider: "acmesh", script: "dns_gone", acmesh }), (e: unknown) => {
+      assert.ok(e instanceof WileError);
+      assert.match(
+        e.message,
+        /"challenge\.dns\.example\.com\.script" is not one of acme\.sh's dnsapi scripts/,
+      );
+      return true;
+    });
+    assert.throws(
+      at({ provider: "acmesh", script: "dns_home", acmesh: join(dir, "gone") }),
+      /"challenge\.dns\.example\.com\.acmesh" has no acme\.sh/,
+    );
+    const out = join(dir, "home.out");
+    const solverFor = solversFor(
+      {
+        name: "example.com",
+        challenge: {
+          type: "dns-01",
+          webroots: {},
+          dns: { "example.com": { provider: "acmesh", script: "dns_home", acmesh } },
+        },
+      },
+      file,
+      { ...deps, env: { PATH: process.env.PATH, HOME_OUT: out } },
+    );
+    const solver = solverFor({ type: "dns", value: "example.com" }, false);
+    await solver.present({
+      identifier: { type: "dns", value: "example.com" },
+      token: "t",
+      keyAuthorization: "t.x",
+    } as never);
+    assert.equal(readFileSync(out, "utf8").trim(), join(home, "dns", "acmesh"));
   });
 
   test("script names: dns_ and lower-case letters, digits, _", () => {
