@@ -186,7 +186,8 @@ export const acmeshProvider = defineDnsProvider({
     const accountConf = join(confHome, "account.conf");
     const timeoutMs = c.timeout * 1000;
     const baseEnv = ctx.env ?? process.env;
-    const theirConf = baseEnv.ACCOUNT_CONF_PATH || join(baseEnv.LE_CONFIG_HOME || dirname(acmesh), "account.conf");
+    const theirConf =
+      baseEnv.ACCOUNT_CONF_PATH || join(baseEnv.LE_CONFIG_HOME || dirname(acmesh), "account.conf");
 
     const runHook = async (add: boolean, record: DnsRecord): Promise<void> => {
       const fn = `${c.script}_${add ? "add" : "rm"}`;

@@ -209,6 +209,7 @@ describe("acmesh: the driver runs dns_x_add / dns_x_rm with acme.sh's functions"
       await p.present(record("v-1"));
       await p.cleanup(record("v-1"));
       assert.equal(readFileSync(out, "utf8").trim(), join(home, "dns", "acmesh", "http.header"));
+      assert.equal(statSync(join(home, "dns", "acmesh", "http.header")).mode & 0o777, 0o600, "umask 077");
       assert.deepEqual(
         seen.map((x) => [x.method, x.url, x.auth, x.body]),
         [
