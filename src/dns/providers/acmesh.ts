@@ -138,6 +138,19 @@ function missingAs<T>(value: T): (err: NodeJS.ErrnoException) => T {
   };
 }
 
+/**
+ * acme.sh's own debugging and logging switches, left out of the scripts' environment: its debug
+ * output and log show request bodies and headers (API keys), and its log file is acme.sh's, not
+ * wile's. A failing script's message shows its _err and _info lines only.
+ */
+const QUIET = ["DEBUG", "OUTPUT_INSECURE", "LOG_FILE", "LOG_LEVEL", "SYS_LOG"];
+
+function scriptEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out = commandEnv(env);
+  for (const name of QUIET) delete out[name];
+  return out;
+}
+
 /** One acme.sh run at a time in this process. */
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -212,7 +225,7 @@ export const acmeshProvider = defineDnsProvider({
         r = await run(["/bin/sh", "-c", DRIVER, "wile-acmesh", acmesh, api, fn, record.fqdn, record.value], {
           timeoutMs,
           env: {
-            ...commandEnv(baseEnv),
+            ...scriptEnv(baseEnv),
             _SCRIPT_HOME: dirname(acmesh),
             LE_WORKING_DIR: dirname(acmesh),
             LE_CONFIG_HOME: confHome,

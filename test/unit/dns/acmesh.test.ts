@@ -224,6 +224,38 @@ describe("acmesh: the driver runs dns_x_add / dns_x_rm with acme.sh's functions"
     }
   });
 
+  test("acme.sh's debug output and log stay off (they show API keys); --acmesh-timeout stops a script", async () => {
+    const log = join(dir, "acme.log");
+    const { acmesh, home } = install("quiet", {
+      "dns_chatty.sh":
+        'dns_chatty_add() {\n  _debug token "$CHATTY_TOKEN"\n  _err "refused"\n  return 1\n}\n',
+      "dns_slowpoke.sh": "dns_slowpoke_add() {\n  sleep 5\n}\n",
+    });
+    const env = {
+      PATH: process.env.PATH,
+      CHATTY_TOKEN: "chatty-secret-1234",
+      DEBUG: "3",
+      OUTPUT_INSECURE: "1",
+      LOG_FILE: log,
+      LOG_LEVEL: "3",
+    };
+    await assert.rejects(
+      provider({ script: "dns_chatty", acmesh }, home, env).present(record("v")),
+      (e: unknown) => {
+        assert.ok(e instanceof WileError);
+        assert.match(e.message, /failed \(exit 1\): refused$/);
+        return true;
+      },
+    );
+    assert.equal(existsSync(log), false);
+    const started = Date.now();
+    await assert.rejects(
+      provider({ script: "dns_slowpoke", acmesh, timeout: 1 }, home).present(record("v")),
+      /acme\.sh's dns_slowpoke_add _acme-challenge\.example\.com failed \(timed out after 1 s\)/,
+    );
+    assert.ok(Date.now() - started < 4000);
+  });
+
   test("runs one at a time (scripts rewrite account.conf in place)", async () => {
     const log = join(dir, "serial.log");
     const { acmesh, home } = install("serial", {
