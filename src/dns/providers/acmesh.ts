@@ -36,13 +36,12 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { WileError } from "../../util/errors";
 import { commandEnv } from "../../util/programs";
-import { integer, path, required, SettingError, text, withDefault } from "../../util/settings";
-import { describeExit, lastLines, run } from "../../util/spawn";
+import { commandTimeout, path, required, SettingError, text } from "../../util/settings";
 import { printable } from "../../util/text";
+import { runRecordCommand } from "../command";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
 export const ACMESH_TIMEOUT_S = 300;
-const MAX_TIMEOUT_S = 3600;
 
 /** A dnsapi script's name, as acme.sh's --dns takes it. */
 export const SCRIPT_NAME = /^dns_[a-z0-9_]+$/;
@@ -177,16 +176,7 @@ export const acmeshProvider = defineDnsProvider({
       help: "acmesh: acme.sh (the script or its directory, whose dnsapi/ holds the scripts); default $LE_WORKING_DIR, else ~/.acme.sh",
     }),
     /** Seconds. */
-    timeout: withDefault(
-      integer({
-        arg: "SECONDS",
-        help: `acmesh: stop the script after this long (default ${ACMESH_TIMEOUT_S}, at most ${MAX_TIMEOUT_S})`,
-        min: 1,
-        max: MAX_TIMEOUT_S,
-        what: "whole seconds",
-      }),
-      ACMESH_TIMEOUT_S,
-    ),
+    timeout: commandTimeout({ what: "acmesh: stop the script", fallback: ACMESH_TIMEOUT_S }),
   },
   env: { acmesh: ["LE_WORKING_DIR"] },
   check(c) {
@@ -220,9 +210,9 @@ export const acmeshProvider = defineDnsProvider({
         );
       }
       ctx.logger.debug(`running ${what} (${api})`);
-      let r: Awaited<ReturnType<typeof run>>;
-      try {
-        r = await run(["/bin/sh", "-c", DRIVER, "wile-acmesh", acmesh, api, fn, record.fqdn, record.value], {
+      await runRecordCommand(
+        ["/bin/sh", "-c", DRIVER, "wile-acmesh", acmesh, api, fn, record.fqdn, record.value],
+        {
           timeoutMs,
           env: {
             ...scriptEnv(baseEnv),
@@ -233,17 +223,12 @@ export const acmeshProvider = defineDnsProvider({
             DOMAIN_CONF: join(confHome, "domains", `${record.identifier}.conf`),
             NO_TIMESTAMP: "1",
           },
-        });
-      } catch (err) {
-        throw new WileError(`could not run ${what}: ${(err as Error).message}`);
-      }
-      if (r.code === 0 && !r.timedOut) return;
-      const output = lastLines(r);
-      throw new WileError(`${what} failed (${describeExit(r, timeoutMs)})${output ? `: ${output}` : ""}`, {
-        hint: add
-          ? `The script's credentials are the variables acme.sh's wiki names for ${c.script} (https://github.com/acmesh-official/acme.sh/wiki/dnsapi), from the environment or saved in ${accountConf}; try the same with acme.sh --issue --dns ${c.script} --debug to see more.`
-          : `Remove the TXT value ${record.value} at ${record.fqdn} by hand if it is still there.`,
-      });
+          what,
+          add,
+          record,
+          addHint: `The script's credentials are the variables acme.sh's wiki names for ${c.script} (https://github.com/acmesh-official/acme.sh/wiki/dnsapi), from the environment or saved in ${accountConf}; try the same with acme.sh --issue --dns ${c.script} --debug to see more.`,
+        },
+      );
     };
     const queued = (add: boolean, record: DnsRecord): Promise<void> => {
       const p = queue.then(() => runHook(add, record));
