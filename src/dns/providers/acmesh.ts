@@ -30,7 +30,7 @@
  * Runs are one at a time in this process (acme.sh runs its hooks one after the other, and they
  * rewrite account.conf in place).
  */
-import { statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -87,6 +87,8 @@ export function locateAcmesh(
       throw new SettingError("acmesh", `has no acme.sh (${where} is not a file): ${GET_ACMESH}`);
     throw new SettingError(undefined, `acme.sh is not at ${where} (the default place): ${GET_ACMESH}`);
   }
+  // Through a symlink (/usr/local/bin/acme.sh) to where its dnsapi/ is, as acme.sh finds its home.
+  acmesh = realpathSync(acmesh);
   const api = join(dirname(acmesh), "dnsapi", `${c.script}.sh`);
   if (!isFile(api)) {
     throw new SettingError(

@@ -13,6 +13,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:http";
@@ -352,6 +353,13 @@ describe("acmesh: names, settings, finding acme.sh", () => {
     const api = join(acmesh, "dnsapi", "dns_test.sh");
     assert.deepEqual(locateAcmesh({ script: "dns_test", acmesh }), { acmesh: join(acmesh, "acme.sh"), api });
     assert.deepEqual(locateAcmesh({ script: "dns_test", acmesh: join(acmesh, "acme.sh") }), {
+      acmesh: join(acmesh, "acme.sh"),
+      api,
+    });
+    const bin = join(dir, "locate-bin");
+    mkdirSync(bin);
+    symlinkSync(join(acmesh, "acme.sh"), join(bin, "acme.sh"));
+    assert.deepEqual(locateAcmesh({ script: "dns_test", acmesh: join(bin, "acme.sh") }), {
       acmesh: join(acmesh, "acme.sh"),
       api,
     });
