@@ -121,6 +121,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
     env: process.env,
+    home: deps.home,
     check: deps.dnsCheck ?? uncheckedPropagation(logger),
     webroot: () =>
       new WebrootSolver({

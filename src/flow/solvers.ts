@@ -18,6 +18,8 @@ export interface SolverDeps {
   logger: Logger;
   /** Where provider credentials come from besides renewal.json. */
   env: Record<string, string | undefined>;
+  /** wile's home, for providers that keep state there (acmesh). */
+  home?: string;
   /** The home config's `dns` section: provider name -> settings (credentials). */
   dnsConfig?: Record<string, Record<string, unknown>>;
   check: PropagationCheck;
@@ -62,7 +64,7 @@ export function solversFor(
           ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
           : renewalFieldError(file, `${field}.${err.key}`, err.message);
       }
-      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env });
+      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env, home: deps.home });
       solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
       byEntry.set(json, solver);
     }

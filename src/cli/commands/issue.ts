@@ -132,6 +132,7 @@ export const issueCommand: Command = {
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
+    "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
   async run(ctx) {
