@@ -101,6 +101,8 @@ export interface DnsLeftoverDeps {
   env: Record<string, string | undefined>;
   /** The home config's dns section (credentials). */
   dnsConfig?: Record<string, Record<string, unknown>> | undefined;
+  /** wile's home, for providers that keep state there (acmesh). */
+  home?: string;
 }
 
 /**
@@ -152,7 +154,7 @@ export function dnsLeftovers(home: string, env: Record<string, string | undefine
           return undefined;
         },
       );
-      return removeDnsLeftovers(file, { logger, env, dnsConfig });
+      return removeDnsLeftovers(file, { logger, env, dnsConfig, home });
     },
   };
 }

@@ -1,12 +1,15 @@
 import type { KeyObject } from "node:crypto";
+import { resolveTxt } from "node:dns/promises";
 import { lstat } from "node:fs/promises";
 import { join } from "node:path";
+import type { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import type { PropagationCheck } from "../challenges/dns-01";
+import { DnsPersistSolver, persistDirectoryInfo, type WaitForTxt } from "../challenges/dns-persist-01";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
 import { createCsr } from "../crypto/csr";
@@ -57,7 +60,30 @@ export interface IssueDeps {
   dnsCheck?: PropagationCheck;
   /** The home config's dns section (provider credentials); read from config.json when absent. */
   dnsConfig?: Record<string, Record<string, unknown>>;
+  /** dns-persist-01: waits until the persistent record is right (default: one lookup, until issue 11 part 2's waitForTxt). */
+  waitForTxt?: WaitForTxt;
 }
+
+/**
+ * Stand-in for issue 11 part 2's waitForTxt (src/dns/propagation.ts), which replaces it at merge:
+ * one lookup of `fqdn` through the system resolver, no waiting, no authoritative servers.
+ */
+export const lookupTxtOnce: WaitForTxt = async (fqdn, accept, opts) => {
+  let values: string[];
+  try {
+    values = (await resolveTxt(fqdn)).map((strings) => strings.join(""));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOTFOUND" && code !== "ENODATA") {
+      throw new WileError(
+        `could not look up ${fqdn} (TXT) for ${opts.what}: ${code ?? (err as Error).message}`,
+      );
+    }
+    values = [];
+  }
+  const why = accept(values);
+  if (why !== undefined) throw new WileError(`${opts.what} is not in place at ${fqdn}: ${why}`);
+};
 
 /** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
 function uncheckedPropagation(logger: Logger): PropagationCheck {
@@ -98,7 +124,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const dnsFile = dnsJournalPath(deps.home, cfg.name);
   const usesDns = Object.keys(cfg.challenge.dns ?? {}).length > 0 || (await exists(dnsFile));
   const dnsConfig = deps.dnsConfig ?? (usesDns ? (await readConfig(deps.home)).dns : undefined);
-  await removeDnsLeftovers(dnsFile, { logger, env: process.env, dnsConfig });
+  await removeDnsLeftovers(dnsFile, { logger, env: process.env, dnsConfig, home: deps.home });
   const dnsJournal = new DnsJournal(dnsFile);
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
@@ -108,6 +134,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     env: process.env,
     dnsConfig,
     wrapProvider: (provider, entry) => journaled(provider, entry, dnsJournal),
+    home: deps.home,
     check: deps.dnsCheck ?? uncheckedPropagation(logger),
     webroot: () =>
       new WebrootSolver({
@@ -116,10 +143,26 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
         journal: new WebrootJournal(journalFile),
       }),
+    persist: () =>
+      new DnsPersistSolver({
+        account: () => {
+          if (!session) throw new Error("dns-persist-01: the account is not set up yet");
+          return { url: session.url, thumbprint: session.key.thumbprint };
+        },
+        directory: () => persistDirectoryInfo(directoryMeta),
+        waitForTxt: deps.waitForTxt ?? lookupTxtOnce,
+        names: cfg.challenge.persist ?? [],
+        logger,
+      }),
   });
+  // Set once the account is: the dns-persist-01 solver is only asked for during the order.
+  let session: AccountSession | undefined;
+  let directoryMeta: unknown;
   const trackedSolvers = new Map<Solver, Solver>();
   const solverOf = (identifier: Identifier, wildcard: boolean): Solver => {
     const solver = solverFor(identifier, wildcard);
+    // dns-persist-01 puts nothing in place, so an interrupt has nothing of it to clean up.
+    if (solver.type === "dns-persist-01") return solver;
     const known = trackedSolvers.get(solver);
     if (known) return known;
     const t = tracked(solver, live);
@@ -142,6 +185,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
       logger,
     );
+    session = account;
+    directoryMeta = (await client.directory()).meta;
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const order = (replaces: string | undefined) =>

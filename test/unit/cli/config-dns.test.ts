@@ -9,30 +9,16 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
 import { dnsSettingOf, readCredential, shownDnsConfig } from "../../../src/cli/commands/config";
-import { runMain } from "../../../src/main";
 import { updateConfig } from "../../../src/store/config";
 import { UsageError } from "../../../src/util/errors";
+import { runMainCaptured } from "../../helpers/run-main";
 
 const base = mkdtempSync(join(tmpdir(), "wile-unit-config-dns-"));
 after(() => rmSync(base, { recursive: true, force: true }));
 
 const SECRET = Buffer.alloc(32, 9).toString("base64");
 
-async function wile(home: string, args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runMain(
-    ["config", "--home", home, ...args],
-    { NO_COLOR: "1" },
-    {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      stderrIsTTY: false,
-      stdoutIsTTY: false,
-    },
-  );
-  return { code, stdout, stderr };
-}
+const wile = (home: string, args: string[]) => runMainCaptured(["config", "--home", home, ...args]);
 
 describe("wile config: DNS credentials", () => {
   test("the value comes from stdin: one line, the final newline dropped", async () => {

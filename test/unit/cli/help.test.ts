@@ -5,23 +5,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { targetOptions } from "../../../src/cli/deploy-options";
 import { TARGET_KINDS } from "../../../src/deploy/registry";
-import { runMain } from "../../../src/main";
+import { runMainCaptured } from "../../helpers/run-main";
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runMain(
-    argv,
-    { NO_COLOR: "1" },
-    {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      stderrIsTTY: false,
-      stdoutIsTTY: false,
-    },
-  );
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runMainCaptured(argv);
 
 describe("help", () => {
   test("every command has --help with usage and examples", async () => {
