@@ -12,6 +12,7 @@ import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
 import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
+import { DEFAULT_DNS_TIMEOUT_S, propagationCheck, recordLocator } from "../dns/propagation";
 import { CertStore } from "../store/certs";
 import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
 import type { RenewalConfig } from "../store/renewal";
@@ -50,17 +51,8 @@ export interface IssueDeps {
   replaces?: string;
   /** Called with the new serial just before the version is switched in (to note a deploy is due). */
   beforeInstall?: (serial: string) => Promise<void>;
-  /** dns-01: waits until the records are visible before the CA is asked (default: not checked yet, issue 11 part 2). */
+  /** dns-01: waits until the records are visible before the CA is asked (default: as renewal.json's challenge.dnsCheck says). */
   dnsCheck?: PropagationCheck;
-}
-
-/** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
-function uncheckedPropagation(logger: Logger): PropagationCheck {
-  return async (records) => {
-    logger.warn(
-      `not checking that ${[...new Set(records.map((r) => r.fqdn))].join(", ")} can be seen in DNS (not implemented yet); asking the CA now`,
-    );
-  };
 }
 
 /**
@@ -89,13 +81,24 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   // holds the lock.
   const journalFile = journalPath(deps.home, cfg.name);
   await removeLeftovers(journalFile, logger);
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const dnsCheck = cfg.challenge.dnsCheck ?? { timeout: DEFAULT_DNS_TIMEOUT_S };
+  const aliases = cfg.challenge.dnsAlias ?? {};
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
     env: process.env,
-    check: deps.dnsCheck ?? uncheckedPropagation(logger),
+    check: deps.dnsCheck ?? propagationCheck(dnsCheck, { logger, deadline }),
+    locate: recordLocator({
+      ...(dnsCheck.resolvers ? { resolvers: dnsCheck.resolvers } : {}),
+      alias: (name) =>
+        [name, `*.${name}`].map((n) => (Object.hasOwn(aliases, n) ? aliases[n] : undefined)).find(Boolean),
+      lenient: dnsCheck.skip === true,
+      logger,
+    }),
     webroot: () =>
       new WebrootSolver({
         webroots: new Map(Object.entries(cfg.challenge.webroots)),
@@ -118,7 +121,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const client =
     deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   try {
@@ -154,7 +156,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         ...(cfg.profile ? { profile: cfg.profile } : {}),
         ...(replaces ? { replaces } : {}),
         logger,
-        deadline: Date.now() + timeoutMs,
+        deadline,
       });
     let result: Awaited<ReturnType<typeof order>>;
     try {

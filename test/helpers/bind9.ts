@@ -231,9 +231,8 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
 
 /**
  * Options every `wile issue --dns ...` of an e2e test against this BIND9 passes, so that wile's
- * propagation check asks this server (test zones are not in the public DNS). Empty until the
- * propagation check's options exist (issue 11 part 2 fills it in).
+ * propagation check (and its CNAME lookup) asks this server: test zones are not in the public DNS.
  */
-export function wileDnsArgs(_bind: Bind9): string[] {
-  return [];
+export function wileDnsArgs(bind: Bind9): string[] {
+  return ["--dns-resolvers", bind.serverArg];
 }
