@@ -220,6 +220,10 @@ async function look(
   }
   if (m.rcode !== 0 && m.rcode !== 3) return `answered ${rcodeName(m.rcode)}`;
   const values = m.answers.flatMap((rr) => (rr.data?.type === "TXT" ? [rr.data.strings.join("")] : []));
+  const alias = m.answers.find((rr) => rr.data?.type === "CNAME" && sameName(rr.name, fqdn));
+  if (values.length === 0 && alias?.data?.type === "CNAME") {
+    return `an alias (CNAME) of ${printable(alias.data.name, 120)}, no TXT record`;
+  }
   return accept(values);
 }
 

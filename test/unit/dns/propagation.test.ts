@@ -228,8 +228,20 @@ describe("waitForTxt", () => {
       ...servers({
         "192.0.2.1": () => answer({ rcode: 2 }),
         "198.51.100.2": () => answer({ answers: txt(FQDN, "stale-value") }),
+        "127.0.0.1": () => answer({ answers: [rr(FQDN, { type: "CNAME", name: "elsewhere.test" })] }),
       }),
     });
+    await assert.rejects(
+      waitForTxt(FQDN, allValues(["v1"]), {
+        servers: [{ host: "127.0.0.1", port: 53 }],
+        timeoutMs: 100,
+        logger: silentLogger,
+        what: "r",
+        io: s.io,
+      }),
+      /127\.0\.0\.1:53: an alias \(CNAME\) of elsewhere\.test, no TXT record/,
+    );
+    s.sleeps.length = 0;
     await assert.rejects(
       waitForTxt(FQDN, allValues(["v1"]), {
         timeoutMs: 20_000,
