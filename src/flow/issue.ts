@@ -82,7 +82,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const journalFile = journalPath(deps.home, cfg.name);
   await removeLeftovers(journalFile, logger);
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const deadline = Date.now() + timeoutMs;
+  // The run's deadline (--timeout): a shared client (cron) carries this certificate's own.
+  const deadline = Math.min(Date.now() + timeoutMs, deps.client?.deadlineAt ?? Number.POSITIVE_INFINITY);
   const dnsCheck = cfg.challenge.dnsCheck ?? { timeout: DEFAULT_DNS_TIMEOUT_S };
   const aliases = cfg.challenge.dnsAlias ?? {};
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.

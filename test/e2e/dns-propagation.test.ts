@@ -224,6 +224,21 @@ describe("dns-01 propagation check against BIND9", { skip }, () => {
       assert.deepEqual(renewal.challenge.dnsAlias, { "d.example.test": "alias.test" });
     });
 
+    it("--no-dns-check: one line says so, nothing is waited for (the CNAME lookup still asks --dns-resolvers)", async () => {
+      const r = await issue(["skip.example.test"], ["--dns-resolvers", primary.serverArg, "--no-dns-check"]);
+      assert.equal(r.code, 0, dump(r));
+      const said = r.stderr.split("\n").filter((l) => /--no-dns-check\)|Waiting until/.test(l));
+      assert.deepEqual(said, [
+        "Not checking that _acme-challenge.skip.example.test can be seen in DNS (--no-dns-check); asking the CA now",
+      ]);
+      const renewal = JSON.parse(readFileSync(certFiles(home, "skip.example.test").renewal, "utf8"));
+      assert.deepEqual(renewal.challenge.dnsCheck, {
+        timeout: 180,
+        resolvers: [primary.serverArg],
+        skip: true,
+      });
+    });
+
     it("bad --dns-resolvers / --dns-timeout values: exit 2, nothing contacted, the hook never runs", async () => {
       for (const extra of [
         ["--dns-resolvers", "127.0.0.1:0"],

@@ -57,7 +57,8 @@ export interface Bind9Options {
   /**
    * Be a caching resolver instead, forwarding every question to this running instance and
    * following CNAMEs from one of its zones into another, as the CA's resolver does (an
-   * authoritative-only named answers the CNAME alone). `zones` are only waited for.
+   * authoritative-only named answers the CNAME alone). It keeps nothing in its cache (a renewal's
+   * new values right after an issuance are seen). `zones` are only waited for.
    */
   resolverFor?: Bind9;
 }
@@ -156,8 +157,8 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
           "  allow-recursion { 127.0.0.1; };",
           `  forwarders { 127.0.0.1 port ${opts.resolverFor.port}; };`,
           "  forward only;",
-          "  max-cache-ttl 1;",
-          "  max-ncache-ttl 1;",
+          "  max-cache-ttl 0;",
+          "  max-ncache-ttl 0;",
         ]
       : ["  recursion no;"]),
     "  dnssec-validation no;",

@@ -76,7 +76,7 @@ describe("wile issue --dns: usage errors before anything is contacted", () => {
       [[...dns, "--dns-alias", "bad name"], /--dns-alias "bad name" is not a DNS name/],
       [
         [...dns, "--no-dns-check", "--dns-timeout", "5"],
-        /--no-dns-check skips the check that --dns-timeout configures/,
+        /--no-dns-check skips the wait that --dns-timeout bounds/,
       ],
       [
         ["-d", "example.com", "-w", home, "--dns-timeout", "5"],
