@@ -219,6 +219,8 @@ async function look(
     return `error: ${printable((e as Error).message, 200)}`;
   }
   if (m.rcode !== 0 && m.rcode !== 3) return `answered ${rcodeName(m.rcode)}`;
+  // Asked as the zone's server, it must answer with authority: else it is a lame delegation.
+  if (!t.recursive && !m.aa) return "answered without authority (not serving the zone: a lame delegation?)";
   const values = m.answers.flatMap((rr) => (rr.data?.type === "TXT" ? [rr.data.strings.join("")] : []));
   const alias = m.answers.find((rr) => rr.data?.type === "CNAME" && sameName(rr.name, fqdn));
   if (values.length === 0 && alias?.data?.type === "CNAME") {

@@ -175,7 +175,8 @@ describe("waitForTxt", () => {
     Object.fromEntries(
       Object.entries(values).map(([host, h]) => [
         host,
-        (name: string) => (name === FQDN ? h() : answer({ rcode: 5 })),
+        // Authoritative answers unless a case says otherwise (aa: false).
+        async (name: string) => (name === FQDN ? { ...(await h()), aa: true } : answer({ rcode: 5 })),
       ]),
     );
 
@@ -265,6 +266,22 @@ describe("waitForTxt", () => {
       },
     );
     assert.deepEqual(s.sleeps, [250, 500, 1000, 2000, 4000, 4000, 4000, 4000, 250]);
+  });
+
+  test("an authoritative server answering without authority (lame) lags, named as such", async () => {
+    const s = scripted({
+      [RESOLVER.host]: resolver(),
+      "192.0.2.1": () => answer({ answers: txt(FQDN, "v1") }),
+      "198.51.100.2": () => answer({ aa: true, answers: txt(FQDN, "v1") }),
+    });
+    await assert.rejects(
+      waitForTxt(FQDN, allValues(["v1"]), { timeoutMs: 1000, logger: silentLogger, what: "r", io: s.io }),
+      (e: unknown) => {
+        assert.match((e as Error).message, /ns1\.example\.com \(192\.0\.2\.1\): answered without authority/);
+        assert.doesNotMatch((e as Error).message, /ns2\.other\.net/);
+        return true;
+      },
+    );
   });
 
   test("a server that does not answer is named with the error; the run's deadline ends the wait first", async () => {
