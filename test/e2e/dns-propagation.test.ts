@@ -217,11 +217,22 @@ describe("dns-01 propagation check against BIND9", { skip }, () => {
         ["--dns-resolvers", primary.serverArg, "--dns-alias", "alias.test", "--dns-timeout", "10"],
       );
       assert.equal(r.code, 0, dump(r));
+      // Said so, not found by the CNAME lookup (which would lead to the same place here).
+      assert.match(
+        r.stderr,
+        /_acme-challenge\.d\.example\.test goes to _acme-challenge\.alias\.test \(--dns-alias alias\.test\)/,
+      );
+      assert.doesNotMatch(r.stderr, /is an alias \(CNAME\)/);
       const calls = hookCalls("_acme-challenge.alias.test.");
       assert.equal(calls.length, 2, readFileSync(hookLog, "utf8"));
       assert.deepEqual(hookCalls("d.example.test"), [], "nothing written at the name itself");
       const renewal = JSON.parse(readFileSync(certFiles(home, "d.example.test").renewal, "utf8"));
       assert.deepEqual(renewal.challenge.dnsAlias, { "d.example.test": "alias.test" });
+      // A renewal replays the alias from renewal.json.
+      const renewed = await runWile(["renew", "d.example.test", "--force"], { home, timeoutMs: 60_000 });
+      assert.equal(renewed.code, 0, dump(renewed));
+      assert.match(renewed.stderr, /goes to _acme-challenge\.alias\.test \(--dns-alias alias\.test\)/);
+      assert.equal(hookCalls("_acme-challenge.alias.test.").length, 4);
     });
 
     it("--no-dns-check: one line says so, nothing is waited for (the CNAME lookup still asks --dns-resolvers)", async () => {
