@@ -1,6 +1,7 @@
 import type { DnsProviderKind } from "./provider";
 import { execProvider } from "./providers/exec";
 import { powerdnsProvider } from "./providers/powerdns";
+import { route53Provider } from "./providers/route53";
 
 /**
  * Every DNS provider, in the order help lists them. A new provider is one file in
@@ -9,6 +10,7 @@ import { powerdnsProvider } from "./providers/powerdns";
 export const DNS_PROVIDERS: readonly DnsProviderKind[] = [
   execProvider,
   powerdnsProvider,
+  route53Provider,
 ] as DnsProviderKind[];
 
 export function dnsProvider(name: string): DnsProviderKind | undefined {

@@ -12,38 +12,18 @@
  * without ours, or DELETE when nothing else is left. Changes through one provider go one at a time,
  * so that a name and its wildcard (same record name) cannot overwrite each other's value.
  *
- * TXT content is written the way PowerDNS presents it: a quoted string, `"` and `\` escaped.
+ * TXT content is written the way PowerDNS presents it: a quoted string, `"` and `\` escaped
+ * (quoteTxt in http-api.ts).
  */
 import { WileError } from "../../util/errors";
 import { required, text, withDefault } from "../../util/settings";
 import { isRecord } from "../../util/text";
-import { apiRequest, unexpectedAnswer } from "../http-api";
+import { apiRequest, changeTxtSet, oneAtATime, unexpectedAnswer, zoneCandidates } from "../http-api";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
 const NAME = "PowerDNS";
 /** Seconds; the TTL of a new TXT set (an existing set keeps its own). */
 export const PDNS_TTL = 120;
-
-/** `value` as PowerDNS TXT content: `"value"`, with `"` and `\` escaped. */
-export function pdnsTxtContent(value: string): string {
-  return `"${value.replace(/["\\]/g, "\\$&")}"`;
-}
-
-/**
- * The TXT value that PowerDNS content stands for: its quoted strings joined (a long value may be
- * split into several), escapes (`\"`, `\\`, `\DDD`) undone. Unquoted content is taken as it is.
- */
-export function pdnsTxtValue(content: string): string {
-  const parts = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
-  if (parts.length === 0) return content;
-  return parts
-    .map((m) =>
-      (m[1] as string).replace(/\\(\d{3}|.)/g, (_, e: string) =>
-        e.length === 3 ? String.fromCharCode(Number(e)) : e,
-      ),
-    )
-    .join("");
-}
 
 interface PdnsRecord {
   content: string;
@@ -69,29 +49,14 @@ export function txtRrsetChange(
   value: string,
   add: boolean,
 ): RrsetChange | undefined {
-  const records = current?.records ?? [];
-  const ours = (r: PdnsRecord) => pdnsTxtValue(r.content) === value;
-  if (add) {
-    if (records.some((r) => ours(r) && !r.disabled)) return undefined;
-    const kept = records.filter((r) => !ours(r));
-    return {
-      name,
-      type: "TXT",
-      ttl: current?.ttl ?? PDNS_TTL,
-      changetype: "REPLACE",
-      records: [...kept, { content: pdnsTxtContent(value), disabled: false }],
-    };
-  }
-  if (!records.some(ours)) return undefined;
-  const kept = records.filter((r) => !ours(r));
-  if (kept.length === 0) return { name, type: "TXT", changetype: "DELETE" };
-  return { name, type: "TXT", ttl: current?.ttl ?? PDNS_TTL, changetype: "REPLACE", records: kept };
-}
-
-/** The names to try as the zone of `fqdn`, longest first: `a.b.example.com.`, `b.example.com.`, ... */
-export function zoneCandidates(fqdn: string): string[] {
-  const labels = fqdn.replace(/\.$/, "").split(".");
-  return labels.map((_, i) => `${labels.slice(i).join(".")}.`);
+  const records = changeTxtSet(current?.records ?? [], value, add, {
+    content: (r) => r.content,
+    make: (content) => ({ content, disabled: false }),
+    active: (r) => !r.disabled,
+  });
+  if (!records) return undefined;
+  if (records.length === 0) return { name, type: "TXT", changetype: "DELETE" };
+  return { name, type: "TXT", ttl: current?.ttl ?? PDNS_TTL, changetype: "REPLACE", records };
 }
 
 /** The API's base `.../api/v1/servers/{server}` from the URL the operator gave (with or without /api/v1). */
@@ -223,16 +188,11 @@ export const powerdnsProvider = defineDnsProvider({
         throw unexpectedAnswer(NAME, what, answer, errorDetail(answer.json));
     };
 
-    let queue: Promise<unknown> = Promise.resolve();
-    const serially = (record: DnsRecord, add: boolean): Promise<void> => {
-      const next = queue.then(() => change(record, add));
-      queue = next.catch(() => undefined);
-      return next;
-    };
+    const serially = oneAtATime();
     return {
       describe: () => `powerdns (${shown}, server ${c.serverId})`,
-      present: (record) => serially(record, true),
-      cleanup: (record) => serially(record, false),
+      present: (record) => serially(() => change(record, true)),
+      cleanup: (record) => serially(() => change(record, false)),
     };
   },
 });
