@@ -37,6 +37,24 @@ function assertNoSecret(r: { stdout: string; stderr: string }, secrets: string[]
   }
 }
 
+/** argv of `wile issue -d ZONE -d '*.ZONE' --dns PROVIDER` against env. */
+function wildcardIssue(env: TestEnv, zone: string, provider: string, extra: string[]): string[] {
+  return [
+    "issue",
+    "-d",
+    zone,
+    "-d",
+    `*.${zone}`,
+    "--dns",
+    provider,
+    "--server",
+    env.directoryUrl,
+    "--ca-bundle",
+    env.caBundle,
+    ...extra,
+  ];
+}
+
 const pdnsSkip = skipUnlessAvailable(pdnsUnavailable());
 const bindSkip = skipUnlessAvailable(bind9Unavailable());
 
@@ -60,24 +78,11 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
     });
 
     const issue = (home: string, key: string, extra: string[] = []) =>
-      runWile(
-        [
-          "issue",
-          "-d",
-          zone,
-          "-d",
-          `*.${zone}`,
-          "--dns",
-          "powerdns",
-          "--server",
-          env.directoryUrl,
-          "--ca-bundle",
-          env.caBundle,
-          ...wilePdnsArgs(pdns),
-          ...extra,
-        ],
-        { home, env: { PDNS_API_URL: pdns.apiUrl, PDNS_API_KEY: key }, timeoutMs: 30_000 },
-      );
+      runWile(wildcardIssue(env, zone, "powerdns", [...wilePdnsArgs(pdns), ...extra]), {
+        home,
+        env: { PDNS_API_URL: pdns.apiUrl, PDNS_API_KEY: key },
+        timeoutMs: 30_000,
+      });
 
     // The cases of this half in order (the two halves run at the same time).
     it("PowerDNS: issuance, then a wrong key", async (t) => {
@@ -187,34 +192,17 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
     });
 
     const issue = (home: string, secret: string, extra: string[] = []) =>
-      runWile(
-        [
-          "issue",
-          "-d",
-          zone,
-          "-d",
-          `*.${zone}`,
-          "--dns",
-          "route53",
-          "--server",
-          env.directoryUrl,
-          "--ca-bundle",
-          env.caBundle,
-          ...wileDnsArgs(bind),
-          ...extra,
-        ],
-        {
-          home,
-          env: {
-            AWS_ACCESS_KEY_ID: r53.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: secret,
-            AWS_SESSION_TOKEN: r53.sessionToken as string,
-            AWS_ENDPOINT_URL_ROUTE_53: r53.endpoint,
-            NODE_EXTRA_CA_CERTS: r53.caFile,
-          },
-          timeoutMs: 30_000,
+      runWile(wildcardIssue(env, zone, "route53", [...wileDnsArgs(bind), ...extra]), {
+        home,
+        env: {
+          AWS_ACCESS_KEY_ID: r53.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: secret,
+          AWS_SESSION_TOKEN: r53.sessionToken as string,
+          AWS_ENDPOINT_URL_ROUTE_53: r53.endpoint,
+          NODE_EXTRA_CA_CERTS: r53.caFile,
         },
-      );
+        timeoutMs: 30_000,
+      });
 
     // The cases of this half in order (the two halves run at the same time).
     it("Route 53: issuance, then a wrong secret", async (t) => {

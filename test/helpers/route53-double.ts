@@ -25,7 +25,7 @@
  * path or query, the body, the scope (date, region, service), the token, the clock, the key id.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -42,8 +42,7 @@ import {
 import { readTsigKeyFile } from "../../src/dns/tsig";
 import { parseXml, xmlChild, xmlChildren, xmlEscape, xmlText } from "../../src/dns/xml";
 import type { Bind9 } from "./bind9";
-import { openssl } from "./certs";
-import { makeCa, signLeaf } from "./test-ca";
+import { makeCa, otherKeyCsr, signLeaf } from "./test-ca";
 
 const XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/";
 
@@ -87,8 +86,11 @@ export interface Route53DoubleOptions {
 }
 
 const canonical = (n: string) => n.toLowerCase().replace(/\.?$/, ".");
-/** Route 53's order: the labels reversed ("com.example.www"), then the type. */
+/** Route 53's order of names: the labels reversed ("com.example.www"). */
 const orderKey = (name: string) => canonical(name).slice(0, -1).split(".").reverse().join(".");
+/** `list` sorted by `key` (plain string order). */
+const sortedBy = <T>(list: T[], key: (x: T) => string): T[] =>
+  [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
 function xml(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { "Content-Type": "text/xml" });
@@ -116,24 +118,8 @@ const unquote = (v: string) => v.slice(1, -1).replace(/\\(.)/g, "$1");
 export async function startRoute53Double(opts: Route53DoubleOptions): Promise<Route53Double> {
   mkdirSync(opts.dir, { recursive: true });
   const ca = makeCa(opts.dir, "route53 double CA");
-  const keyFile = join(opts.dir, "route53.key");
-  const csrFile = join(opts.dir, "route53.csr");
-  openssl([
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    csrFile,
-    "-subj",
-    "/CN=127.0.0.1",
-  ]);
-  const cert = signLeaf(ca, readFileSync(csrFile, "utf8"), { sans: ["IP:127.0.0.1"] });
+  const leaf = otherKeyCsr(opts.dir);
+  const cert = signLeaf(ca, leaf.csrPem, { sans: ["IP:127.0.0.1"] });
   const accessKeyId = `AKIA${randomBytes(8).toString("hex").toUpperCase()}`;
   const secretAccessKey = randomBytes(30).toString("base64");
   const sessionToken = opts.sessionToken ? randomBytes(48).toString("base64") : undefined;
@@ -233,17 +219,7 @@ export async function startRoute53Double(opts: Route53DoubleOptions): Promise<Ro
     const dnsname = q.get("dnsname");
     const fromId = q.get("hostedzoneid");
     const max = Math.min(Number(q.get("maxitems") ?? 100) || 100, pageSize);
-    const ordered = [...opts.zones].sort((a, b) =>
-      orderKey(a.name) < orderKey(b.name)
-        ? -1
-        : orderKey(a.name) > orderKey(b.name)
-          ? 1
-          : a.id < b.id
-            ? -1
-            : a.id > b.id
-              ? 1
-              : 0,
-    );
+    const ordered = sortedBy(opts.zones, (z) => `${orderKey(z.name)} ${z.id}`);
     const start = dnsname
       ? ordered.findIndex(
           (z) =>
@@ -279,23 +255,16 @@ export async function startRoute53Double(opts: Route53DoubleOptions): Promise<Ro
         type: "TXT",
         ...s,
       })),
-    ].sort((a, b) =>
-      orderKey(a.name) < orderKey(b.name)
-        ? -1
-        : orderKey(a.name) > orderKey(b.name)
-          ? 1
-          : a.type < b.type
-            ? -1
-            : 1,
-    );
+    ];
+    const ordered = sortedBy(all, (x) => `${orderKey(x.name)} ${x.type}`);
     const name = q.get("name");
     const type = q.get("type") ?? "";
     const max = Math.min(Number(q.get("maxitems") ?? 100) || 100, 300);
     const from = name
-      ? all.filter(
+      ? ordered.filter(
           (s) => orderKey(s.name) > orderKey(name) || (orderKey(s.name) === orderKey(name) && s.type >= type),
         )
-      : all;
+      : ordered;
     const page = from.slice(0, max);
     const next = from[max];
     const setXml = (s: (typeof all)[number]) =>
@@ -445,7 +414,7 @@ export async function startRoute53Double(opts: Route53DoubleOptions): Promise<Ro
     return awsError(res, 404, "UnknownOperation", `No operation ${req.method} ${path}`);
   }
 
-  const server: Server = createServer({ key: readFileSync(keyFile), cert }, (req, res) => {
+  const server: Server = createServer({ key: leaf.keyPem, cert }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
