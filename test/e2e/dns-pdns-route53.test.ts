@@ -108,7 +108,7 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
           assertNoSecret(r, [pdns.apiKey]);
           assert.match(
             r.stderr,
-            /PowerDNS: REPLACE of TXT at _acme-challenge\.pdns\.test\. \(3 values\)/,
+            /PowerDNS: REPLACE of TXT at _acme-challenge\.pdns\.test\. \(3 value\(s\) after\)/,
             dump(r),
           );
           // Cleanup removed exactly wile's two values: what the DNS side serves and what the API holds.
@@ -142,7 +142,11 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
         auditSecret(wrong);
         const r = await issue(home, wrong);
         assert.equal(r.code, 1, dump(r));
-        assert.match(r.stderr, /PowerDNS refused to list zones named .* \(HTTP 401\): Unauthorized/, dump(r));
+        assert.match(
+          r.stderr,
+          /PowerDNS refused to list zones named .* \(HTTP 401\): Unauthorized\nhint: Check the API key/,
+          dump(r),
+        );
         assert.ok(!hasStackTrace(r.stderr), dump(r));
         assertNoSecret(r, [wrong, pdns.apiKey]);
         assert.deepEqual(await queryTxt(pdns.server, `_acme-challenge.${zone}`), []);
@@ -259,7 +263,7 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
           assert.equal(r.code, 1, dump(r));
           assert.match(
             r.stderr,
-            /Route 53 refused to list hosted zones \(HTTP 403\): SignatureDoesNotMatch: The request signature we calculated does not match/,
+            /Route 53 refused to list hosted zones \(HTTP 403\): SignatureDoesNotMatch: The request signature we calculated does not match.*\nhint: Check the secret access key \(AWS_SECRET_ACCESS_KEY\)/,
             dump(r),
           );
           assert.ok(!hasStackTrace(r.stderr), dump(r));

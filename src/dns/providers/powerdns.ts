@@ -18,7 +18,15 @@
 import { WileError } from "../../util/errors";
 import { required, text, withDefault } from "../../util/settings";
 import { isRecord } from "../../util/text";
-import { apiRequest, changeTxtSet, oneAtATime, unexpectedAnswer, zoneCandidates } from "../http-api";
+import {
+  type ApiAnswer,
+  type ApiError,
+  apiRequest,
+  changeTxtSet,
+  oneAtATime,
+  unexpectedAnswer,
+  zoneCandidates,
+} from "../http-api";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
 const NAME = "PowerDNS";
@@ -66,8 +74,17 @@ export function pdnsServerBase(apiUrl: string, server: string): string {
   return `${u.protocol}//${u.host}${path}/api/v1/servers/${encodeURIComponent(server)}`;
 }
 
-function errorDetail(json: unknown): string | undefined {
-  return isRecord(json) && typeof json.error === "string" ? json.error : undefined;
+/** PowerDNS's answer to a refused request as an ApiError: its `error` field, and what to check. */
+export function pdnsRefused(what: string, answer: ApiAnswer, server: string): ApiError {
+  const detail =
+    isRecord(answer.json) && typeof answer.json.error === "string" ? answer.json.error : undefined;
+  const hint =
+    answer.status === 401 || answer.status === 403
+      ? "Check the API key (PDNS_API_KEY or --powerdns-api-key): it must be the api-key of pdns.conf."
+      : answer.status === 404
+        ? `Check the API URL (PDNS_API_URL: the address of PowerDNS's webserver, with api=yes in pdns.conf) and the server id (${server}; PDNS_SERVER_NAME, default localhost).`
+        : undefined;
+  return unexpectedAnswer(NAME, what, answer, detail, hint);
 }
 
 export const powerdnsProvider = defineDnsProvider({
@@ -128,7 +145,7 @@ export const powerdnsProvider = defineDnsProvider({
           headers,
         });
         if (answer.status !== 200 || !Array.isArray(answer.json))
-          throw unexpectedAnswer(NAME, `list zones named ${name}`, answer, errorDetail(answer.json));
+          throw pdnsRefused(`list zones named ${name}`, answer, c.serverId);
         const zone = answer.json.find(
           (z): z is { id: string; name: string } =>
             isRecord(z) &&
@@ -157,7 +174,7 @@ export const powerdnsProvider = defineDnsProvider({
         headers,
       });
       if (read.status !== 200 || !isRecord(read.json) || !Array.isArray(read.json.rrsets))
-        throw unexpectedAnswer(NAME, `read zone ${zone.name}`, read, errorDetail(read.json));
+        throw pdnsRefused(`read zone ${zone.name}`, read, c.serverId);
       const set = read.json.rrsets.find(
         (s) => isRecord(s) && s.type === "TXT" && typeof s.name === "string" && s.name.toLowerCase() === name,
       );
@@ -176,7 +193,7 @@ export const powerdnsProvider = defineDnsProvider({
       }
       const what = `${add ? "add" : "remove"} TXT ${record.value} at ${name} in zone ${zone.name}`;
       ctx.logger.debug(
-        `PowerDNS: ${rrset.changetype} of TXT at ${name} (${rrset.records?.length ?? 0} values)`,
+        `PowerDNS: ${rrset.changetype} of TXT at ${name} (${rrset.records?.length ?? 0} value(s) after)`,
       );
       const answer = await apiRequest(NAME, {
         method: "PATCH",
@@ -184,8 +201,7 @@ export const powerdnsProvider = defineDnsProvider({
         headers,
         body: { rrsets: [rrset] },
       });
-      if (answer.status !== 204 && answer.status !== 200)
-        throw unexpectedAnswer(NAME, what, answer, errorDetail(answer.json));
+      if (answer.status !== 204 && answer.status !== 200) throw pdnsRefused(what, answer, c.serverId);
     };
 
     const serially = oneAtATime();

@@ -68,6 +68,22 @@ export function route53ErrorDetail(body: string): string | undefined {
   return undefined;
 }
 
+/** What to check for a Route 53 error code (from route53ErrorDetail), or undefined for the general hint. */
+export function route53Hint(detail: string | undefined): string | undefined {
+  const code = detail?.split(":")[0];
+  if (code === "SignatureDoesNotMatch")
+    return "Check the secret access key (AWS_SECRET_ACCESS_KEY) and this host's clock; it must belong to the access key id.";
+  if (code === "InvalidClientTokenId" || code === "UnrecognizedClientException" || code === "ExpiredToken")
+    return "Check the access key id (AWS_ACCESS_KEY_ID) and, for temporary credentials, that AWS_SESSION_TOKEN is set and not expired.";
+  if (code === "AccessDenied" || code === "AccessDeniedException")
+    return "The credentials' IAM policy must allow route53:ListHostedZonesByName, route53:GetHostedZone, route53:ListResourceRecordSets, route53:ChangeResourceRecordSets (on the zone) and route53:GetChange.";
+  if (code === "NoSuchHostedZone")
+    return "Check AWS_HOSTED_ZONE_ID (--route53-hosted-zone-id): no such hosted zone in this account.";
+  if (code === "Throttling" || code === "PriorRequestNotComplete")
+    return "Route 53 asks for fewer requests at once: run again in a minute.";
+  return undefined;
+}
+
 export interface Route53Set {
   name: string;
   ttl: number;
@@ -231,8 +247,10 @@ export const route53Provider = defineDnsProvider({
           headers: { Accept: "application/xml", ...headers },
           body,
         });
-        if (answer.status < 200 || answer.status > 299)
-          throw unexpectedAnswer(NAME, what, answer, route53ErrorDetail(answer.text));
+        if (answer.status < 200 || answer.status > 299) {
+          const detail = route53ErrorDetail(answer.text);
+          throw unexpectedAnswer(NAME, what, answer, detail, route53Hint(detail));
+        }
         try {
           return parseXml(answer.text);
         } catch (err) {
@@ -339,7 +357,7 @@ export const route53Provider = defineDnsProvider({
         return;
       }
       const what = `${add ? "add" : "remove"} TXT ${record.value} at ${name} in hosted zone ${zone.name}`;
-      ctx.logger.debug(`Route 53: ${ch.action} of TXT at ${name} (${ch.set.values.length} values)`);
+      ctx.logger.debug(`Route 53: ${ch.action} of TXT at ${name} (${ch.set.values.length} value(s))`);
       const answer = await client.call("POST", `${zonePath}/rrset/`, what, changeBatchXml(ch, "wile dns-01"));
       const id = xmlText(answer, "ChangeInfo", "Id")?.trim();
       if (!id) throw new WileError(`Route 53 accepted the change to ${what} but gave no change id`);

@@ -269,8 +269,26 @@ describe("powerdns: requests against a scripted API", () => {
         e.message,
         /^PowerDNS refused to list zones named _acme-challenge\.www\.example\.com\. \(HTTP 401\): Unauthorized$/,
       );
-      assert.match(e.hint ?? "", /credentials/);
+      assert.match(e.hint ?? "", /^Check the API key \(PDNS_API_KEY or --powerdns-api-key\)/);
       assert.ok(!`${e.message}${e.hint}`.includes("wrong-key-value"));
+      return true;
+    });
+  });
+
+  test("a wrong server id (HTTP 404): the URL and server id to check", async () => {
+    pdnsLike();
+    const p = powerdnsProvider.create(
+      { apiUrl: fake.base, apiKey: KEY, serverId: "ns-other" },
+      { logger: silentLogger },
+    );
+    await assert.rejects(p.present(rec("v1")), (e: unknown) => {
+      assert.ok(e instanceof WileError);
+      assert.match(e.message, /\(HTTP 404\): Not Found$/);
+      assert.match(e.hint ?? "", /PDNS_API_URL.*server id \(ns-other; PDNS_SERVER_NAME/);
+      assert.equal(
+        fake.requests.at(-1)?.url,
+        "/api/v1/servers/ns-other/zones?zone=_acme-challenge.www.example.com.",
+      );
       return true;
     });
   });

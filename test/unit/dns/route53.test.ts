@@ -14,6 +14,7 @@ import {
   route53Change,
   route53Endpoint,
   route53ErrorDetail,
+  route53Hint,
   route53Provider,
   waitInsync,
 } from "../../../src/dns/providers/route53";
@@ -77,6 +78,13 @@ describe("route53: error documents", () => {
       ),
       "InvalidChangeBatch: Tried to delete resource record set but it was not found; two",
     );
+  });
+  test("hints by code: secret, key id, IAM policy; none for an unknown code", () => {
+    assert.match(route53Hint("SignatureDoesNotMatch: x") ?? "", /AWS_SECRET_ACCESS_KEY/);
+    assert.match(route53Hint("ExpiredToken: x") ?? "", /AWS_SESSION_TOKEN/);
+    assert.match(route53Hint("AccessDenied: x") ?? "", /route53:ChangeResourceRecordSets/);
+    assert.equal(route53Hint("SomethingElse: x"), undefined);
+    assert.equal(route53Hint(undefined), undefined);
   });
   test("anything else: undefined (the caller quotes the raw text, short and printable)", () => {
     assert.equal(route53ErrorDetail("<html>Bad gateway</html>"), undefined);
@@ -335,7 +343,7 @@ describe("route53: requests against a scripted API", () => {
         e.message,
         "Route 53 refused to list hosted zones (HTTP 403): InvalidClientTokenId: The security token included in the request is invalid.",
       );
-      assert.match(e.hint ?? "", /credentials/);
+      assert.match(e.hint ?? "", /^Check the access key id \(AWS_ACCESS_KEY_ID\)/);
       assert.ok(!`${e.message}${e.hint}`.includes("secret-key-value"));
       return true;
     });
