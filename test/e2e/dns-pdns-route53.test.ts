@@ -67,7 +67,8 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
 
     before(async () => {
       const started = performance.now();
-      pdns = await startPdns([zone]);
+      // A primary zone: wile asks PowerDNS to NOTIFY after each change (no secondary here to hear it).
+      pdns = await startPdns([zone], "Master");
       env = await startTestEnv({ dnsServer: pdns.serverArg, env: { PEBBLE_AUTHZREUSE: "0" } });
       auditSecret(pdns.apiKey);
       console.log(`dns-pdns: PowerDNS and Pebble ready in ${Math.round(performance.now() - started)} ms`);
@@ -106,6 +107,7 @@ describe("dns-01 through PowerDNS and Route 53", { concurrency: true }, () => {
           assert.equal(r.code, 0, dump(r));
           await checkIssued(env, home, zone);
           assertNoSecret(r, [pdns.apiKey]);
+          assert.equal(r.stderr.match(/PowerDNS: NOTIFY of zone pdns\.test\. queued/g)?.length, 4, dump(r));
           assert.match(
             r.stderr,
             /PowerDNS: REPLACE of TXT at _acme-challenge\.pdns\.test\. \(3 value\(s\) after\)/,

@@ -66,16 +66,23 @@ export function pdnsUnavailable(): string | false {
   return false;
 }
 
-export async function startPdns(zones: string[]): Promise<Pdns> {
+/** `kind`: the zones' kind, Native (default) or Master (a primary: wile then asks for a NOTIFY). */
+export async function startPdns(zones: string[], kind: "Native" | "Master" = "Native"): Promise<Pdns> {
   const bin = findBinary("pdns_server");
   const sqlite = findBinary("sqlite3");
   const schema = SCHEMAS.find((f) => existsSync(f));
   if (!schema)
     throw new Error("the gsqlite3 schema is missing: install the Debian package pdns-backend-sqlite3");
-  return retryOnBindClash("pdns_server", () => startOnce(bin, sqlite, schema, zones));
+  return retryOnBindClash("pdns_server", () => startOnce(bin, sqlite, schema, zones, kind));
 }
 
-async function startOnce(bin: string, sqlite: string, schema: string, zones: string[]): Promise<Pdns> {
+async function startOnce(
+  bin: string,
+  sqlite: string,
+  schema: string,
+  zones: string[],
+  kind: string,
+): Promise<Pdns> {
   const tmp = mkdtempSync(join(tmpdir(), "wile-pdns-"));
   chmodSync(tmp, 0o755);
   auditInfra(tmp);
@@ -145,7 +152,7 @@ async function startOnce(bin: string, sqlite: string, schema: string, zones: str
       });
       const res = await call("POST", "/zones", {
         name: z,
-        kind: "Native",
+        kind,
         nameservers: [],
         rrsets: [
           set(z, "SOA", `ns1.${z} hostmaster.${z} 1 3600 600 86400 60`),

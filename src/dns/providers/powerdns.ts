@@ -5,6 +5,7 @@
  *     GET   {url}/api/v1/servers/{server}/zones?zone=NAME.   the zone, found by walking up the labels
  *     GET   {url}/api/v1/servers/{server}/zones/{zone id}    the zone's rrsets (the TXT set at the name)
  *     PATCH {url}/api/v1/servers/{server}/zones/{zone id}    {"rrsets":[{..., "changetype":"REPLACE"|"DELETE"}]}
+ *     PUT   {url}/api/v1/servers/{server}/zones/{zone id}/notify   after a change to a primary zone
  *
  * every request carrying the key in the X-API-Key header. Names are canonical (trailing dot).
  * PowerDNS keeps all TXT values at a name in one rrset and a PATCH replaces the whole set, so adding
@@ -32,6 +33,13 @@ import { type DnsRecord, defineDnsProvider } from "../provider";
 const NAME = "PowerDNS";
 /** Seconds; the TTL of a new TXT set (an existing set keeps its own). */
 export const PDNS_TTL = 120;
+
+interface PdnsZone {
+  id: string;
+  name: string;
+  /** Native, Master/Primary, Slave/Secondary (older and newer names). */
+  kind?: string;
+}
 
 interface PdnsRecord {
   content: string;
@@ -132,9 +140,9 @@ export const powerdnsProvider = defineDnsProvider({
     const headers = { "X-API-Key": c.apiKey };
     const shownUrl = new URL(c.apiUrl);
     const shown = `${shownUrl.protocol}//${shownUrl.host}`;
-    const zones = new Map<string, { id: string; name: string }>();
+    const zones = new Map<string, PdnsZone>();
 
-    const findZone = async (fqdn: string): Promise<{ id: string; name: string }> => {
+    const findZone = async (fqdn: string): Promise<PdnsZone> => {
       const known = zones.get(fqdn);
       if (known) return known;
       const tried = zoneCandidates(fqdn);
@@ -147,7 +155,7 @@ export const powerdnsProvider = defineDnsProvider({
         if (answer.status !== 200 || !Array.isArray(answer.json))
           throw pdnsRefused(`list zones named ${name}`, answer, c.serverId);
         const zone = answer.json.find(
-          (z): z is { id: string; name: string } =>
+          (z): z is PdnsZone =>
             isRecord(z) &&
             typeof z.id === "string" &&
             typeof z.name === "string" &&
@@ -202,6 +210,19 @@ export const powerdnsProvider = defineDnsProvider({
         body: { rrsets: [rrset] },
       });
       if (answer.status !== 204 && answer.status !== 200) throw pdnsRefused(what, answer, c.serverId);
+      // A primary zone's secondaries hear of the change now rather than at PowerDNS's next check,
+      // as lego does; the change is made either way, so a failure here is only a warning.
+      if (zone.kind === "Master" || zone.kind === "Primary") {
+        const notify = await apiRequest(NAME, { method: "PUT", url: `${zoneUrl}/notify`, headers }).catch(
+          (e: Error) => e,
+        );
+        if (!(notify instanceof Error) && notify.status === 200)
+          ctx.logger.debug(`PowerDNS: NOTIFY of zone ${zone.name} queued`);
+        else
+          ctx.logger.warn(
+            `PowerDNS did not queue a NOTIFY of zone ${zone.name} to its secondaries (${notify instanceof Error ? notify.message : `HTTP ${notify.status}`}); they catch up at their next refresh`,
+          );
+      }
     };
 
     const serially = oneAtATime();

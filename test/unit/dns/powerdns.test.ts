@@ -159,7 +159,7 @@ describe("powerdns: requests against a scripted API", () => {
   after(() => fake.close());
 
   /** A PowerDNS with zone example.com. (id "example.com.") on server "localhost". */
-  function pdnsLike() {
+  function pdnsLike(kind = "Native", notifyStatus = 200) {
     sets = new Map();
     fake.requests.length = 0;
     fake.route = (req, res) => {
@@ -170,9 +170,11 @@ describe("powerdns: requests against a scripted API", () => {
         return reply(
           res,
           200,
-          z === "example.com." ? [{ id: "example.com.", name: "example.com.", kind: "Native" }] : [],
+          z === "example.com." ? [{ id: "example.com.", name: "example.com.", kind }] : [],
         );
       }
+      if (req.method === "PUT" && u.pathname === "/api/v1/servers/localhost/zones/example.com./notify")
+        return reply(res, notifyStatus, { result: "Notification queued" });
       if (u.pathname !== "/api/v1/servers/localhost/zones/example.com.") return reply(res, 404, "Not Found");
       if (req.method === "GET") {
         const rrsets = [...sets].map(([name, s]) => ({
@@ -249,6 +251,35 @@ describe("powerdns: requests against a scripted API", () => {
       3,
       "the zone is looked up once",
     );
+  });
+
+  test("a primary zone: each change is followed by a NOTIFY; one PowerDNS did not queue is only a warning", async () => {
+    for (const kind of ["Master", "Primary"]) {
+      pdnsLike(kind);
+      await provider().present(rec("v1"));
+      assert.deepEqual(
+        fake.requests.slice(-2).map((r) => `${r.method} ${r.url}`),
+        [
+          "PATCH /api/v1/servers/localhost/zones/example.com.",
+          "PUT /api/v1/servers/localhost/zones/example.com./notify",
+        ],
+      );
+    }
+    pdnsLike("Master", 500);
+    const warnings: string[] = [];
+    const p = powerdnsProvider.create(
+      { apiUrl: fake.base, apiKey: KEY, serverId: "localhost" },
+      { logger: { ...silentLogger, warn: (m) => warnings.push(m) } },
+    );
+    await p.present(rec("v1"));
+    assert.deepEqual(
+      sets.get("_acme-challenge.www.example.com.")?.records.map((r) => r.content),
+      ['"v1"'],
+    );
+    assert.match(warnings.join("\n"), /PowerDNS did not queue a NOTIFY of zone example\.com\. .*HTTP 500/);
+    pdnsLike("Native");
+    await provider().present(rec("v1"));
+    assert.equal(fake.requests.filter((r) => r.method === "PUT").length, 0, "no NOTIFY for a native zone");
   });
 
   test("cleanup of a value that is gone sends no PATCH", async () => {
