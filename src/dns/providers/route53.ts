@@ -38,6 +38,14 @@ const XMLNS = `https://route53.amazonaws.com/doc/${VERSION}/`;
 export const ROUTE53_TTL = 60;
 export const ROUTE53_INSYNC_TIMEOUT_S = 180;
 const ZONE_PAGE = 100;
+/**
+ * Errors after which Route 53 has not acted and asks to be asked again later (its rate limit of
+ * five requests a second per account, a change to the zone still being applied): tried up to
+ * RETRIES times in all, RETRY_DELAY_MS, then twice that, apart.
+ */
+const RETRIED = ["Throttling", "PriorRequestNotComplete"];
+const RETRIES = 3;
+export const RETRY_DELAY_MS = 400;
 
 /** The endpoint and signing region of the partition `region` belongs to. */
 export function route53Endpoint(region: string): { endpoint: string; signingRegion: string } {
@@ -230,33 +238,43 @@ export const route53Provider = defineDnsProvider({
     const client: Route53Client = {
       async call(method, path, what, body) {
         const url = `${endpoint}${path}`;
-        const headers = signRequest(
-          {
+        for (let attempt = 1; ; attempt++) {
+          // Signed again for each attempt: the signature covers the time.
+          const headers = signRequest(
+            {
+              method,
+              url,
+              headers: body === undefined ? {} : { "Content-Type": "application/xml" },
+              body: body ?? "",
+              region: partition.signingRegion,
+              service: "route53",
+            },
+            creds,
+          );
+          const answer = await apiRequest(NAME, {
             method,
             url,
-            headers: body === undefined ? {} : { "Content-Type": "application/xml" },
-            body: body ?? "",
-            region: partition.signingRegion,
-            service: "route53",
-          },
-          creds,
-        );
-        const answer = await apiRequest(NAME, {
-          method,
-          url,
-          headers: { Accept: "application/xml", ...headers },
-          body,
-        });
-        if (answer.status < 200 || answer.status > 299) {
+            headers: { Accept: "application/xml", ...headers },
+            body,
+          });
+          if (answer.status >= 200 && answer.status <= 299) {
+            try {
+              return parseXml(answer.text);
+            } catch (err) {
+              throw new WileError(
+                `Route 53 (${host}) answered "${what}" with malformed XML: ${(err as Error).message}`,
+              );
+            }
+          }
           const detail = route53ErrorDetail(answer.text);
+          const code = detail?.split(":")[0] ?? "";
+          if (RETRIED.includes(code) && attempt < RETRIES) {
+            const wait = RETRY_DELAY_MS * 2 ** (attempt - 1);
+            ctx.logger.debug(`Route 53: ${code} for "${what}"; trying again in ${wait} ms`);
+            await new Promise((r) => setTimeout(r, wait));
+            continue;
+          }
           throw unexpectedAnswer(NAME, what, answer, detail, route53Hint(detail));
-        }
-        try {
-          return parseXml(answer.text);
-        } catch (err) {
-          throw new WileError(
-            `Route 53 (${host}) answered "${what}" with malformed XML: ${(err as Error).message}`,
-          );
         }
       },
     };

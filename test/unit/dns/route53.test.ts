@@ -349,6 +349,40 @@ describe("route53: requests against a scripted API", () => {
     });
   });
 
+  test("Throttling and PriorRequestNotComplete: asked again, signed again, 3 times in all", async () => {
+    const throttled = (code: string) =>
+      `<ErrorResponse ${NS}><Error><Type>Sender</Type><Code>${code}</Code><Message>Rate exceeded</Message></Error></ErrorResponse>`;
+    let calls = 0;
+    fake.requests.length = 0;
+    fake.route = (req, res) => {
+      calls++;
+      if (calls === 1) return reply(res, 400, throttled("Throttling"));
+      if (calls === 2) return reply(res, 400, throttled("PriorRequestNotComplete"));
+      if (req.url.includes("hostedzonesbyname"))
+        return reply(
+          res,
+          200,
+          `<ListHostedZonesByNameResponse ${NS}><HostedZones/><IsTruncated>false</IsTruncated></ListHostedZonesByNameResponse>`,
+        );
+      reply(res, 404);
+    };
+    // The first name's lookup needed three tries; then every name is tried once; no zone at all.
+    await assert.rejects(provider().present(rec("v1")), /no public hosted zone holding/);
+    assert.equal(fake.requests[0]?.url, fake.requests[2]?.url);
+    assert.equal(fake.requests.length, 3 + 3);
+    for (const r of fake.requests.slice(0, 3))
+      assert.match(String(r.headers.authorization), /^AWS4-HMAC-SHA256 /);
+    fake.route = (_req, res) => reply(res, 400, throttled("Throttling"));
+    fake.requests.length = 0;
+    await assert.rejects(provider().present(rec("v1")), (e: unknown) => {
+      assert.ok(e instanceof WileError);
+      assert.match(e.message, /\(HTTP 400\): Throttling: Rate exceeded$/);
+      assert.match(e.hint ?? "", /run again in a minute/);
+      return true;
+    });
+    assert.equal(fake.requests.length, 3, "gave up after 3 tries");
+  });
+
   test("GetChange: polled while PENDING; bounded; an unknown status is an error", async () => {
     let polls = 0;
     let status = "PENDING";
