@@ -9,7 +9,8 @@
  * as given, JSON-escaped, and for an HMAC key its decoded bytes raw, in base64, base64url and hex.
  */
 
-export type SecretKind = "eab-hmac-key" | "pfx-password";
+/** dns-credential: an API key or secret a test handed to wile in the environment (auditSecret). */
+export type SecretKind = "eab-hmac-key" | "pfx-password" | "dns-credential";
 
 export interface Secret {
   kind: SecretKind;

@@ -62,6 +62,31 @@ export function auditInfra(dir: string): void {
   state.infra.add(resolve(dir));
 }
 
+/**
+ * A secret a test hands to wile another way than argv (an API key in the environment): searched
+ * for in every later scan of this process and, through files-<pid>.jsonl, by scripts/secrets-audit.mjs.
+ */
+export function auditSecret(value: string): void {
+  const secret: Secret = { kind: "dns-credential", value };
+  state.secrets = uniqueSecrets([...state.secrets, secret]);
+  const dir = auditDir();
+  if (!dir) return;
+  const test = relative(process.cwd(), process.argv[1] ?? "?");
+  const record = {
+    test,
+    root: "(secret given by the test)",
+    ms: 0,
+    files: 0,
+    bytes: 0,
+    logLines: 0,
+    keyFiles: [],
+  };
+  appendFileSync(
+    join(dir, `files-${process.pid}.jsonl`),
+    `${JSON.stringify({ ...record, learned: [secret], leaks: [] })}\n`,
+  );
+}
+
 /** Learns from a run's argv and env (homes, secrets, asked-for modes); records it; scans what it touched. */
 export function auditRun(
   argv: readonly string[],
