@@ -37,7 +37,6 @@ const runs = lines("runs-");
 const scans = lines("files-");
 const secrets = uniqueSecrets([
   ...runs.flatMap((r) => secretsFromArgv(r.argv)),
-  ...runs.flatMap((r) => r.envSecrets ?? []),
   ...scans.flatMap((s) => s.learned),
 ]);
 const leaks = [];

@@ -50,10 +50,12 @@ section "Debian packages"
 # certificate checks; qemu-user-static + *-arm64-cross: start the arm64 binary; time: GNU time for the
 # benchmark; git: the dist freshness check; ca-certificates: npm over HTTPS; cron: the real
 # crontab for the install-cron e2e test; bind9: named, the authoritative DNS server with TSIG-signed
-# dynamic updates that the dns-01 / RFC 2136 tests run (test/helpers/bind9.ts).
+# dynamic updates that the dns-01 / RFC 2136 tests run (test/helpers/bind9.ts); pdns-server +
+# pdns-backend-sqlite3 + sqlite3: the PowerDNS Authoritative Server whose real HTTP API the powerdns
+# provider is tested against (test/helpers/pdns.ts; sqlite3 creates its database from the schema).
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
   libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client
-  curl wget busybox shellcheck dash dovecot-imapd postfix bind9)
+  curl wget busybox shellcheck dash dovecot-imapd postfix bind9 pdns-server pdns-backend-sqlite3 sqlite3)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"

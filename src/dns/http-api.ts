@@ -146,3 +146,72 @@ export function unexpectedAnswer(
     },
   );
 }
+
+/**
+ * A TXT value in the zone-file presentation form that DNS APIs such as PowerDNS and Route 53 take
+ * and give: one quoted string, `"` and `\` escaped with a backslash.
+ */
+export function quoteTxt(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * The TXT value that presentation-form content stands for: its quoted strings joined (a long value
+ * may be split into several), escapes (`\"`, `\\`, `\DDD`) undone. Unquoted content is taken as it is.
+ */
+export function unquoteTxt(content: string): string {
+  const parts = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (parts.length === 0) return content;
+  return parts
+    .map((m) =>
+      (m[1] as string).replace(/\\(\d{3}|.)/g, (_, e: string) =>
+        e.length === 3 ? String.fromCharCode(Number(e)) : e,
+      ),
+    )
+    .join("");
+}
+
+/**
+ * The records of a TXT set after adding (`add`) or removing `value`, or undefined when nothing has
+ * to change (the value is there already, or gone already). Records holding other values are kept
+ * as they are, in their order. `content` gives a record's presentation-form content, `make` builds
+ * the record of a new value from its content, and `active` tells whether a record holding the
+ * value counts as there (PowerDNS keeps disabled records).
+ */
+export function changeTxtSet<T>(
+  records: readonly T[],
+  value: string,
+  add: boolean,
+  how: { content: (r: T) => string; make: (content: string) => T; active?: (r: T) => boolean },
+): T[] | undefined {
+  const ours = (r: T) => unquoteTxt(how.content(r)) === value;
+  const others = records.filter((r) => !ours(r));
+  if (add) {
+    if (records.some((r) => ours(r) && (how.active?.(r) ?? true))) return undefined;
+    return [...others, how.make(quoteTxt(value))];
+  }
+  return others.length === records.length ? undefined : others;
+}
+
+/**
+ * The names to try, longest first, when an API finds a record's zone by walking up its labels:
+ * `a.b.example.com.`, `b.example.com.`, `example.com.`, `com.` (canonical, with the trailing dot).
+ */
+export function zoneCandidates(fqdn: string): string[] {
+  const labels = fqdn.toLowerCase().replace(/\.$/, "").split(".");
+  return labels.map((_, i) => `${labels.slice(i).join(".")}.`);
+}
+
+/**
+ * A queue that runs the jobs given to it one at a time, in order (a failed job does not stop the
+ * next): the changes of one provider, so that two values at one name (a name and its wildcard)
+ * cannot both read the set before either writes it back.
+ */
+export function oneAtATime(): <T>(job: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(job: () => Promise<T>) => {
+    const next = tail.then(job);
+    tail = next.catch(() => undefined);
+    return next;
+  };
+}

@@ -1,7 +1,9 @@
 import type { DnsProviderKind } from "./provider";
 import { acmeshProvider } from "./providers/acmesh";
 import { execProvider } from "./providers/exec";
+import { powerdnsProvider } from "./providers/powerdns";
 import { rfc2136Provider } from "./providers/rfc2136";
+import { route53Provider } from "./providers/route53";
 
 /**
  * Every DNS provider, in the order help lists them. A new provider is one file in
@@ -11,6 +13,8 @@ export const DNS_PROVIDERS: readonly DnsProviderKind[] = [
   execProvider,
   rfc2136Provider,
   acmeshProvider,
+  powerdnsProvider,
+  route53Provider,
 ] as DnsProviderKind[];
 
 export function dnsProvider(name: string): DnsProviderKind | undefined {

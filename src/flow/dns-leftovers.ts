@@ -168,8 +168,8 @@ function parseRecord(v: unknown): Record_ {
       typeof n.provider.provider === "string" &&
       isRecord(n.record) &&
       typeof n.record.fqdn === "string" &&
-      // Only challenge records: a file edited to name anything else is ignored.
-      /^_acme-challenge\.[a-z0-9._-]+$/i.test(n.record.fqdn) &&
+      // A DNS name (the challenge record, or where a CNAME or --dns-alias sent it).
+      /^[a-z0-9_](?:[a-z0-9_-]*\.)+[a-z0-9-]+$/i.test(n.record.fqdn) &&
       typeof n.record.value === "string" &&
       typeof n.record.identifier === "string" &&
       typeof n.record.token === "string" &&

@@ -7,7 +7,7 @@
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import { Dns01Solver, type PropagationCheck } from "../challenges/dns-01";
-import { type DnsProvider, readProviderSettings } from "../dns/provider";
+import { type DnsProvider, type DnsRecord, readProviderSettings } from "../dns/provider";
 import { DNS_PROVIDERS, dnsProvider } from "../dns/registry";
 import { type DnsConfig, type RenewalConfig, renewalFieldError } from "../store/renewal";
 import { WileError } from "../util/errors";
@@ -25,6 +25,8 @@ export interface SolverDeps {
   check: PropagationCheck;
   /** Wraps each provider made, e.g. to note its records (src/flow/dns-leftovers.ts journaled). */
   wrapProvider?: (provider: DnsProvider, entry: DnsConfig) => DnsProvider;
+  /** Where each dns-01 record is written (CNAME / --dns-alias); default `_acme-challenge.NAME`. */
+  locate?: (record: DnsRecord) => Promise<string>;
   /** The http-01 solver, made only when a name uses a webroot. */
   webroot: () => Solver;
   /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
@@ -92,7 +94,12 @@ export function solversFor(
     if (!solver) {
       let provider = providerFor(entry, file, `challenge.dns.${name}`, deps);
       if (deps.wrapProvider) provider = deps.wrapProvider(provider, entry);
-      solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
+      solver = new Dns01Solver({
+        provider,
+        check: deps.check,
+        ...(deps.locate ? { locate: deps.locate } : {}),
+        logger: deps.logger,
+      });
       byEntry.set(json, solver);
     }
     byName.set(name, solver);

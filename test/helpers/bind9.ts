@@ -17,6 +17,7 @@
  * visible there until the test calls `notify(zone)` on the secondary, which makes it transfer the
  * zone again (what a propagation check that waits for a lagging server needs).
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,6 +55,14 @@ export interface Bind9Options {
   keys?: Bind9Key[];
   /** Serve the zones as a secondary of this running instance (see above); no keys, no updates. */
   secondaryOf?: Bind9;
+  /**
+   * Be a caching resolver instead, forwarding every question to this running instance and
+   * following CNAMEs from one of its zones into another, as the CA's resolver does (an
+   * authoritative-only named answers the CNAME alone). Its cache keeps answers no longer than
+   * TTL 0 allows, but named counts in whole seconds, so an answer can live up to a second: a test
+   * that validates the same name again at once calls flush() first. `zones` are only waited for.
+   */
+  resolverFor?: Bind9;
 }
 
 export interface Bind9 {
@@ -70,6 +79,8 @@ export interface Bind9 {
   logFile: string;
   /** The last lines of named's log, for failure messages. */
   logTail(lines?: number): string;
+  /** Empties a resolver's cache (rndc flush); for resolverFor instances only. */
+  flush(): Promise<void>;
   /** Sends a NOTIFY for `zone` to this instance; a secondary then transfers the zone again. */
   notify(zone: string): Promise<void>;
   stop(): Promise<void>;
@@ -127,6 +138,14 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
   const zones = opts.zones.map((z) => (typeof z === "string" ? { name: z } : z));
   const keys = opts.keys ?? DEFAULT_KEYS;
   const port = await freePort(true);
+  // rndc's control channel (resolvers only: flush()), with its own key.
+  const rndcPort = opts.resolverFor ? await freePort() : 0;
+  const rndcKey = join(tmp, "rndc.key");
+  if (opts.resolverFor) {
+    writeFileSync(rndcKey, bindKeyFile("rndc-key", "hmac-sha256", randomBytes(32).toString("base64")), {
+      mode: 0o600,
+    });
+  }
   const keyFiles: Record<string, string> = {};
   const secrets: Record<string, string> = {};
   for (const k of keys) {
@@ -144,14 +163,29 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     `  session-keyfile "${join(tmp, "session.key")}";`,
     `  listen-on port ${port} { 127.0.0.1; };`,
     "  listen-on-v6 { none; };",
-    "  recursion no;",
+    ...(opts.resolverFor
+      ? [
+          "  recursion yes;",
+          "  allow-recursion { 127.0.0.1; };",
+          `  forwarders { 127.0.0.1 port ${opts.resolverFor.port}; };`,
+          "  forward only;",
+          "  max-cache-ttl 0;",
+          "  max-ncache-ttl 0;",
+        ]
+      : ["  recursion no;"]),
     "  dnssec-validation no;",
     "  notify no;",
     "  allow-transfer { 127.0.0.1; };",
     "};",
-    "controls { };",
+    ...(opts.resolverFor
+      ? [
+          `include "${rndcKey}";`,
+          `controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { "rndc-key"; }; };`,
+        ]
+      : ["controls { };"]),
     ...keys.map((k) => `include "${keyFiles[k.name]}";`),
     ...zones.map((z) => {
+      if (opts.resolverFor) return "";
       if (opts.secondaryOf) {
         return `zone "${z.name}" { type secondary; primaries { 127.0.0.1 port ${opts.secondaryOf.port}; }; allow-notify { 127.0.0.1; }; };`;
       }
@@ -175,7 +209,7 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
   try {
     await waitReady(p, `SOA of ${zones.map((z) => z.name).join(", ")} on 127.0.0.1:${port}`, async () => {
       for (const z of zones) {
-        const m = await query(server, z.name, TYPE.SOA, { timeoutMs: 200 });
+        const m = await query(server, z.name, TYPE.SOA, { timeoutMs: 200, recursive: !!opts.resolverFor });
         if (m.rcode !== 0 || !m.answers.some((rr) => rr.type === TYPE.SOA)) return false;
       }
       return true;
@@ -199,6 +233,15 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     tmp,
     logFile,
     logTail: (lines = 30) => tail(logFile, lines),
+    flush: async () => {
+      if (!opts.resolverFor) throw new Error("flush() is for a resolverFor instance");
+      const r = spawnSync(
+        findBinary("rndc"),
+        ["-s", "127.0.0.1", "-p", String(rndcPort), "-k", rndcKey, "flush"],
+        { encoding: "utf8", timeout: 5000 },
+      );
+      if (r.status !== 0) throw new Error(`rndc flush failed: ${r.stderr || r.stdout}\n${tail(logFile)}`);
+    },
     notify: async (zone: string) => {
       const id = newId();
       const notify = message({
@@ -231,9 +274,8 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
 
 /**
  * Options every `wile issue --dns ...` of an e2e test against this BIND9 passes, so that wile's
- * propagation check asks this server (test zones are not in the public DNS). Empty until the
- * propagation check's options exist (issue 11 part 2 fills it in).
+ * propagation check (and its CNAME lookup) asks this server: test zones are not in the public DNS.
  */
-export function wileDnsArgs(_bind: Bind9): string[] {
-  return [];
+export function wileDnsArgs(bind: Bind9): string[] {
+  return ["--dns-resolvers", bind.serverArg];
 }

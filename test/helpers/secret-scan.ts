@@ -9,7 +9,8 @@
  * as given, JSON-escaped, and for an HMAC key its decoded bytes raw, in base64, base64url and hex.
  */
 
-export type SecretKind = "eab-hmac-key" | "pfx-password" | "dns-secret";
+/** dns-credential: an API key or secret a test handed to wile in the environment (auditSecret). */
+export type SecretKind = "eab-hmac-key" | "pfx-password" | "dns-credential";
 
 export interface Secret {
   kind: SecretKind;
@@ -37,19 +38,6 @@ export function secretsFromArgv(argv: readonly string[]): Secret[] {
     if (value) out.push({ kind, value });
   }
   return out;
-}
-
-/** Environment variables that hand wile a DNS provider's secret (src/dns/providers/). */
-const SECRET_ENV: Record<string, SecretKind> = {
-  RFC2136_TSIG_SECRET: "dns-secret",
-};
-
-/** The secrets a run's environment hands to wile. */
-export function secretsFromEnv(env: Record<string, string | undefined>): Secret[] {
-  return Object.entries(SECRET_ENV).flatMap(([name, kind]) => {
-    const value = env[name];
-    return value ? [{ kind, value }] : [];
-  });
 }
 
 /** Every byte string under which `s` could show up in a file or an output. */

@@ -17,7 +17,8 @@
  *     `.NAME.tmp-HEX` temp files of their atomic writes (a kill -9 leaves them);
  *   - outside any home (deploy targets, test fixtures): any file;
  * a PKCS#12 password given with --pfx-password: certs/<name>/renewal.json (src/deploy/pfx.ts: "a
- * given one is stored in renewal.json") and the deploy target's PATH.pass; an EAB HMAC key: nowhere.
+ * given one is stored in renewal.json") and the deploy target's PATH.pass; a DNS credential
+ * (auditSecret): the home's config.json only (wile config --dns-credential); an EAB HMAC key: nowhere.
  * Every file allowed to hold a secret must be 0600 or stricter, or group-readable (0640) when a
  * run asked for a group with --owner USER:GROUP / :GROUP or for that mode with --mode (files target:
  * "default 0600, 0640 with a group").
@@ -25,14 +26,7 @@
 import { appendFileSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import {
-  findKeyMaterial,
-  findSecrets,
-  type Secret,
-  secretsFromArgv,
-  secretsFromEnv,
-  uniqueSecrets,
-} from "./secret-scan";
+import { findKeyMaterial, findSecrets, type Secret, secretsFromArgv, uniqueSecrets } from "./secret-scan";
 
 const auditDir = (): string | undefined => process.env.WILE_TEST_AUDIT_DIR || undefined;
 
@@ -69,6 +63,31 @@ export function auditInfra(dir: string): void {
   state.infra.add(resolve(dir));
 }
 
+/**
+ * A secret a test hands to wile another way than argv (an API key in the environment): searched
+ * for in every later scan of this process and, through files-<pid>.jsonl, by scripts/secrets-audit.mjs.
+ */
+export function auditSecret(value: string): void {
+  const secret: Secret = { kind: "dns-credential", value };
+  state.secrets = uniqueSecrets([...state.secrets, secret]);
+  const dir = auditDir();
+  if (!dir) return;
+  const test = relative(process.cwd(), process.argv[1] ?? "?");
+  const record = {
+    test,
+    root: "(secret given by the test)",
+    ms: 0,
+    files: 0,
+    bytes: 0,
+    logLines: 0,
+    keyFiles: [],
+  };
+  appendFileSync(
+    join(dir, `files-${process.pid}.jsonl`),
+    `${JSON.stringify({ ...record, learned: [secret], leaks: [] })}\n`,
+  );
+}
+
 /** Learns from a run's argv and env (homes, secrets, asked-for modes); records it; scans what it touched. */
 export function auditRun(
   argv: readonly string[],
@@ -79,8 +98,7 @@ export function auditRun(
   if (!dir) return;
   for (const h of [env.WILE_HOME, env.HOME, ...optionValues(argv, "--home")])
     if (h) state.homes.add(resolve(h));
-  const envSecrets = secretsFromEnv(env);
-  state.secrets = uniqueSecrets([...state.secrets, ...secretsFromArgv(argv), ...envSecrets]);
+  state.secrets = uniqueSecrets([...state.secrets, ...secretsFromArgv(argv)]);
   for (const v of optionValues(argv, "mode", true)) {
     const m = /^(?:0o?)?([0-7]{3,4})$/.exec(v);
     if (m) state.groupModes.add(Number.parseInt(m[1] as string, 8));
@@ -92,7 +110,6 @@ export function auditRun(
       test: relative(process.cwd(), process.argv[1] ?? "?"),
       argv,
       envKeys: Object.keys(env).sort(),
-      envSecrets,
       code: result.code,
       stdout: result.stdout,
       stderr: result.stderr,
@@ -315,7 +332,7 @@ function secretAllowed(f: string, home: string | undefined, kind: string): strin
     if (!home && f.endsWith(".pass")) return undefined;
     return `a PKCS#12 password in ${home ? relative(home, f) : basename(f)} (only renewal.json and PATH.pass may hold it)`;
   }
-  if (kind === "dns-secret") {
+  if (kind === "dns-credential") {
     if (home && homePath(home, f) === "config.json") return undefined;
     return `a DNS provider's secret in ${home ? relative(home, f) : basename(f)} (only the home's config.json may hold it)`;
   }

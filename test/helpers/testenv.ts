@@ -84,6 +84,8 @@ const PACKAGES: Record<string, string> = {
   nginx: "nginx-light",
   openssl: "openssl",
   named: "bind9",
+  pdns_server: "pdns-server",
+  sqlite3: "sqlite3",
 };
 
 /** Finds an executable in PATH (plus the sbin dirs a non-root PATH may lack) or throws naming the package. */

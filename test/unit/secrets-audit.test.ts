@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { findKeyMaterial, findSecrets, secretsFromArgv } from "../helpers/secret-scan";
-import { scanTree } from "../helpers/secrets-audit";
+import { auditSecret, scanTree } from "../helpers/secrets-audit";
 import { repoRoot } from "../helpers/wile";
 
 const base = mkdtempSync(join(tmpdir(), "wile-unit-audit-"));
@@ -172,6 +172,27 @@ describe("scripts/secrets-audit.mjs", () => {
     );
     assert.match(r.stderr, /LEAK test\/e2e\/x\.test\.ts: PEM private key in .*wile\.log/);
     assert.ok(!`${r.stdout}${r.stderr}`.includes(HMAC) && !`${r.stdout}${r.stderr}`.includes(PFX_PW));
+  });
+
+  it("finds a credential a test gave wile in the environment (auditSecret) in a run's output", () => {
+    const dir = mkdtempSync(join(base, "audit-"));
+    const key = "pdns-api-key-given-in-env-42";
+    const saved = process.env.WILE_TEST_AUDIT_DIR;
+    process.env.WILE_TEST_AUDIT_DIR = dir;
+    try {
+      auditSecret(key);
+    } finally {
+      if (saved === undefined) delete process.env.WILE_TEST_AUDIT_DIR;
+      else process.env.WILE_TEST_AUDIT_DIR = saved;
+    }
+    writeFileSync(
+      join(dir, "runs-1.jsonl"),
+      `${JSON.stringify({ test: "t", argv: ["issue"], envKeys: ["PDNS_API_KEY"], code: 1, stdout: "", stderr: `error: key ${key} refused\n` })}\n`,
+    );
+    const r = audit(dir);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /LEAK t: dns-credential in stderr of run 1/);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(key));
   });
 
   it("passes a clean run with its figures, and fails a directory without runs", () => {

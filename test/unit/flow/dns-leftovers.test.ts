@@ -125,7 +125,7 @@ describe("DNS leftovers", () => {
     assert.ok(!existsSync(file));
   });
 
-  test("a record naming anything but a challenge record is ignored; a broken file is dropped", async () => {
+  test("a record naming anything but a DNS name is ignored; a broken file is dropped", async () => {
     const { hook, file, calls } = setup("hostile");
     writeFileSync(
       file,
@@ -134,7 +134,7 @@ describe("DNS leftovers", () => {
         records: [
           {
             provider: { provider: "exec", command: hook },
-            record: { ...record("v5"), fqdn: "www.x.example" },
+            record: { ...record("v5"), fqdn: "www.x.example; rm -rf /" },
             since: new Date().toISOString(),
           },
         ],
