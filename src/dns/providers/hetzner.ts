@@ -35,7 +35,7 @@ const TOKEN_ENV = ["HETZNER_API_TOKEN", "HETZNER_TOKEN", "HCLOUD_TOKEN"];
 export const HETZNER_TTL = 120;
 /** How long an action may run before wile gives up following it. */
 export const HETZNER_ACTION_WAIT_MS = 60_000;
-const ACTION_POLL_MS = 500;
+const ACTION_POLL_MS = 250;
 
 function hetznerError(a: ApiAnswer): string | undefined {
   if (!isRecord(a.json) || !isRecord(a.json.error)) return undefined;
@@ -93,12 +93,14 @@ export const hetznerProvider = defineDnsProvider({
     const settle = async (answer: Record<string, unknown>, what: string) => {
       let action = answer.action;
       const until = Date.now() + HETZNER_ACTION_WAIT_MS;
-      while (isRecord(action) && action.status === "running") {
+      for (let i = 0; isRecord(action) && action.status === "running"; i++) {
         if (Date.now() > until)
           throw new WileError(`Hetzner did not finish to ${what} within ${HETZNER_ACTION_WAIT_MS / 1000} s`, {
             hint: "Check the zone in the Hetzner Console; run again later.",
           });
-        await new Promise((resolve) => setTimeout(resolve, ACTION_POLL_MS));
+        // At once first (an action is usually done by then), then 250 ms doubling up to 2 s.
+        if (i > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(ACTION_POLL_MS * 2 ** (i - 1), 2000)));
         const a = await call("GET", `/zones/actions/${encodeURIComponent(String(action.id))}`);
         action = ok(a, `report on its action (${what})`).action;
       }
