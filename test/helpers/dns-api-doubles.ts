@@ -624,7 +624,7 @@ export async function startAcmeDnsDouble(o: Omit<DoubleOptions, "token">): Promi
         const url = new URL(`${d.base}/register`);
         const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(
           url,
-          { method: "POST", ca: o.tls?.cert },
+          { method: "POST", ca: o.tls ? readFileSync(o.tls.caFile) : undefined },
           (res) => {
             let text = "";
             res.on("data", (c) => {

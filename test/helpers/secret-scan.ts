@@ -9,7 +9,7 @@
  * as given, JSON-escaped, and for an HMAC key its decoded bytes raw, in base64, base64url and hex.
  */
 
-export type SecretKind = "eab-hmac-key" | "pfx-password";
+export type SecretKind = "eab-hmac-key" | "pfx-password" | "dns-api-token";
 
 export interface Secret {
   kind: SecretKind;

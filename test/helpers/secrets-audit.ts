@@ -101,6 +101,22 @@ export function auditRun(
     if (t) auditTree(t.endsWith(sep) ? t.slice(0, -1) : t, t.endsWith(sep) ? 1 : Infinity);
 }
 
+/**
+ * A secret a test hands to wile outside argv (a DNS API token in the environment): scanned for in
+ * this process's trees from now on, and in every run's output by scripts/secrets-audit.mjs (which
+ * reads it back as `learned` from files-<pid>.jsonl).
+ */
+export function auditSecret(kind: Secret["kind"], value: string): void {
+  const dir = auditDir();
+  if (!dir) return;
+  state.secrets = uniqueSecrets([...state.secrets, { kind, value }]);
+  const scan = { files: 0, bytes: 0, logLines: 0, keyFiles: [], learned: [{ kind, value }], leaks: [] };
+  appendFileSync(
+    join(dir, `files-${process.pid}.jsonl`),
+    `${JSON.stringify({ test: relative(process.cwd(), process.argv[1] ?? "?"), root: "(registered secret)", ms: 0, ...scan })}\n`,
+  );
+}
+
 /** Values of `--<name>` options (or of any option ending in -<name> with suffix). */
 function optionValues(argv: readonly string[], name: string, suffix = false): string[] {
   const out: string[] = [];
