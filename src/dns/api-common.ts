@@ -107,3 +107,28 @@ export function zoneCache<T>(find: (fqdn: string) => Promise<T>): (fqdn: string)
     return z;
   };
 }
+
+/**
+ * The zone holding `fqdn`: `lookup` asked for each of zoneCandidates(fqdn), most specific first,
+ * until it finds one (undefined: not a zone of this account); undefined when none is.
+ */
+export async function walkUp<T>(
+  fqdn: string,
+  lookup: (name: string) => Promise<T | undefined>,
+): Promise<{ name: string; zone: T } | undefined> {
+  for (const name of zoneCandidates(fqdn)) {
+    const zone = await lookup(name);
+    if (zone !== undefined) return { name, zone };
+  }
+  return undefined;
+}
+
+/** Every item of a paged list: `page(1)`, `page(2)`, ... while the API says there are more. */
+export async function allPages<T>(page: (n: number) => Promise<{ items: T[]; more: boolean }>): Promise<T[]> {
+  const all: T[] = [];
+  for (let n = 1; ; n++) {
+    const p = await page(n);
+    all.push(...p.items);
+    if (!p.more || p.items.length === 0) return all;
+  }
+}

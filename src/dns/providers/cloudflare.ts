@@ -16,7 +16,7 @@
 
 import { text } from "../../util/settings";
 import { isRecord } from "../../util/text";
-import { apiUrl, apiUrlSetting, tokenSetting, unquotedTxt, zoneCache, zoneCandidates } from "../api-common";
+import { allPages, apiUrl, apiUrlSetting, tokenSetting, unquotedTxt, walkUp, zoneCache } from "../api-common";
 import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-api";
 import { defineDnsProvider } from "../provider";
 
@@ -67,14 +67,17 @@ export const cloudflareProvider = defineDnsProvider({
       apiRequest(PROVIDER, { method, url: apiUrl(c.api, path), headers, body });
 
     const findZone = async (fqdn: string): Promise<string> => {
-      for (const name of zoneCandidates(fqdn)) {
-        const a = await call("GET", `/zones?name=${encodeURIComponent(name)}`);
-        const list = result(a, `look up the zone ${name}`);
+      const found = await walkUp(fqdn, async (name) => {
+        const list = result(
+          await call("GET", `/zones?name=${encodeURIComponent(name)}`),
+          `look up the zone ${name}`,
+        );
         const zone = Array.isArray(list) ? list.find((z) => isRecord(z) && z.name === name) : undefined;
-        if (isRecord(zone) && typeof zone.id === "string") {
-          ctx.logger.debug(`Cloudflare zone of ${fqdn}: ${name} (${zone.id})`);
-          return zone.id;
-        }
+        return isRecord(zone) && typeof zone.id === "string" ? zone.id : undefined;
+      });
+      if (found) {
+        ctx.logger.debug(`Cloudflare zone of ${fqdn}: ${found.name} (${found.zone})`);
+        return found.zone;
       }
       throw new ApiError(`Cloudflare has no zone holding ${fqdn} for this token`, undefined, {
         hint: "Check that the zone is in this Cloudflare account and that the token may read it (Zone / Zone / Read), or give its id (--cloudflare-zone-id).",
@@ -98,20 +101,19 @@ export const cloudflareProvider = defineDnsProvider({
       },
       async cleanup(r) {
         const zone = encodeURIComponent(await zoneOf(r.fqdn));
-        const ids: string[] = [];
-        for (let page = 1; ; page++) {
+        const records = await allPages(async (page) => {
           const a = await call(
             "GET",
             `/zones/${zone}/dns_records?type=TXT&name=${encodeURIComponent(r.fqdn)}&per_page=${PER_PAGE}&page=${page}`,
           );
           const list = result(a, `list the TXT records of ${r.fqdn}`);
-          for (const rec of Array.isArray(list) ? list : []) {
-            if (isRecord(rec) && typeof rec.id === "string" && typeof rec.content === "string")
-              if (unquotedTxt(rec.content) === r.value) ids.push(rec.id);
-          }
           const info = isRecord(a.json) && isRecord(a.json.result_info) ? a.json.result_info : {};
-          if (typeof info.total_pages !== "number" || page >= info.total_pages) break;
-        }
+          const more = typeof info.total_pages === "number" && page < info.total_pages;
+          return { items: Array.isArray(list) ? list.filter(isRecord) : [], more };
+        });
+        const ids = records
+          .filter((rec) => typeof rec.content === "string" && unquotedTxt(rec.content) === r.value)
+          .map((rec) => String(rec.id));
         for (const id of ids) {
           const a = await call("DELETE", `/zones/${zone}/dns_records/${encodeURIComponent(id)}`);
           if (a.status === 404) continue;

@@ -13,13 +13,14 @@
  */
 import { isRecord } from "../../util/text";
 import {
+  allPages,
   apiUrl,
   apiUrlSetting,
   relativeName,
   tokenSetting,
   unquotedTxt,
+  walkUp,
   zoneCache,
-  zoneCandidates,
 } from "../api-common";
 import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-api";
 import { defineDnsProvider } from "../provider";
@@ -55,14 +56,15 @@ export const digitaloceanProvider = defineDnsProvider({
       apiRequest(PROVIDER, { method, url: apiUrl(c.api, path), headers, body });
 
     const zoneOf = zoneCache(async (fqdn: string): Promise<string> => {
-      for (const name of zoneCandidates(fqdn)) {
+      const found = await walkUp(fqdn, async (name) => {
         const a = await call("GET", `/domains/${encodeURIComponent(name)}`);
-        if (a.status === 404) continue;
+        if (a.status === 404) return undefined;
         const domain = ok(a, `look up the domain ${name}`).domain;
-        if (isRecord(domain) && domain.name === name) {
-          ctx.logger.debug(`DigitalOcean domain of ${fqdn}: ${name}`);
-          return name;
-        }
+        return isRecord(domain) && domain.name === name ? name : undefined;
+      });
+      if (found) {
+        ctx.logger.debug(`DigitalOcean domain of ${fqdn}: ${found.name}`);
+        return found.name;
       }
       throw new ApiError(`DigitalOcean has no domain holding ${fqdn} in this account`, undefined, {
         hint: "Check that the domain is in the DigitalOcean account of this token (Networking > Domains).",
@@ -83,26 +85,21 @@ export const digitaloceanProvider = defineDnsProvider({
       },
       async cleanup(r) {
         const zone = encodeURIComponent(await zoneOf(r.fqdn));
-        const ids: string[] = [];
-        for (let page = 1; ; page++) {
+        const records = await allPages(async (page) => {
           const a = await call(
             "GET",
             `/domains/${zone}/records?type=TXT&name=${encodeURIComponent(r.fqdn)}&per_page=${PER_PAGE}&page=${page}`,
           );
           const body = ok(a, `list the TXT records of ${r.fqdn}`);
-          const list = Array.isArray(body.domain_records) ? body.domain_records : [];
-          for (const rec of list) {
-            if (
-              isRecord(rec) &&
-              rec.type === "TXT" &&
-              typeof rec.data === "string" &&
-              unquotedTxt(rec.data) === r.value
-            )
-              ids.push(String(rec.id));
-          }
           const next = isRecord(body.links) && isRecord(body.links.pages) ? body.links.pages.next : undefined;
-          if (typeof next !== "string" || list.length === 0) break;
-        }
+          const items = Array.isArray(body.domain_records) ? body.domain_records.filter(isRecord) : [];
+          return { items, more: typeof next === "string" };
+        });
+        const ids = records
+          .filter(
+            (rec) => rec.type === "TXT" && typeof rec.data === "string" && unquotedTxt(rec.data) === r.value,
+          )
+          .map((rec) => String(rec.id));
         for (const id of ids) {
           const a = await call("DELETE", `/domains/${zone}/records/${encodeURIComponent(id)}`);
           if (a.status !== 404) ok(a, `remove the TXT record ${r.fqdn}`);

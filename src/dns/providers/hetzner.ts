@@ -24,8 +24,8 @@ import {
   relativeName,
   tokenSetting,
   unquotedTxt,
+  walkUp,
   zoneCache,
-  zoneCandidates,
 } from "../api-common";
 import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-api";
 import { defineDnsProvider } from "../provider";
@@ -63,14 +63,17 @@ export const hetznerProvider = defineDnsProvider({
       apiRequest(PROVIDER, { method, url: apiUrl(c.api, path), headers, body });
 
     const findZone = async (fqdn: string) => {
-      for (const name of zoneCandidates(fqdn)) {
+      const found = await walkUp(fqdn, async (name) => {
         const a = await call("GET", `/zones/${encodeURIComponent(name)}`);
-        if (a.status === 404) continue;
+        if (a.status === 404) return undefined;
         const zone = ok(a, `look up the zone ${name}`).zone;
-        if (isRecord(zone) && (typeof zone.id === "number" || typeof zone.id === "string")) {
-          ctx.logger.debug(`Hetzner zone of ${fqdn}: ${name} (${zone.id})`);
-          return { id: String(zone.id), name };
-        }
+        return isRecord(zone) && (typeof zone.id === "number" || typeof zone.id === "string")
+          ? String(zone.id)
+          : undefined;
+      });
+      if (found) {
+        ctx.logger.debug(`Hetzner zone of ${fqdn}: ${found.name} (${found.zone})`);
+        return { id: found.zone, name: found.name };
       }
       throw new ApiError(`Hetzner has no zone holding ${fqdn} in this project`, undefined, {
         hint: "Check that the zone is in the Cloud project of this token (Hetzner Console > DNS); a zone still in the old DNS Console must be migrated first.",
