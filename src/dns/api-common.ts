@@ -47,7 +47,7 @@ export function tokenSetting(
     text({
       arg: "TOKEN",
       secret: true,
-      help: `${label}: the ${what} (better in ${envNames.join(" or ")}, or the home's config: not stored in renewal.json)`,
+      help: `${label}: the ${what} (better in the environment: ${envNames.join(" or ")}; never stored, so renewals read it there again)`,
     }),
   );
 }

@@ -45,7 +45,7 @@ export const acmeDnsProvider = defineDnsProvider({
       text({
         arg: "PASSWORD",
         secret: true,
-        help: "acme-dns: the password /register gave (better in ACMEDNS_PASSWORD or the home's config: not stored in renewal.json)",
+        help: "acme-dns: the password /register gave (better in the environment: ACMEDNS_PASSWORD; never stored, so renewals read it there again)",
       }),
     ),
     subdomain: required(

@@ -26,7 +26,7 @@ import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-
 import { defineDnsProvider } from "../provider";
 
 const PROVIDER = "DigitalOcean";
-const TOKEN_ENV = ["DO_AUTH_TOKEN", "DO_API_KEY", "DIGITALOCEAN_TOKEN"];
+const TOKEN_ENV = ["DO_AUTH_TOKEN", "DO_API_KEY"];
 /** DigitalOcean's smallest TTL. */
 export const DIGITALOCEAN_TTL = 30;
 const PER_PAGE = 200;
