@@ -121,6 +121,7 @@ export const issueCommand: Command = {
     "wile issue --staging -d example.com -w /var/www/html",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
+    "CLOUDFLARE_DNS_API_TOKEN=... wile issue -d example.com -d '*.example.com' --dns cloudflare",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
   async run(ctx) {
