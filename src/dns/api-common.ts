@@ -132,3 +132,8 @@ export async function allPages<T>(page: (n: number) => Promise<{ items: T[]; mor
     if (!p.more || p.items.length === 0) return all;
   }
 }
+
+/** `hint` for an answer refusing the credentials (401, 403), else undefined (the generic hint). */
+export function authHint(status: number, hint: string): string | undefined {
+  return status === 401 || status === 403 ? hint : undefined;
+}

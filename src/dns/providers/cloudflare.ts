@@ -16,7 +16,16 @@
 
 import { text } from "../../util/settings";
 import { isRecord } from "../../util/text";
-import { allPages, apiUrl, apiUrlSetting, tokenSetting, unquotedTxt, walkUp, zoneCache } from "../api-common";
+import {
+  allPages,
+  apiUrl,
+  apiUrlSetting,
+  authHint,
+  tokenSetting,
+  unquotedTxt,
+  walkUp,
+  zoneCache,
+} from "../api-common";
 import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-api";
 import { defineDnsProvider } from "../provider";
 
@@ -25,6 +34,7 @@ const TOKEN_ENV = ["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN", "CF_Token"];
 export const CLOUDFLARE_TTL = 120;
 const PER_PAGE = 100;
 const IDENTICAL_RECORD = 81058;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --cloudflare-token): it must be an API token (not the Global API Key) with Zone / DNS / Edit on this zone, and Zone / Zone / Read unless --cloudflare-zone-id is given.`;
 
 /** The `errors` of a Cloudflare answer as "message (code); ...", or undefined. */
 function cloudflareErrors(a: ApiAnswer): string | undefined {
@@ -44,7 +54,7 @@ function errorCodes(a: ApiAnswer): unknown[] {
 /** The answer's `result` when it is a success, else the API's refusal as an ApiError. */
 function result(a: ApiAnswer, what: string): unknown {
   if (a.status >= 200 && a.status < 300 && isRecord(a.json) && a.json.success === true) return a.json.result;
-  throw unexpectedAnswer(PROVIDER, what, a, cloudflareErrors(a));
+  throw unexpectedAnswer(PROVIDER, what, a, cloudflareErrors(a), authHint(a.status, AUTH_HINT));
 }
 
 export const cloudflareProvider = defineDnsProvider({
@@ -70,7 +80,7 @@ export const cloudflareProvider = defineDnsProvider({
       const found = await walkUp(fqdn, async (name) => {
         const list = result(
           await call("GET", `/zones?name=${encodeURIComponent(name)}`),
-          `look up the zone ${name}`,
+          `find the zone of ${fqdn} (${name}?)`,
         );
         const zone = Array.isArray(list) ? list.find((z) => isRecord(z) && z.name === name) : undefined;
         return isRecord(zone) && typeof zone.id === "string" ? zone.id : undefined;

@@ -17,6 +17,7 @@ import { isRecord } from "../../util/text";
 import {
   apiUrl,
   apiUrlSetting,
+  authHint,
   quotedTxt,
   relativeName,
   tokenSetting,
@@ -29,6 +30,7 @@ import { defineDnsProvider } from "../provider";
 const PROVIDER = "deSEC";
 const TOKEN_ENV = ["DESEC_TOKEN", "DEDYN_TOKEN"];
 export const DESEC_TTL = 3600;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --desec-token): a deSEC API token of the account holding the domain, allowed to write its records.`;
 
 function desecError(a: ApiAnswer): string | undefined {
   if (isRecord(a.json) && typeof a.json.detail === "string") return a.json.detail;
@@ -38,7 +40,7 @@ function desecError(a: ApiAnswer): string | undefined {
 
 function ok(a: ApiAnswer, what: string): unknown {
   if (a.status >= 200 && a.status < 300) return a.json;
-  throw unexpectedAnswer(PROVIDER, what, a, desecError(a));
+  throw unexpectedAnswer(PROVIDER, what, a, desecError(a), authHint(a.status, AUTH_HINT));
 }
 
 export const desecProvider = defineDnsProvider({

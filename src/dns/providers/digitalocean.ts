@@ -16,6 +16,7 @@ import {
   allPages,
   apiUrl,
   apiUrlSetting,
+  authHint,
   relativeName,
   tokenSetting,
   unquotedTxt,
@@ -30,6 +31,7 @@ const TOKEN_ENV = ["DO_AUTH_TOKEN", "DO_API_KEY"];
 /** DigitalOcean's smallest TTL. */
 export const DIGITALOCEAN_TTL = 30;
 const PER_PAGE = 200;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --digitalocean-token): a personal access token with read and write on domains.`;
 
 function doError(a: ApiAnswer): string | undefined {
   if (!isRecord(a.json) || typeof a.json.message !== "string") return undefined;
@@ -38,7 +40,7 @@ function doError(a: ApiAnswer): string | undefined {
 
 function ok(a: ApiAnswer, what: string): Record<string, unknown> {
   if (a.status >= 200 && a.status < 300) return isRecord(a.json) ? a.json : {};
-  throw unexpectedAnswer(PROVIDER, what, a, doError(a));
+  throw unexpectedAnswer(PROVIDER, what, a, doError(a), authHint(a.status, AUTH_HINT));
 }
 
 export const digitaloceanProvider = defineDnsProvider({
@@ -59,7 +61,7 @@ export const digitaloceanProvider = defineDnsProvider({
       const found = await walkUp(fqdn, async (name) => {
         const a = await call("GET", `/domains/${encodeURIComponent(name)}`);
         if (a.status === 404) return undefined;
-        const domain = ok(a, `look up the domain ${name}`).domain;
+        const domain = ok(a, `find the domain of ${fqdn} (${name}?)`).domain;
         return isRecord(domain) && domain.name === name ? name : undefined;
       });
       if (found) {

@@ -20,6 +20,7 @@ import { isRecord } from "../../util/text";
 import {
   apiUrl,
   apiUrlSetting,
+  authHint,
   quotedTxt,
   relativeName,
   tokenSetting,
@@ -36,6 +37,7 @@ export const HETZNER_TTL = 120;
 /** How long an action may run before wile gives up following it. */
 export const HETZNER_ACTION_WAIT_MS = 60_000;
 const ACTION_POLL_MS = 250;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --hetzner-token): a Hetzner Cloud API token (Console > project > Security > API tokens) with read & write, of the project holding the zone; tokens of the old DNS Console do not work.`;
 
 function hetznerError(a: ApiAnswer): string | undefined {
   if (!isRecord(a.json) || !isRecord(a.json.error)) return undefined;
@@ -45,7 +47,7 @@ function hetznerError(a: ApiAnswer): string | undefined {
 
 function ok(a: ApiAnswer, what: string): Record<string, unknown> {
   if (a.status >= 200 && a.status < 300 && isRecord(a.json)) return a.json;
-  throw unexpectedAnswer(PROVIDER, what, a, hetznerError(a));
+  throw unexpectedAnswer(PROVIDER, what, a, hetznerError(a), authHint(a.status, AUTH_HINT));
 }
 
 export const hetznerProvider = defineDnsProvider({
@@ -66,7 +68,7 @@ export const hetznerProvider = defineDnsProvider({
       const found = await walkUp(fqdn, async (name) => {
         const a = await call("GET", `/zones/${encodeURIComponent(name)}`);
         if (a.status === 404) return undefined;
-        const zone = ok(a, `look up the zone ${name}`).zone;
+        const zone = ok(a, `find the zone of ${fqdn} (${name}?)`).zone;
         return isRecord(zone) && (typeof zone.id === "number" || typeof zone.id === "string")
           ? String(zone.id)
           : undefined;

@@ -54,36 +54,42 @@ interface Api {
   refusalStatus: number;
   /** Paged list of records at a name. */
   pages: boolean;
+  /** The first environment variable of its token. */
+  tokenVar: string;
 }
 
 const APIS: Api[] = [
   {
     name: "cloudflare",
+    tokenVar: "CLOUDFLARE_DNS_API_TOKEN",
     start: startCloudflareDouble,
     authorization: `Bearer ${TOKEN}`,
-    refusal: /Cloudflare refused to look up the zone .* \(HTTP 403\): Invalid access token \(9109\)/,
+    refusal: /Cloudflare refused to find the zone of .* \(HTTP 403\): Invalid access token \(9109\)/,
     refusalStatus: 403,
     pages: true,
   },
   {
     name: "hetzner",
+    tokenVar: "HETZNER_API_TOKEN",
     start: startHetznerDouble,
     authorization: `Bearer ${TOKEN}`,
-    refusal: /Hetzner refused to look up the zone .* \(HTTP 401\): unable to authenticate \(unauthorized\)/,
+    refusal: /Hetzner refused to find the zone of .* \(HTTP 401\): unable to authenticate \(unauthorized\)/,
     refusalStatus: 401,
     pages: false,
   },
   {
     name: "digitalocean",
+    tokenVar: "DO_AUTH_TOKEN",
     start: startDigitalOceanDouble,
     authorization: `Bearer ${TOKEN}`,
     refusal:
-      /DigitalOcean refused to look up the domain .* \(HTTP 401\): Unable to authenticate you \(Unauthorized\)/,
+      /DigitalOcean refused to find the domain of .* \(HTTP 401\): Unable to authenticate you \(Unauthorized\)/,
     refusalStatus: 401,
     pages: true,
   },
   {
     name: "desec",
+    tokenVar: "DESEC_TOKEN",
     start: startDesecDouble,
     authorization: `Token ${TOKEN}`,
     refusal: /deSEC refused to find the domain of .* \(HTTP 401\): Invalid token\./,
@@ -152,7 +158,7 @@ for (const api of APIS) {
       assert.ok(err instanceof ApiError, String(err));
       assert.equal(err.status, api.refusalStatus);
       assert.match(err.message, api.refusal);
-      assert.match(err.hint ?? "", /credentials/);
+      assert.match(err.hint ?? "", new RegExp(`Check the token in ${api.tokenVar}`));
       assert.ok(!`${err.message} ${err.hint}`.includes(wrong));
       assert.deepEqual(d.txt("_acme-challenge.example.test"), []);
     });
