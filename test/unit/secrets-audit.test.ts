@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { findKeyMaterial, findSecrets, secretsFromArgv } from "../helpers/secret-scan";
-import { scanTree } from "../helpers/secrets-audit";
+import { auditSecret, scanTree } from "../helpers/secrets-audit";
 import { repoRoot } from "../helpers/wile";
 
 const base = mkdtempSync(join(tmpdir(), "wile-unit-audit-"));
@@ -172,6 +172,26 @@ describe("scripts/secrets-audit.mjs", () => {
     );
     assert.match(r.stderr, /LEAK test\/e2e\/x\.test\.ts: PEM private key in .*wile\.log/);
     assert.ok(!`${r.stdout}${r.stderr}`.includes(HMAC) && !`${r.stdout}${r.stderr}`.includes(PFX_PW));
+  });
+
+  it("a secret registered with auditSecret (a DNS API token in the environment) is found in a run's output", () => {
+    const dir = mkdtempSync(join(base, "audit-"));
+    const token = "dns-Api-Token-0123456789abcdef";
+    const saved = process.env.WILE_TEST_AUDIT_DIR;
+    process.env.WILE_TEST_AUDIT_DIR = dir;
+    try {
+      auditSecret("dns-api-token", token);
+    } finally {
+      if (saved === undefined) delete process.env.WILE_TEST_AUDIT_DIR;
+      else process.env.WILE_TEST_AUDIT_DIR = saved;
+    }
+    const run = (stderr: string) =>
+      `${JSON.stringify({ test: "test/e2e/d.test.ts", argv: ["issue"], envKeys: [], code: 1, stdout: "", stderr })}\n`;
+    writeFileSync(join(dir, "runs-1.jsonl"), run("clean\n") + run(`error: token ${token} refused\n`));
+    const r = audit(dir);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /LEAK test\/e2e\/d\.test\.ts: dns-api-token in stderr of run 2/);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(token));
   });
 
   it("passes a clean run with its figures, and fails a directory without runs", () => {
