@@ -312,6 +312,57 @@ describe("request shapes", () => {
   });
 });
 
+describe("edge cases", () => {
+  test("a Retry-After beyond the bound is not waited for: the 429 at once, with the wait asked", async () => {
+    const d = await startDesecDouble({ token: TOKEN, zones: ["example.test"] });
+    doubles.push(d);
+    const p = make(dnsProvider("desec") as DnsProviderKind, { token: TOKEN, api: d.base });
+    d.failNext.push({
+      status: 429,
+      body: { detail: "Request was throttled." },
+      headers: { "Retry-After": "120" },
+    });
+    const started = Date.now();
+    await assert.rejects(p.present(rec("_acme-challenge.example.test", val("l"))), (e: ApiError) => {
+      assert.equal(e.status, 429);
+      assert.match(e.message, /deSEC refused to find the domain of .* \(HTTP 429\): Request was throttled\./);
+      assert.match(e.hint ?? "", /asked to wait 120 s/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  test("cloudflare: a value already there (81058, an identical record) counts as added", async () => {
+    const d = await startCloudflareDouble({ token: TOKEN, zones: ["example.test"] });
+    doubles.push(d);
+    const p = make(dnsProvider("cloudflare") as DnsProviderKind, { token: TOKEN, api: d.base });
+    await p.present(rec("_acme-challenge.example.test", val("same")));
+    await p.present(rec("_acme-challenge.example.test", val("same")));
+    assert.deepEqual(d.txt("_acme-challenge.example.test"), [val("same")]);
+    await p.cleanup(rec("_acme-challenge.example.test", val("same")));
+    assert.deepEqual(d.txt("_acme-challenge.example.test"), []);
+  });
+
+  test("hetzner: an action that ends in error is a WileError quoting it", async () => {
+    const d = await startHetznerDouble({ token: TOKEN, zones: ["example.test"] });
+    doubles.push(d);
+    const p = make(dnsProvider("hetzner") as DnsProviderKind, { token: TOKEN, api: d.base });
+    await p.present(rec("_acme-challenge.example.test", val("h1")));
+    // The zone is known by now; the rrset read and the add_records action are answered here.
+    d.failNext.push(
+      { status: 404, body: { error: { code: "not_found", message: "rrset not found" } } },
+      {
+        status: 201,
+        body: { action: { id: 9, status: "error", error: { code: "x", message: "zone is locked" } } },
+      },
+    );
+    await assert.rejects(
+      p.present(rec("_acme-challenge.example.test", val("h2"))),
+      /Hetzner could not add the TXT record _acme-challenge\.example\.test: zone is locked/,
+    );
+  });
+});
+
 describe("acme-dns against its double", () => {
   const kind = dnsProvider("acme-dns") as DnsProviderKind;
 
