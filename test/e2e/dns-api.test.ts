@@ -62,13 +62,16 @@ describe("wile issue with the HTTP API DNS providers (doubles writing to BIND9, 
   let acmeDns: AcmeDnsDouble;
   const cases: Case[] = [];
   const doubles: ApiDouble[] = [];
+  /** The home of each provider's successful issuance. */
+  const homes = new Map<string, string>();
 
   before(async () => {
     const started = performance.now();
     bind = await startBind9({
       zones: ["cf.test", "hz.test", "do.test", "desec.test", "acmedns.test"],
     });
-    env = await startTestEnv({ dnsServer: bind.serverArg });
+    // No reuse of valid authorizations (Pebble's default is 50%): the renewal must ask the provider.
+    env = await startTestEnv({ dnsServer: bind.serverArg, env: { PEBBLE_AUTHZREUSE: "0" } });
     const tls = doubleTls(tempDir("wile-dns-api-tls-"));
     const backend = bindBackend(bind);
     const ca = { NODE_EXTRA_CA_CERTS: tls.caFile };
@@ -181,6 +184,7 @@ describe("wile issue with the HTTP API DNS providers (doubles writing to BIND9, 
     const runs = await Promise.all(
       cases.map(async (c) => {
         const home = tempDir(`wile-dns-api-${c.provider}-`);
+        homes.set(c.provider, home);
         const r = await issue(c, [c.zone, `*.${c.zone}`], c.env, home);
         return { c, home, r };
       }),
@@ -209,6 +213,23 @@ describe("wile issue with the HTTP API DNS providers (doubles writing to BIND9, 
         assert.deepEqual(c.double?.txt(c.txtName), [], `${c.provider}: the API still holds records`);
       }
     }
+  });
+
+  it("renew replays the provider with the token from the environment; without it, a message naming the variables", async () => {
+    const c = cases.find((x) => x.provider === "cloudflare") as Case;
+    const home = homes.get("cloudflare") as string;
+    const renewed = await runWile(["renew", c.zone, "--force", ...wileDnsArgs(bind)], { home, env: c.env });
+    assert.equal(renewed.code, 0, renewed.stderr);
+    assert.match(renewed.stderr, /Adding TXT _acme-challenge\.cf\.test \(cloudflare/);
+    assert.deepEqual(await queryTxt(bind.server, c.txtName), []);
+    const { CLOUDFLARE_DNS_API_TOKEN: _, ...noToken } = c.env;
+    const failed = await runWile(["renew", c.zone, "--force", ...wileDnsArgs(bind)], { home, env: noToken });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /the cloudflare DNS provider's token is missing \(for cf\.test\)/);
+    assert.match(
+      failed.stderr,
+      /set CLOUDFLARE_DNS_API_TOKEN or CF_DNS_API_TOKEN or CF_Token in the environment of every renewal/,
+    );
   });
 
   it("a wrong token: exit 1 with the API's refusal, no token in output, log or renewal.json", async () => {
