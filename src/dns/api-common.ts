@@ -58,13 +58,18 @@ export function apiUrl(base: string, path: string): string {
 }
 
 /**
- * The names that may be the zone holding `fqdn`, most specific first: the name itself, then each
- * parent down to the last label (`_acme-challenge.a.example.com`, `a.example.com`, `example.com`,
- * `com`). The first one the API knows as a zone is the zone.
+ * The names that may be the zone holding `fqdn`, most specific first: the name and each parent
+ * (`_acme-challenge.a.example.com` -> `a.example.com`, `example.com`), leaving out what no DNS
+ * host accepts as a zone - a name whose first label starts with "_" (a hostname cannot) and a
+ * single label (a TLD) - so that an API that validates zone names is never asked about them. The
+ * first one the API knows as a zone is the zone.
  */
 export function zoneCandidates(fqdn: string): string[] {
   const labels = fqdn.replace(/\.$/, "").toLowerCase().split(".");
-  return labels.map((_, i) => labels.slice(i).join("."));
+  return labels
+    .map((_, i) => labels.slice(i))
+    .filter((l) => l.length >= 2 && !(l[0] as string).startsWith("_"))
+    .map((l) => l.join("."));
 }
 
 /** `fqdn` relative to `zone`: "" for the apex, else the labels before the zone. */

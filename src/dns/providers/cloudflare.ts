@@ -3,7 +3,7 @@
  * API token (`Authorization: Bearer TOKEN`; permissions Zone / DNS / Edit, plus Zone / Zone / Read
  * for the zone lookup unless the zone id is given).
  *
- * - Zone: `GET /zones?name=NAME` for the record's name and each parent, most specific first; the
+ * - Zone: `GET /zones?name=NAME` for each name zoneCandidates gives (the parents of the record's name), most specific first; the
  *   first zone found holds the record (or the zone id given: no lookup).
  * - Add: `POST /zones/ZONE/dns_records {type: "TXT", name: FQDN, content: VALUE, ttl}`; several
  *   records may share a name (a name and its wildcard). "An identical record already exists"

@@ -2,7 +2,7 @@
  * The "digitalocean" DNS provider: DigitalOcean's API v2 (https://api.digitalocean.com/v2) with a
  * personal access token (`Authorization: Bearer TOKEN`, scope domain read/update/create/delete).
  *
- * - Zone ("domain"): `GET /domains/NAME` for the record's name and each parent, most specific
+ * - Zone ("domain"): `GET /domains/NAME` for each name zoneCandidates gives (the parents of the record's name), most specific
  *   first (404: not a domain of this account).
  * - Add: `POST /domains/DOMAIN/records {type: "TXT", name: RELATIVE or "@", data: VALUE, ttl}`;
  *   each value is a record of its own, so a name and its wildcard coexist.

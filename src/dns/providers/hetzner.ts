@@ -6,7 +6,7 @@
  * being shut down, so it is not implemented, and its tokens (HETZNER_API_KEY, acme.sh's
  * HETZNER_Token) are not read: they would only be refused.
  *
- * - Zone: `GET /zones/NAME` for the record's name and each parent, most specific first (404: not a
+ * - Zone: `GET /zones/NAME` for each name zoneCandidates gives (the parents of the record's name), most specific first (404: not a
  *   zone of this project).
  * - RRsets are per name and type: `GET /zones/ZONE/rrsets/RR_NAME/TXT` (RR_NAME relative, `@` for
  *   the apex) shows the values; `POST .../actions/add_records {ttl, records: [{value}]}` appends
