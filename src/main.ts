@@ -3,6 +3,7 @@ import { accountCommand } from "./cli/commands/account";
 import { configCommand } from "./cli/commands/config";
 import { cronCommand } from "./cli/commands/cron";
 import { deployCommand } from "./cli/commands/deploy";
+import { dnsPersistCommand } from "./cli/commands/dns-persist";
 import { helpCommand } from "./cli/commands/help";
 import { installCronCommand } from "./cli/commands/install-cron";
 import { issueCommand } from "./cli/commands/issue";
@@ -34,6 +35,7 @@ const COMMANDS: Command[] = [
   revokeCommand,
   removeCommand,
   accountCommand,
+  dnsPersistCommand,
   installCronCommand,
   uninstallCronCommand,
   upgradeCommand,

@@ -58,7 +58,7 @@ export class ValidationError extends WileError {
     super(
       `the CA could not validate ${failures.map((f) => f.identifier.value).join(", ")}:\n${lines.join("\n")}`,
       {
-        hint: `${failures.some((f) => f.challengeType === "dns-01") ? "For dns-01: make sure the TXT record _acme-challenge.NAME is served by every authoritative server of the zone (and that no stale CNAME points elsewhere). " : ""}${failures.some((f) => f.challengeType !== "dns-01") ? "For http-01: make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. " : ""}Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).`,
+        hint: `${failures.some((f) => f.challengeType === "dns-persist-01") ? "For dns-persist-01: the CA did not accept _validation-persist.NAME; check it with wile dns-persist -d NAME (the record must name this CA and this account, with policy=wildcard for *.NAME). " : ""}${failures.some((f) => f.challengeType === "dns-01") ? "For dns-01: make sure the TXT record _acme-challenge.NAME is served by every authoritative server of the zone (and that no stale CNAME points elsewhere). " : ""}${failures.some((f) => f.challengeType !== "dns-01" && f.challengeType !== "dns-persist-01") ? "For http-01: make sure each name's web server serves the webroot given with -w at /.well-known/acme-challenge/ over plain HTTP on port 80. " : ""}Failed validations count against the CA's rate limit (5 per name per hour at Let's Encrypt).`,
       },
     );
     this.failures = failures;
@@ -168,10 +168,14 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
     if (!challenge) {
       const offered = authz.challenges.map((c) => c.type).join(", ") || "none";
       throw new WileError(`the CA does not offer ${solver.type} for ${name} (it offers: ${offered})`, {
-        hint: authz.wildcard ? "Wildcard names can only be validated with dns-01." : undefined,
+        hint: authz.wildcard
+          ? "Wildcard names can only be validated with dns-01 or dns-persist-01."
+          : undefined,
       });
     }
-    if (typeof challenge.token !== "string" || !TOKEN.test(challenge.token)) {
+    // dns-persist-01 has no token: its proof names the account, not the challenge (draft-ietf-acme-dns-persist).
+    const tokenless = solver.type === "dns-persist-01";
+    if (!tokenless && (typeof challenge.token !== "string" || !TOKEN.test(challenge.token))) {
       const shown =
         typeof challenge.token === "string" ? `"${printable(challenge.token, 60)}"` : typeof challenge.token;
       throw new WileError(
@@ -181,10 +185,13 @@ async function authorize(opts: ObtainOptions, order: Order, orderUrl: string): P
         },
       );
     }
+    const token = tokenless ? "" : (challenge.token as string);
     const ctx: ChallengeContext = {
       identifier: authz.identifier,
-      token: challenge.token,
-      keyAuthorization: keyAuthorization(challenge.token, opts.account.key),
+      token,
+      keyAuthorization: tokenless ? "" : keyAuthorization(token, opts.account.key),
+      wildcard: authz.wildcard === true,
+      challenge,
     };
     pending.push({ authzUrl: url, authz, challenge, solver, ctx, presented: false });
   }

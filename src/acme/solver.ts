@@ -1,12 +1,16 @@
-import type { Identifier } from "./types";
+import type { Challenge, Identifier } from "./types";
 
 /** What a solver needs to answer one challenge. */
 export interface ChallengeContext {
   identifier: Identifier;
-  /** The challenge token, already checked to be base64url by the caller. */
+  /** The challenge token, already checked to be base64url by the caller ("" for dns-persist-01, which has none). */
   token: string;
-  /** token + "." + base64url(JWK thumbprint) (RFC 8555 8.1). */
+  /** token + "." + base64url(JWK thumbprint) (RFC 8555 8.1); "" without a token. */
   keyAuthorization: string;
+  /** The authorization is for `*.<identifier.value>`. */
+  wildcard?: boolean;
+  /** The challenge object as the CA sent it (dns-persist-01 reads its issuer domain names). */
+  challenge?: Challenge;
 }
 
 /**
@@ -15,7 +19,7 @@ export interface ChallengeContext {
  * it; the implementations live in src/challenges.
  */
 export interface Solver {
-  readonly type: "http-01" | "dns-01" | "tls-alpn-01";
+  readonly type: "http-01" | "dns-01" | "dns-persist-01" | "tls-alpn-01";
   /** Put the proof in place. */
   present(ctx: ChallengeContext): Promise<void>;
   /**

@@ -9,6 +9,11 @@ export interface Challenge {
   url: string;
   status: "pending" | "processing" | "valid" | "invalid";
   token?: string;
+  /** dns-persist-01 (draft-ietf-acme-dns-persist-02; -00/-01 spell it "issuer-domain-names"). */
+  issuerDomainNames?: unknown;
+  "issuer-domain-names"?: unknown;
+  /** dns-persist-01 draft -01: the accounturi the CA expects. */
+  accounturi?: unknown;
   error?: unknown;
   validationRecord?: Array<Record<string, unknown>>;
 }

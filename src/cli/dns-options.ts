@@ -5,10 +5,11 @@
  */
 import type { DnsProviderKind } from "../dns/provider";
 import { readProviderSettings } from "../dns/provider";
-import { DNS_PROVIDERS } from "../dns/registry";
+import { DNS_PROVIDERS, providerFromName, providerUsage } from "../dns/registry";
 import type { DnsConfig } from "../store/renewal";
 import { UsageError } from "../util/errors";
-import { SettingError } from "../util/settings";
+import { SettingError, type Settings } from "../util/settings";
+import { printable } from "../util/text";
 import type { OptionSpec, ParsedOptions } from "./options";
 import {
   flagName,
@@ -24,12 +25,18 @@ export const DNS_OPTION: OptionSpec = {
   type: "string",
   repeat: true,
   arg: "PROVIDER",
-  help: `prove control with a DNS TXT record (dns-01) that PROVIDER adds and removes: ${DNS_PROVIDERS.map((k) => k.name).join(", ")}; per name like -w (-d a --dns exec -d b -w /srv/b); needed for *.NAME`,
+  help: `prove control with a DNS TXT record (dns-01) that PROVIDER adds and removes: ${DNS_PROVIDERS.map(providerUsage).join(", ")}; per name like -w (-d a --dns exec -d b -w /srv/b); needed for *.NAME`,
 };
 
 /** Every option of every provider, in declaration order. */
 export function allProviderOptions(kinds: readonly DnsProviderKind[] = DNS_PROVIDERS): OptionSpec[] {
-  return kinds.flatMap((k) => settingOptions(k.name, k.settings));
+  return kinds.flatMap((k) => settingOptions(k.name, optionSettings(k)));
+}
+
+/** The settings given with options: all but the qualifier, which is part of the name (acmesh:dns_cf). */
+function optionSettings(kind: DnsProviderKind): Settings {
+  const q = kind.qualifier?.key;
+  return Object.fromEntries(Object.entries(kind.settings).filter(([key]) => key !== q));
 }
 
 /**
@@ -43,42 +50,53 @@ export function dnsConfigsFromOptions(
   env: Record<string, string | undefined>,
   kinds: readonly DnsProviderKind[] = DNS_PROVIDERS,
 ): Map<string, DnsConfig> {
-  const chosen: DnsProviderKind[] = [];
+  const chosen: { name: string; kind: DnsProviderKind; qualified: Record<string, unknown> }[] = [];
   for (const name of new Set(used)) {
-    const kind = kinds.find((k) => k.name === name);
-    if (!kind) {
-      throw new UsageError(`unknown --dns provider "${name}"`, {
-        hint: `Providers: ${kinds.map((k) => k.name).join(", ")}.`,
+    const found = providerFromName(name, kinds);
+    if (!found) {
+      throw new UsageError(`unknown --dns provider "${printable(name, 80)}"`, {
+        hint: `Providers: ${kinds.map(providerUsage).join(", ")}.`,
       });
     }
-    chosen.push(kind);
+    const q = found.kind.qualifier;
+    if (q && found.given[q.key] === undefined) {
+      throw new UsageError(
+        `--dns ${found.kind.name} needs a ${q.key} after a colon: --dns ${providerUsage(found.kind)}`,
+        {
+          hint: `For example: ${found.kind.example}.`,
+        },
+      );
+    }
+    chosen.push({ name, kind: found.kind, qualified: found.given });
   }
   for (const kind of kinds) {
-    if (chosen.includes(kind)) continue;
-    const stray = Object.entries(kind.settings).find(([key, s]) => isGiven(opts, kind.name, key, s));
+    if (chosen.some((c) => c.kind === kind)) continue;
+    const stray = Object.entries(optionSettings(kind)).find(([key, s]) => isGiven(opts, kind.name, key, s));
     if (stray) {
       const flag = flagName(kind.name, stray[0], stray[1]);
+      const dns = providerUsage(kind);
       throw new UsageError(
-        `--${flag} belongs to the ${kind.name} DNS provider, but no name uses --dns ${kind.name}`,
+        `--${flag} belongs to the ${kind.name} DNS provider, but no name uses --dns ${dns}`,
         {
-          hint: `Put --dns ${kind.name} next to the -d names it proves (like -w), or drop --${flag}.`,
+          hint: `Put --dns ${dns} next to the -d names it proves (like -w), or drop --${flag}.`,
         },
       );
     }
   }
   const out = new Map<string, DnsConfig>();
-  for (const kind of chosen) {
-    const given = givenSettings(kind.name, kind.settings, opts);
+  for (const { name, kind, qualified } of chosen) {
+    const decl = optionSettings(kind);
+    const given = { ...givenSettings(kind.name, decl, opts), ...qualified };
     try {
-      const { stored } = readProviderSettings(kind, given, { env }, flagNamer(kind.name, kind.settings));
-      out.set(kind.name, stored as DnsConfig);
+      const { stored } = readProviderSettings(kind, given, { env }, flagNamer(kind.name, decl));
+      out.set(name, stored as DnsConfig);
     } catch (err) {
       if (!(err instanceof SettingError)) throw err;
       throw settingUsageError(
         err,
-        `--dns ${kind.name}`,
+        `--dns ${printable(name, 80)}`,
         kind.name,
-        kind.settings,
+        decl,
         given,
         `For example: ${kind.example}.`,
       );

@@ -121,11 +121,14 @@ export interface NamePair {
   webroot: string | undefined;
   /** The --dns PROVIDER that applies to the name instead of a webroot. */
   dns?: string;
+  /** The --challenge TYPE (dns-persist-01) that applies to the name instead of a webroot. */
+  challenge?: string;
 }
 
 /**
- * Which webroot (-w DIR) or DNS provider (--dns PROVIDER) proves which -d name, from the order on
- * the command line (minimist loses it). -w and --dns are read alike, as "the method":
+ * Which webroot (-w DIR), DNS provider (--dns PROVIDER) or persistent record (--challenge
+ * dns-persist-01) proves which -d name, from the order on the command line (minimist loses it).
+ * -w, --dns and --challenge are read alike, as "the method":
  * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
  *   `-w /srv/a -d a.example --dns exec -d b.example`;
  * - a line that starts with -d is read as acme.sh does: a method applies to the -d names before it
@@ -134,7 +137,7 @@ export interface NamePair {
  * Returns the pairs in order; webroot is undefined (and dns absent) when no method was given at all.
  */
 export function pairNamesWithWebroots(argv: string[]): NamePair[] {
-  type Method = { webroot: string } | { dns: string };
+  type Method = { webroot: string } | { dns: string } | { challenge: string };
   const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
@@ -163,10 +166,20 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
     if (dns !== undefined) {
       tokens.push({ kind: "m", method: { dns } });
       i = di;
+      continue;
+    }
+    const [challenge, ci] = take(i, token, "--challenge", "--challenge");
+    if (challenge !== undefined) {
+      tokens.push({ kind: "m", method: { challenge } });
+      i = ci;
     }
   }
   const pair = (name: string, m: Method | undefined): NamePair =>
-    m && "dns" in m ? { name, webroot: undefined, dns: m.dns } : { name, webroot: m?.webroot };
+    m && "dns" in m
+      ? { name, webroot: undefined, dns: m.dns }
+      : m && "challenge" in m
+        ? { name, webroot: undefined, challenge: m.challenge }
+        : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
   if (tokens[0]?.kind === "m") {
     let current: Method | undefined;
     const pairs: NamePair[] = [];

@@ -42,11 +42,18 @@ export interface ProviderContext {
   logger: Logger;
   /** The environment for commands the provider runs (default process.env). */
   env?: Record<string, string | undefined>;
+  /** wile's home, for a provider that keeps state of its own there (acmesh: dns/acmesh/). */
+  home?: string;
 }
 
 export interface DnsProviderKind<S extends Settings = Settings> {
   /** What follows --dns: `exec`, `rfc2136`, `cloudflare`. */
   name: string;
+  /**
+   * A setting given as part of the name: `--dns acmesh:dns_cf` is provider acmesh with setting
+   * `script` = dns_cf (`arg` is its placeholder in help). It has no option of its own.
+   */
+  qualifier?: { key: string; arg: string };
   /** For help: "run your own command: CMD present|cleanup FQDN VALUE (lego's exec)". */
   summary: string;
   /** A typical command line, the hint of a mistake in it. */

@@ -1,11 +1,14 @@
 import type { KeyObject } from "node:crypto";
+import { resolveTxt } from "node:dns/promises";
 import { join } from "node:path";
+import type { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
 import { obtainCertificate } from "../acme/obtain";
 import { AcmeProblem } from "../acme/problem";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import type { PropagationCheck } from "../challenges/dns-01";
+import { DnsPersistSolver, persistDirectoryInfo, type WaitForTxt } from "../challenges/dns-persist-01";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
 import { createCsr } from "../crypto/csr";
@@ -52,7 +55,30 @@ export interface IssueDeps {
   beforeInstall?: (serial: string) => Promise<void>;
   /** dns-01: waits until the records are visible before the CA is asked (default: not checked yet, issue 11 part 2). */
   dnsCheck?: PropagationCheck;
+  /** dns-persist-01: waits until the persistent record is right (default: one lookup, until issue 11 part 2's waitForTxt). */
+  waitForTxt?: WaitForTxt;
 }
+
+/**
+ * Stand-in for issue 11 part 2's waitForTxt (src/dns/propagation.ts), which replaces it at merge:
+ * one lookup of `fqdn` through the system resolver, no waiting, no authoritative servers.
+ */
+export const lookupTxtOnce: WaitForTxt = async (fqdn, accept, opts) => {
+  let values: string[];
+  try {
+    values = (await resolveTxt(fqdn)).map((strings) => strings.join(""));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOTFOUND" && code !== "ENODATA") {
+      throw new WileError(
+        `could not look up ${fqdn} (TXT) for ${opts.what}: ${code ?? (err as Error).message}`,
+      );
+    }
+    values = [];
+  }
+  const why = accept(values);
+  if (why !== undefined) throw new WileError(`${opts.what} is not in place at ${fqdn}: ${why}`);
+};
 
 /** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
 function uncheckedPropagation(logger: Logger): PropagationCheck {
@@ -95,6 +121,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
     env: process.env,
+    home: deps.home,
     check: deps.dnsCheck ?? uncheckedPropagation(logger),
     webroot: () =>
       new WebrootSolver({
@@ -103,10 +130,26 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
         journal: new WebrootJournal(journalFile),
       }),
+    persist: () =>
+      new DnsPersistSolver({
+        account: () => {
+          if (!session) throw new Error("dns-persist-01: the account is not set up yet");
+          return { url: session.url, thumbprint: session.key.thumbprint };
+        },
+        directory: () => persistDirectoryInfo(directoryMeta),
+        waitForTxt: deps.waitForTxt ?? lookupTxtOnce,
+        names: cfg.challenge.persist ?? [],
+        logger,
+      }),
   });
+  // Set once the account is: the dns-persist-01 solver is only asked for during the order.
+  let session: AccountSession | undefined;
+  let directoryMeta: unknown;
   const trackedSolvers = new Map<Solver, Solver>();
   const solverOf = (identifier: Identifier, wildcard: boolean): Solver => {
     const solver = solverFor(identifier, wildcard);
+    // dns-persist-01 puts nothing in place, so an interrupt has nothing of it to clean up.
+    if (solver.type === "dns-persist-01") return solver;
     const known = trackedSolvers.get(solver);
     if (known) return known;
     const t = tracked(solver, live);
@@ -129,6 +172,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       { home: deps.home, directoryUrl: cfg.server, account: cfg.account, email: cfg.email, eab: deps.eab },
       logger,
     );
+    session = account;
+    directoryMeta = (await client.directory()).meta;
     let key: KeyObject | undefined;
     logger.info(`Ordering a certificate for ${cfg.identifiers.map((i) => i.value).join(", ")}`);
     const order = (replaces: string | undefined) =>

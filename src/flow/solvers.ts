@@ -1,7 +1,8 @@
 /**
  * The solvers of one order, from renewal.json's `challenge`: one WebrootSolver for the names with
  * a webroot, one Dns01Solver per distinct DNS provider entry (so that a name and its wildcard,
- * proved by the same provider, share one solver and both values are in place at once).
+ * proved by the same provider, share one solver and both values are in place at once), one
+ * DnsPersistSolver for the names in `challenge.persist`.
  */
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
@@ -17,11 +18,15 @@ export interface SolverDeps {
   logger: Logger;
   /** Where provider credentials come from besides renewal.json. */
   env: Record<string, string | undefined>;
+  /** wile's home, for providers that keep state there (acmesh). */
+  home?: string;
   /** The home config's `dns` section: provider name -> settings (credentials). */
   dnsConfig?: Record<string, Record<string, unknown>>;
   check: PropagationCheck;
   /** The http-01 solver, made only when a name uses a webroot. */
   webroot: () => Solver;
+  /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
+  persist?: () => Solver;
 }
 
 /** solverFor(identifier, wildcard) for obtainCertificate. Provider settings are checked here, before the CA is contacted. */
@@ -67,23 +72,28 @@ export function solversFor(
           ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
           : renewalFieldError(file, `${field}.${err.key}`, err.message);
       }
-      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env });
+      const provider = kind.create(values as never, { logger: deps.logger, env: deps.env, home: deps.home });
       solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
       byEntry.set(json, solver);
     }
     byName.set(name, solver);
   }
   let webroot: Solver | undefined;
+  let persist: Solver | undefined;
   return (identifier, wildcard) => {
     const name = wildcard ? `*.${identifier.value}` : identifier.value;
     const dns = byName.get(name);
     if (dns) return dns;
+    if (deps.persist && cfg.challenge.persist?.includes(name)) {
+      persist ??= deps.persist();
+      return persist;
+    }
     if (Object.hasOwn(cfg.challenge.webroots, name)) {
       webroot ??= deps.webroot();
       return webroot;
     }
     throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
-      hint: "Issue the certificate again with -w or --dns for every name.",
+      hint: "Issue the certificate again with -w, --dns or --challenge dns-persist-01 for every name.",
     });
   };
 }

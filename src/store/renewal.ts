@@ -19,21 +19,29 @@ export interface DnsConfig {
   [setting: string]: unknown;
 }
 
-export const CHALLENGE_TYPES = ["http-01", "dns-01", "mixed"] as const;
+export const CHALLENGE_TYPES = ["http-01", "dns-01", "dns-persist-01", "mixed"] as const;
 
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
   version: 1;
   name: string;
   identifiers: Identifier[];
-  /** Each identifier is proved one way: a webroot (http-01) or a DNS provider (dns-01). */
+  /**
+   * Each identifier is proved one way: a webroot (http-01), a DNS provider (dns-01) or the
+   * operator's persistent record _validation-persist.NAME (dns-persist-01).
+   */
   challenge: {
-    /** What the names use, for people reading the file: all http-01, all dns-01, or both. */
+    /** What the names use, for people reading the file: all one type, or "mixed". */
     type: (typeof CHALLENGE_TYPES)[number];
     /** identifier value -> absolute webroot (http-01) */
     webroots: Record<string, string>;
     /** identifier value (a wildcard as "*.example.com") -> DNS provider (dns-01); absent when none. */
     dns?: Record<string, DnsConfig>;
+    /**
+     * Identifier values (a wildcard as "*.example.com") proved by dns-persist-01; absent when none.
+     * A list, not settings: wile only checks the record, which the operator keeps in the zone.
+     */
+    persist?: string[];
   };
   keyType: KeyType;
   /** ACME directory URL. */
@@ -56,11 +64,18 @@ export interface RenewalConfig {
   deploy: DeployConfig[];
 }
 
-/** challenge.type for the names proved by webroots and by DNS providers. */
-export function challengeType(webroots: object, dns: object | undefined): RenewalConfig["challenge"]["type"] {
-  const http = Object.keys(webroots).length > 0;
-  const viaDns = dns !== undefined && Object.keys(dns).length > 0;
-  return http && viaDns ? "mixed" : viaDns ? "dns-01" : "http-01";
+/** challenge.type for the names proved by webroots, by DNS providers and by persistent records. */
+export function challengeType(
+  webroots: object,
+  dns: object | undefined,
+  persist: readonly string[] = [],
+): RenewalConfig["challenge"]["type"] {
+  const used = [
+    ...(Object.keys(webroots).length > 0 ? (["http-01"] as const) : []),
+    ...(dns !== undefined && Object.keys(dns).length > 0 ? (["dns-01"] as const) : []),
+    ...(persist.length > 0 ? (["dns-persist-01"] as const) : []),
+  ];
+  return used.length > 1 ? "mixed" : (used[0] ?? "http-01");
 }
 
 export function serializeRenewalConfig(cfg: RenewalConfig): string {
@@ -147,14 +162,29 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     }
     dns = Object.fromEntries(dnsEntries) as Record<string, DnsConfig>;
   }
+  let persist: string[] | undefined;
+  if (challenge.persist !== undefined) {
+    persist = strings("challenge.persist", challenge.persist);
+    for (const name of persist) {
+      if (Object.hasOwn(webroots, name) || (dns && Object.hasOwn(dns, name)))
+        fail(
+          `challenge.persist`,
+          `names ${printable(name, 80)}, which has a webroot or DNS provider too (a name is proved one way)`,
+        );
+    }
+  }
   for (const id of ids) {
     if (dns && Object.hasOwn(dns, id.value)) continue;
+    if (persist?.includes(id.value)) continue;
     if (id.value.startsWith("*."))
-      fail(`challenge.dns.${printable(id.value, 80)}`, "is missing (a wildcard is proved with dns-01)");
+      fail(
+        `challenge.dns.${printable(id.value, 80)}`,
+        "is missing (a wildcard is proved with dns-01 or dns-persist-01)",
+      );
     if (!Object.hasOwn(webroots, id.value))
       fail(
         `challenge.webroots.${printable(id.value, 80)}`,
-        "is missing (every identifier needs a webroot or a DNS provider)",
+        "is missing (every identifier needs a webroot, a DNS provider or challenge.persist)",
       );
   }
 
@@ -172,7 +202,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     version: 1,
     name: str("name", v.name),
     identifiers: ids,
-    challenge: { type, webroots, ...(dns ? { dns } : {}) },
+    challenge: { type, webroots, ...(dns ? { dns } : {}), ...(persist ? { persist } : {}) },
     keyType: keyType as KeyType,
     server,
     account: str("account", v.account),

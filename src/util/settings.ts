@@ -245,3 +245,25 @@ export function port(o: Common): Setting<number> {
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
+
+/** The most a command may be given to run (an hour). */
+export const MAX_COMMAND_TIMEOUT_S = 3600;
+
+/** How long a command may run, in whole seconds; `what` starts the help ("exec: kill the command"). */
+export function commandTimeout(o: {
+  flag?: string;
+  what: string;
+  fallback: number;
+}): Setting<number> & { fallback: number } {
+  return withDefault(
+    integer({
+      flag: o.flag,
+      arg: "SECONDS",
+      help: `${o.what} after this long (default ${o.fallback}, at most ${MAX_COMMAND_TIMEOUT_S})`,
+      min: 1,
+      max: MAX_COMMAND_TIMEOUT_S,
+      what: "whole seconds",
+    }),
+    o.fallback,
+  );
+}

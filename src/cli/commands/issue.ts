@@ -40,6 +40,13 @@ const OPTIONS: OptionSpec[] = [
   DNS_OPTION,
   ...allProviderOptions(),
   {
+    name: "challenge",
+    type: "string",
+    repeat: true,
+    arg: "TYPE",
+    help: "dns-persist-01: prove control with the persistent TXT record _validation-persist.NAME you created once (wile dns-persist prints it); wile checks it and writes nothing; per name like -w; works for *.NAME",
+  },
+  {
     name: "email",
     type: "string",
     repeat: true,
@@ -103,12 +110,15 @@ const OPTIONS: OptionSpec[] = [
 
 export const issueCommand: Command = {
   name: "issue",
-  summary: "get a certificate, proving control with files in a webroot (http-01) or DNS records (dns-01)",
-  usage: "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --dns PROVIDER) [options]",
+  summary:
+    "get a certificate, proving control with files in a webroot (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
+  usage:
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --dns PROVIDER | --challenge dns-persist-01) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
-    "the CA) or a TXT record _acme-challenge.NAME that a DNS provider (--dns) adds and removes,",
+    "the CA), a TXT record _acme-challenge.NAME that a DNS provider (--dns) adds and removes, or",
+    "the persistent TXT record _validation-persist.NAME you created once (--challenge dns-persist-01),",
     "and stores the key and chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting",
     "is saved in renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad",
     "input (nothing was contacted), 3 the existing certificate is not due (use --force).",
@@ -120,7 +130,9 @@ export const issueCommand: Command = {
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
     "wile issue --staging -d example.com -w /var/www/html",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
+    "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
+    "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
     "CLOUDFLARE_DNS_API_TOKEN=... wile issue -d example.com -d '*.example.com' --dns cloudflare",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
@@ -229,6 +241,7 @@ async function buildConfig(
 
   const webroots: Record<string, string> = {};
   const dns: Record<string, DnsConfig> = {};
+  const persist: string[] = [];
   const checked = new Set<string>();
   for (const id of identifiers) {
     const pair = pairOf(id);
@@ -237,18 +250,35 @@ async function buildConfig(
       dns[id.value] = provider;
       continue;
     }
+    if (pair?.challenge !== undefined) {
+      if (pair.challenge !== "dns-persist-01") {
+        throw new UsageError(
+          `--challenge "${pair.challenge}" is not a challenge type wile chooses this way`,
+          {
+            hint: "--challenge takes dns-persist-01; http-01 is -w DIR, dns-01 is --dns PROVIDER.",
+          },
+        );
+      }
+      if (id.type !== "dns") {
+        throw new UsageError(`${id.value} is an IP address; dns-persist-01 proves DNS names only`, {
+          hint: `Prove ${id.value} with -w (http-01).`,
+        });
+      }
+      persist.push(id.value);
+      continue;
+    }
     if (id.value.startsWith("*.")) {
       throw new UsageError(
-        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01, not with files in a webroot (HTTP-01)`,
+        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with files in a webroot (HTTP-01)`,
         {
-          hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w).`,
+          hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w), or with a persistent record: -d ${id.value} --challenge dns-persist-01.`,
         },
       );
     }
     const dir = pair?.webroot;
     if (!dir) {
       throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), or a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD).",
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -293,9 +323,10 @@ async function buildConfig(
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
     challenge: {
-      type: challengeType(webroots, dns),
+      type: challengeType(webroots, dns, persist),
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
+      ...(persist.length > 0 ? { persist } : {}),
     },
     keyType,
     server,

@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import { persistRecordName } from "../../challenges/dns-persist-01";
 import { keyTypeOf } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
 import { daysLeft } from "../../renew/due";
@@ -6,6 +7,7 @@ import { certStatus, loadCertificate } from "../../renew/status";
 import { CertStore } from "../../store/certs";
 import { configPath, readConfig } from "../../store/config";
 import { fileError } from "../../store/file-errors";
+import type { RenewalConfig } from "../../store/renewal";
 import { WileError } from "../../util/errors";
 import type { Command } from "../command";
 import { table } from "../output";
@@ -28,6 +30,24 @@ interface Row {
   error?: string;
   /** How to repair what `error` names. */
   hint?: string;
+  /** How each name is proved at renewal: "http-01", "dns-01:<provider>" or "dns-persist-01". */
+  proofs?: Record<string, string>;
+  /** Some name is proved by a persistent record _validation-persist.NAME (dns-persist-01). */
+  persistent?: boolean;
+}
+
+/** How renewal.json proves each name. */
+export function proofsOf(cfg: RenewalConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { value } of cfg.identifiers) {
+    const dns = cfg.challenge.dns?.[value];
+    out[value] = dns
+      ? `dns-01:${dns.provider}`
+      : cfg.challenge.persist?.includes(value)
+        ? "dns-persist-01"
+        : "http-01";
+  }
+  return out;
 }
 
 export const listCommand: Command = {
@@ -68,6 +88,7 @@ export const listCommand: Command = {
         const info = parseCertificate(certPem, `${path}/cert.pem`);
         const state = loaded.state;
         const st = certStatus(info, loaded.cfg, state, now);
+        const proofs = proofsOf(loaded.cfg);
         rows.push({
           name,
           domains: [...info.dnsNames, ...info.ipAddresses],
@@ -81,6 +102,8 @@ export const listCommand: Command = {
           renewAt: st.renewAt.toISOString(),
           ...(st.lastError ? { lastError: st.lastError } : {}),
           ...(state.ari?.explanationURL ? { explanationURL: state.ari.explanationURL } : {}),
+          proofs,
+          persistent: Object.values(proofs).includes("dns-persist-01"),
         });
       } catch (err) {
         const known = err instanceof WileError ? err : fileError(err);
@@ -109,7 +132,7 @@ export const listCommand: Command = {
     }
     out.print(
       table(
-        ["NAME", "DOMAINS", "ISSUER", "NOT AFTER", "DAYS", "KEY", "STATUS", "PATH"],
+        ["NAME", "DOMAINS", "ISSUER", "NOT AFTER", "DAYS", "KEY", "STATUS", "PROOF", "PATH"],
         rows.map((r) => [
           r.name,
           r.domains.join(",") || "-",
@@ -122,10 +145,24 @@ export const listCommand: Command = {
           r.error ? "-" : String(r.daysLeft),
           r.keyType ?? "-",
           r.status,
+          r.proofs ? [...new Set(Object.values(r.proofs))].join(",") : "-",
           r.path,
         ]),
       ),
     );
+    const persistent = rows.filter((r) => r.persistent);
+    if (persistent.length > 0) {
+      const records = new Set(
+        persistent.flatMap((r) =>
+          Object.entries(r.proofs ?? {})
+            .filter(([, p]) => p === "dns-persist-01")
+            .map(([n]) => persistRecordName(n)),
+        ),
+      );
+      out.logger.info(
+        `${persistent.map((r) => r.name).join(", ")} renew through persistent DNS records (dns-persist-01): ${[...records].join(", ")}; renewal fails once a record is removed or this home's account is deactivated.`,
+      );
+    }
     for (const r of rows) {
       if (r.lastError) out.logger.warn(`${r.name}: the last renewal failed: ${r.lastError.split("\n")[0]}`);
     }

@@ -12,17 +12,15 @@
  * passed as positional parameters (never spliced into the string), with a timeout. A non-zero exit
  * (uacme's "declined" included) fails, quoting the command's last output lines.
  */
-import { WileError } from "../../util/errors";
 import { commandEnv } from "../../util/programs";
-import { command, integer, required, text, withDefault } from "../../util/settings";
-import { describeExit, lastLines, run } from "../../util/spawn";
+import { command, commandTimeout, required, text, withDefault } from "../../util/settings";
+import { runRecordCommand } from "../command";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
 export const EXEC_MODES = ["lego", "uacme"] as const;
 export type ExecMode = (typeof EXEC_MODES)[number];
 
 export const EXEC_TIMEOUT_S = 120;
-const MAX_TIMEOUT_S = 3600;
 
 /** The arguments after CMD for adding (`add`) or removing a record. */
 export function execArgs(mode: ExecMode, add: boolean, r: DnsRecord): string[] {
@@ -53,17 +51,11 @@ export const execProvider = defineDnsProvider({
       "lego",
     ),
     /** Seconds. */
-    timeout: withDefault(
-      integer({
-        flag: "dns-exec-timeout",
-        arg: "SECONDS",
-        help: `exec: kill the command after this long (default ${EXEC_TIMEOUT_S}, at most ${MAX_TIMEOUT_S})`,
-        min: 1,
-        max: MAX_TIMEOUT_S,
-        what: "whole seconds",
-      }),
-      EXEC_TIMEOUT_S,
-    ),
+    timeout: commandTimeout({
+      flag: "dns-exec-timeout",
+      what: "exec: kill the command",
+      fallback: EXEC_TIMEOUT_S,
+    }),
   },
   env: { command: ["EXEC_PATH"] },
   create(c, ctx) {
@@ -75,21 +67,13 @@ export const execProvider = defineDnsProvider({
       const args = execArgs(mode, add, record);
       const what = `the DNS hook (${shown} ${args[0]} ${args[1]}${mode === "uacme" ? ` ${args[2]}` : ""})`;
       ctx.logger.debug(`running ${what}`);
-      let r: Awaited<ReturnType<typeof run>>;
-      try {
-        r = await run(["/bin/sh", "-c", `${cmd} "$@"`, "wile-dns-exec", ...args], {
-          timeoutMs,
-          env: commandEnv(ctx.env ?? process.env),
-        });
-      } catch (err) {
-        throw new WileError(`could not run ${what}: ${(err as Error).message}`);
-      }
-      if (r.code === 0 && !r.timedOut) return;
-      const output = lastLines(r);
-      throw new WileError(`${what} failed (${describeExit(r, timeoutMs)})${output ? `: ${output}` : ""}`, {
-        hint: add
-          ? `Check that the command ${mode === "uacme" ? "accepts uacme's hook arguments (begin dns-01 IDENT TOKEN VALUE)" : "takes lego's exec arguments (present FQDN. VALUE)"} and can change the zone; run it by hand to see. --dns-exec-mode picks the argument convention.`
-          : `Remove the TXT value ${record.value} at ${record.fqdn} by hand if it is still there.`,
+      await runRecordCommand(["/bin/sh", "-c", `${cmd} "$@"`, "wile-dns-exec", ...args], {
+        timeoutMs,
+        env: commandEnv(ctx.env ?? process.env),
+        what,
+        add,
+        record,
+        addHint: `Check that the command ${mode === "uacme" ? "accepts uacme's hook arguments (begin dns-01 IDENT TOKEN VALUE)" : "takes lego's exec arguments (present FQDN. VALUE)"} and can change the zone; run it by hand to see. --dns-exec-mode picks the argument convention.`,
       });
     };
     return {

@@ -83,3 +83,63 @@ describe("renewal.json entries from --dns flags", () => {
     );
   });
 });
+
+describe("--dns acmesh:dns_x", () => {
+  const acmesh = join(import.meta.dirname, "..", "..", "fixtures", "acmesh");
+
+  test("the script is part of the name; --acmesh and $LE_WORKING_DIR locate acme.sh; two scripts, two entries", () => {
+    const opts = parseOptions(["--acmesh", acmesh, "--acmesh-timeout", "30"], allProviderOptions());
+    assert.deepEqual(
+      Object.fromEntries(
+        dnsConfigsFromOptions(opts, ["acmesh:dns_test", "exec", "acmesh:dns_test"], { EXEC_PATH: "/bin/h" }),
+      ),
+      {
+        "acmesh:dns_test": { provider: "acmesh", script: "dns_test", acmesh, timeout: 30 },
+        exec: { provider: "exec", command: "/bin/h" },
+      },
+    );
+    const bare = parseOptions([], allProviderOptions());
+    assert.deepEqual(
+      Object.fromEntries(dnsConfigsFromOptions(bare, ["acmesh:dns_test"], { LE_WORKING_DIR: acmesh })),
+      { "acmesh:dns_test": { provider: "acmesh", script: "dns_test", acmesh } },
+    );
+    assert.ok(!allProviderOptions().some((o) => o.name === "acmesh-script"), "no option for the script");
+  });
+
+  test("usage errors, exit 2 before anything is contacted", async () => {
+    let r = await issue(["-d", "example.com", "--dns", "acmesh", "--acmesh", acmesh]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--dns acmesh needs a script after a colon: --dns acmesh:dns_x/);
+    r = await issue(["-d", "example.com", "--dns", "acmesh:dns_CF", "--acmesh", acmesh]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--dns acmesh:dns_CF: must be a dnsapi script's name like dns_cf/);
+    r = await issue(["-d", "example.com", "--dns", "exec:dns_cf"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown --dns provider "exec:dns_cf"/);
+    assert.match(r.stderr, /Providers: exec, acmesh:dns_x/);
+    r = await issue(["-d", "example.com", "--dns", "acmesh:dns_nosuch", "--acmesh", acmesh]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /--dns acmesh:dns_nosuch: is not one of acme\.sh's dnsapi scripts: there is no .*dnsapi\/dns_nosuch\.sh/,
+    );
+    r = await issue(["-d", "example.com", "--dns", "acmesh:dns_cf", "--acmesh", join(home, "nowhere")]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /--acmesh ".*nowhere": has no acme\.sh .*git clone --depth 1 https:\/\/github\.com\/acmesh-official\/acme\.sh/,
+    );
+    r = await issue(["-d", "example.com", "--dns", "acmesh:dns_cf"]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /--dns acmesh:dns_cf: acme\.sh is not at .*\/\.acme\.sh\/acme\.sh \(the default place\): install it \(curl https:\/\/get\.acme\.sh/,
+    );
+    r = await issue(["-d", "example.com", "-w", home, "--acmesh", acmesh]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /--acmesh belongs to the acmesh DNS provider, but no name uses --dns acmesh:dns_x/,
+    );
+  });
+});
