@@ -106,6 +106,11 @@ export class AcmeClient {
     return scoped;
   }
 
+  /** Epoch ms at which this operation must end (withDeadline); Infinity when unscoped. */
+  get deadlineAt(): number {
+    return this.deadline;
+  }
+
   /** The directory, fetched once. */
   async directory(): Promise<Directory> {
     if (this.shared.dir) return this.shared.dir;

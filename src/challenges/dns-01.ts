@@ -48,6 +48,11 @@ export interface Dns01SolverOptions {
   provider: DnsProvider;
   /** Run once for the records presented since the last check, before the CA is asked. */
   check: PropagationCheck;
+  /**
+   * Where the record of `_acme-challenge.NAME` is written (a CNAME's target, an alias); default
+   * the name itself. Asked once per record name; what it says is kept for cleanup.
+   */
+  locate?: (record: DnsRecord) => Promise<string>;
   logger: Logger;
 }
 
@@ -58,22 +63,40 @@ export interface Dns01SolverOptions {
  */
 export class Dns01Solver implements Solver {
   readonly type = "dns-01";
-  /** fqdn + value -> the record and how many challenges use it (the same value twice: one record). */
+  /**
+   * `_acme-challenge.NAME` + value -> the record as written (its fqdn where locate() put it) and
+   * how many challenges use it (the same value twice: one record).
+   */
   private readonly added = new Map<string, { record: DnsRecord; uses: number; checked: boolean }>();
+  /** `_acme-challenge.NAME` -> where its records go (one lookup for a name and its wildcard). */
+  private readonly located = new Map<string, Promise<string>>();
   private checking: Promise<void> | undefined;
 
   constructor(private readonly opts: Dns01SolverOptions) {}
 
   async present(ctx: ChallengeContext): Promise<void> {
-    const record = dns01Record(ctx);
-    const known = this.added.get(key(record));
+    const asked = dns01Record(ctx);
+    const k = key(asked);
+    const record = { ...asked, fqdn: await this.where(asked) };
+    const known = this.added.get(k);
     if (known) {
       known.uses++;
       return;
     }
     this.opts.logger.info(`Adding TXT ${record.fqdn} (${this.opts.provider.describe()})`);
     await this.opts.provider.present(record);
-    this.added.set(key(record), { record, uses: 1, checked: false });
+    this.added.set(k, { record, uses: 1, checked: false });
+  }
+
+  private where(record: DnsRecord): Promise<string> {
+    const { locate } = this.opts;
+    if (!locate) return Promise.resolve(record.fqdn);
+    let found = this.located.get(record.fqdn);
+    if (!found) {
+      found = locate(record);
+      this.located.set(record.fqdn, found);
+    }
+    return found;
   }
 
   /** The propagation check, once for every record not checked yet; later calls wait for the same one. */
@@ -96,12 +119,13 @@ export class Dns01Solver implements Solver {
   }
 
   async cleanup(ctx: ChallengeContext): Promise<void> {
-    const record = dns01Record(ctx);
-    const entry = this.added.get(key(record));
+    const k = key(dns01Record(ctx));
+    const entry = this.added.get(k);
     if (!entry) return;
     if (--entry.uses > 0) return;
     // Forgotten first: a second cleanup (interrupt and flow at once) finds nothing to remove.
-    this.added.delete(key(record));
+    this.added.delete(k);
+    const { record } = entry;
     this.opts.logger.debug(`Removing TXT ${record.fqdn} ${record.value}`);
     await this.opts.provider.cleanup(record);
   }

@@ -308,6 +308,8 @@ export interface DnsPersistSolverOptions {
   names?: readonly string[];
   servers?: DnsServer[];
   timeoutMs?: number;
+  /** The run's deadline (ms since the epoch): the wait ends then at the latest. */
+  deadline?: number;
   logger: Logger;
   now?: () => number;
 }
@@ -352,6 +354,7 @@ export class DnsPersistSolver implements Solver {
         {
           ...(this.opts.servers ? { servers: this.opts.servers } : {}),
           timeoutMs: this.opts.timeoutMs ?? PERSIST_CHECK_TIMEOUT_MS,
+          ...(this.opts.deadline !== undefined ? { deadline: this.opts.deadline } : {}),
           logger: this.opts.logger,
           what: `the dns-persist-01 record for ${shown}`,
         },

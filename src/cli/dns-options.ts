@@ -3,14 +3,21 @@
  * and help from each provider's declaration (src/dns/provider.ts), and the flags turned into
  * renewal.json's `challenge.dns` entries through the same check that reads them back.
  */
+
+import {
+  DEFAULT_DNS_TIMEOUT_S,
+  type DnsCheckSettings,
+  parseDnsTimeout,
+  parseResolverList,
+} from "../dns/propagation";
 import type { DnsProviderKind } from "../dns/provider";
 import { readProviderSettings } from "../dns/provider";
 import { DNS_PROVIDERS, providerFromName, providerUsage } from "../dns/registry";
-import type { DnsConfig } from "../store/renewal";
+import { type DnsConfig, isDnsName } from "../store/renewal";
 import { UsageError } from "../util/errors";
 import { SettingError, type Settings } from "../util/settings";
 import { printable } from "../util/text";
-import type { OptionSpec, ParsedOptions } from "./options";
+import { type OptionSpec, type ParsedOptions, str } from "./options";
 import {
   flagName,
   flagNamer,
@@ -103,4 +110,91 @@ export function dnsConfigsFromOptions(
     }
   }
   return out;
+}
+
+/** The propagation check's options (src/dns/propagation.ts); they apply to every name proved with --dns. */
+export const DNS_CHECK_OPTIONS: OptionSpec[] = [
+  {
+    name: "dns-timeout",
+    type: "string",
+    arg: "SECONDS",
+    help: `wait up to SECONDS for every DNS server to show the TXT records before the CA is asked (default ${DEFAULT_DNS_TIMEOUT_S}; --timeout still bounds the whole run)`,
+  },
+  {
+    name: "dns-resolvers",
+    type: "string",
+    arg: "LIST",
+    help: "check the TXT records at these servers (HOST[:PORT],...; IPv6 as [ADDR]:PORT), every one of them, instead of the zone's authoritative servers; also used to look up CNAMEs of _acme-challenge.NAME",
+  },
+  {
+    name: "dns-check",
+    type: "boolean",
+    defaultTrue: true,
+    help: "--no-dns-check: do not wait until the TXT records can be seen in DNS; ask the CA at once",
+  },
+  {
+    name: "dns-alias",
+    type: "string",
+    arg: "ZONE",
+    help: "write each --dns name's record at _acme-challenge.ZONE instead (acme.sh's --challenge-alias: _acme-challenge.NAME must be a CNAME to it); without it a CNAME at _acme-challenge.NAME is followed",
+  },
+];
+
+/**
+ * renewal.json's `challenge.dnsCheck` and `challenge.dnsAlias` from the options, checked
+ * (UsageError); `dnsNames` are the names proved with --dns, `persistNames` those proved with
+ * dns-persist-01 (whose record check takes --dns-timeout, --dns-resolvers and --no-dns-check too).
+ * A --dns-* option without such a name is a UsageError; with none given, dnsCheck is the
+ * defaults written out when a name uses --dns.
+ */
+export function dnsCheckFromOptions(
+  opts: ParsedOptions,
+  dnsNames: readonly string[],
+  persistNames: readonly string[] = [],
+): { dnsCheck?: DnsCheckSettings; dnsAlias?: Record<string, string> } {
+  const timeout = str(opts, "dns-timeout");
+  const resolvers = str(opts, "dns-resolvers");
+  const alias = str(opts, "dns-alias");
+  const skip = opts["dns-check"] === false;
+  if (dnsNames.length === 0) {
+    const given = [
+      alias !== undefined && "--dns-alias",
+      persistNames.length === 0 && timeout !== undefined && "--dns-timeout",
+      persistNames.length === 0 && resolvers !== undefined && "--dns-resolvers",
+      persistNames.length === 0 && skip && "--no-dns-check",
+    ].find(Boolean);
+    if (given) {
+      throw new UsageError(
+        `${given} is about DNS records, but no name is proved with --dns${given === "--dns-alias" ? "" : " or --challenge dns-persist-01"}`,
+        {
+          hint: `Add --dns PROVIDER next to the -d names to prove with DNS records, or drop ${given}.`,
+        },
+      );
+    }
+    if (timeout === undefined && resolvers === undefined && !skip) return {};
+  }
+  const dnsCheck: DnsCheckSettings = {
+    timeout: timeout === undefined ? DEFAULT_DNS_TIMEOUT_S : parseDnsTimeout(timeout),
+  };
+  if (resolvers !== undefined) {
+    parseResolverList(resolvers);
+    dnsCheck.resolvers = resolvers.split(",").map((r) => r.trim());
+  }
+  if (skip) {
+    // --dns-resolvers still serves the CNAME lookup; a time to wait makes no sense without a wait.
+    if (timeout !== undefined) {
+      throw new UsageError("--no-dns-check skips the wait that --dns-timeout bounds", {
+        hint: "Give one or the other.",
+      });
+    }
+    dnsCheck.skip = true;
+  }
+  if (alias === undefined) return { dnsCheck };
+  const zone = alias.replace(/\.$/, "").toLowerCase();
+  if (!isDnsName(zone) || !zone.includes(".")) {
+    throw new UsageError(`--dns-alias "${alias}" is not a DNS name`, {
+      hint: "Example: --dns-alias acme-validation.example.net (the record goes to _acme-challenge.acme-validation.example.net).",
+    });
+  }
+  return { dnsCheck, dnsAlias: Object.fromEntries(dnsNames.map((n) => [n, zone])) };
 }

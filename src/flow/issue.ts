@@ -1,5 +1,4 @@
 import type { KeyObject } from "node:crypto";
-import { resolveTxt } from "node:dns/promises";
 import { join } from "node:path";
 import type { AccountSession } from "../acme/account-session";
 import type { AcmeClient } from "../acme/client";
@@ -15,6 +14,8 @@ import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
 import { ChainRejected, type CheckedChain, checkChain, parseCertificate } from "../crypto/x509";
+import { DEFAULT_DNS_TIMEOUT_S, propagationCheck, recordLocator, waitForTxt } from "../dns/propagation";
+import { parseServer } from "../dns/transport";
 import { CertStore } from "../store/certs";
 import { journalPath, removeLeftovers, WebrootJournal } from "../store/leftovers";
 import type { RenewalConfig } from "../store/renewal";
@@ -53,40 +54,10 @@ export interface IssueDeps {
   replaces?: string;
   /** Called with the new serial just before the version is switched in (to note a deploy is due). */
   beforeInstall?: (serial: string) => Promise<void>;
-  /** dns-01: waits until the records are visible before the CA is asked (default: not checked yet, issue 11 part 2). */
+  /** dns-01: waits until the records are visible before the CA is asked (default: as renewal.json's challenge.dnsCheck says). */
   dnsCheck?: PropagationCheck;
-  /** dns-persist-01: waits until the persistent record is right (default: one lookup, until issue 11 part 2's waitForTxt). */
+  /** dns-persist-01: waits until the persistent record is right (default: waitForTxt, src/dns/propagation.ts). */
   waitForTxt?: WaitForTxt;
-}
-
-/**
- * Stand-in for issue 11 part 2's waitForTxt (src/dns/propagation.ts), which replaces it at merge:
- * one lookup of `fqdn` through the system resolver, no waiting, no authoritative servers.
- */
-export const lookupTxtOnce: WaitForTxt = async (fqdn, accept, opts) => {
-  let values: string[];
-  try {
-    values = (await resolveTxt(fqdn)).map((strings) => strings.join(""));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "ENOTFOUND" && code !== "ENODATA") {
-      throw new WileError(
-        `could not look up ${fqdn} (TXT) for ${opts.what}: ${code ?? (err as Error).message}`,
-      );
-    }
-    values = [];
-  }
-  const why = accept(values);
-  if (why !== undefined) throw new WileError(`${opts.what} is not in place at ${fqdn}: ${why}`);
-};
-
-/** Until the propagation check exists (issue 11 part 2): says that the records were not checked. */
-function uncheckedPropagation(logger: Logger): PropagationCheck {
-  return async (records) => {
-    logger.warn(
-      `not checking that ${[...new Set(records.map((r) => r.fqdn))].join(", ")} can be seen in DNS (not implemented yet); asking the CA now`,
-    );
-  };
 }
 
 /**
@@ -115,6 +86,11 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   // holds the lock.
   const journalFile = journalPath(deps.home, cfg.name);
   await removeLeftovers(journalFile, logger);
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // The run's deadline (--timeout): a shared client (cron) carries this certificate's own.
+  const deadline = Math.min(Date.now() + timeoutMs, deps.client?.deadlineAt ?? Number.POSITIVE_INFINITY);
+  const dnsCheck = cfg.challenge.dnsCheck ?? { timeout: DEFAULT_DNS_TIMEOUT_S };
+  const aliases = cfg.challenge.dnsAlias ?? {};
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
@@ -122,7 +98,14 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     logger,
     env: process.env,
     home: deps.home,
-    check: deps.dnsCheck ?? uncheckedPropagation(logger),
+    check: deps.dnsCheck ?? propagationCheck(dnsCheck, { logger, deadline }),
+    locate: recordLocator({
+      ...(dnsCheck.resolvers ? { resolvers: dnsCheck.resolvers } : {}),
+      alias: (name) =>
+        [name, `*.${name}`].map((n) => (Object.hasOwn(aliases, n) ? aliases[n] : undefined)).find(Boolean),
+      lenient: dnsCheck.skip === true,
+      logger,
+    }),
     webroot: () =>
       new WebrootSolver({
         webroots: new Map(Object.entries(cfg.challenge.webroots)),
@@ -137,7 +120,13 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
           return { url: session.url, thumbprint: session.key.thumbprint };
         },
         directory: () => persistDirectoryInfo(directoryMeta),
-        waitForTxt: deps.waitForTxt ?? lookupTxtOnce,
+        waitForTxt: dnsCheck.skip
+          ? async (fqdn) => logger.info(`Not checking ${fqdn} (--no-dns-check); asking the CA now`)
+          : (deps.waitForTxt ?? waitForTxt),
+        ...(dnsCheck.resolvers ? { servers: dnsCheck.resolvers.map((r) => parseServer(r)) } : {}),
+        // Without a --dns-timeout of its own, a missing record is reported sooner than dns-01 waits.
+        ...(cfg.challenge.dnsCheck ? { timeoutMs: dnsCheck.timeout * 1000 } : {}),
+        deadline,
         names: cfg.challenge.persist ?? [],
         logger,
       }),
@@ -161,7 +150,6 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const client =
     deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   try {
@@ -199,7 +187,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         ...(cfg.profile ? { profile: cfg.profile } : {}),
         ...(replaces ? { replaces } : {}),
         logger,
-        deadline: Date.now() + timeoutMs,
+        deadline,
       });
     let result: Awaited<ReturnType<typeof order>>;
     try {

@@ -7,7 +7,7 @@
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import { Dns01Solver, type PropagationCheck } from "../challenges/dns-01";
-import { readProviderSettings } from "../dns/provider";
+import { type DnsRecord, readProviderSettings } from "../dns/provider";
 import { DNS_PROVIDERS, dnsProvider } from "../dns/registry";
 import { type RenewalConfig, renewalFieldError } from "../store/renewal";
 import { WileError } from "../util/errors";
@@ -23,6 +23,8 @@ export interface SolverDeps {
   /** The home config's `dns` section: provider name -> settings (credentials). */
   dnsConfig?: Record<string, Record<string, unknown>>;
   check: PropagationCheck;
+  /** Where each dns-01 record is written (CNAME / --dns-alias); default `_acme-challenge.NAME`. */
+  locate?: (record: DnsRecord) => Promise<string>;
   /** The http-01 solver, made only when a name uses a webroot. */
   webroot: () => Solver;
   /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
@@ -73,7 +75,12 @@ export function solversFor(
           : renewalFieldError(file, `${field}.${err.key}`, err.message);
       }
       const provider = kind.create(values as never, { logger: deps.logger, env: deps.env, home: deps.home });
-      solver = new Dns01Solver({ provider, check: deps.check, logger: deps.logger });
+      solver = new Dns01Solver({
+        provider,
+        check: deps.check,
+        ...(deps.locate ? { locate: deps.locate } : {}),
+        logger: deps.logger,
+      });
       byEntry.set(json, solver);
     }
     byName.set(name, solver);

@@ -1,5 +1,7 @@
 import type { Identifier } from "../acme/types";
 import { KEY_TYPES, type KeyType } from "../crypto/keys";
+import type { DnsCheckSettings } from "../dns/propagation";
+import { parseServer } from "../dns/transport";
 import { WileError } from "../util/errors";
 import { printable } from "../util/text";
 
@@ -42,6 +44,13 @@ export interface RenewalConfig {
      * A list, not settings: wile only checks the record, which the operator keeps in the zone.
      */
     persist?: string[];
+    /**
+     * dns-01 names only: the propagation check (--dns-timeout seconds, --dns-resolvers as given,
+     * --no-dns-check as skip). Absent: the defaults (the zone's authoritative servers, 180 s).
+     */
+    dnsCheck?: DnsCheckSettings;
+    /** name (a wildcard as "*.example.com") -> ZONE of --dns-alias: the record goes to `_acme-challenge.ZONE`. */
+    dnsAlias?: Record<string, string>;
   };
   keyType: KeyType;
   /** ACME directory URL. */
@@ -173,6 +182,19 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
         );
     }
   }
+  const dnsCheck = challenge.dnsCheck === undefined ? undefined : parseDnsCheck(challenge.dnsCheck, fail);
+  let dnsAlias: Record<string, string> | undefined;
+  if (challenge.dnsAlias !== undefined) {
+    if (!isObject(challenge.dnsAlias)) fail("challenge.dnsAlias", "must be an object of name -> DNS zone");
+    const aliasEntries = Object.entries(challenge.dnsAlias as Record<string, unknown>);
+    for (const [name, zone] of aliasEntries) {
+      const field = `challenge.dnsAlias.${printable(name, 80)}`;
+      if (!(dns && Object.hasOwn(dns, name))) fail(field, "names no name proved with dns-01 (challenge.dns)");
+      if (typeof zone !== "string" || !isDnsName(zone))
+        fail(field, "must be a DNS name (e.g. alias.example)");
+    }
+    dnsAlias = Object.fromEntries(aliasEntries) as Record<string, string>;
+  }
   for (const id of ids) {
     if (dns && Object.hasOwn(dns, id.value)) continue;
     if (persist?.includes(id.value)) continue;
@@ -202,7 +224,14 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     version: 1,
     name: str("name", v.name),
     identifiers: ids,
-    challenge: { type, webroots, ...(dns ? { dns } : {}), ...(persist ? { persist } : {}) },
+    challenge: {
+      type,
+      webroots,
+      ...(dns ? { dns } : {}),
+      ...(persist ? { persist } : {}),
+      ...(dnsCheck ? { dnsCheck } : {}),
+      ...(dnsAlias ? { dnsAlias } : {}),
+    },
     keyType: keyType as KeyType,
     server,
     account: str("account", v.account),
@@ -231,4 +260,40 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** A DNS name as --dns-alias takes it: letters, digits, "-", "_", dots between labels; no trailing dot. */
+export function isDnsName(name: string): boolean {
+  return (
+    name.length <= 253 &&
+    name.split(".").every((l) => /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l))
+  );
+}
+
+/** challenge.dnsCheck: `{ timeout: SECONDS, resolvers?: ["HOST[:PORT]", ...], skip?: true }`. */
+function parseDnsCheck(v: unknown, fail: (field: string, want: string) => never): DnsCheckSettings {
+  if (!isObject(v)) return fail("challenge.dnsCheck", "must be an object { timeout, resolvers?, skip? }");
+  const t = v.timeout;
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > 86_400)
+    fail("challenge.dnsCheck.timeout", "must be a whole number of seconds from 1 to 86400");
+  const out: DnsCheckSettings = { timeout: t as number };
+  if (v.resolvers !== undefined) {
+    if (!Array.isArray(v.resolvers) || v.resolvers.length === 0)
+      fail("challenge.dnsCheck.resolvers", "must be a non-empty array of HOST[:PORT] strings");
+    (v.resolvers as unknown[]).forEach((r, i) => {
+      let ok = typeof r === "string";
+      try {
+        if (ok) parseServer(r as string);
+      } catch {
+        ok = false;
+      }
+      if (!ok) fail(`challenge.dnsCheck.resolvers[${i}]`, "must be HOST or HOST:PORT ([IPv6]:PORT)");
+    });
+    out.resolvers = v.resolvers as string[];
+  }
+  if (v.skip !== undefined) {
+    if (typeof v.skip !== "boolean") fail("challenge.dnsCheck.skip", "must be true or false");
+    if (v.skip) out.skip = true;
+  }
+  return out;
 }

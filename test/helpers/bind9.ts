@@ -54,6 +54,13 @@ export interface Bind9Options {
   keys?: Bind9Key[];
   /** Serve the zones as a secondary of this running instance (see above); no keys, no updates. */
   secondaryOf?: Bind9;
+  /**
+   * Be a caching resolver instead, forwarding every question to this running instance and
+   * following CNAMEs from one of its zones into another, as the CA's resolver does (an
+   * authoritative-only named answers the CNAME alone). It keeps nothing in its cache (a renewal's
+   * new values right after an issuance are seen). `zones` are only waited for.
+   */
+  resolverFor?: Bind9;
 }
 
 export interface Bind9 {
@@ -144,7 +151,16 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     `  session-keyfile "${join(tmp, "session.key")}";`,
     `  listen-on port ${port} { 127.0.0.1; };`,
     "  listen-on-v6 { none; };",
-    "  recursion no;",
+    ...(opts.resolverFor
+      ? [
+          "  recursion yes;",
+          "  allow-recursion { 127.0.0.1; };",
+          `  forwarders { 127.0.0.1 port ${opts.resolverFor.port}; };`,
+          "  forward only;",
+          "  max-cache-ttl 0;",
+          "  max-ncache-ttl 0;",
+        ]
+      : ["  recursion no;"]),
     "  dnssec-validation no;",
     "  notify no;",
     "  allow-transfer { 127.0.0.1; };",
@@ -152,6 +168,7 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     "controls { };",
     ...keys.map((k) => `include "${keyFiles[k.name]}";`),
     ...zones.map((z) => {
+      if (opts.resolverFor) return "";
       if (opts.secondaryOf) {
         return `zone "${z.name}" { type secondary; primaries { 127.0.0.1 port ${opts.secondaryOf.port}; }; allow-notify { 127.0.0.1; }; };`;
       }
@@ -175,7 +192,7 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
   try {
     await waitReady(p, `SOA of ${zones.map((z) => z.name).join(", ")} on 127.0.0.1:${port}`, async () => {
       for (const z of zones) {
-        const m = await query(server, z.name, TYPE.SOA, { timeoutMs: 200 });
+        const m = await query(server, z.name, TYPE.SOA, { timeoutMs: 200, recursive: !!opts.resolverFor });
         if (m.rcode !== 0 || !m.answers.some((rr) => rr.type === TYPE.SOA)) return false;
       }
       return true;
@@ -231,9 +248,8 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
 
 /**
  * Options every `wile issue --dns ...` of an e2e test against this BIND9 passes, so that wile's
- * propagation check asks this server (test zones are not in the public DNS). Empty until the
- * propagation check's options exist (issue 11 part 2 fills it in).
+ * propagation check (and its CNAME lookup) asks this server: test zones are not in the public DNS.
  */
-export function wileDnsArgs(_bind: Bind9): string[] {
-  return [];
+export function wileDnsArgs(bind: Bind9): string[] {
+  return ["--dns-resolvers", bind.serverArg];
 }

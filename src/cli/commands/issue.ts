@@ -15,7 +15,13 @@ import { NotDueError, UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
-import { allProviderOptions, DNS_OPTION, dnsConfigsFromOptions } from "../dns-options";
+import {
+  allProviderOptions,
+  DNS_CHECK_OPTIONS,
+  DNS_OPTION,
+  dnsCheckFromOptions,
+  dnsConfigsFromOptions,
+} from "../dns-options";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
 import { parseTimeout, TIMEOUT_OPTION } from "./renew";
@@ -39,6 +45,7 @@ const OPTIONS: OptionSpec[] = [
   },
   DNS_OPTION,
   ...allProviderOptions(),
+  ...DNS_CHECK_OPTIONS,
   {
     name: "challenge",
     type: "string",
@@ -131,6 +138,7 @@ export const issueCommand: Command = {
     "wile issue --staging -d example.com -w /var/www/html",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
+    "wile issue -d example.com --dns exec --dns-exec /usr/local/bin/dns-hook --dns-alias acme.example.net --dns-timeout 300",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
     "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
     "CLOUDFLARE_DNS_API_TOKEN=... wile issue -d example.com -d '*.example.com' --dns cloudflare",
@@ -290,6 +298,8 @@ async function buildConfig(
     webroots[id.value] = abs;
   }
 
+  const { dnsCheck, dnsAlias } = dnsCheckFromOptions(opts, Object.keys(dns), persist);
+
   const keyTypeArg = str(opts, "key-type") ?? "ec-256";
   if (!isKeyType(keyTypeArg)) {
     throw new UsageError(`unknown --key-type "${keyTypeArg}"`, {
@@ -327,6 +337,8 @@ async function buildConfig(
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(persist.length > 0 ? { persist } : {}),
+      ...(dnsCheck ? { dnsCheck } : {}),
+      ...(dnsAlias ? { dnsAlias } : {}),
     },
     keyType,
     server,

@@ -215,4 +215,52 @@ describe("Dns01Solver", () => {
       [["example.com"], ["mail.example.org"]],
     );
   });
+
+  test("locate: the record is written where it says (once per name), checked and removed there", async () => {
+    const { provider, events, zone } = fakeProvider();
+    const located: string[] = [];
+    const checked: string[] = [];
+    const solver = new Dns01Solver({
+      provider,
+      check: async (records) => {
+        checked.push(...records.map((r) => `${r.fqdn} ${r.identifier}`));
+      },
+      locate: async (r) => {
+        located.push(r.fqdn);
+        return `_acme-challenge.${r.identifier.replace(/\..*/, "")}.alias.test`;
+      },
+      logger: silentLogger,
+    });
+    await drive(solver, [apex, wild, other]);
+    assert.deepEqual(
+      located,
+      [fqdn, "_acme-challenge.mail.example.org"],
+      "the name and its wildcard: one lookup",
+    );
+    assert.deepEqual(checked, [
+      "_acme-challenge.example.alias.test example.com",
+      "_acme-challenge.example.alias.test example.com",
+      "_acme-challenge.mail.alias.test mail.example.org",
+    ]);
+    assert.ok(
+      events.every((e) => / _acme-challenge\.(example|mail)\.alias\.test /.test(e)),
+      events.join("\n"),
+    );
+    assert.equal(events.filter((e) => e.startsWith("cleanup")).length, 3);
+    assert.equal(zone.size, 0);
+  });
+
+  test("locate failing: nothing is presented", async () => {
+    const { provider, events } = fakeProvider();
+    const solver = new Dns01Solver({
+      provider,
+      check: async () => {},
+      locate: async () => {
+        throw new WileError("the CNAMEs form a loop");
+      },
+      logger: silentLogger,
+    });
+    await assert.rejects(drive(solver, [apex]), /form a loop/);
+    assert.deepEqual(events, []);
+  });
 });

@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { allProviderOptions, dnsConfigsFromOptions } from "../../../src/cli/dns-options";
+import {
+  allProviderOptions,
+  DNS_CHECK_OPTIONS,
+  dnsCheckFromOptions,
+  dnsConfigsFromOptions,
+} from "../../../src/cli/dns-options";
 import { parseOptions } from "../../../src/cli/options";
 import { runMain } from "../../../src/main";
 
@@ -58,6 +63,35 @@ describe("wile issue --dns: usage errors before anything is contacted", () => {
     assert.match(r.stderr, /--dns-exec-mode "acme\.sh": must be lego or uacme/);
   });
 
+  test("propagation options: bad values, and any of them without a --dns name", async () => {
+    const dns = ["-d", "example.com", "--dns", "exec", "--dns-exec", "/bin/hook"];
+    const cases: [string[], RegExp][] = [
+      [[...dns, "--dns-timeout", "0"], /--dns-timeout "0" is not a whole number of seconds from 1 to 86400/],
+      [[...dns, "--dns-timeout", "3m"], /--dns-timeout "3m" is not a whole number/],
+      [[...dns, "--dns-resolvers", "127.0.0.1:99999"], /invalid DNS server "127\.0\.0\.1:99999"/],
+      [
+        [...dns, "--dns-resolvers", "127.0.0.1,,::1"],
+        /--dns-resolvers "127\.0\.0\.1,,::1" has an empty entry/,
+      ],
+      [[...dns, "--dns-alias", "bad name"], /--dns-alias "bad name" is not a DNS name/],
+      [
+        [...dns, "--no-dns-check", "--dns-timeout", "5"],
+        /--no-dns-check skips the wait that --dns-timeout bounds/,
+      ],
+      [
+        ["-d", "example.com", "-w", home, "--dns-timeout", "5"],
+        /--dns-timeout is about DNS records, but no name is proved with --dns/,
+      ],
+      [["-d", "example.com", "-w", home, "--no-dns-check"], /--no-dns-check is about DNS records/],
+      [["-d", "example.com", "-w", home, "--dns-alias", "a.example"], /--dns-alias is about DNS records/],
+    ];
+    for (const [args, want] of cases) {
+      const r = await issue(args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.stderr, want);
+    }
+  });
+
   test("a name with neither -w nor --dns", async () => {
     const r = await issue(["-d", "example.com"]);
     assert.equal(r.code, 2);
@@ -66,6 +100,32 @@ describe("wile issue --dns: usage errors before anything is contacted", () => {
 });
 
 describe("renewal.json entries from --dns flags", () => {
+  test("the propagation check's settings: defaults written out, resolvers as given, the alias for every --dns name", () => {
+    const parse = (args: string[]) => parseOptions(args, DNS_CHECK_OPTIONS);
+    assert.deepEqual(dnsCheckFromOptions(parse([]), ["example.com"]), { dnsCheck: { timeout: 180 } });
+    assert.deepEqual(dnsCheckFromOptions(parse([]), []), {});
+    assert.deepEqual(
+      dnsCheckFromOptions(
+        parse([
+          "--dns-timeout",
+          "30",
+          "--dns-resolvers",
+          "127.0.0.1:5353, [::1]:53",
+          "--dns-alias",
+          "Alias.Example.",
+        ]),
+        ["example.com", "*.example.com"],
+      ),
+      {
+        dnsCheck: { timeout: 30, resolvers: ["127.0.0.1:5353", "[::1]:53"] },
+        dnsAlias: { "example.com": "alias.example", "*.example.com": "alias.example" },
+      },
+    );
+    assert.deepEqual(dnsCheckFromOptions(parse(["--no-dns-check"]), ["example.com"]), {
+      dnsCheck: { timeout: 180, skip: true },
+    });
+  });
+
   test("one entry per provider used, from its flags or lego's EXEC_PATH", () => {
     const opts = parseOptions(
       ["--dns-exec", "/bin/hook x", "--dns-exec-mode", "uacme"],

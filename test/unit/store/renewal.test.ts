@@ -73,6 +73,40 @@ describe("renewal.json", () => {
     assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(mixed), FILE), mixed);
   });
 
+  test("dns-01 check settings and aliases round-trip; wrong ones name their field", () => {
+    const withDns = (extra: Record<string, unknown>) => ({
+      ...good,
+      identifiers: [{ type: "dns", value: "example.com" }],
+      challenge: {
+        type: "dns-01",
+        webroots: {},
+        dns: { "example.com": { provider: "exec", command: "/bin/hook" } },
+        ...extra,
+      },
+    });
+    const ok = withDns({
+      dnsCheck: { timeout: 60, resolvers: ["127.0.0.1:5353", "[::1]:53"] },
+      dnsAlias: { "example.com": "alias.example" },
+    }) as unknown as RenewalConfig;
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(ok), FILE), ok);
+    const skip = withDns({ dnsCheck: { timeout: 180, skip: true } }) as unknown as RenewalConfig;
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(skip), FILE), skip);
+    const bad: [Record<string, unknown>, string][] = [
+      [{ dnsCheck: "fast" }, "challenge.dnsCheck"],
+      [{ dnsCheck: { timeout: 0 } }, "challenge.dnsCheck.timeout"],
+      [{ dnsCheck: { timeout: 1.5 } }, "challenge.dnsCheck.timeout"],
+      [{ dnsCheck: { timeout: 60, resolvers: [] } }, "challenge.dnsCheck.resolvers"],
+      [{ dnsCheck: { timeout: 60, resolvers: ["ns1:99999"] } }, "challenge.dnsCheck.resolvers[0]"],
+      [{ dnsCheck: { timeout: 60, skip: "yes" } }, "challenge.dnsCheck.skip"],
+      [{ dnsAlias: ["alias.example"] }, "challenge.dnsAlias"],
+      [{ dnsAlias: { "example.com": "not a name" } }, "challenge.dnsAlias.example.com"],
+      [{ dnsAlias: { "www.example.com": "alias.example" } }, "challenge.dnsAlias.www.example.com"],
+    ];
+    for (const [extra, field] of bad) {
+      expectFieldError((c) => Object.assign(c, withDns(extra)), field);
+    }
+  });
+
   test("invalid JSON names the file", () => {
     assert.throws(
       () => parseRenewalConfig("{", FILE),
