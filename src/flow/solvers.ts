@@ -62,6 +62,14 @@ export function solversFor(
         ));
       } catch (err) {
         if (!(err instanceof SettingError)) throw err;
+        const secret = err.key !== undefined ? kind.settings[err.key] : undefined;
+        if (secret?.secret && entry[err.key as string] === undefined) {
+          // Never in renewal.json: it has to come from the environment again.
+          const vars = kind.env?.[err.key as string] ?? [];
+          throw new WileError(`the ${kind.name} DNS provider's ${err.key} ${err.message} (for ${cfg.name})`, {
+            hint: `Secrets are not stored in ${file}: set ${vars.length > 0 ? vars.join(" or ") : `--${kind.name}-${err.key}`} in the environment of every renewal (the cron job too).`,
+          });
+        }
         throw err.key === undefined
           ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
           : renewalFieldError(file, `${field}.${err.key}`, err.message);
