@@ -7,13 +7,23 @@
  *
  * Certificates of the API's server are checked against Node's roots plus NODE_EXTRA_CA_CERTS, as
  * for every other https request wile makes.
+ *
+ * Rate limits: an answer 429 is retried (the same request; the API did not act on it) up to
+ * RATE_LIMIT_RETRIES times after the wait its Retry-After asks for, as long as each wait is at most
+ * RATE_LIMIT_MAX_WAIT_MS and all of them together stay within that too; otherwise the 429 goes to
+ * the caller, whose unexpectedAnswer() says how long the API asked to wait.
  */
 import { WileError } from "../util/errors";
+import { parseRetryAfter } from "../util/retry-after";
 import { printable } from "../util/text";
 import { VERSION } from "../version";
 
 export const API_TIMEOUT_MS = 30_000;
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+export const RATE_LIMIT_RETRIES = 3;
+export const RATE_LIMIT_MAX_WAIT_MS = 60_000;
+/** The wait after a 429 without a usable Retry-After. */
+const RATE_LIMIT_DEFAULT_WAIT_MS = 2_000;
 
 export interface ApiRequest {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -49,6 +59,19 @@ export class ApiError extends WileError {
  * `provider` names the API in messages ("Cloudflare").
  */
 export async function apiRequest(provider: string, req: ApiRequest): Promise<ApiAnswer> {
+  let waited = 0;
+  for (let attempt = 0; ; attempt++) {
+    const answer = await apiRequestOnce(provider, req);
+    if (answer.status !== 429 || attempt >= RATE_LIMIT_RETRIES) return answer;
+    const wait =
+      parseRetryAfter(answer.headers.get("retry-after") ?? undefined) ?? RATE_LIMIT_DEFAULT_WAIT_MS;
+    if (waited + wait > RATE_LIMIT_MAX_WAIT_MS) return answer;
+    waited += wait;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+async function apiRequestOnce(provider: string, req: ApiRequest): Promise<ApiAnswer> {
   const url = new URL(req.url);
   const where = `${req.method} ${url.protocol}//${url.host}${url.pathname}`;
   const timeoutMs = req.timeoutMs ?? API_TIMEOUT_MS;
@@ -134,12 +157,18 @@ export function unexpectedAnswer(
 ): ApiError {
   const said = printable(detail ?? answer.text, 300);
   const auth = answer.status === 401 || answer.status === 403;
+  const retryAfter = answer.headers.get("retry-after");
+  const limited =
+    answer.status === 429
+      ? `${provider} limits the rate of requests${retryAfter ? ` and asked to wait ${printable(retryAfter, 40)}${/^\d+$/.test(retryAfter.trim()) ? " s" : ""}` : ""}; wile retried ${RATE_LIMIT_RETRIES} times at most within ${RATE_LIMIT_MAX_WAIT_MS / 1000} s. Run again later.`
+      : undefined;
   return new ApiError(
     `${provider} refused to ${what} (HTTP ${answer.status})${said ? `: ${said}` : ""}`,
     answer.status,
     {
       hint:
         hint ??
+        limited ??
         (auth
           ? `Check the ${provider} credentials and that they may change this zone.`
           : `Check the ${provider} settings; run again with -v for details.`),

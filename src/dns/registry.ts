@@ -1,6 +1,11 @@
 import type { DnsProviderKind } from "./provider";
+import { acmeDnsProvider } from "./providers/acme-dns";
 import { acmeshProvider } from "./providers/acmesh";
+import { cloudflareProvider } from "./providers/cloudflare";
+import { desecProvider } from "./providers/desec";
+import { digitaloceanProvider } from "./providers/digitalocean";
 import { execProvider } from "./providers/exec";
+import { hetznerProvider } from "./providers/hetzner";
 import { powerdnsProvider } from "./providers/powerdns";
 import { rfc2136Provider } from "./providers/rfc2136";
 import { route53Provider } from "./providers/route53";
@@ -13,8 +18,13 @@ export const DNS_PROVIDERS: readonly DnsProviderKind[] = [
   execProvider,
   rfc2136Provider,
   acmeshProvider,
-  powerdnsProvider,
+  cloudflareProvider,
   route53Provider,
+  digitaloceanProvider,
+  hetznerProvider,
+  desecProvider,
+  powerdnsProvider,
+  acmeDnsProvider,
 ] as DnsProviderKind[];
 
 export function dnsProvider(name: string): DnsProviderKind | undefined {

@@ -121,7 +121,13 @@ export async function removeDnsLeftovers(file: string, deps: DnsLeftoverDeps): P
   for (const n of rec.records) {
     const what = `TXT ${n.record.fqdn} ${n.record.value}`;
     try {
-      const provider = providerFor(n.provider, file, "records[].provider", deps);
+      const provider = providerFor(
+        n.provider,
+        file,
+        "records[].provider",
+        deps,
+        `for a record left in ${file}`,
+      );
       await provider.cleanup(n.record);
       await journal.remove(n.provider, n.record);
       removed.push(what);

@@ -43,6 +43,8 @@ export function providerFor(
   file: string,
   field: string,
   deps: Pick<SolverDeps, "logger" | "env" | "dnsConfig" | "home">,
+  /** For messages: whose provider this is ("for example.com"). */
+  owner = `for ${field}`,
 ): DnsProvider {
   const kind = dnsProvider(entry.provider);
   if (!kind) {
@@ -62,20 +64,25 @@ export function providerFor(
     ));
   } catch (err) {
     if (!(err instanceof SettingError)) throw err;
+    // Secrets are never in renewal.json: they come from the environment or the home's config.
+    const secrets = Object.entries(kind.settings).filter(([, s]) => s.secret);
+    const where = secrets.map(([k]) => {
+      const vars = kind.env?.[k] ?? [];
+      return `${vars.length > 0 ? `${vars.join(" or ")} in the environment of every renewal (the cron job too), or ` : ""}wile config --dns-credential ${kind.name}.${k}`;
+    });
+    const secretHint = `Secrets are not stored in ${file}: set ${where.join("; ")}.`;
+    const setting = err.key !== undefined ? kind.settings[err.key] : undefined;
+    if (setting?.secret && entry[err.key as string] === undefined) {
+      throw new WileError(`the ${kind.name} DNS provider's ${err.key} ${err.message} (${owner})`, {
+        hint: secretHint,
+      });
+    }
     const e =
       err.key === undefined
         ? renewalFieldError(file, field, `(${kind.name}) is inconsistent: ${err.message}`)
         : renewalFieldError(file, `${field}.${err.key}`, err.message);
-    const secrets = Object.entries(kind.settings).filter(([, s]) => s.secret);
-    if (secrets.length === 0 || (err.key !== undefined && !kind.settings[err.key]?.secret)) throw e;
-    // A secret is never in renewal.json: what is missing is more likely the environment or config.
-    const where = secrets.map(([k]) => {
-      const vars = kind.env?.[k] ?? [];
-      return `${vars.length > 0 ? `${vars.join(" or ")} in the environment, or ` : ""}wile config --dns-credential ${kind.name}.${k}`;
-    });
-    throw new WileError(e.message, {
-      hint: `Secrets are not kept in renewal.json; give ${where.join("; ")}. Otherwise: ${e.hint ?? ""}`,
-    });
+    if (err.key !== undefined || secrets.length === 0) throw e;
+    throw new WileError(e.message, { hint: `${secretHint} Otherwise: ${e.hint ?? ""}` });
   }
   return kind.create(values as never, { logger: deps.logger, env: deps.env, home: deps.home });
 }
@@ -92,7 +99,7 @@ export function solversFor(
     const json = JSON.stringify(entry);
     let solver = byEntry.get(json);
     if (!solver) {
-      let provider = providerFor(entry, file, `challenge.dns.${name}`, deps);
+      let provider = providerFor(entry, file, `challenge.dns.${name}`, deps, `for ${cfg.name}`);
       if (deps.wrapProvider) provider = deps.wrapProvider(provider, entry);
       solver = new Dns01Solver({
         provider,

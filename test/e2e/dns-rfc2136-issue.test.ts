@@ -217,7 +217,7 @@ describe("wile issue --dns rfc2136: keys, failures, interruptions", { skip, conc
     );
     assert.match(
       missing.stderr,
-      /hint: Secrets are not kept in renewal\.json; give RFC2136_TSIG_SECRET in the environment, or wile config --dns-credential rfc2136\.tsigSecret/,
+      /hint: Secrets are not stored in \S+renewal\.json: set RFC2136_TSIG_SECRET in the environment of every renewal \(the cron job too\), or wile config --dns-credential rfc2136\.tsigSecret/,
     );
 
     const set = await runWile(["config", "--dns-credential", "rfc2136.tsigSecret"], {

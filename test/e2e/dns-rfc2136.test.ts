@@ -270,7 +270,9 @@ describe("DNS transport failures", () => {
         timeoutMs: 2000,
       });
       assert.equal(m.rcode, 3);
-      assert.equal(seen, 2);
+      // Resent every quarter of the timeout: on a loaded machine a third copy may leave before
+      // the answer to the second is read, so "at least once more" is what holds.
+      assert.ok(seen >= 2, `seen ${seen}`);
     } finally {
       server.close();
     }

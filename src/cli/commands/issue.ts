@@ -142,6 +142,7 @@ export const issueCommand: Command = {
     "wile issue -d example.com --dns exec --dns-exec /usr/local/bin/dns-hook --dns-alias acme.example.net --dns-timeout 300",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
     "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
+    "CLOUDFLARE_DNS_API_TOKEN=... wile issue -d example.com -d '*.example.com' --dns cloudflare",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
   ],
   async run(ctx) {
