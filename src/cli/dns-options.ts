@@ -106,6 +106,17 @@ export function dnsConfigsFromOptions(
       out.set(name, stored as DnsConfig);
     } catch (err) {
       if (!(err instanceof SettingError)) throw err;
+      const key = err.key;
+      if (key !== undefined && decl[key]?.cli === false && err.message === "is missing") {
+        // A secret with no option: say where it can come from.
+        const vars = (kind.env as Record<string, string[] | undefined> | undefined)?.[key] ?? [];
+        throw new UsageError(
+          `--dns ${printable(name, 80)} needs ${kind.name}.${key}${vars.length > 0 ? `, from the environment (${vars.join(", ")})` : ""} or from this home's config`,
+          {
+            hint: `${vars.length > 0 ? `Export ${vars[0]}=..., or store` : "Store"} it once (read from stdin, kept in config.json, mode 0600): wile config --dns-credential ${kind.name}.${key}`,
+          },
+        );
+      }
       throw settingUsageError(
         err,
         `--dns ${printable(name, 80)}`,

@@ -47,6 +47,7 @@ export function tokenSetting(
     text({
       arg: "TOKEN",
       secret: true,
+      cli: false,
       help: `${label}: the ${what} (better in the environment: ${envNames.join(" or ")}; never stored, so renewals read it there again)`,
     }),
   );

@@ -45,6 +45,7 @@ export const acmeDnsProvider = defineDnsProvider({
       text({
         arg: "PASSWORD",
         secret: true,
+        cli: false,
         help: "acme-dns: the password /register gave (better in the environment: ACMEDNS_PASSWORD; never stored, so renewals read it there again)",
       }),
     ),

@@ -34,7 +34,7 @@ const TOKEN_ENV = ["CLOUDFLARE_DNS_API_TOKEN", "CF_DNS_API_TOKEN", "CF_Token"];
 export const CLOUDFLARE_TTL = 120;
 const PER_PAGE = 100;
 const IDENTICAL_RECORD = 81058;
-const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --cloudflare-token): it must be an API token (not the Global API Key) with Zone / DNS / Edit on this zone, and Zone / Zone / Read unless --cloudflare-zone-id is given.`;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or the home's config: wile config --dns-credential cloudflare.token): it must be an API token (not the Global API Key) with Zone / DNS / Edit on this zone, and Zone / Zone / Read unless --cloudflare-zone-id is given.`;
 
 /** The `errors` of a Cloudflare answer as "message (code); ...", or undefined. */
 function cloudflareErrors(a: ApiAnswer): string | undefined {

@@ -30,7 +30,7 @@ import { defineDnsProvider } from "../provider";
 const PROVIDER = "deSEC";
 const TOKEN_ENV = ["DESEC_TOKEN", "DEDYN_TOKEN"];
 export const DESEC_TTL = 3600;
-const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --desec-token): a deSEC API token of the account holding the domain, allowed to write its records.`;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or the home's config: wile config --dns-credential desec.token): a deSEC API token of the account holding the domain, allowed to write its records.`;
 
 function desecError(a: ApiAnswer): string | undefined {
   if (isRecord(a.json) && typeof a.json.detail === "string") return a.json.detail;

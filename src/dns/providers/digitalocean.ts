@@ -31,7 +31,7 @@ const TOKEN_ENV = ["DO_AUTH_TOKEN", "DO_API_KEY"];
 /** DigitalOcean's smallest TTL. */
 export const DIGITALOCEAN_TTL = 30;
 const PER_PAGE = 200;
-const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --digitalocean-token): a personal access token with read and write on domains.`;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or the home's config: wile config --dns-credential digitalocean.token): a personal access token with read and write on domains.`;
 
 function doError(a: ApiAnswer): string | undefined {
   if (!isRecord(a.json) || typeof a.json.message !== "string") return undefined;

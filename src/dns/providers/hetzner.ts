@@ -37,7 +37,7 @@ export const HETZNER_TTL = 120;
 /** How long an action may run before wile gives up following it. */
 export const HETZNER_ACTION_WAIT_MS = 60_000;
 const ACTION_POLL_MS = 250;
-const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or --hetzner-token): a Hetzner Cloud API token (Console > project > Security > API tokens) with read & write, of the project holding the zone; tokens of the old DNS Console do not work.`;
+const AUTH_HINT = `Check the token in ${TOKEN_ENV.join(" / ")} (or the home's config: wile config --dns-credential hetzner.token): a Hetzner Cloud API token (Console > project > Security > API tokens) with read & write, of the project holding the zone; tokens of the old DNS Console do not work.`;
 
 function hetznerError(a: ApiAnswer): string | undefined {
   if (!isRecord(a.json) || !isRecord(a.json.error)) return undefined;

@@ -88,7 +88,7 @@ export function pdnsRefused(what: string, answer: ApiAnswer, server: string): Ap
     isRecord(answer.json) && typeof answer.json.error === "string" ? answer.json.error : undefined;
   const hint =
     answer.status === 401 || answer.status === 403
-      ? "Check the API key (PDNS_API_KEY or --powerdns-api-key): it must be the api-key of pdns.conf."
+      ? "Check the API key (PDNS_API_KEY, or wile config --dns-credential powerdns.apiKey): it must be the api-key of pdns.conf."
       : answer.status === 404
         ? `Check the API URL (PDNS_API_URL: the address of PowerDNS's webserver, with api=yes in pdns.conf) and the server id (${server}; PDNS_SERVER_NAME, default localhost).`
         : undefined;
@@ -122,6 +122,7 @@ export const powerdnsProvider = defineDnsProvider({
       text({
         arg: "KEY",
         secret: true,
+        cli: false,
         help: "powerdns: the API key (api-key in pdns.conf); better from the environment: PDNS_API_KEY",
       }),
     ),

@@ -192,12 +192,14 @@ export const route53Provider = defineDnsProvider({
       text({
         arg: "KEY",
         secret: true,
+        cli: false,
         help: "route53: the secret access key; better from the environment: AWS_SECRET_ACCESS_KEY",
       }),
     ),
     sessionToken: text({
       arg: "TOKEN",
       secret: true,
+      cli: false,
       help: "route53: the session token of temporary credentials; better from the environment: AWS_SESSION_TOKEN",
     }),
     region: withDefault(
