@@ -11,6 +11,7 @@ import {
 } from "../../../src/cli/dns-options";
 import { parseOptions } from "../../../src/cli/options";
 import { runMain } from "../../../src/main";
+import { UsageError } from "../../../src/util/errors";
 
 const home = mkdtempSync(join(tmpdir(), "wile-unit-dns-cli-"));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -124,6 +125,44 @@ describe("renewal.json entries from --dns flags", () => {
     assert.deepEqual(dnsCheckFromOptions(parse(["--no-dns-check"]), ["example.com"]), {
       dnsCheck: { timeout: 180, skip: true },
     });
+  });
+
+  test("dns-persist-01 names take --dns-timeout, --dns-resolvers and --no-dns-check, never --dns-alias", () => {
+    const parse = (args: string[]) => parseOptions(args, DNS_CHECK_OPTIONS);
+    // Nothing given: nothing written (the persist check's own 60 s applies).
+    assert.deepEqual(dnsCheckFromOptions(parse([]), [], ["example.com"]), {});
+    assert.deepEqual(
+      dnsCheckFromOptions(
+        parse(["--dns-timeout", "20", "--dns-resolvers", "192.0.2.53"]),
+        [],
+        ["example.com"],
+      ),
+      { dnsCheck: { timeout: 20, resolvers: ["192.0.2.53"] } },
+    );
+    assert.throws(
+      () => dnsCheckFromOptions(parse(["--dns-alias", "alias.example"]), [], ["example.com"]),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /--dns-alias is about DNS records, but no name is proved with --dns$/.test(e.message),
+    );
+    assert.throws(
+      () => dnsCheckFromOptions(parse(["--dns-timeout", "20"]), [], []),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /no name is proved with --dns or --challenge dns-persist-01/.test(e.message),
+    );
+  });
+
+  test("a missing secret names its variables and wile config --dns-credential", () => {
+    const opts = parseOptions([], allProviderOptions());
+    assert.throws(
+      () => dnsConfigsFromOptions(opts, ["cloudflare"], {}),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          "--dns cloudflare needs cloudflare.token, from the environment (CLOUDFLARE_DNS_API_TOKEN, CF_DNS_API_TOKEN, CF_Token) or from this home's config" &&
+        /wile config --dns-credential cloudflare\.token/.test(e.hint ?? ""),
+    );
   });
 
   test("one entry per provider used, from its flags or lego's EXEC_PATH", () => {

@@ -300,7 +300,10 @@ describe("powerdns: requests against a scripted API", () => {
         e.message,
         /^PowerDNS refused to list zones named _acme-challenge\.www\.example\.com\. \(HTTP 401\): Unauthorized$/,
       );
-      assert.match(e.hint ?? "", /^Check the API key \(PDNS_API_KEY, or wile config --dns-credential powerdns\.apiKey\)/);
+      assert.match(
+        e.hint ?? "",
+        /^Check the API key \(PDNS_API_KEY, or wile config --dns-credential powerdns\.apiKey\)/,
+      );
       assert.ok(!`${e.message}${e.hint}`.includes("wrong-key-value"));
       return true;
     });
