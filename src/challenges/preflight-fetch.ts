@@ -2,6 +2,8 @@ import { lookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
+import type { ChallengeContext } from "../acme/solver";
+import { printable } from "../util/text";
 import { findResolve, type ResolveRule } from "./resolve";
 
 /** What the http-01 preflight got back. */
@@ -17,6 +19,34 @@ export interface FetchOptions {
   timeoutMs: number;
   maxBytes?: number;
   maxRedirects?: number;
+}
+
+/** What an http-01 preflight found at the challenge's URL. */
+export type ServedCheck =
+  | { kind: "right"; url: string }
+  /** No HTTP answer at all (NAT without hairpinning, a firewall): the caller cannot tell. */
+  | { kind: "unreachable"; url: string; reason: string }
+  /** `answer`: what came back instead, for messages ("HTTP 404 \"...\" (after redirects, from URL)"). */
+  | { kind: "wrong"; url: string; status: number; body: string; answer: string };
+
+/**
+ * Fetches http://NAME/.well-known/acme-challenge/TOKEN as the CA will (RFC 8555 8.3) and compares
+ * it with the key authorization (trailing whitespace ignored, as validators do).
+ */
+export async function checkServed(ctx: ChallengeContext, opts: FetchOptions): Promise<ServedCheck> {
+  const { type, value } = ctx.identifier;
+  const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
+  const url = `http://${host}/.well-known/acme-challenge/${ctx.token}`;
+  const got = await fetchLikeValidator(url, opts);
+  if (got.kind === "unreachable") return { kind: "unreachable", url: got.url, reason: got.reason };
+  if (got.status === 200 && got.problem === undefined && got.body.trimEnd() === ctx.keyAuthorization) {
+    return { kind: "right", url };
+  }
+  const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
+  const what = got.problem
+    ? `with ${got.problem} (last: HTTP ${got.status})`
+    : `HTTP ${got.status} "${printable(got.body, 80)}"`;
+  return { kind: "wrong", url, status: got.status, body: got.body, answer: `${what}${via}` };
 }
 
 /**
