@@ -69,17 +69,8 @@ export class StatelessSolver implements Solver {
     if (this.opts.preflight === false) return;
     const { resolve = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
     const name = ctx.identifier.value;
-    const got = await checkServed(ctx, { resolve, timeoutMs });
-    if (got.kind === "unreachable") {
-      this.opts.logger.warn(
-        `Preflight for ${name}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
-      );
-      return;
-    }
-    if (got.kind === "right") {
-      this.opts.logger.debug(`Preflight for ${name}: ${got.url} answers the key authorization`);
-      return;
-    }
+    const got = await checkServed(ctx, { resolve, timeoutMs }, this.opts.logger);
+    if (!got) return;
     const thumbprint = ctx.keyAuthorization.slice(ctx.token.length + 1);
     // A server set up for another account key (an old one, before wile account rollover) answers
     // TOKEN.OTHER: say so rather than only "wrong content".

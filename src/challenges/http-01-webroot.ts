@@ -124,17 +124,8 @@ export class WebrootSolver implements Solver {
     checkToken(ctx.token);
     const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
     const { value } = ctx.identifier;
-    const got = await checkServed(ctx, { resolve: rules, timeoutMs });
-    if (got.kind === "unreachable") {
-      this.opts.logger.warn(
-        `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
-      );
-      return;
-    }
-    if (got.kind === "right") {
-      this.opts.logger.debug(`Preflight for ${value}: ${got.url} serves the right content`);
-      return;
-    }
+    const got = await checkServed(ctx, { resolve: rules, timeoutMs }, this.opts.logger);
+    if (!got) return;
     throw new WileError(
       `Preflight for ${value} failed: ${got.url} answered ${got.answer} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
       {

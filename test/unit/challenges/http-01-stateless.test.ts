@@ -11,6 +11,7 @@ import { solversFor } from "../../../src/flow/solvers";
 import { parseRenewalConfig, type RenewalConfig, serializeRenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { type Logger, silentLogger } from "../../../src/util/log";
+import { renewalConfig } from "../../helpers/renewal";
 
 /** RFC 8555 8.1's key authorization needs a real-looking thumbprint: 43 base64url characters. */
 const THUMB = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
@@ -161,25 +162,13 @@ describe("--stateless on the command line and in renewal.json", () => {
   });
 
   const base: RenewalConfig = {
-    version: 1,
-    name: "a.example",
+    ...renewalConfig("a.example"),
     identifiers: [
       { type: "dns", value: "a.example" },
       { type: "ip", value: "192.0.2.1" },
       { type: "dns", value: "b.example" },
     ],
     challenge: { type: "http-01", webroots: { "b.example": "/srv" }, stateless: ["a.example", "192.0.2.1"] },
-    keyType: "ec-256",
-    server: "https://ca.example/dir",
-    account: "default",
-    email: [],
-    mustStaple: false,
-    preflight: true,
-    resolve: [],
-    reuseKey: false,
-    createdAt: "2026-01-01T00:00:00.000Z",
-    updatedAt: "2026-01-01T00:00:00.000Z",
-    deploy: [],
   };
   const FILE = "/h/certs/a.example/renewal.json";
 
