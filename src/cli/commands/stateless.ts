@@ -6,11 +6,10 @@ import {
 import { ensureAccount } from "../../flow/account";
 import { createClient } from "../../flow/client";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
-import { readConfig } from "../../store/config";
 import { UsageError } from "../../util/errors";
-import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
+import { CA_OPTIONS, EAB_OPTIONS, registrationOptions } from "../ca-options";
 import type { Command } from "../command";
-import { list, type OptionSpec, str } from "../options";
+import { type OptionSpec, str } from "../options";
 
 const OPTIONS: OptionSpec[] = [
   {
@@ -58,10 +57,7 @@ export const statelessCommand: Command = {
       });
     }
     const formats = parseFormat(str(opts, "format"));
-    const ca = await parseCaOptions(opts);
-    const eab = parseEabOptions(opts);
-    let email = parseEmails(list(opts, "email"));
-    if (email.length === 0) email = (await readConfig(home)).email ?? [];
+    const { ca, eab, email } = await registrationOptions(opts, home);
     const client = await createClient(ca.server, ca.caBundle, out.logger);
     try {
       const account = await ensureAccount(
