@@ -46,6 +46,11 @@ export interface TestEnvOptions {
    * name with 127.0.0.1.
    */
   dnsServer?: string;
+  /**
+   * nginx includes `<tmp>/nginx-extra.conf` (made empty) inside `http {}`, for server blocks a test
+   * writes once the environment runs (then reloadNginx()): e.g. a pasted stateless http-01 snippet.
+   */
+  nginxExtra?: boolean;
 }
 
 export interface TestEnv {
@@ -75,6 +80,13 @@ export interface TestEnv {
   certStatus(serialHex: string): Promise<unknown>;
   /** Lines of the nginx access log so far. */
   accessLogLines(): string[];
+  /** With opts.nginxExtra: the file nginx includes inside `http {}`. */
+  nginxExtraConf: string;
+  /**
+   * nginx reads its configuration again (SIGHUP); resolves once the old worker has exited, so that
+   * every connection after it gets the new configuration.
+   */
+  reloadNginx(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +98,7 @@ const PACKAGES: Record<string, string> = {
   named: "bind9",
   pdns_server: "pdns-server",
   sqlite3: "sqlite3",
+  apache2ctl: "apache2",
 };
 
 /** Finds an executable in PATH (plus the sbin dirs a non-root PATH may lack) or throws naming the package. */
@@ -414,7 +427,13 @@ function makeListenerCerts(dir: string): { ca: string; cert: string; key: string
   return { ca: join(dir, "ca.pem"), cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
 }
 
-function nginxConfig(tmp: string, webroot: string, port: number, nginxBin: string): string {
+function nginxConfig(
+  tmp: string,
+  webroot: string,
+  port: number,
+  nginxBin: string,
+  extra: string | undefined,
+): string {
   // nginx -V prints its configure arguments on stderr. Only ask for the temp paths of compiled modules.
   const r = spawnSync(nginxBin, ["-V"], { encoding: "utf8" });
   const built = `${r.stdout ?? ""}${r.stderr ?? ""}`;
@@ -442,7 +461,7 @@ ${temp.map((t) => `  ${t}_temp_path ${tmp}/nginx-${t}-temp;`).join("\n")}
     root ${webroot};
     location / { try_files $uri =404; }
   }
-}
+${extra ? `  include ${extra};\n` : ""}}
 `;
 }
 
@@ -532,7 +551,12 @@ async function startOnce(
 
     // 2. nginx serving the webroot on httpPort.
     const nginxConf = join(tmp, "nginx.conf");
-    writeFileSync(nginxConf, nginxConfig(tmp, webroot, httpPort, bins.nginx));
+    const nginxExtraConf = join(tmp, "nginx-extra.conf");
+    if (opts.nginxExtra) writeFileSync(nginxExtraConf, "");
+    writeFileSync(
+      nginxConf,
+      nginxConfig(tmp, webroot, httpPort, bins.nginx, opts.nginxExtra ? nginxExtraConf : undefined),
+    );
     writeFileSync(join(tmp, "nginx-access.log"), "");
     const nginx = startProc(
       "nginx",
@@ -632,6 +656,16 @@ async function startOnce(
         readFileSync(accessLog, "utf8")
           .split("\n")
           .filter((l) => l.length > 0),
+      nginxExtraConf,
+      reloadNginx: async () => {
+        const errorLog = join(tmp, "nginx-error.log");
+        const exits = () => (readFileSync(errorLog, "utf8").match(/worker process \d+ exited/g) ?? []).length;
+        const before = exits();
+        nginx.child.kill("SIGHUP");
+        await waitReady(nginx, "nginx reloading (its old worker exiting)", async () => exits() > before, [
+          errorLog,
+        ]);
+      },
       stop: async () => {
         if (stopped) return;
         stopped = true;

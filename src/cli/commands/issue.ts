@@ -43,6 +43,11 @@ const OPTIONS: OptionSpec[] = [
     arg: "DIR",
     help: "document root serving http://NAME/.well-known/acme-challenge/; -w first: it serves the -d names after it (certbot); -d first: the -d names before it (acme.sh)",
   },
+  {
+    name: "stateless",
+    type: "boolean",
+    help: "http-01 answered by the web server itself from this account's thumbprint (configured once with what wile stateless prints); wile writes nothing and checks the answer first; per name like -w",
+  },
   DNS_OPTION,
   ...allProviderOptions(),
   ...DNS_CHECK_OPTIONS,
@@ -118,13 +123,15 @@ const OPTIONS: OptionSpec[] = [
 export const issueCommand: Command = {
   name: "issue",
   summary:
-    "get a certificate, proving control with files in a webroot (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
+    "get a certificate, proving control with files in a webroot (http-01), a stateless web server (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
   usage:
-    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --dns PROVIDER | --challenge dns-persist-01) [options]",
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --stateless | --dns PROVIDER | --challenge dns-persist-01) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
-    "the CA), a TXT record _acme-challenge.NAME that a DNS provider (--dns) adds and removes, or",
+    "the CA), an answer the web server makes from the account thumbprint (--stateless, set up once",
+    "with wile stateless; checked by wile first), a TXT record _acme-challenge.NAME that a DNS",
+    "provider (--dns) adds and removes, or",
     "the persistent TXT record _validation-persist.NAME you created once (--challenge dns-persist-01),",
     "and stores the key and chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting",
     "is saved in renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad",
@@ -136,6 +143,7 @@ export const issueCommand: Command = {
     "wile issue -d example.com -d www.example.com -w /var/www/html --email me@example.com",
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
     "wile issue --staging -d example.com -w /var/www/html",
+    "wile issue -d example.com -d www.example.com --stateless   (after pasting what wile stateless prints)",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d example.com -d '*.example.com' --dns rfc2136 --rfc2136-server ns1.example.com --rfc2136-tsig-key /etc/wile/tsig.key",
     "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
@@ -251,6 +259,7 @@ async function buildConfig(
   const webroots: Record<string, string> = {};
   const dns: Record<string, DnsConfig> = {};
   const persist: string[] = [];
+  const stateless: string[] = [];
   const checked = new Set<string>();
   for (const id of identifiers) {
     const pair = pairOf(id);
@@ -278,16 +287,20 @@ async function buildConfig(
     }
     if (id.value.startsWith("*.")) {
       throw new UsageError(
-        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with files in a webroot (HTTP-01)`,
+        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with ${pair?.stateless ? "a web server" : "files in a webroot"} (HTTP-01)`,
         {
           hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w), or with a persistent record: -d ${id.value} --challenge dns-persist-01.`,
         },
       );
     }
+    if (pair?.stateless) {
+      stateless.push(id.value);
+      continue;
+    }
     const dir = pair?.webroot;
     if (!dir) {
       throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --stateless for a web server set up with wile stateless, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -334,10 +347,11 @@ async function buildConfig(
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
     challenge: {
-      type: challengeType(webroots, dns, persist),
+      type: challengeType(webroots, dns, persist, stateless),
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(persist.length > 0 ? { persist } : {}),
+      ...(stateless.length > 0 ? { stateless } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),
     },
