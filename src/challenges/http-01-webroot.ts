@@ -7,7 +7,7 @@ import type { WebrootJournal } from "../store/leftovers";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
-import { fetchLikeValidator } from "./preflight-fetch";
+import { challengeUrl, fetchLikeValidator } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -124,9 +124,8 @@ export class WebrootSolver implements Solver {
     if (this.opts.preflight === false) return;
     checkToken(ctx.token);
     const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
-    const { type, value } = ctx.identifier;
-    const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
-    const url = `http://${host}/.well-known/acme-challenge/${ctx.token}`;
+    const { value } = ctx.identifier;
+    const url = challengeUrl(ctx.identifier, ctx.token);
     const got = await fetchLikeValidator(url, { resolve: rules, timeoutMs });
     if (got.kind === "unreachable") {
       this.opts.logger.warn(

@@ -2,7 +2,15 @@ import { lookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
+import type { Identifier } from "../acme/types";
 import { findResolve, type ResolveRule } from "./resolve";
+
+/** Where the CA fetches an http-01 challenge: http://NAME/.well-known/acme-challenge/TOKEN ([IPv6]). */
+export function challengeUrl(identifier: Identifier, token: string): string {
+  const { type, value } = identifier;
+  const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
+  return `http://${host}/.well-known/acme-challenge/${token}`;
+}
 
 /** What the http-01 preflight got back. */
 export type FetchOutcome =

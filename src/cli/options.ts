@@ -123,12 +123,15 @@ export interface NamePair {
   dns?: string;
   /** The --challenge TYPE (dns-persist-01) that applies to the name instead of a webroot. */
   challenge?: string;
+  /** --standalone applies to the name: wile's own http-01 listener instead of a webroot. */
+  standalone?: true;
 }
 
 /**
- * Which webroot (-w DIR), DNS provider (--dns PROVIDER) or persistent record (--challenge
- * dns-persist-01) proves which -d name, from the order on the command line (minimist loses it).
- * -w, --dns and --challenge are read alike, as "the method":
+ * Which webroot (-w DIR), DNS provider (--dns PROVIDER), persistent record (--challenge
+ * dns-persist-01) or wile's own listener (--standalone, no value) proves which -d name, from the
+ * order on the command line (minimist loses it). -w, --dns, --challenge and --standalone are read
+ * alike, as "the method":
  * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
  *   `-w /srv/a -d a.example --dns exec -d b.example`;
  * - a line that starts with -d is read as acme.sh does: a method applies to the -d names before it
@@ -137,7 +140,7 @@ export interface NamePair {
  * Returns the pairs in order; webroot is undefined (and dns absent) when no method was given at all.
  */
 export function pairNamesWithWebroots(argv: string[]): NamePair[] {
-  type Method = { webroot: string } | { dns: string } | { challenge: string };
+  type Method = { webroot: string } | { dns: string } | { challenge: string } | { standalone: true };
   const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
@@ -150,6 +153,10 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] as string;
     if (token === "--") break;
+    if (token === "--standalone") {
+      tokens.push({ kind: "m", method: { standalone: true } });
+      continue;
+    }
     const [name, ni] = take(i, token, "-d", "--domain");
     if (name !== undefined) {
       tokens.push({ kind: "d", value: name });
@@ -175,11 +182,13 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
     }
   }
   const pair = (name: string, m: Method | undefined): NamePair =>
-    m && "dns" in m
-      ? { name, webroot: undefined, dns: m.dns }
-      : m && "challenge" in m
-        ? { name, webroot: undefined, challenge: m.challenge }
-        : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
+    m && "standalone" in m
+      ? { name, webroot: undefined, standalone: true }
+      : m && "dns" in m
+        ? { name, webroot: undefined, dns: m.dns }
+        : m && "challenge" in m
+          ? { name, webroot: undefined, challenge: m.challenge }
+          : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
   if (tokens[0]?.kind === "m") {
     let current: Method | undefined;
     const pairs: NamePair[] = [];
