@@ -49,11 +49,17 @@ export class StandaloneSolver implements Solver {
 
   constructor(private readonly opts: StandaloneSolverOptions) {}
 
+  /** The port listened on (the one the system chose for port 0). */
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? a.port : this.opts.port;
+  }
+
   /** "[::]:80", "0.0.0.0:80", "192.0.2.1:8080": where the listener is (or would be). */
   get where(): string {
     const a = this.server?.address();
     const host = a && typeof a === "object" ? a.address : (this.opts.address ?? "*");
-    return `${host.includes(":") ? `[${host}]` : host}:${this.opts.port}`;
+    return `${host.includes(":") ? `[${host}]` : host}:${this.port}`;
   }
 
   /** Binds the port, before anything is contacted: UsageError (exit 2) when it cannot. */
