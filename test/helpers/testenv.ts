@@ -46,6 +46,10 @@ export interface TestEnvOptions {
    * name with 127.0.0.1.
    */
   dnsServer?: string;
+  /** Pebble's VA fetches http-01 from this port instead of nginx's (wile --standalone --http-port). */
+  vaHttpPort?: number;
+  /** nginx proxies /.well-known/acme-challenge/ for these names to 127.0.0.1:port (wile behind a web server). */
+  challengeProxy?: { names: string[]; port: number };
 }
 
 export interface TestEnv {
@@ -414,7 +418,13 @@ function makeListenerCerts(dir: string): { ca: string; cert: string; key: string
   return { ca: join(dir, "ca.pem"), cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
 }
 
-function nginxConfig(tmp: string, webroot: string, port: number, nginxBin: string): string {
+function nginxConfig(
+  tmp: string,
+  webroot: string,
+  port: number,
+  nginxBin: string,
+  proxy?: TestEnvOptions["challengeProxy"],
+): string {
   // nginx -V prints its configure arguments on stderr. Only ask for the temp paths of compiled modules.
   const r = spawnSync(nginxBin, ["-V"], { encoding: "utf8" });
   const built = `${r.stdout ?? ""}${r.stderr ?? ""}`;
@@ -442,7 +452,17 @@ ${temp.map((t) => `  ${t}_temp_path ${tmp}/nginx-${t}-temp;`).join("\n")}
     root ${webroot};
     location / { try_files $uri =404; }
   }
-}
+${
+  proxy
+    ? `  server {
+    listen 127.0.0.1:${port};
+    server_name ${proxy.names.join(" ")};
+    root ${webroot};
+    location /.well-known/acme-challenge/ { proxy_pass http://127.0.0.1:${proxy.port}; }
+  }
+`
+    : ""
+}}
 `;
 }
 
@@ -532,7 +552,7 @@ async function startOnce(
 
     // 2. nginx serving the webroot on httpPort.
     const nginxConf = join(tmp, "nginx.conf");
-    writeFileSync(nginxConf, nginxConfig(tmp, webroot, httpPort, bins.nginx));
+    writeFileSync(nginxConf, nginxConfig(tmp, webroot, httpPort, bins.nginx, opts.challengeProxy));
     writeFileSync(join(tmp, "nginx-access.log"), "");
     const nginx = startProc(
       "nginx",
@@ -550,7 +570,7 @@ async function startOnce(
         managementListenAddress: `127.0.0.1:${mgmtPort}`,
         certificate: certs.cert,
         privateKey: certs.key,
-        httpPort,
+        httpPort: opts.vaHttpPort ?? httpPort,
         tlsPort,
         ocspResponderURL: "",
         externalAccountBindingRequired: opts.eab !== undefined,

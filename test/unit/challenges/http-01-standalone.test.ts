@@ -16,6 +16,7 @@ import { parseResolve } from "../../../src/challenges/resolve";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 import { skipUnlessAvailable } from "../../helpers/ci";
+import { freePort } from "../../helpers/testenv";
 
 const PREFIX = "/.well-known/acme-challenge/";
 const ctx = (token: string, value = "example.com"): ChallengeContext => ({
@@ -87,16 +88,6 @@ function rawExchange(port: number, raw: string | Buffer): Promise<string> {
     );
     sock.write(raw);
     sock.setTimeout(5000, () => sock.destroy(new Error("no close within 5 s")));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
   });
 }
 
