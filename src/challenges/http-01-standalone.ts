@@ -11,6 +11,7 @@
  * 0.0.0.0 alone when the machine has no IPv6. A program holding 0.0.0.0:PORT or [::]:PORT is then
  * reported as holding the port, which it does for one of the two families.
  */
+import { realpathSync } from "node:fs";
 import http from "node:http";
 import { isIP } from "node:net";
 import type { ChallengeContext, Solver } from "../acme/solver";
@@ -201,13 +202,13 @@ export class StandaloneSolver implements Solver {
       );
     }
     if (e.code === "EACCES" || e.code === "EPERM") {
-      const node = process.execPath;
+      const node = realpathSync(process.execPath);
       return new UsageError(
         `Cannot listen on ${at} for http-01 (--standalone): permission denied; ports below 1024 need privileges this user (uid ${process.getuid?.() ?? "?"}) does not have. Nothing was ordered.`,
         {
           hint: [
             "Allow it one of three ways:",
-            `  sudo setcap cap_net_bind_service=+ep ${node}   (every program this binary runs may then bind low ports)`,
+            `  sudo setcap cap_net_bind_service=+ep ${node}   (setcap needs the real file; for node, every Node program may then bind low ports)`,
             `  authbind: sudo touch /etc/authbind/byport/${port}; sudo chown $USER /etc/authbind/byport/${port}; sudo chmod 500 /etc/authbind/byport/${port}; then authbind --deep wile ...`,
             `  sudo sysctl net.ipv4.ip_unprivileged_port_start=${port}   (for every user; persist it in /etc/sysctl.d/)`,
             `Or listen on a high port and redirect ${port} to it: --http-port 8080 with`,

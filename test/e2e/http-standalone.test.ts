@@ -73,12 +73,8 @@ const pebbleLogSize = () => readFileSync(env.pebbleLog, "utf8").length;
 describe("http-01 --standalone: an unusable port stops the run before the CA", { concurrency: true }, () => {
   it("a port another program holds: exit 2 naming the port and the program, no order", async () => {
     const port = await freePort();
-    const holder = spawn(process.execPath, [
-      "-e",
-      `require("net").createServer().listen(${port}, () => console.log("up"))`,
-    ]);
+    const holder = await holdPort(port);
     try {
-      await new Promise((r) => holder.stdout?.once("data", r));
       const logBefore = pebbleLogSize();
       const home = join(tempDir("wile-e2e-sa-"), "wile");
       const r = await runWile(standaloneArgs(env, ["taken.example"], port), { home });
@@ -153,6 +149,22 @@ describe("http-01 --standalone", { concurrency: true }, () => {
     assert.match(renewed.stderr, new RegExp(`Listening on \\[::\\]:${vaPort}`));
     assert.notEqual(serialHex(e1.cert), before, "a new certificate");
     assert.equal(await bindable(vaPort), true, "the port is free after the renewal");
+
+    // A renewal finds the port taken: the same message, a failed renewal (renew's exit 1), and
+    // the certificate stays.
+    const current = serialHex(e1.cert);
+    const holder = await holdPort(vaPort);
+    try {
+      const taken = await runWile(["renew", "sa-ec.example", "--force"], { home });
+      assert.equal(taken.code, 1, dump(taken));
+      assert.equal(serialHex(e1.cert), current);
+      assert.match(
+        taken.stderr,
+        new RegExp(`port ${vaPort} .*in use: node \\(pid ${holder.pid}\\) holds it`),
+      );
+    } finally {
+      await stop(holder);
+    }
   });
 
   for (const [signal, code] of [
@@ -261,6 +273,16 @@ async function silentCa(): Promise<{ url: string; connections: () => number; clo
         server.close(() => r());
       }),
   };
+}
+
+/** Another program (node) listening on `port` on every address. */
+async function holdPort(port: number): Promise<ChildProcess> {
+  const holder = spawn(process.execPath, [
+    "-e",
+    `require("net").createServer().listen(${port}, () => console.log("up"))`,
+  ]);
+  await new Promise((r) => holder.stdout?.once("data", r));
+  return holder;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
