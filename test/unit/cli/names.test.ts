@@ -110,17 +110,7 @@ describe("which -w serves which -d", () => {
       ],
     );
     assert.deepEqual(
-      pairNamesWithWebroots([
-        "-w",
-        "/srv/a",
-        "-d",
-        "a.example",
-        "--standalone",
-        "-d",
-        "b.example",
-        "-d",
-        "192.0.2.1",
-      ]),
+      pairNamesWithWebroots("-w /srv/a -d a.example --standalone -d b.example -d 192.0.2.1".split(" ")),
       [
         { name: "a.example", webroot: "/srv/a" },
         { name: "b.example", webroot: undefined, standalone: true },
