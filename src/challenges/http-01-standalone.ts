@@ -39,34 +39,21 @@ export interface StandaloneSolverOptions {
   portHolders?: (port: number) => Promise<string[] | undefined>;
 }
 
-export class StandaloneSolver implements Solver {
-  readonly type = "http-01";
+/**
+ * One bound port with the tokens it answers. The solvers of every certificate this process works on
+ * at once (wile cron --parallel) share it, so that two certificates on port 80 do not collide; the
+ * last one to close it closes it.
+ */
+class Listener {
   /** token -> key authorization, for the challenges presented and not yet cleaned up. */
-  private readonly tokens = new Map<string, string>();
-  /** token -> requests for it this listener received (the preflight tells its own answer apart). */
-  private readonly hits = new Map<string, number>();
-  private server: http.Server | undefined;
-  private closing: Promise<void> | undefined;
+  readonly tokens = new Map<string, string>();
+  /** token -> requests for it received (the preflight tells its own answer apart). */
+  readonly hits = new Map<string, number>();
+  users = 0;
+  readonly server: http.Server;
 
-  constructor(private readonly opts: StandaloneSolverOptions) {}
-
-  /** The port listened on (the one the system chose for port 0). */
-  get port(): number {
-    const a = this.server?.address();
-    return a && typeof a === "object" ? a.port : this.opts.port;
-  }
-
-  /** "[::]:80", "0.0.0.0:80", "192.0.2.1:8080": where the listener is (or would be). */
-  get where(): string {
-    const a = this.server?.address();
-    const host = a && typeof a === "object" ? a.address : (this.opts.address ?? "*");
-    return `${host.includes(":") ? `[${host}]` : host}:${this.port}`;
-  }
-
-  /** Binds the port, before anything is contacted: UsageError (exit 2) when it cannot. */
-  async open(): Promise<void> {
-    if (this.server) return;
-    const server = http.createServer(
+  constructor(private readonly logger: Logger) {
+    this.server = http.createServer(
       {
         maxHeaderSize: MAX_HEADER_BYTES,
         headersTimeout: 10_000,
@@ -76,33 +63,125 @@ export class StandaloneSolver implements Solver {
       (req, res) => this.answer(req, res),
     );
     // A request too large or malformed: Node answers 431/400 and closes; nothing else to do.
-    server.on("clientError", (_err, socket) => {
+    this.server.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       socket.destroy();
     });
-    await new Promise<void>((resolve, reject) => {
+  }
+
+  listen(port: number, address: string | undefined): Promise<void> {
+    const { server } = this;
+    return new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ port: this.opts.port, host: this.opts.address, ipv6Only: false }, () => {
+      server.listen({ port, host: address, ipv6Only: false }, () => {
         server.off("error", reject);
+        server.on("error", (e) => this.logger.warn(`http-01 listener: ${e.message}`));
         resolve();
       });
-    }).catch(async (e: NodeJS.ErrnoException) => {
+    });
+  }
+
+  /** Stops listening and drops every connection, idle keep-alive ones and those mid-request too. */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.tokens.clear();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const head = req.method === "HEAD";
+    // A validator sends no body: any request announcing one is refused without reading it.
+    const hasBody =
+      req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+    if (hasBody) {
+      res.shouldKeepAlive = false;
+      reply(res, 413, "request body not accepted\n", head);
+      return;
+    }
+    const token = CHALLENGE_PATH.exec(req.url ?? "")?.[1];
+    const keyAuth = token === undefined ? undefined : this.tokens.get(token);
+    if (token !== undefined && keyAuth !== undefined && (req.method === "GET" || req.method === "HEAD")) {
+      this.hits.set(token, (this.hits.get(token) ?? 0) + 1);
+      this.logger.debug(`http-01: ${req.method} for token ${token} from ${req.socket.remoteAddress ?? "?"}`);
+      reply(res, 200, keyAuth, head);
+      return;
+    }
+    reply(res, 404, "not found\n", head);
+  }
+}
+
+/** "ADDRESS|PORT" -> the listener bound there by this process (port 0 is never shared). */
+const listeners = new Map<string, Promise<Listener>>();
+/** "ADDRESS|PORT" -> the close of its last listener, awaited before the port is bound again. */
+const closings = new Map<string, Promise<void>>();
+
+export class StandaloneSolver implements Solver {
+  readonly type = "http-01";
+  private listener: Listener | undefined;
+  /** The tokens this solver presented (the listener may hold other certificates' too). */
+  private readonly mine = new Set<string>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly opts: StandaloneSolverOptions) {}
+
+  private get key(): string | undefined {
+    return this.opts.port === 0 ? undefined : `${this.opts.address ?? "*"}|${this.opts.port}`;
+  }
+
+  /** The port listened on (the one the system chose for port 0). */
+  get port(): number {
+    const a = this.listener?.server.address();
+    return a && typeof a === "object" ? a.port : this.opts.port;
+  }
+
+  /** "[::]:80", "0.0.0.0:80", "192.0.2.1:8080": where the listener is (or would be). */
+  get where(): string {
+    const a = this.listener?.server.address();
+    const host = a && typeof a === "object" ? a.address : (this.opts.address ?? "*");
+    return `${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+  }
+
+  /** Binds the port (or joins this process's listener on it), before anything is contacted: UsageError (exit 2) when it cannot. */
+  async open(): Promise<void> {
+    if (this.listener) return;
+    const key = this.key;
+    let bound = key === undefined ? undefined : listeners.get(key);
+    if (!bound) {
+      const l = new Listener(this.opts.logger);
+      bound = (async () => {
+        if (key !== undefined) await closings.get(key);
+        await l.listen(this.opts.port, this.opts.address);
+        return l;
+      })();
+      if (key !== undefined) {
+        listeners.set(key, bound);
+        bound.catch(() => listeners.get(key) === bound && listeners.delete(key));
+      }
+    }
+    const listener = await bound.catch(async (e: NodeJS.ErrnoException) => {
       throw await this.bindError(e);
     });
-    server.on("error", (e) => this.opts.logger.warn(`http-01 listener on ${this.where}: ${e.message}`));
-    this.server = server;
-    this.opts.logger.info(`Listening on ${this.where} for http-01 challenges (--standalone)`);
+    listener.users++;
+    this.listener = listener;
+    this.opts.logger.info(
+      listener.users === 1
+        ? `Listening on ${this.where} for http-01 challenges (--standalone)`
+        : `Answering http-01 challenges on ${this.where} (--standalone), the listener another certificate of this run opened`,
+    );
   }
 
   async present(ctx: ChallengeContext): Promise<void> {
-    if (!this.server) throw new Error("standalone http-01: present() before open()");
+    if (!this.listener) throw new Error("standalone http-01: present() before open()");
     if (!/^[A-Za-z0-9_-]+$/.test(ctx.token)) {
       throw new WileError(
         `The CA sent a challenge token that is not base64url: ${JSON.stringify(printable(ctx.token, 80))}.`,
         { hint: "Report this to the CA; try again later." },
       );
     }
-    this.tokens.set(ctx.token, ctx.keyAuthorization);
+    this.listener.tokens.set(ctx.token, ctx.keyAuthorization);
+    this.mine.add(ctx.token);
     this.opts.logger.debug(`Answering /.well-known/acme-challenge/${ctx.token} on ${this.where}`);
   }
 
@@ -111,9 +190,10 @@ export class StandaloneSolver implements Solver {
     const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
     const { value } = ctx.identifier;
     const url = challengeUrl(ctx.identifier, ctx.token);
-    const before = this.hits.get(ctx.token) ?? 0;
+    const hits = () => this.listener?.hits.get(ctx.token) ?? 0;
+    const before = hits();
     const got = await fetchLikeValidator(url, { resolve: rules, timeoutMs });
-    const reachedUs = (this.hits.get(ctx.token) ?? 0) > before;
+    const reachedUs = hits() > before;
     if (got.kind === "unreachable") {
       this.opts.logger.warn(
         `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
@@ -144,43 +224,33 @@ export class StandaloneSolver implements Solver {
   }
 
   async cleanup(ctx: ChallengeContext): Promise<void> {
-    this.tokens.delete(ctx.token);
-    this.hits.delete(ctx.token);
+    this.listener?.tokens.delete(ctx.token);
+    this.listener?.hits.delete(ctx.token);
+    this.mine.delete(ctx.token);
   }
 
-  /** Stops listening and drops every connection (idle keep-alive ones too). Safe to call again. */
+  /** Leaves the listener; the last user closes it with every connection. Safe to call again. */
   close(): Promise<void> {
-    const server = this.server;
-    if (!server) return Promise.resolve();
-    this.closing ??= new Promise<void>((resolve) => {
-      this.tokens.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }).then(() => this.opts.logger.debug(`Closed the http-01 listener on ${this.where}`));
+    const listener = this.listener;
+    if (!listener) return Promise.resolve();
+    this.closing ??= (async () => {
+      for (const token of this.mine) {
+        listener.tokens.delete(token);
+        listener.hits.delete(token);
+      }
+      this.mine.clear();
+      if (--listener.users > 0) return;
+      const key = this.key;
+      const closed = listener.close();
+      if (key !== undefined) {
+        listeners.delete(key);
+        closings.set(key, closed);
+      }
+      await closed;
+      if (key !== undefined && closings.get(key) === closed) closings.delete(key);
+      this.opts.logger.debug(`Closed the http-01 listener on ${this.where}`);
+    })();
     return this.closing;
-  }
-
-  private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const head = req.method === "HEAD";
-    // A validator sends no body: any request announcing one is refused without reading it.
-    const hasBody =
-      req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
-    if (hasBody) {
-      res.shouldKeepAlive = false;
-      reply(res, 413, "request body not accepted\n", head);
-      return;
-    }
-    const token = CHALLENGE_PATH.exec(req.url ?? "")?.[1];
-    const keyAuth = token === undefined ? undefined : this.tokens.get(token);
-    if (token !== undefined && keyAuth !== undefined && (req.method === "GET" || req.method === "HEAD")) {
-      this.hits.set(token, (this.hits.get(token) ?? 0) + 1);
-      this.opts.logger.debug(
-        `http-01: ${req.method} for token ${token} from ${req.socket.remoteAddress ?? "?"}`,
-      );
-      reply(res, 200, keyAuth, head);
-      return;
-    }
-    reply(res, 404, "not found\n", head);
   }
 
   private async bindError(e: NodeJS.ErrnoException): Promise<WileError> {

@@ -143,11 +143,13 @@ describe("http-01 --standalone", { concurrency: true }, () => {
       standalone: { names: ["sa-ec.example", "127.0.0.1"], port: vaPort },
     });
 
-    const before = serialHex(e1.cert);
-    const renewed = await runWile(["renew", "sa-ec.example", "--force"], { home });
+    // Both certificates at once (--parallel 4 by default): they share one listener on the port.
+    const before = [serialHex(r1.cert), serialHex(e1.cert)];
+    const renewed = await runWile(["renew", "--all", "--force"], { home });
     assert.equal(renewed.code, 0, dump(renewed));
     assert.match(renewed.stderr, new RegExp(`Listening on \\[::\\]:${vaPort}`));
-    assert.notEqual(serialHex(e1.cert), before, "a new certificate");
+    assert.notEqual(serialHex(r1.cert), before[0], "a new RSA certificate");
+    assert.notEqual(serialHex(e1.cert), before[1], "a new EC certificate");
     assert.equal(await bindable(vaPort), true, "the port is free after the renewal");
 
     // A renewal finds the port taken: the same message, a failed renewal (renew's exit 1), and

@@ -203,6 +203,26 @@ describe("StandaloneSolver: binding", () => {
     assert.equal((await get(s.port, `${PREFIX}tok`, { host: "::1" })).status, 200);
   });
 
+  test("certificates renewed at once (cron --parallel) share one listener per port; the last closes it", async () => {
+    const port = await freePort();
+    const a = await listening({ port });
+    const b = await listening({ port });
+    await a.present(ctx("tok-a", "a.example"));
+    await b.present(ctx("tok-b", "b.example"));
+    assert.equal((await get(port, `${PREFIX}tok-a`)).status, 200);
+    assert.equal((await get(port, `${PREFIX}tok-b`)).status, 200);
+    await a.close();
+    assert.equal((await get(port, `${PREFIX}tok-a`)).status, 404, "a's token left with a");
+    assert.equal((await get(port, `${PREFIX}tok-b`)).body, "tok-b.thumbprint_-0", "b is still served");
+    await b.close();
+    assert.ok(await bindable(port, "127.0.0.1"), "the port is free after the last close");
+    // And it can be opened again afterwards.
+    const c = await listening({ port });
+    await c.present(ctx("tok-c"));
+    assert.equal((await get(port, `${PREFIX}tok-c`)).status, 200);
+    await c.close();
+  });
+
   test("a port in use: exit 2, the port and the program that holds it", async () => {
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
