@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
@@ -180,19 +180,31 @@ describe("http-01 --standalone", { concurrency: true }, () => {
         const home = join(tempDir("wile-e2e-sa-sig-"), "wile");
         const args = standaloneArgs(env, ["sig.example"], port);
         args[args.indexOf(env.directoryUrl)] = ca.url;
-        const r = await runWile(args, {
+        // A client in the middle of a request to wile's listener when the signal comes: the
+        // listener must drop it rather than wait (the interrupt handler would wait 5 s).
+        let stuck: Socket | undefined;
+        let signalledAt = 0;
+        const run = runWile(args, {
           home,
           timeoutMs: 20_000,
           // Listening, and stuck on the CA's directory (which never answers).
           interrupt: {
             when: /Listening on /,
             signal,
-            afterMs: 300,
-            before: () => assert.match(listenersOn(port), new RegExp(`:${port}\\b`), "wile listens"),
+            afterMs: 500,
+            before: () => {
+              assert.match(listenersOn(port), new RegExp(`:${port}\\b`), "wile listens");
+              assert.ok(stuck?.readyState === "open", "a client is in the middle of a request");
+              signalledAt = Date.now();
+            },
           },
         });
+        stuck = await connectWhenListening(port);
+        stuck.write(`GET /.well-known/acme-challenge/x HTTP/1.1\r\nHost: sig.example\r\n`);
+        const r = await run.finally(() => stuck?.destroy());
         assert.ok(r.interrupted, dump(r));
         assert.equal(r.code, code, dump(r));
+        assert.ok(Date.now() - signalledAt < 3000, `wile took ${Date.now() - signalledAt} ms to stop`);
         assert.ok(ca.connections() > 0, "wile was waiting for the CA");
         assert.equal(await bindable(port), true, "the port is free at once");
         assert.equal(listenersOn(port), "", "nothing listens on the port");
@@ -259,6 +271,22 @@ describe("http-01 --standalone", { concurrency: true }, () => {
     assert.equal(await bindable(port), true);
   });
 });
+
+/** A connection to 127.0.0.1:port as soon as something listens there (within 10 s). */
+async function connectWhenListening(port: number): Promise<Socket> {
+  for (let i = 0; i < 500; i++) {
+    const sock = await new Promise<Socket | undefined>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => resolve(s));
+      s.once("error", () => resolve(undefined));
+    });
+    if (sock) {
+      sock.on("error", () => {});
+      return sock;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing listened on port ${port} within 10 s`);
+}
 
 /** A TLS port that accepts connections and never answers: a CA that keeps wile waiting. */
 async function silentCa(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
