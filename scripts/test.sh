@@ -52,10 +52,13 @@ section "Debian packages"
 # crontab for the install-cron e2e test; bind9: named, the authoritative DNS server with TSIG-signed
 # dynamic updates that the dns-01 / RFC 2136 tests run (test/helpers/bind9.ts); pdns-server +
 # pdns-backend-sqlite3 + sqlite3: the PowerDNS Authoritative Server whose real HTTP API the powerdns
-# provider is tested against (test/helpers/pdns.ts; sqlite3 creates its database from the schema).
+# provider is tested against (test/helpers/pdns.ts; sqlite3 creates its database from the schema);
+# apache2: the stateless http-01 snippet wile prints for Apache, checked with apache2ctl -t and
+# served by apache2 -X (test/e2e/stateless.test.ts).
 PACKAGES=(pebble nginx-light openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
   libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client
-  curl wget busybox shellcheck dash dovecot-imapd postfix bind9 pdns-server pdns-backend-sqlite3 sqlite3)
+  curl wget busybox shellcheck dash dovecot-imapd postfix bind9 pdns-server pdns-backend-sqlite3 sqlite3
+  apache2)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"

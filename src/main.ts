@@ -11,6 +11,7 @@ import { listCommand } from "./cli/commands/list";
 import { removeCommand } from "./cli/commands/remove";
 import { renewCommand } from "./cli/commands/renew";
 import { revokeCommand } from "./cli/commands/revoke";
+import { statelessCommand } from "./cli/commands/stateless";
 import { uninstallCommand } from "./cli/commands/uninstall";
 import { uninstallCronCommand } from "./cli/commands/uninstall-cron";
 import { upgradeCommand } from "./cli/commands/upgrade";
@@ -36,6 +37,7 @@ const COMMANDS: Command[] = [
   removeCommand,
   accountCommand,
   dnsPersistCommand,
+  statelessCommand,
   installCronCommand,
   uninstallCronCommand,
   upgradeCommand,

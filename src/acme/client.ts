@@ -57,6 +57,9 @@ export interface AcmeResponse<T = unknown> {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A poll is not started with less time than this left before the deadline (see poll). */
+const POLL_MIN_REQUEST_MS = 250;
+
 /**
  * The connection to one CA: directory, nonces, signed requests with retries. It keeps no account:
  * every signed request names its signer, so one client can serve several accounts at once (the
@@ -220,8 +223,15 @@ export class AcmeClient {
           `says "${printable(status, 20)}" and asks to come back after ${when} (Retry-After), past the deadline`,
         );
       }
-      await this.sleep(Math.max(0, Math.min(wait, 60_000, end - now)));
-      if (Date.now() >= end) throw stuck(`still says "${printable(status, 20)}" at the deadline`);
+      // A poll that would start too close to the deadline to get an answer is not sent: the run
+      // would end with "no complete answer in time" from the cut request, which says less than
+      // what is known (the resource is still not settled). Sleep to the deadline and say that.
+      const remaining = end - now;
+      if (wait + POLL_MIN_REQUEST_MS >= remaining) {
+        await this.sleep(remaining);
+        throw stuck(`still says "${printable(status, 20)}" at the deadline`);
+      }
+      await this.sleep(Math.min(wait, 60_000));
     }
   }
 

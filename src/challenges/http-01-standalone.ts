@@ -20,7 +20,7 @@ import type { Logger } from "../util/log";
 import { commandEnv } from "../util/programs";
 import { run } from "../util/spawn";
 import { printable } from "../util/text";
-import { challengeUrl, fetchLikeValidator } from "./preflight-fetch";
+import { checkServed } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
 
 export const DEFAULT_HTTP_PORT = 80;
@@ -189,30 +189,14 @@ export class StandaloneSolver implements Solver {
     if (this.opts.preflight === false) return;
     const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
     const { value } = ctx.identifier;
-    const url = challengeUrl(ctx.identifier, ctx.token);
     const hits = () => this.listener?.hits.get(ctx.token) ?? 0;
     const before = hits();
-    const got = await fetchLikeValidator(url, { resolve: rules, timeoutMs });
+    const got = await checkServed(ctx, { resolve: rules, timeoutMs }, this.opts.logger);
+    if (!got) return;
     const reachedUs = hits() > before;
-    if (got.kind === "unreachable") {
-      this.opts.logger.warn(
-        `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
-      );
-      return;
-    }
-    if (got.status === 200 && got.problem === undefined && got.body.trimEnd() === ctx.keyAuthorization) {
-      this.opts.logger.debug(
-        `Preflight for ${value}: ${url} serves the right content${reachedUs ? "" : " (through a server that knows the key authorization)"}`,
-      );
-      return;
-    }
-    const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
-    const what = got.problem
-      ? `with ${got.problem} (last: HTTP ${got.status})`
-      : `HTTP ${got.status} "${printable(got.body, 80)}"`;
     const port = this.opts.port;
     throw new WileError(
-      `Preflight for ${value} failed: ${url} answered ${what}${via}, ${reachedUs ? "through" : "but not from"} wile's listener on ${this.where}.`,
+      `Preflight for ${value} failed: ${got.url} answered ${got.answer}, ${reachedUs ? "through" : "but not from"} wile's listener on ${this.where}.`,
       {
         hint: reachedUs
           ? "Something between the CA and wile (a proxy or a redirect) changes the answer: forward /.well-known/acme-challenge/ to wile unchanged, or --no-preflight if you are sure."

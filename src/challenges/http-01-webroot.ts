@@ -6,8 +6,7 @@ import { currentUser } from "../store/file-errors";
 import type { WebrootJournal } from "../store/leftovers";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { printable } from "../util/text";
-import { challengeUrl, fetchLikeValidator } from "./preflight-fetch";
+import { checkServed } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -125,24 +124,10 @@ export class WebrootSolver implements Solver {
     checkToken(ctx.token);
     const { resolve: rules = [], timeoutMs = 5000 } = this.opts.preflight ?? {};
     const { value } = ctx.identifier;
-    const url = challengeUrl(ctx.identifier, ctx.token);
-    const got = await fetchLikeValidator(url, { resolve: rules, timeoutMs });
-    if (got.kind === "unreachable") {
-      this.opts.logger.warn(
-        `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
-      );
-      return;
-    }
-    if (got.status === 200 && got.problem === undefined && got.body.trimEnd() === ctx.keyAuthorization) {
-      this.opts.logger.debug(`Preflight for ${value}: ${url} serves the right content`);
-      return;
-    }
-    const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
-    const what = got.problem
-      ? `with ${got.problem} (last: HTTP ${got.status})`
-      : `HTTP ${got.status} "${printable(got.body, 80)}"`;
+    const got = await checkServed(ctx, { resolve: rules, timeoutMs }, this.opts.logger);
+    if (!got) return;
     throw new WileError(
-      `Preflight for ${value} failed: ${url} answered ${what}${via} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
+      `Preflight for ${value} failed: ${got.url} answered ${got.answer} instead of the challenge written to webroot ${this.webrootFor(ctx)}.`,
       {
         hint:
           `The web server for ${value} does not serve this webroot: check the server's root for ` +

@@ -2,15 +2,10 @@ import { lookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
-import type { Identifier } from "../acme/types";
+import type { ChallengeContext } from "../acme/solver";
+import type { Logger } from "../util/log";
+import { printable } from "../util/text";
 import { findResolve, type ResolveRule } from "./resolve";
-
-/** Where the CA fetches an http-01 challenge: http://NAME/.well-known/acme-challenge/TOKEN ([IPv6]). */
-export function challengeUrl(identifier: Identifier, token: string): string {
-  const { type, value } = identifier;
-  const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
-  return `http://${host}/.well-known/acme-challenge/${token}`;
-}
 
 /** What the http-01 preflight got back. */
 export type FetchOutcome =
@@ -25,6 +20,47 @@ export interface FetchOptions {
   timeoutMs: number;
   maxBytes?: number;
   maxRedirects?: number;
+}
+
+/** What came back instead of the key authorization. */
+export interface WrongAnswer {
+  url: string;
+  status: number;
+  body: string;
+  /** For messages: `HTTP 404 "..."`, with ` (after redirects, from URL)` when there were some. */
+  answer: string;
+}
+
+/**
+ * Fetches http://NAME/.well-known/acme-challenge/TOKEN as the CA will (RFC 8555 8.3) and compares
+ * it with the key authorization (trailing whitespace ignored, as validators do). Returns undefined
+ * when it is right, or when nothing answered at all (NAT without hairpinning, a firewall: wile
+ * cannot tell, so it warns and goes on); otherwise what came back.
+ */
+export async function checkServed(
+  ctx: ChallengeContext,
+  opts: FetchOptions,
+  logger: Logger,
+): Promise<WrongAnswer | undefined> {
+  const { type, value } = ctx.identifier;
+  const host = type === "ip" && value.includes(":") ? `[${value}]` : value;
+  const url = `http://${host}/.well-known/acme-challenge/${ctx.token}`;
+  const got = await fetchLikeValidator(url, opts);
+  if (got.kind === "unreachable") {
+    logger.warn(
+      `Preflight for ${value}: could not fetch ${got.url} (${got.reason}); this may be NAT without hairpinning, going on.`,
+    );
+    return undefined;
+  }
+  if (got.status === 200 && got.problem === undefined && got.body.trimEnd() === ctx.keyAuthorization) {
+    logger.debug(`Preflight for ${value}: ${url} serves the right content`);
+    return undefined;
+  }
+  const via = got.url === url ? "" : ` (after redirects, from ${got.url})`;
+  const what = got.problem
+    ? `with ${got.problem} (last: HTTP ${got.status})`
+    : `HTTP ${got.status} "${printable(got.body, 80)}"`;
+  return { url, status: got.status, body: got.body, answer: `${what}${via}` };
 }
 
 /**

@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import { splitPemChain } from "../crypto/pem";
+import { readConfig } from "../store/config";
 import { UsageError } from "../util/errors";
-import { flag, type OptionSpec, type ParsedOptions, str } from "./options";
+import { flag, list, type OptionSpec, type ParsedOptions, str } from "./options";
 import { resolveServer, SERVER_SHORTCUTS } from "./servers";
 
 /** --server, --staging, --ca-bundle: which CA, and what to trust for its HTTPS. */
@@ -113,4 +114,19 @@ export function parseEmails(values: string[]): string[] {
     }
   }
   return email;
+}
+
+/**
+ * What a command that may register this home's account needs from its options: the CA, the EAB
+ * credentials, and the contacts (--email, else the home's default set with wile config --email).
+ */
+export async function registrationOptions(
+  opts: ParsedOptions,
+  home: string,
+): Promise<{ ca: CaChoice; eab: ReturnType<typeof parseEabOptions>; email: string[] }> {
+  const ca = await parseCaOptions(opts);
+  const eab = parseEabOptions(opts);
+  let email = parseEmails(list(opts, "email"));
+  if (email.length === 0) email = (await readConfig(home)).email ?? [];
+  return { ca, eab, email };
 }

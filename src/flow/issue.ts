@@ -10,6 +10,7 @@ import type { Identifier } from "../acme/types";
 import type { PropagationCheck } from "../challenges/dns-01";
 import { DnsPersistSolver, persistDirectoryInfo, type WaitForTxt } from "../challenges/dns-persist-01";
 import { StandaloneSolver } from "../challenges/http-01-standalone";
+import { StatelessSolver } from "../challenges/http-01-stateless";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
 import { createCsr } from "../crypto/csr";
@@ -137,6 +138,11 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         logger,
         preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
         journal: new WebrootJournal(journalFile),
+      }),
+    stateless: () =>
+      new StatelessSolver({
+        logger,
+        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
       }),
     persist: () =>
       new DnsPersistSolver({

@@ -1,8 +1,10 @@
 /**
  * The solvers of one order, from renewal.json's `challenge`: one WebrootSolver for the names with
- * a webroot, the standalone listener for the names in `challenge.standalone`, one Dns01Solver per distinct DNS provider entry (so that a name and its wildcard,
+ * a webroot, the standalone listener for the names in `challenge.standalone`, one Dns01Solver per
+ * distinct DNS provider entry (so that a name and its wildcard,
  * proved by the same provider, share one solver and both values are in place at once), one
- * DnsPersistSolver for the names in `challenge.persist`.
+ * DnsPersistSolver for the names in `challenge.persist`, one StatelessSolver for those in
+ * `challenge.stateless`.
  */
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
@@ -33,6 +35,8 @@ export interface SolverDeps {
   standalone?: Solver;
   /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
   persist?: () => Solver;
+  /** The stateless http-01 solver, made only when a name uses it. */
+  stateless?: () => Solver;
 }
 
 /**
@@ -115,6 +119,7 @@ export function solversFor(
   }
   let webroot: Solver | undefined;
   let persist: Solver | undefined;
+  let stateless: Solver | undefined;
   return (identifier, wildcard) => {
     const name = wildcard ? `*.${identifier.value}` : identifier.value;
     const dns = byName.get(name);
@@ -124,12 +129,16 @@ export function solversFor(
       return persist;
     }
     if (deps.standalone && cfg.challenge.standalone?.names.includes(name)) return deps.standalone;
+    if (deps.stateless && cfg.challenge.stateless?.includes(name)) {
+      stateless ??= deps.stateless();
+      return stateless;
+    }
     if (Object.hasOwn(cfg.challenge.webroots, name)) {
       webroot ??= deps.webroot();
       return webroot;
     }
     throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
-      hint: "Issue the certificate again with -w, --standalone, --dns or --challenge dns-persist-01 for every name.",
+      hint: "Issue the certificate again with -w, --standalone, --stateless, --dns or --challenge dns-persist-01 for every name.",
     });
   };
 }

@@ -56,6 +56,11 @@ export interface RenewalConfig {
      */
     persist?: string[];
     /**
+     * Identifier values proved by stateless http-01 (wile issue --stateless): the web server answers
+     * every token from the account's thumbprint (wile stateless prints its configuration); absent when none.
+     */
+    stateless?: string[];
+    /**
      * dns-01 names only: the propagation check (--dns-timeout seconds, --dns-resolvers as given,
      * --no-dns-check as skip). Absent: the defaults (the zone's authoritative servers, 180 s).
      */
@@ -91,10 +96,13 @@ export function challengeType(
   webroots: object,
   dns: object | undefined,
   persist: readonly string[] = [],
+  stateless: readonly string[] = [],
   standalone: readonly string[] = [],
 ): RenewalConfig["challenge"]["type"] {
   const used = [
-    ...(Object.keys(webroots).length > 0 || standalone.length > 0 ? (["http-01"] as const) : []),
+    ...(Object.keys(webroots).length > 0 || stateless.length > 0 || standalone.length > 0
+      ? (["http-01"] as const)
+      : []),
     ...(dns !== undefined && Object.keys(dns).length > 0 ? (["dns-01"] as const) : []),
     ...(persist.length > 0 ? (["dns-persist-01"] as const) : []),
   ];
@@ -196,10 +204,28 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
         );
     }
   }
+  let stateless: string[] | undefined;
+  if (challenge.stateless !== undefined) {
+    stateless = strings("challenge.stateless", challenge.stateless);
+    for (const name of stateless) {
+      if (name.startsWith("*."))
+        fail("challenge.stateless", `names ${printable(name, 80)}, a wildcard (http-01 cannot prove one)`);
+      if (Object.hasOwn(webroots, name) || (dns && Object.hasOwn(dns, name)) || persist?.includes(name))
+        fail(
+          "challenge.stateless",
+          `names ${printable(name, 80)}, which is proved another way too (a name is proved one way)`,
+        );
+    }
+  }
   const standalone =
     challenge.standalone === undefined ? undefined : parseStandalone(challenge.standalone, fail);
   for (const name of standalone?.names ?? []) {
-    if (Object.hasOwn(webroots, name) || (dns && Object.hasOwn(dns, name)) || persist?.includes(name))
+    if (
+      Object.hasOwn(webroots, name) ||
+      (dns && Object.hasOwn(dns, name)) ||
+      persist?.includes(name) ||
+      stateless?.includes(name)
+    )
       fail(
         "challenge.standalone.names",
         `names ${printable(name, 80)}, which is proved another way too (a name is proved one way)`,
@@ -220,7 +246,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   }
   for (const id of ids) {
     if (dns && Object.hasOwn(dns, id.value)) continue;
-    if (persist?.includes(id.value)) continue;
+    if (persist?.includes(id.value) || stateless?.includes(id.value)) continue;
     if (standalone?.names.includes(id.value)) continue;
     if (id.value.startsWith("*."))
       fail(
@@ -230,7 +256,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     if (!Object.hasOwn(webroots, id.value))
       fail(
         `challenge.webroots.${printable(id.value, 80)}`,
-        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist or challenge.standalone)",
+        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist, challenge.stateless or challenge.standalone)",
       );
   }
 
@@ -253,6 +279,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
       webroots,
       ...(dns ? { dns } : {}),
       ...(persist ? { persist } : {}),
+      ...(stateless ? { stateless } : {}),
       ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -29,8 +29,15 @@ before(async () => {
   [vaPort, behindPort] = [await freePort(), await freePort()];
   [env, proxied] = await Promise.all([
     startTestEnv({ vaHttpPort: vaPort }),
-    startTestEnv({ challengeProxy: { names: ["mix-a.example"], port: behindPort } }),
+    startTestEnv({ nginxExtra: true }),
   ]);
+  // nginx on port 80 (so to speak) passes mix-a.example's challenges to wile, as docs/http-01.md says.
+  writeFileSync(
+    proxied.nginxExtraConf,
+    `server { listen 127.0.0.1:${proxied.httpPort}; server_name mix-a.example; root ${proxied.webroot};\n` +
+      `  location /.well-known/acme-challenge/ { proxy_pass http://127.0.0.1:${behindPort}; } }\n`,
+  );
+  await proxied.reloadNginx();
 });
 
 after(async () => {

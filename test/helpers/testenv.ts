@@ -46,10 +46,13 @@ export interface TestEnvOptions {
    * name with 127.0.0.1.
    */
   dnsServer?: string;
+  /**
+   * nginx includes `<tmp>/nginx-extra.conf` (made empty) inside `http {}`, for server blocks a test
+   * writes once the environment runs (then reloadNginx()): e.g. a pasted stateless http-01 snippet.
+   */
+  nginxExtra?: boolean;
   /** Pebble's VA fetches http-01 from this port instead of nginx's (wile --standalone --http-port). */
   vaHttpPort?: number;
-  /** nginx proxies /.well-known/acme-challenge/ for these names to 127.0.0.1:port (wile behind a web server). */
-  challengeProxy?: { names: string[]; port: number };
 }
 
 export interface TestEnv {
@@ -79,6 +82,13 @@ export interface TestEnv {
   certStatus(serialHex: string): Promise<unknown>;
   /** Lines of the nginx access log so far. */
   accessLogLines(): string[];
+  /** With opts.nginxExtra: the file nginx includes inside `http {}`. */
+  nginxExtraConf: string;
+  /**
+   * nginx reads its configuration again (SIGHUP); resolves once the old worker has exited, so that
+   * every connection after it gets the new configuration.
+   */
+  reloadNginx(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +100,7 @@ const PACKAGES: Record<string, string> = {
   named: "bind9",
   pdns_server: "pdns-server",
   sqlite3: "sqlite3",
+  apache2ctl: "apache2",
 };
 
 /** Finds an executable in PATH (plus the sbin dirs a non-root PATH may lack) or throws naming the package. */
@@ -423,7 +434,7 @@ function nginxConfig(
   webroot: string,
   port: number,
   nginxBin: string,
-  proxy?: TestEnvOptions["challengeProxy"],
+  extra: string | undefined,
 ): string {
   // nginx -V prints its configure arguments on stderr. Only ask for the temp paths of compiled modules.
   const r = spawnSync(nginxBin, ["-V"], { encoding: "utf8" });
@@ -452,17 +463,7 @@ ${temp.map((t) => `  ${t}_temp_path ${tmp}/nginx-${t}-temp;`).join("\n")}
     root ${webroot};
     location / { try_files $uri =404; }
   }
-${
-  proxy
-    ? `  server {
-    listen 127.0.0.1:${port};
-    server_name ${proxy.names.join(" ")};
-    root ${webroot};
-    location /.well-known/acme-challenge/ { proxy_pass http://127.0.0.1:${proxy.port}; }
-  }
-`
-    : ""
-}}
+${extra ? `  include ${extra};\n` : ""}}
 `;
 }
 
@@ -552,7 +553,12 @@ async function startOnce(
 
     // 2. nginx serving the webroot on httpPort.
     const nginxConf = join(tmp, "nginx.conf");
-    writeFileSync(nginxConf, nginxConfig(tmp, webroot, httpPort, bins.nginx, opts.challengeProxy));
+    const nginxExtraConf = join(tmp, "nginx-extra.conf");
+    if (opts.nginxExtra) writeFileSync(nginxExtraConf, "");
+    writeFileSync(
+      nginxConf,
+      nginxConfig(tmp, webroot, httpPort, bins.nginx, opts.nginxExtra ? nginxExtraConf : undefined),
+    );
     writeFileSync(join(tmp, "nginx-access.log"), "");
     const nginx = startProc(
       "nginx",
@@ -652,6 +658,16 @@ async function startOnce(
         readFileSync(accessLog, "utf8")
           .split("\n")
           .filter((l) => l.length > 0),
+      nginxExtraConf,
+      reloadNginx: async () => {
+        const errorLog = join(tmp, "nginx-error.log");
+        const exits = () => (readFileSync(errorLog, "utf8").match(/worker process \d+ exited/g) ?? []).length;
+        const before = exits();
+        nginx.child.kill("SIGHUP");
+        await waitReady(nginx, "nginx reloading (its old worker exiting)", async () => exits() > before, [
+          errorLog,
+        ]);
+      },
       stop: async () => {
         if (stopped) return;
         stopped = true;

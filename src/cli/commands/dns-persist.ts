@@ -13,9 +13,8 @@ import {
 import { ensureAccount } from "../../flow/account";
 import { createClient } from "../../flow/client";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
-import { readConfig } from "../../store/config";
 import { UsageError, WileError } from "../../util/errors";
-import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
+import { CA_OPTIONS, EAB_OPTIONS, registrationOptions } from "../ca-options";
 import type { Command } from "../command";
 import { parseIdentifiers } from "../names";
 import { flag, list, type OptionSpec, str } from "../options";
@@ -93,10 +92,7 @@ export const dnsPersistCommand: Command = {
         hint: "Example: --issuer-domain-name letsencrypt.org",
       });
     }
-    const ca = await parseCaOptions(opts);
-    const eab = parseEabOptions(opts);
-    let email = parseEmails(list(opts, "email"));
-    if (email.length === 0) email = (await readConfig(home)).email ?? [];
+    const { ca, eab, email } = await registrationOptions(opts, home);
 
     const client = await createClient(ca.server, ca.caBundle, out.logger);
     try {

@@ -66,6 +66,11 @@ const OPTIONS: OptionSpec[] = [
     arg: "IP",
     help: "--standalone: listen on this address only (default: every address, IPv4 and IPv6)",
   },
+  {
+    name: "stateless",
+    type: "boolean",
+    help: "http-01 answered by the web server itself from this account's thumbprint (configured once with what wile stateless prints); wile writes nothing and checks the answer first; per name like -w",
+  },
   DNS_OPTION,
   ...allProviderOptions(),
   ...DNS_CHECK_OPTIONS,
@@ -141,19 +146,20 @@ const OPTIONS: OptionSpec[] = [
 export const issueCommand: Command = {
   name: "issue",
   summary:
-    "get a certificate, proving control with files in a webroot or wile's own listener (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
+    "get a certificate, proving control with files in a webroot, wile's own listener or a stateless web server (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
   usage:
-    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --dns PROVIDER | --challenge dns-persist-01) [options]",
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --dns PROVIDER | --challenge dns-persist-01) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
     "the CA), answering that path itself on --http-port while the CA validates (--standalone; the",
-    "port is bound before the CA is contacted), a TXT record _acme-challenge.NAME that a DNS",
-    "provider (--dns) adds and removes, or the persistent TXT record _validation-persist.NAME you",
-    "created once (--challenge dns-persist-01), and stores the key and chain in",
-    "~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting is saved in renewal.json there,",
-    "so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a port --standalone cannot",
-    "use (nothing was contacted), 3 the existing certificate is not due (use --force).",
+    "port is bound before the CA is contacted), an answer the web server makes from the account",
+    "thumbprint (--stateless, set up once with wile stateless; checked by wile first), a TXT record",
+    "_acme-challenge.NAME that a DNS provider (--dns) adds and removes, or the persistent TXT record",
+    "_validation-persist.NAME you created once (--challenge dns-persist-01), and stores the key and",
+    "chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting is saved in renewal.json",
+    "there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a port --standalone",
+    "cannot use (nothing was contacted), 3 the existing certificate is not due (use --force).",
   ].join("\n"),
   options: OPTIONS,
   logs: true,
@@ -163,6 +169,7 @@ export const issueCommand: Command = {
     "wile issue -d mail.example.com --standalone                    (listens on port 80 if allowed)",
     "wile issue -d mail.example.com --standalone --http-port 8080   (port 80 forwarded to 8080)",
     "wile issue --staging -d example.com -w /var/www/html",
+    "wile issue -d example.com -d www.example.com --stateless   (after pasting what wile stateless prints)",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d example.com -d '*.example.com' --dns rfc2136 --rfc2136-server ns1.example.com --rfc2136-tsig-key /etc/wile/tsig.key",
     "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
@@ -279,6 +286,7 @@ async function buildConfig(
   const dns: Record<string, DnsConfig> = {};
   const persist: string[] = [];
   const standaloneNames: string[] = [];
+  const stateless: string[] = [];
   const checked = new Set<string>();
   for (const id of identifiers) {
     const pair = pairOf(id);
@@ -306,7 +314,7 @@ async function buildConfig(
     }
     if (id.value.startsWith("*.")) {
       throw new UsageError(
-        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with HTTP-01 (a webroot or --standalone)`,
+        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with ${pair?.stateless ? "a web server" : pair?.standalone ? "wile's own listener" : "files in a webroot"} (HTTP-01)`,
         {
           hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w), or with a persistent record: -d ${id.value} --challenge dns-persist-01.`,
         },
@@ -316,10 +324,14 @@ async function buildConfig(
       standaloneNames.push(id.value);
       continue;
     }
+    if (pair?.stateless) {
+      stateless.push(id.value);
+      continue;
+    }
     const dir = pair?.webroot;
     if (!dir) {
       throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --standalone for wile's own listener on port 80, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --standalone for wile's own listener on port 80, --stateless for a web server set up with wile stateless, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -367,10 +379,11 @@ async function buildConfig(
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
     challenge: {
-      type: challengeType(webroots, dns, persist, standaloneNames),
+      type: challengeType(webroots, dns, persist, stateless, standaloneNames),
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(persist.length > 0 ? { persist } : {}),
+      ...(stateless.length > 0 ? { stateless } : {}),
       ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),

@@ -30,7 +30,7 @@ interface Row {
   error?: string;
   /** How to repair what `error` names. */
   hint?: string;
-  /** How each name is proved at renewal: "http-01", "dns-01:<provider>" or "dns-persist-01". */
+  /** How each name is proved at renewal: "http-01", "http-01:stateless", "dns-01:<provider>" or "dns-persist-01". */
   proofs?: Record<string, string>;
   /** Some name is proved by a persistent record _validation-persist.NAME (dns-persist-01). */
   persistent?: boolean;
@@ -45,7 +45,9 @@ export function proofsOf(cfg: RenewalConfig): Record<string, string> {
       ? `dns-01:${dns.provider}`
       : cfg.challenge.persist?.includes(value)
         ? "dns-persist-01"
-        : "http-01";
+        : cfg.challenge.stateless?.includes(value)
+          ? "http-01:stateless"
+          : "http-01";
   }
   return out;
 }

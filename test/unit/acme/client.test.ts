@@ -165,6 +165,32 @@ describe("AcmeClient against a scripted server", () => {
     c.client.close();
   });
 
+  test("poll sends no request that would start too close to the deadline: it sleeps to it and says so", async () => {
+    let fetches = 0;
+    route = (_req, _body, res) => {
+      fetches++;
+      send(res, 200, order("processing"));
+    };
+    // The fake sleep returns at once, as a timer that fires a little before Date.now() reaches the
+    // deadline would: the poll must not go on asking (each request would be cut by the deadline).
+    const sleeps: number[] = [];
+    const c = await account({ sleeps });
+    await assert.rejects(
+      c.poll(
+        () => c.getOrder(`${base}/order/1`),
+        (x) => x.status === "valid",
+        Date.now() + 1000,
+        "the CA to issue",
+      ),
+      /gave up waiting for the CA to issue: .*order\/1 still says "processing" at the deadline/,
+    );
+    // 25, 50, 100, 200 ms of backoff fit with 250 ms to spare; then the rest of the time is slept.
+    assert.ok(fetches <= 6, `${fetches} requests`);
+    const last = sleeps[sleeps.length - 1] ?? 0;
+    assert.ok(last > 0 && last <= 1000, `slept ${sleeps.join(", ")}`);
+    c.client.close();
+  });
+
   test("finalize without a Location header still works (the order URL is polled)", async () => {
     route = (req, _body, res) => {
       if (req.url === "/finalize/1") return send(res, 200, order("processing"));
