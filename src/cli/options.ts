@@ -125,12 +125,15 @@ export interface NamePair {
   challenge?: string;
   /** --stateless applies to the name: the web server answers from the account thumbprint. */
   stateless?: true;
+  /** --standalone applies to the name: wile's own http-01 listener instead of a webroot. */
+  standalone?: true;
 }
 
 /**
  * Which webroot (-w DIR), DNS provider (--dns PROVIDER), persistent record (--challenge
- * dns-persist-01) or stateless web server (--stateless, no value) proves which -d name, from the
- * order on the command line (minimist loses it). -w, --dns, --challenge and --stateless are read
+ * dns-persist-01), stateless web server (--stateless, no value) or wile's own listener
+ * (--standalone, no value) proves which -d name, from the order on the command line (minimist
+ * loses it). -w, --dns, --challenge, --stateless and --standalone are read
  * alike, as "the method":
  * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
  *   `-w /srv/a -d a.example --dns exec -d b.example`;
@@ -140,7 +143,12 @@ export interface NamePair {
  * Returns the pairs in order; webroot is undefined (and dns absent) when no method was given at all.
  */
 export function pairNamesWithWebroots(argv: string[]): NamePair[] {
-  type Method = { webroot: string } | { dns: string } | { challenge: string } | { stateless: true };
+  type Method =
+    | { webroot: string }
+    | { dns: string }
+    | { challenge: string }
+    | { stateless: true }
+    | { standalone: true };
   const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
@@ -153,8 +161,11 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] as string;
     if (token === "--") break;
-    if (token === "--stateless") {
-      tokens.push({ kind: "m", method: { stateless: true } });
+    if (token === "--stateless" || token === "--standalone") {
+      tokens.push({
+        kind: "m",
+        method: token === "--stateless" ? { stateless: true } : { standalone: true },
+      });
       continue;
     }
     const [name, ni] = take(i, token, "-d", "--domain");
@@ -188,7 +199,9 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
         ? { name, webroot: undefined, challenge: m.challenge }
         : m && "stateless" in m
           ? { name, webroot: undefined, stateless: true }
-          : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
+          : m && "standalone" in m
+            ? { name, webroot: undefined, standalone: true }
+            : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
   if (tokens[0]?.kind === "m") {
     let current: Method | undefined;
     const pairs: NamePair[] = [];

@@ -9,6 +9,7 @@ import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import type { PropagationCheck } from "../challenges/dns-01";
 import { DnsPersistSolver, persistDirectoryInfo, type WaitForTxt } from "../challenges/dns-persist-01";
+import { StandaloneSolver } from "../challenges/http-01-standalone";
 import { StatelessSolver } from "../challenges/http-01-stateless";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
@@ -103,6 +104,16 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const deadline = Math.min(Date.now() + timeoutMs, deps.client?.deadlineAt ?? Number.POSITIVE_INFINITY);
   const dnsCheck = cfg.challenge.dnsCheck ?? { timeout: DEFAULT_DNS_TIMEOUT_S };
   const aliases = cfg.challenge.dnsAlias ?? {};
+  // --standalone: wile's own http-01 listener, bound before the CA is contacted (below).
+  const sa = cfg.challenge.standalone;
+  const standalone =
+    sa &&
+    new StandaloneSolver({
+      port: sa.port,
+      ...(sa.address ? { address: sa.address } : {}),
+      logger,
+      preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+    });
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
@@ -112,6 +123,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     dnsConfig,
     wrapProvider: (provider, entry) => journaled(provider, entry, dnsJournal),
     home: deps.home,
+    ...(standalone ? { standalone } : {}),
     check: deps.dnsCheck ?? propagationCheck(dnsCheck, { logger, deadline }),
     locate: recordLocator({
       ...(dnsCheck.resolvers ? { resolvers: dnsCheck.resolvers } : {}),
@@ -166,12 +178,15 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   };
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
+    await standalone?.close();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
   const client =
     deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   try {
+    // A port that is taken or not permitted stops the run here: exit 2, nothing ordered.
+    await standalone?.open();
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
     const account = await ensureAccount(
@@ -245,6 +260,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     };
   } finally {
     unregister();
+    await standalone?.close();
     if (!deps.client) client.close();
   }
 }

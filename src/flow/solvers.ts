@@ -1,6 +1,7 @@
 /**
  * The solvers of one order, from renewal.json's `challenge`: one WebrootSolver for the names with
- * a webroot, one Dns01Solver per distinct DNS provider entry (so that a name and its wildcard,
+ * a webroot, the standalone listener for the names in `challenge.standalone`, one Dns01Solver per
+ * distinct DNS provider entry (so that a name and its wildcard,
  * proved by the same provider, share one solver and both values are in place at once), one
  * DnsPersistSolver for the names in `challenge.persist`, one StatelessSolver for those in
  * `challenge.stateless`.
@@ -30,6 +31,8 @@ export interface SolverDeps {
   locate?: (record: DnsRecord) => Promise<string>;
   /** The http-01 solver, made only when a name uses a webroot. */
   webroot: () => Solver;
+  /** The http-01 listener (--standalone), for the names in challenge.standalone; opened by the caller before the CA is contacted. */
+  standalone?: Solver;
   /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
   persist?: () => Solver;
   /** The stateless http-01 solver, made only when a name uses it. */
@@ -125,6 +128,7 @@ export function solversFor(
       persist ??= deps.persist();
       return persist;
     }
+    if (deps.standalone && cfg.challenge.standalone?.names.includes(name)) return deps.standalone;
     if (deps.stateless && cfg.challenge.stateless?.includes(name)) {
       stateless ??= deps.stateless();
       return stateless;
@@ -134,7 +138,7 @@ export function solversFor(
       return webroot;
     }
     throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
-      hint: "Issue the certificate again with -w, --stateless, --dns or --challenge dns-persist-01 for every name.",
+      hint: "Issue the certificate again with -w, --standalone, --stateless, --dns or --challenge dns-persist-01 for every name.",
     });
   };
 }

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { Identifier } from "../acme/types";
 import { KEY_TYPES, type KeyType } from "../crypto/keys";
 import type { DnsCheckSettings } from "../dns/propagation";
@@ -22,6 +23,16 @@ export interface DnsConfig {
 }
 
 export const CHALLENGE_TYPES = ["http-01", "dns-01", "dns-persist-01", "mixed"] as const;
+
+/**
+ * How names are proved with http-01 answered by wile's own listener (--standalone): the names, the
+ * port (--http-port) and the address (--http-address; every address when absent).
+ */
+export interface StandaloneConfig {
+  names: string[];
+  port: number;
+  address?: string;
+}
 
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
@@ -54,6 +65,8 @@ export interface RenewalConfig {
      * --no-dns-check as skip). Absent: the defaults (the zone's authoritative servers, 180 s).
      */
     dnsCheck?: DnsCheckSettings;
+    /** Names proved with http-01 by wile's own listener (--standalone); absent when none. */
+    standalone?: StandaloneConfig;
     /** name (a wildcard as "*.example.com") -> ZONE of --dns-alias: the record goes to `_acme-challenge.ZONE`. */
     dnsAlias?: Record<string, string>;
   };
@@ -84,9 +97,12 @@ export function challengeType(
   dns: object | undefined,
   persist: readonly string[] = [],
   stateless: readonly string[] = [],
+  standalone: readonly string[] = [],
 ): RenewalConfig["challenge"]["type"] {
   const used = [
-    ...(Object.keys(webroots).length > 0 || stateless.length > 0 ? (["http-01"] as const) : []),
+    ...(Object.keys(webroots).length > 0 || stateless.length > 0 || standalone.length > 0
+      ? (["http-01"] as const)
+      : []),
     ...(dns !== undefined && Object.keys(dns).length > 0 ? (["dns-01"] as const) : []),
     ...(persist.length > 0 ? (["dns-persist-01"] as const) : []),
   ];
@@ -201,6 +217,20 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
         );
     }
   }
+  const standalone =
+    challenge.standalone === undefined ? undefined : parseStandalone(challenge.standalone, fail);
+  for (const name of standalone?.names ?? []) {
+    if (
+      Object.hasOwn(webroots, name) ||
+      (dns && Object.hasOwn(dns, name)) ||
+      persist?.includes(name) ||
+      stateless?.includes(name)
+    )
+      fail(
+        "challenge.standalone.names",
+        `names ${printable(name, 80)}, which is proved another way too (a name is proved one way)`,
+      );
+  }
   const dnsCheck = challenge.dnsCheck === undefined ? undefined : parseDnsCheck(challenge.dnsCheck, fail);
   let dnsAlias: Record<string, string> | undefined;
   if (challenge.dnsAlias !== undefined) {
@@ -217,6 +247,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
   for (const id of ids) {
     if (dns && Object.hasOwn(dns, id.value)) continue;
     if (persist?.includes(id.value) || stateless?.includes(id.value)) continue;
+    if (standalone?.names.includes(id.value)) continue;
     if (id.value.startsWith("*."))
       fail(
         `challenge.dns.${printable(id.value, 80)}`,
@@ -225,7 +256,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     if (!Object.hasOwn(webroots, id.value))
       fail(
         `challenge.webroots.${printable(id.value, 80)}`,
-        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist or challenge.stateless)",
+        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist, challenge.stateless or challenge.standalone)",
       );
   }
 
@@ -249,6 +280,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
       ...(dns ? { dns } : {}),
       ...(persist ? { persist } : {}),
       ...(stateless ? { stateless } : {}),
+      ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),
     },
@@ -288,6 +320,28 @@ export function isDnsName(name: string): boolean {
     name.length <= 253 &&
     name.split(".").every((l) => /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l))
   );
+}
+
+/** challenge.standalone: `{ names: [NAME, ...], port: 1-65535, address?: IP }`; no wildcard names. */
+function parseStandalone(v: unknown, fail: (field: string, want: string) => never): StandaloneConfig {
+  if (!isObject(v)) return fail("challenge.standalone", "must be an object { names, port, address? }");
+  const names = v.names;
+  if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === "string" && n !== ""))
+    fail("challenge.standalone.names", "must be a non-empty array of names");
+  for (const n of names as string[]) {
+    if (n.startsWith("*."))
+      fail("challenge.standalone.names", `names ${printable(n, 80)} (a wildcard is proved with dns-01)`);
+  }
+  const port = v.port;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535)
+    fail("challenge.standalone.port", "must be a TCP port from 1 to 65535");
+  const out: StandaloneConfig = { names: names as string[], port: port as number };
+  if (v.address !== undefined) {
+    if (typeof v.address !== "string" || isIP(v.address) === 0)
+      fail("challenge.standalone.address", "must be an IP address of this machine");
+    out.address = v.address as string;
+  }
+  return out;
 }
 
 /** challenge.dnsCheck: `{ timeout: SECONDS, resolvers?: ["HOST[:PORT]", ...], skip?: true }`. */

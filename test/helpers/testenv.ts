@@ -51,6 +51,8 @@ export interface TestEnvOptions {
    * writes once the environment runs (then reloadNginx()): e.g. a pasted stateless http-01 snippet.
    */
   nginxExtra?: boolean;
+  /** Pebble's VA fetches http-01 from this port instead of nginx's (wile --standalone --http-port). */
+  vaHttpPort?: number;
 }
 
 export interface TestEnv {
@@ -574,7 +576,7 @@ async function startOnce(
         managementListenAddress: `127.0.0.1:${mgmtPort}`,
         certificate: certs.cert,
         privateKey: certs.key,
-        httpPort,
+        httpPort: opts.vaHttpPort ?? httpPort,
         tlsPort,
         ocspResponderURL: "",
         externalAccountBindingRequired: opts.eab !== undefined,

@@ -1,4 +1,5 @@
 import { resolve as resolvePath } from "node:path";
+import { parseHttpAddress, parseHttpPort } from "../../challenges/http-01-standalone";
 import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
@@ -10,7 +11,12 @@ import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
 import { readConfig } from "../../store/config";
 import { certName } from "../../store/paths";
-import { challengeType, type DnsConfig, type RenewalConfig } from "../../store/renewal";
+import {
+  challengeType,
+  type DnsConfig,
+  type RenewalConfig,
+  type StandaloneConfig,
+} from "../../store/renewal";
 import { NotDueError, UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
@@ -42,6 +48,23 @@ const OPTIONS: OptionSpec[] = [
     repeat: true,
     arg: "DIR",
     help: "document root serving http://NAME/.well-known/acme-challenge/; -w first: it serves the -d names after it (certbot); -d first: the -d names before it (acme.sh)",
+  },
+  {
+    name: "standalone",
+    type: "boolean",
+    help: "http-01 answered by wile's own listener on --http-port while the CA validates (no web server needed); per name like -w; IP addresses too",
+  },
+  {
+    name: "http-port",
+    type: "string",
+    arg: "PORT",
+    help: "--standalone: listen on PORT (default 80; the CA always connects to 80, so forward 80 to PORT); below 1024 needs CAP_NET_BIND_SERVICE, authbind or net.ipv4.ip_unprivileged_port_start",
+  },
+  {
+    name: "http-address",
+    type: "string",
+    arg: "IP",
+    help: "--standalone: listen on this address only (default: every address, IPv4 and IPv6)",
   },
   {
     name: "stateless",
@@ -123,25 +146,28 @@ const OPTIONS: OptionSpec[] = [
 export const issueCommand: Command = {
   name: "issue",
   summary:
-    "get a certificate, proving control with files in a webroot (http-01), a stateless web server (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
+    "get a certificate, proving control with files in a webroot, wile's own listener or a stateless web server (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
   usage:
-    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --stateless | --dns PROVIDER | --challenge dns-persist-01) [options]",
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --dns PROVIDER | --challenge dns-persist-01) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
-    "the CA), an answer the web server makes from the account thumbprint (--stateless, set up once",
-    "with wile stateless; checked by wile first), a TXT record _acme-challenge.NAME that a DNS",
-    "provider (--dns) adds and removes, or",
-    "the persistent TXT record _validation-persist.NAME you created once (--challenge dns-persist-01),",
-    "and stores the key and chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting",
-    "is saved in renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad",
-    "input (nothing was contacted), 3 the existing certificate is not due (use --force).",
+    "the CA), answering that path itself on --http-port while the CA validates (--standalone; the",
+    "port is bound before the CA is contacted), an answer the web server makes from the account",
+    "thumbprint (--stateless, set up once with wile stateless; checked by wile first), a TXT record",
+    "_acme-challenge.NAME that a DNS provider (--dns) adds and removes, or the persistent TXT record",
+    "_validation-persist.NAME you created once (--challenge dns-persist-01), and stores the key and",
+    "chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting is saved in renewal.json",
+    "there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a port --standalone",
+    "cannot use (nothing was contacted), 3 the existing certificate is not due (use --force).",
   ].join("\n"),
   options: OPTIONS,
   logs: true,
   examples: [
     "wile issue -d example.com -d www.example.com -w /var/www/html --email me@example.com",
     "wile issue -d a.example -w /srv/a -d b.example -w /srv/b",
+    "wile issue -d mail.example.com --standalone                    (listens on port 80 if allowed)",
+    "wile issue -d mail.example.com --standalone --http-port 8080   (port 80 forwarded to 8080)",
     "wile issue --staging -d example.com -w /var/www/html",
     "wile issue -d example.com -d www.example.com --stateless   (after pasting what wile stateless prints)",
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
@@ -259,6 +285,7 @@ async function buildConfig(
   const webroots: Record<string, string> = {};
   const dns: Record<string, DnsConfig> = {};
   const persist: string[] = [];
+  const standaloneNames: string[] = [];
   const stateless: string[] = [];
   const checked = new Set<string>();
   for (const id of identifiers) {
@@ -287,11 +314,15 @@ async function buildConfig(
     }
     if (id.value.startsWith("*.")) {
       throw new UsageError(
-        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with ${pair?.stateless ? "a web server" : "files in a webroot"} (HTTP-01)`,
+        `${id.value} is a wildcard name; CAs validate wildcards only with DNS-01 or dns-persist-01, not with ${pair?.stateless ? "a web server" : pair?.standalone ? "wile's own listener" : "files in a webroot"} (HTTP-01)`,
         {
           hint: `Prove it with a DNS provider: -d ${id.value} --dns exec --dns-exec /path/to/dns-hook (a --dns applies to the -d names next to it, like -w), or with a persistent record: -d ${id.value} --challenge dns-persist-01.`,
         },
       );
+    }
+    if (pair?.standalone) {
+      standaloneNames.push(id.value);
+      continue;
     }
     if (pair?.stateless) {
       stateless.push(id.value);
@@ -300,7 +331,7 @@ async function buildConfig(
     const dir = pair?.webroot;
     if (!dir) {
       throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --stateless for a web server set up with wile stateless, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --standalone for wile's own listener on port 80, --stateless for a web server set up with wile stateless, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -313,6 +344,7 @@ async function buildConfig(
   }
 
   const { dnsCheck, dnsAlias } = dnsCheckFromOptions(opts, Object.keys(dns), persist);
+  const standalone = standaloneFromOptions(opts, standaloneNames);
 
   const keyTypeArg = str(opts, "key-type") ?? "ec-256";
   if (!isKeyType(keyTypeArg)) {
@@ -347,11 +379,12 @@ async function buildConfig(
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
     challenge: {
-      type: challengeType(webroots, dns, persist, stateless),
+      type: challengeType(webroots, dns, persist, stateless, standaloneNames),
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(persist.length > 0 ? { persist } : {}),
       ...(stateless.length > 0 ? { stateless } : {}),
+      ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),
     },
@@ -372,4 +405,22 @@ async function buildConfig(
     deploy: deployConfigsFromOptions(opts, list(opts, "deploy")),
   };
   return { cfg, eab };
+}
+
+/** challenge.standalone from --http-port / --http-address for the --standalone names (none: those options are refused). */
+function standaloneFromOptions(opts: ParsedOptions, names: string[]): StandaloneConfig | undefined {
+  const portArg = str(opts, "http-port");
+  const addressArg = str(opts, "http-address");
+  if (names.length === 0) {
+    const given =
+      portArg !== undefined ? "--http-port" : addressArg !== undefined ? "--http-address" : undefined;
+    if (given) {
+      throw new UsageError(`${given} applies to --standalone names only, and no name uses --standalone`, {
+        hint: "Example: wile issue -d example.com --standalone --http-port 8080",
+      });
+    }
+    return undefined;
+  }
+  const address = parseHttpAddress(addressArg);
+  return { names, port: parseHttpPort(portArg), ...(address ? { address } : {}) };
 }

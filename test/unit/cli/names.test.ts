@@ -101,6 +101,23 @@ describe("which -w serves which -d", () => {
       { name: "b.example", webroot: "/srv/a" },
     ]);
   });
+  test("--standalone is a method like -w, in either order, and takes no value", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots(["-d", "a.example", "--standalone", "-d", "b.example", "-w", "/srv/b"]),
+      [
+        { name: "a.example", webroot: undefined, standalone: true },
+        { name: "b.example", webroot: "/srv/b" },
+      ],
+    );
+    assert.deepEqual(
+      pairNamesWithWebroots("-w /srv/a -d a.example --standalone -d b.example -d 192.0.2.1".split(" ")),
+      [
+        { name: "a.example", webroot: "/srv/a" },
+        { name: "b.example", webroot: undefined, standalone: true },
+        { name: "192.0.2.1", webroot: undefined, standalone: true },
+      ],
+    );
+  });
   test("a line starting with -w: each -w serves the names after it (certbot style)", () => {
     assert.deepEqual(
       pairNamesWithWebroots(["-w", "/srv/a", "-d", "a.example", "-w", "/srv/b", "-d", "b.example"]),

@@ -73,6 +73,46 @@ describe("renewal.json", () => {
     assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(mixed), FILE), mixed);
   });
 
+  test("standalone http-01 names (an IP address too) round-trip next to a webroot name; wrong ones name their field", () => {
+    const sa: RenewalConfig = {
+      ...good,
+      challenge: {
+        type: "http-01",
+        webroots: {},
+        standalone: { names: ["example.com", "192.0.2.1"], port: 8080, address: "2001:db8::1" },
+      },
+    };
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(sa), FILE), sa);
+    const mixed: RenewalConfig = {
+      ...good,
+      challenge: {
+        type: "http-01",
+        webroots: { "192.0.2.1": "/var/www" },
+        standalone: { names: ["example.com"], port: 80 },
+      },
+    };
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(mixed), FILE), mixed);
+    const withStandalone = (standalone: unknown) => (c: Record<string, unknown>) => {
+      c.challenge = { type: "http-01", webroots: { "192.0.2.1": "/var/www" }, standalone };
+    };
+    expectFieldError(withStandalone([]), "challenge.standalone");
+    expectFieldError(withStandalone({ names: [], port: 80 }), "challenge.standalone.names");
+    expectFieldError(withStandalone({ names: ["*.example.com"], port: 80 }), "challenge.standalone.names");
+    expectFieldError(
+      withStandalone({ names: ["example.com", "192.0.2.1"], port: 80 }),
+      "challenge.standalone.names",
+    );
+    expectFieldError(withStandalone({ names: ["example.com"], port: 0 }), "challenge.standalone.port");
+    expectFieldError(withStandalone({ names: ["example.com"], port: "80" }), "challenge.standalone.port");
+    expectFieldError(
+      withStandalone({ names: ["example.com"], port: 80, address: "host" }),
+      "challenge.standalone.address",
+    );
+    expectFieldError((c) => {
+      c.challenge = { type: "http-01", webroots: {}, standalone: { names: ["example.com"], port: 80 } };
+    }, "challenge.webroots.192.0.2.1");
+  });
+
   test("dns-01 check settings and aliases round-trip; wrong ones name their field", () => {
     const withDns = (extra: Record<string, unknown>) => ({
       ...good,
