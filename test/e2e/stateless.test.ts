@@ -77,10 +77,32 @@ describe("wile stateless and issue --stateless against Pebble through nginx, HAP
     assert.match(doc.account, /\/my-account\//);
     assert.deepEqual(Object.keys(snippets), ["nginx", "apache", "haproxy"]);
     for (const s of Object.values(snippets)) assert.ok(s.includes(thumbprint));
-    const t = await wile(["stateless", "--format", "nginx", ...caArgs()]);
+    const t = await wile([
+      "stateless",
+      "-d",
+      "a.example",
+      "-d",
+      "b.example",
+      "--format",
+      "nginx",
+      ...caArgs(),
+    ]);
     assert.equal(t.code, 0, dump(t));
-    assert.equal(t.stdout.trimEnd(), snippets.nginx, "the same account, the same snippet");
+    assert.equal(
+      t.stdout.trimEnd(),
+      snippets.nginx,
+      "the same account, the same snippet, whatever the names",
+    );
     assert.doesNotMatch(t.stderr, /Registered account/);
+    assert.match(
+      t.stderr,
+      /answers for a\.example, b\.example, reload it, then: wile issue -d a\.example -d b\.example --stateless/,
+    );
+    // Names are checked before anything is contacted; a wildcard cannot be proved over HTTP.
+    for (const bad of ["bad..example", "*.example.com"]) {
+      const r = await wile(["stateless", "-d", bad, "--server", "https://127.0.0.1:1/dir"]);
+      assert.equal(r.code, 2, dump(r));
+    }
   });
 
   it("without the snippet: exit 1 at the preflight, the snippet printed, no challenge answered", async () => {

@@ -9,9 +9,18 @@ import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { UsageError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, registrationOptions } from "../ca-options";
 import type { Command } from "../command";
-import { type OptionSpec, str } from "../options";
+import { parseIdentifiers } from "../names";
+import { list, type OptionSpec, str } from "../options";
 
 const OPTIONS: OptionSpec[] = [
+  {
+    name: "domain",
+    alias: "d",
+    type: "string",
+    repeat: true,
+    arg: "NAME",
+    help: "a name the lines will serve (optional, repeat): checked, and named in the instructions; the lines are the same for every name",
+  },
   {
     name: "format",
     type: "string",
@@ -32,7 +41,7 @@ const OPTIONS: OptionSpec[] = [
 export const statelessCommand: Command = {
   name: "stateless",
   summary: "print web server configuration that answers http-01 for this home's account (for --stateless)",
-  usage: "wile stateless [--format nginx|apache|haproxy|all] [options]",
+  usage: "wile stateless [-d NAME ...] [--format nginx|apache|haproxy|all] [options]",
   description: [
     "Stateless http-01: the answer to a challenge is TOKEN.THUMBPRINT (RFC 8555 8.1), where",
     "THUMBPRINT belongs to this home's ACME account key. A web server configured once with the",
@@ -45,7 +54,7 @@ export const statelessCommand: Command = {
   options: OPTIONS,
   logs: true,
   examples: [
-    "wile stateless --format nginx",
+    "wile stateless -d example.com -d www.example.com --format nginx",
     "wile stateless --staging --format haproxy",
     "wile stateless --json | jq -r .thumbprint",
   ],
@@ -54,6 +63,13 @@ export const statelessCommand: Command = {
     if (opts._.length > 0) {
       throw new UsageError(`unexpected argument "${opts._[0]}"`, {
         hint: "wile stateless takes no names: the configuration is the same for every name.",
+      });
+    }
+    // Checked like wile issue's names, before anything is contacted; the lines do not depend on them.
+    const names = parseIdentifiers(list(opts, "domain")).map((i) => i.value);
+    if (names.some((n) => n.startsWith("*."))) {
+      throw new UsageError("a wildcard name cannot be proved with http-01, stateless or not", {
+        hint: "Use --dns or --challenge dns-persist-01 for *.NAME (see wile issue --help).",
       });
     }
     const formats = parseFormat(str(opts, "format"));
@@ -68,7 +84,7 @@ export const statelessCommand: Command = {
       const { thumbprint } = account.key;
       const snippets = Object.fromEntries(formats.map((f) => [f, statelessSnippet(f, thumbprint)]));
       out.logger.info(
-        `Account ${account.url}, thumbprint ${thumbprint}: paste this into the port 80 configuration of every web server (or node) that answers for your names, reload it, then: wile issue -d NAME --stateless`,
+        `Account ${account.url}, thumbprint ${thumbprint}: paste this into the port 80 configuration of every web server (or node) that answers for ${names.length > 0 ? names.join(", ") : "your names"}, reload it, then: wile issue ${names.length > 0 ? names.map((n) => `-d ${n}`).join(" ") : "-d NAME"} --stateless`,
       );
       if (out.jsonMode) out.json({ server: ca.server, account: account.url, thumbprint, snippets });
       else out.print(formats.map((f) => snippets[f]).join("\n\n"));
