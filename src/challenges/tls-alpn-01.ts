@@ -1,0 +1,213 @@
+/**
+ * tls-alpn-01 (RFC 8737): a TLS listener that, for the time of the order, answers the CA's
+ * handshake (ALPN "acme-tls/1", SNI = the name being validated) with a self-signed certificate
+ * whose only subjectAltName is that name and which carries the critical id-pe-acmeIdentifier
+ * extension holding SHA-256(key authorization). IP addresses (RFC 8738 6) are asked for by the
+ * reverse-DNS name as SNI (4.3.2.1.in-addr.arpa, nibbles under ip6.arpa) and answered with an
+ * iPAddress subjectAltName.
+ *
+ * Everything else is refused: a handshake with an unknown SNI or none fails (no certificate is
+ * configured for it); one offering other ALPN protocols gets the fatal no_application_protocol
+ * alert (Node >= 19 sends it when ALPNProtocols and the client's list do not meet); a client that
+ * offers no ALPN at all completes the handshake (TLS cannot refuse that from the SNI callback) and
+ * is disconnected at once.
+ */
+import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
+import type { Socket } from "node:net";
+import { createSecureContext, createServer, type SecureContext, type Server } from "node:tls";
+import type { ChallengeContext, Solver } from "../acme/solver";
+import type { Identifier } from "../acme/types";
+import { extension, subjectAltName } from "../crypto/csr";
+import * as der from "../crypto/der";
+import { ipToBytes } from "../crypto/ip";
+import { publicKeyDer } from "../crypto/keys";
+import { toPem } from "../crypto/pem";
+import { WileError } from "../util/errors";
+import type { Logger } from "../util/log";
+import { listenError } from "./listen-errors";
+
+export const ACME_TLS_ALPN = "acme-tls/1";
+/** id-pe-acmeIdentifier (RFC 8737 6.1). */
+export const ACME_IDENTIFIER_OID = "1.3.6.1.5.5.7.1.31";
+export const DEFAULT_TLS_PORT = 443;
+
+const OID = {
+  commonName: "2.5.4.3",
+  subjectAltName: "2.5.29.17",
+  ecdsaWithSha256: "1.2.840.10045.4.3.2",
+};
+
+/** The SNI a validator sends for `identifier`: the name itself, or the reverse-DNS name of an IP (RFC 8738 6). */
+export function sniName(identifier: Identifier): string {
+  if (identifier.type === "dns") return identifier.value.toLowerCase();
+  const bytes = ipToBytes(identifier.value);
+  if (bytes.length === 4) return `${[...bytes].reverse().join(".")}.in-addr.arpa`;
+  const nibbles = [...bytes].flatMap((b) => [b >> 4, b & 0xf]);
+  return `${nibbles
+    .reverse()
+    .map((n) => n.toString(16))
+    .join(".")}.ip6.arpa`;
+}
+
+/**
+ * DER of the self-signed challenge certificate for `identifier` (RFC 8737 3): subjectAltName with
+ * only the identifier, and the critical acmeIdentifier extension whose extnValue is the DER of
+ * `Authorization ::= OCTET STRING (SIZE (32))`, the SHA-256 digest of the key authorization.
+ * Valid from a day ago to a week ahead (the validator ignores the dates; a clock off by hours does not matter).
+ */
+export function challengeCertificate(
+  identifier: Identifier,
+  keyAuthorization: string,
+  key: KeyObject,
+  now = new Date(),
+): Buffer {
+  const day = 86_400_000;
+  const digest = createHash("sha256").update(keyAuthorization, "utf8").digest();
+  const name = der.sequence(
+    der.set(der.sequence(der.oid(OID.commonName), der.utf8String("wile tls-alpn-01 challenge"))),
+  );
+  const algorithm = der.sequence(der.oid(OID.ecdsaWithSha256));
+  const serial = randomBytes(16);
+  serial[0] = (serial[0] ?? 0) & 0x7f;
+  const tbs = der.sequence(
+    der.contextSpecific(0, der.integer(2), true),
+    der.integer(serial),
+    algorithm,
+    name,
+    der.sequence(der.utcTime(new Date(now.getTime() - day)), der.utcTime(new Date(now.getTime() + 7 * day))),
+    name,
+    publicKeyDer(key),
+    der.contextSpecific(
+      3,
+      der.sequence(
+        extension(OID.subjectAltName, false, subjectAltName([identifier])),
+        extension(ACME_IDENTIFIER_OID, true, der.octetString(digest)),
+      ),
+      true,
+    ),
+  );
+  const signature = sign("sha256", tbs, { key, dsaEncoding: "der" });
+  return der.sequence(tbs, algorithm, der.bitString(signature));
+}
+
+export interface TlsAlpnSolverOptions {
+  port: number;
+  /** Listen on this address only; all addresses when absent. */
+  address?: string;
+  logger: Logger;
+}
+
+/**
+ * The tls-alpn-01 solver. listen() takes the port (before the order is created, so a taken or
+ * forbidden port is a usage error with nothing contacted); present() adds the name's certificate,
+ * cleanup() removes it; close() ends the listener and its connections.
+ */
+export class TlsAlpnSolver implements Solver {
+  readonly type = "tls-alpn-01";
+  /** SNI name -> the challenge's secure context. */
+  private readonly contexts = new Map<string, SecureContext>();
+  private readonly key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly opts: TlsAlpnSolverOptions) {}
+
+  /** Takes the port; a UsageError (exit 2) when it is in use, privileged or the address is not this machine's. */
+  async listen(): Promise<void> {
+    const { port, address, logger } = this.opts;
+    const server = createServer({
+      ALPNProtocols: [ACME_TLS_ALPN],
+      SNICallback: (servername, cb) => {
+        const ctx = this.contexts.get(servername.toLowerCase());
+        if (ctx) cb(null, ctx);
+        else cb(new Error(`no tls-alpn-01 challenge for ${servername}`));
+      },
+    });
+    server.on("secureConnection", (socket) => {
+      // A client without ALPN got through the handshake: it is not a validator.
+      if (socket.alpnProtocol !== ACME_TLS_ALPN) {
+        socket.destroy();
+        return;
+      }
+      logger.debug(`tls-alpn-01: answered ${socket.servername || "(no SNI)"} from ${socket.remoteAddress}`);
+      socket.on("error", () => {});
+      // The validator closes after the handshake; nothing is read or written.
+      socket.end();
+    });
+    // Every connection, handshake done or not, so that close() does not wait for a slow client.
+    server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+    server.on("tlsClientError", (err, socket) => {
+      logger.debug(`tls-alpn-01: refused a handshake from ${socket.remoteAddress}: ${err.message}`);
+    });
+    const host = address ?? "::";
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host, ipv6Only: false }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    })
+      .catch(async (err) => {
+        // No IPv6 on this machine: all IPv4 addresses.
+        if (address === undefined && (err as NodeJS.ErrnoException).code === "EAFNOSUPPORT") {
+          return new Promise<void>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen({ port, host: "0.0.0.0" }, () => resolve());
+          });
+        }
+        throw err;
+      })
+      .catch(async (err) => {
+        throw await listenError(err, port, address ?? "*", {
+          what: "The tls-alpn-01 listener",
+          portOption: "--tls-port",
+          addressOption: "--tls-address",
+        });
+      });
+    server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));
+    this.server = server;
+    logger.info(`Listening for tls-alpn-01 validation on ${address ?? "*"}:${port}`);
+  }
+
+  /** The port listened on (the one picked by the system when port 0 was asked for). */
+  port(): number {
+    const a = this.server?.address();
+    return typeof a === "object" && a ? a.port : this.opts.port;
+  }
+
+  async present(ctx: ChallengeContext): Promise<void> {
+    if (!this.server) throw new Error("tls-alpn-01: present() before listen()");
+    if (ctx.wildcard) {
+      throw new WileError(`*.${ctx.identifier.value} cannot be proved with tls-alpn-01`, {
+        hint: "CAs validate wildcard names with DNS only: use --dns or --challenge dns-persist-01 for it.",
+      });
+    }
+    const cert = challengeCertificate(ctx.identifier, ctx.keyAuthorization, this.key);
+    this.contexts.set(
+      sniName(ctx.identifier),
+      createSecureContext({
+        key: this.key.export({ type: "pkcs8", format: "pem" }),
+        cert: toPem("CERTIFICATE", cert),
+      }),
+    );
+    this.opts.logger.debug(`tls-alpn-01: serving the challenge certificate for ${sniName(ctx.identifier)}`);
+  }
+
+  async cleanup(ctx: ChallengeContext): Promise<void> {
+    this.contexts.delete(sniName(ctx.identifier));
+  }
+
+  /** Stops listening and drops open connections; safe to call twice. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    this.contexts.clear();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.opts.logger.debug("tls-alpn-01: listener closed");
+  }
+}
