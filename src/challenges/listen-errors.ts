@@ -34,7 +34,7 @@ export async function listenError(
   const code = (err as NodeJS.ErrnoException).code;
   const where = hostPort(address, port);
   if (code === "EADDRINUSE") {
-    const holder = await portHolder(port);
+    const holder = await portHolder(port, address);
     return new UsageError(
       `${opts.what} cannot listen on ${where}: the port is in use${holder ? ` by ${holder}` : ""}.`,
       {
@@ -70,9 +70,19 @@ export async function listenError(
   );
 }
 
-/** `"nginx" (pid 123)` for the process `ss -ltnp` shows on `port`; undefined when it cannot tell. */
-async function portHolder(port: number): Promise<string | undefined> {
+/**
+ * `"nginx" (pid 123)` for the process `ss -ltnp` shows listening on `port` at `address` (or on all
+ * addresses); undefined when it cannot tell (ss missing, or another user's process as non-root).
+ */
+async function portHolder(port: number, address: string): Promise<string | undefined> {
   const r = await run(["ss", "-Hltnp", `sport = :${port}`], { timeoutMs: 2000 }).catch(() => undefined);
-  const m = r?.code === 0 ? /users:\(\("([^"]*)",pid=(\d+)/.exec(r.stdout) : null;
+  if (r?.code !== 0) return undefined;
+  const local = (line: string) => (line.trim().split(/\s+/)[3] ?? "").replace(/:\d+$/, "").replace(/%.*$/, "");
+  const wildcard = ["0.0.0.0", "*", "[::]"];
+  const lines = r.stdout.split("\n").filter((l) => l.includes("users:"));
+  const line =
+    lines.find((l) => wildcard.includes(local(l)) || local(l) === address || local(l) === `[${address}]`) ??
+    (address === "*" ? lines[0] : undefined);
+  const m = line ? /users:\(\("([^"]*)",pid=(\d+)/.exec(line) : null;
   return m ? `"${printable(m[1] ?? "", 40)}" (pid ${m[2]})` : undefined;
 }

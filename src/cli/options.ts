@@ -123,12 +123,14 @@ export interface NamePair {
   dns?: string;
   /** The --challenge TYPE (dns-persist-01) that applies to the name instead of a webroot. */
   challenge?: string;
+  /** --alpn applies to the name: tls-alpn-01 through wile's own TLS listener. */
+  alpn?: true;
 }
 
 /**
- * Which webroot (-w DIR), DNS provider (--dns PROVIDER) or persistent record (--challenge
- * dns-persist-01) proves which -d name, from the order on the command line (minimist loses it).
- * -w, --dns and --challenge are read alike, as "the method":
+ * Which webroot (-w DIR), DNS provider (--dns PROVIDER), persistent record (--challenge
+ * dns-persist-01) or TLS listener (--alpn, no value) proves which -d name, from the order on the
+ * command line (minimist loses it). -w, --dns, --challenge and --alpn are read alike, as "the method":
  * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
  *   `-w /srv/a -d a.example --dns exec -d b.example`;
  * - a line that starts with -d is read as acme.sh does: a method applies to the -d names before it
@@ -137,7 +139,7 @@ export interface NamePair {
  * Returns the pairs in order; webroot is undefined (and dns absent) when no method was given at all.
  */
 export function pairNamesWithWebroots(argv: string[]): NamePair[] {
-  type Method = { webroot: string } | { dns: string } | { challenge: string };
+  type Method = { webroot: string } | { dns: string } | { challenge: string } | { alpn: true };
   const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
@@ -168,6 +170,10 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
       i = di;
       continue;
     }
+    if (token === "--alpn") {
+      tokens.push({ kind: "m", method: { alpn: true } });
+      continue;
+    }
     const [challenge, ci] = take(i, token, "--challenge", "--challenge");
     if (challenge !== undefined) {
       tokens.push({ kind: "m", method: { challenge } });
@@ -179,7 +185,9 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
       ? { name, webroot: undefined, dns: m.dns }
       : m && "challenge" in m
         ? { name, webroot: undefined, challenge: m.challenge }
-        : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
+        : m && "alpn" in m
+          ? { name, webroot: undefined, alpn: true }
+          : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
   if (tokens[0]?.kind === "m") {
     let current: Method | undefined;
     const pairs: NamePair[] = [];

@@ -11,6 +11,7 @@ import type { PropagationCheck } from "../challenges/dns-01";
 import { DnsPersistSolver, persistDirectoryInfo, type WaitForTxt } from "../challenges/dns-persist-01";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
+import { TlsAlpnSolver } from "../challenges/tls-alpn-01";
 import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
@@ -104,6 +105,15 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const aliases = cfg.challenge.dnsAlias ?? {};
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
+  // tls-alpn-01: wile's own listener, which takes its port below, before the CA is contacted.
+  const alpnCfg = cfg.challenge.alpn;
+  const alpn = alpnCfg
+    ? new TlsAlpnSolver({
+        port: alpnCfg.port,
+        ...(alpnCfg.address ? { address: alpnCfg.address } : {}),
+        logger,
+      })
+    : undefined;
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
@@ -143,6 +153,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         names: cfg.challenge.persist ?? [],
         logger,
       }),
+    ...(alpn ? { alpn } : {}),
   });
   // Set once the account is: the dns-persist-01 solver is only asked for during the order.
   let session: AccountSession | undefined;
@@ -158,13 +169,23 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     trackedSolvers.set(solver, t);
     return t;
   };
+  // A port that is taken or not allowed is a usage error now, before any order is created; the
+  // listener stays up until the order is over (closed in finally, or by the interrupt handler).
+  await alpn?.listen();
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
+    await alpn?.close();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const client =
-    deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
+  let client: AcmeClient;
+  try {
+    client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
+  } catch (err) {
+    unregister();
+    await alpn?.close();
+    throw err;
+  }
   try {
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
@@ -211,6 +232,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       logger.warn(`the CA says ${cfg.name}'s certificate was already replaced; ordering without "replaces"`);
       result = await order(undefined);
     }
+    // The validations are over: the tls-alpn-01 port is free again before the files are written.
+    await alpn?.close();
     if (!key) key = await keyPromise;
     const {
       leafPem,
@@ -239,6 +262,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     };
   } finally {
     unregister();
+    await alpn?.close();
     if (!deps.client) client.close();
   }
 }

@@ -2,7 +2,8 @@
  * The solvers of one order, from renewal.json's `challenge`: one WebrootSolver for the names with
  * a webroot, one Dns01Solver per distinct DNS provider entry (so that a name and its wildcard,
  * proved by the same provider, share one solver and both values are in place at once), one
- * DnsPersistSolver for the names in `challenge.persist`.
+ * DnsPersistSolver for the names in `challenge.persist`, the tls-alpn-01 listener for those in
+ * `challenge.alpn.names`.
  */
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
@@ -31,6 +32,8 @@ export interface SolverDeps {
   webroot: () => Solver;
   /** The dns-persist-01 solver, made only when a name uses it (it needs the account, set up by then). */
   persist?: () => Solver;
+  /** The tls-alpn-01 solver, listening already (it is made and its port taken before the CA is contacted). */
+  alpn?: Solver;
 }
 
 /**
@@ -121,12 +124,13 @@ export function solversFor(
       persist ??= deps.persist();
       return persist;
     }
+    if (deps.alpn && cfg.challenge.alpn?.names.includes(name)) return deps.alpn;
     if (Object.hasOwn(cfg.challenge.webroots, name)) {
       webroot ??= deps.webroot();
       return webroot;
     }
     throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
-      hint: "Issue the certificate again with -w, --dns or --challenge dns-persist-01 for every name.",
+      hint: "Issue the certificate again with -w, --dns, --alpn or --challenge dns-persist-01 for every name.",
     });
   };
 }
