@@ -77,7 +77,8 @@ export async function listenError(
 async function portHolder(port: number, address: string): Promise<string | undefined> {
   const r = await run(["ss", "-Hltnp", `sport = :${port}`], { timeoutMs: 2000 }).catch(() => undefined);
   if (r?.code !== 0) return undefined;
-  const local = (line: string) => (line.trim().split(/\s+/)[3] ?? "").replace(/:\d+$/, "").replace(/%.*$/, "");
+  const local = (line: string) =>
+    (line.trim().split(/\s+/)[3] ?? "").replace(/:\d+$/, "").replace(/%.*$/, "");
   const wildcard = ["0.0.0.0", "*", "[::]"];
   const lines = r.stdout.split("\n").filter((l) => l.includes("users:"));
   const line =

@@ -142,31 +142,19 @@ export class TlsAlpnSolver implements Solver {
     server.on("tlsClientError", (err, socket) => {
       logger.debug(`tls-alpn-01: refused a handshake from ${socket.remoteAddress}: ${err.message}`);
     });
-    const host = address ?? "::";
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port, host, ipv6Only: false }, () => {
-        server.off("error", reject);
-        resolve();
+    try {
+      // All addresses: IPv6 and IPv4 on one socket, or IPv4 only on a machine without IPv6.
+      await bind(server, port, address ?? "::").catch((err: NodeJS.ErrnoException) => {
+        if (address !== undefined || (err.code !== "EAFNOSUPPORT" && err.code !== "EADDRNOTAVAIL")) throw err;
+        return bind(server, port, "0.0.0.0");
       });
-    })
-      .catch(async (err) => {
-        // No IPv6 on this machine: all IPv4 addresses.
-        if (address === undefined && (err as NodeJS.ErrnoException).code === "EAFNOSUPPORT") {
-          return new Promise<void>((resolve, reject) => {
-            server.once("error", reject);
-            server.listen({ port, host: "0.0.0.0" }, () => resolve());
-          });
-        }
-        throw err;
-      })
-      .catch(async (err) => {
-        throw await listenError(err, port, address ?? "*", {
-          what: "The tls-alpn-01 listener",
-          portOption: "--tls-port",
-          addressOption: "--tls-address",
-        });
+    } catch (err) {
+      throw await listenError(err, port, address ?? "*", {
+        what: "The tls-alpn-01 listener",
+        portOption: "--tls-port",
+        addressOption: "--tls-address",
       });
+    }
     server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));
     this.server = server;
     logger.info(`Listening for tls-alpn-01 validation on ${address ?? "*"}:${port}`);
@@ -210,4 +198,14 @@ export class TlsAlpnSolver implements Solver {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     this.opts.logger.debug("tls-alpn-01: listener closed");
   }
+}
+
+function bind(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }

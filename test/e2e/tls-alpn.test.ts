@@ -289,6 +289,34 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     free.close();
   });
 
+  it("bad --alpn input is exit 2 before anything is contacted", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["-d", "*.alpn.test", "--alpn"], /wildcard name; CAs do not validate wildcards with tls-alpn-01/],
+      [["-d", "a.alpn.test", "--alpn", "--tls-port", "44x3"], /--tls-port "44x3" is not a port number/],
+      [
+        ["-d", "a.alpn.test", "--alpn", "--tls-address", "localhost"],
+        /--tls-address "localhost" is not an IP address/,
+      ],
+      [
+        ["-d", "a.alpn.test", "-w", "/tmp", "--tls-port", "8443"],
+        /--tls-port is given but no name uses --alpn/,
+      ],
+      [
+        ["-d", "a.alpn.test", "--alpn", "--tls-port", String(port), "--tls-address", "192.0.2.7"],
+        /192\.0\.2\.7:\d+: this machine has no such address/,
+      ],
+    ];
+    await Promise.all(
+      cases.map(async ([args, message]) => {
+        const home = newHome();
+        const r = await wile(["issue", ...args, ...caArgs()], home);
+        assert.equal(r.code, 2, dump(r));
+        assert.match(r.stderr, message);
+        assert.equal(existsSync(join(home, "accounts")), false, "no account");
+      }),
+    );
+  });
+
   it("nginx stream + ssl_preread routes acme-tls/1 to wile; HTTPS clients get the site meanwhile", {
     skip: skipUnlessAvailable(missingStream),
   }, async () => {

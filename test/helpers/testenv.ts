@@ -646,7 +646,8 @@ async function startOnce(
           method: "POST",
           body: JSON.stringify({ host: `${host}.`, addresses: [address] }),
         });
-        if (r.status !== 200) throw new Error(`challtestsrv add-a ${host}: HTTP ${r.status}: ${await r.text()}`);
+        if (r.status !== 200)
+          throw new Error(`challtestsrv add-a ${host}: HTTP ${r.status}: ${await r.text()}`);
       },
       accessLogLines: () =>
         readFileSync(accessLog, "utf8")
