@@ -98,32 +98,27 @@ export interface TlsAlpnSolverOptions {
 }
 
 /**
- * The tls-alpn-01 solver. listen() takes the port (before the order is created, so a taken or
- * forbidden port is a usage error with nothing contacted); present() adds the name's certificate,
- * cleanup() removes it; close() ends the listener and its connections.
+ * One TLS server on an address and port, shared by the solvers of one process: `wile cron` and
+ * `wile renew --all` renew several certificates at once, and those proved with tls-alpn-01 usually
+ * use the same port. Each solver adds and removes its own names; the last one to leave closes it.
  */
-export class TlsAlpnSolver implements Solver {
-  readonly type = "tls-alpn-01";
-  /** SNI name -> the challenge's secure context. */
-  private readonly contexts = new Map<string, SecureContext>();
-  private readonly key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-  private server: Server | undefined;
+class Listener {
+  /** SNI name -> the challenge's secure context and the solver that put it there. */
+  readonly contexts = new Map<string, { context: SecureContext; owner: TlsAlpnSolver }>();
+  users = 0;
   private readonly sockets = new Set<Socket>();
+  readonly server: Server;
 
-  constructor(private readonly opts: TlsAlpnSolverOptions) {}
-
-  /** Takes the port; a UsageError (exit 2) when it is in use, privileged or the address is not this machine's. */
-  async listen(): Promise<void> {
-    const { port, address, logger } = this.opts;
-    const server = createServer({
+  constructor(logger: Logger) {
+    this.server = createServer({
       ALPNProtocols: [ACME_TLS_ALPN],
       SNICallback: (servername, cb) => {
-        const ctx = this.contexts.get(servername.toLowerCase());
-        if (ctx) cb(null, ctx);
+        const entry = this.contexts.get(servername.toLowerCase());
+        if (entry) cb(null, entry.context);
         else cb(new Error(`no tls-alpn-01 challenge for ${servername}`));
       },
     });
-    server.on("secureConnection", (socket) => {
+    this.server.on("secureConnection", (socket) => {
       // A client without ALPN got through the handshake: it is not a validator.
       if (socket.alpnProtocol !== ACME_TLS_ALPN) {
         socket.destroy();
@@ -135,69 +130,119 @@ export class TlsAlpnSolver implements Solver {
       socket.end();
     });
     // Every connection, handshake done or not, so that close() does not wait for a slow client.
-    server.on("connection", (socket: Socket) => {
+    this.server.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
     });
-    server.on("tlsClientError", (err, socket) => {
+    this.server.on("tlsClientError", (err, socket) => {
       logger.debug(`tls-alpn-01: refused a handshake from ${socket.remoteAddress}: ${err.message}`);
     });
-    try {
-      // All addresses: IPv6 and IPv4 on one socket, or IPv4 only on a machine without IPv6.
-      await bind(server, port, address ?? "::").catch((err: NodeJS.ErrnoException) => {
-        if (address !== undefined || (err.code !== "EAFNOSUPPORT" && err.code !== "EADDRNOTAVAIL")) throw err;
-        return bind(server, port, "0.0.0.0");
-      });
-    } catch (err) {
-      throw await listenError(err, port, address ?? "*", {
-        what: "The tls-alpn-01 listener",
-        portOption: "--tls-port",
-        addressOption: "--tls-address",
-      });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** "address:port" -> the listener there (port 0, which picks a new port each time, is never shared). */
+const listeners = new Map<string, Promise<Listener>>();
+
+/**
+ * The tls-alpn-01 solver. listen() takes the port (before the order is created, so a taken or
+ * forbidden port is a usage error with nothing contacted); present() adds the name's certificate,
+ * cleanup() removes it; close() leaves the listener, which closes when no solver uses it.
+ */
+export class TlsAlpnSolver implements Solver {
+  readonly type = "tls-alpn-01";
+  private readonly key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  private listener: Listener | undefined;
+
+  constructor(private readonly opts: TlsAlpnSolverOptions) {}
+
+  private get where(): string {
+    return `${this.opts.address ?? "*"}:${this.opts.port}`;
+  }
+
+  /** Takes the port; a UsageError (exit 2) when it is in use, privileged or the address is not this machine's. */
+  async listen(): Promise<void> {
+    if (this.listener) return;
+    const { port, address, logger } = this.opts;
+    const key = this.where;
+    let pending = port === 0 ? undefined : listeners.get(key);
+    if (!pending) {
+      pending = openListener(port, address, logger);
+      if (port !== 0) {
+        listeners.set(key, pending);
+        pending.catch(() => listeners.delete(key));
+      }
     }
-    server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));
-    this.server = server;
-    logger.info(`Listening for tls-alpn-01 validation on ${address ?? "*"}:${port}`);
+    const listener = await pending;
+    listener.users++;
+    this.listener = listener;
+    logger.info(`Listening for tls-alpn-01 validation on ${key}`);
   }
 
   /** The port listened on (the one picked by the system when port 0 was asked for). */
   port(): number {
-    const a = this.server?.address();
+    const a = this.listener?.server.address();
     return typeof a === "object" && a ? a.port : this.opts.port;
   }
 
   async present(ctx: ChallengeContext): Promise<void> {
-    if (!this.server) throw new Error("tls-alpn-01: present() before listen()");
+    if (!this.listener) throw new Error("tls-alpn-01: present() before listen()");
     if (ctx.wildcard) {
       throw new WileError(`*.${ctx.identifier.value} cannot be proved with tls-alpn-01`, {
         hint: "CAs validate wildcard names with DNS only: use --dns or --challenge dns-persist-01 for it.",
       });
     }
+    const name = sniName(ctx.identifier);
     const cert = challengeCertificate(ctx.identifier, ctx.keyAuthorization, this.key);
-    this.contexts.set(
-      sniName(ctx.identifier),
-      createSecureContext({
-        key: this.key.export({ type: "pkcs8", format: "pem" }),
-        cert: toPem("CERTIFICATE", cert),
-      }),
-    );
-    this.opts.logger.debug(`tls-alpn-01: serving the challenge certificate for ${sniName(ctx.identifier)}`);
+    const context = createSecureContext({
+      key: this.key.export({ type: "pkcs8", format: "pem" }),
+      cert: toPem("CERTIFICATE", cert),
+    });
+    this.listener.contexts.set(name, { context, owner: this });
+    this.opts.logger.debug(`tls-alpn-01: serving the challenge certificate for ${name}`);
   }
 
   async cleanup(ctx: ChallengeContext): Promise<void> {
-    this.contexts.delete(sniName(ctx.identifier));
+    const name = sniName(ctx.identifier);
+    if (this.listener?.contexts.get(name)?.owner === this) this.listener.contexts.delete(name);
   }
 
-  /** Stops listening and drops open connections; safe to call twice. */
+  /** Leaves the listener (closed, and its connections dropped, when no other solver uses it); safe to call twice. */
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    this.contexts.clear();
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    this.opts.logger.debug("tls-alpn-01: listener closed");
+    const listener = this.listener;
+    if (!listener) return;
+    this.listener = undefined;
+    for (const [name, entry] of listener.contexts) if (entry.owner === this) listener.contexts.delete(name);
+    if (--listener.users > 0) return;
+    if (this.opts.port !== 0) listeners.delete(this.where);
+    await listener.close();
+    this.opts.logger.debug(`tls-alpn-01: listener on ${this.where} closed`);
   }
+}
+
+/** A new Listener bound to `address` (all addresses when absent) and `port`; listenError's UsageError when it cannot be. */
+async function openListener(port: number, address: string | undefined, logger: Logger): Promise<Listener> {
+  const listener = new Listener(logger);
+  const { server } = listener;
+  try {
+    // All addresses: IPv6 and IPv4 on one socket, or IPv4 only on a machine without IPv6.
+    await bind(server, port, address ?? "::").catch((err: NodeJS.ErrnoException) => {
+      if (address !== undefined || (err.code !== "EAFNOSUPPORT" && err.code !== "EADDRNOTAVAIL")) throw err;
+      return bind(server, port, "0.0.0.0");
+    });
+  } catch (err) {
+    throw await listenError(err, port, address ?? "*", {
+      what: "The tls-alpn-01 listener",
+      portOption: "--tls-port",
+      addressOption: "--tls-address",
+    });
+  }
+  server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));
+  return listener;
 }
 
 function bind(server: Server, port: number, host: string): Promise<void> {

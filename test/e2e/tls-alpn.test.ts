@@ -189,7 +189,7 @@ describe("wile issue --alpn: a taken port", () => {
 });
 
 describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
-  it("EC key, wile on the CA's port; the renewal replays --alpn; nothing listens afterwards", async () => {
+  it("EC key, wile on the CA's port; renew --all replays --alpn for two certificates on one port at once; nothing listens afterwards", async () => {
     const home = newHome();
     const name = "ec.alpn.test";
     const r = await wile(
@@ -203,11 +203,30 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     assert.deepEqual(renewal.challenge.webroots, {});
     assert.equal(await peerCN(port, "127.0.0.1", ["acme-tls/1"], name), "", "the listener is closed");
 
-    const before = readFileSync(certFiles(home, name).cert, "utf8");
-    const again = await wile(["renew", name, "--force"], home);
+    // A second certificate on the same port; renew --all renews both at once in one process,
+    // which must share the port rather than fail the second with "in use".
+    const second = "two.alpn.test";
+    const r2 = await wile(
+      [
+        "issue",
+        "-d",
+        second,
+        "--alpn",
+        "--tls-port",
+        String(port),
+        "--tls-address",
+        "127.0.0.1",
+        ...caArgs(),
+      ],
+      home,
+    );
+    checkIssued(r2, home, second);
+    const before = [name, second].map((n) => readFileSync(certFiles(home, n).cert, "utf8"));
+    const again = await wile(["renew", "--all", "--force", "--parallel", "2"], home);
     assert.equal(again.code, 0, dump(again));
-    assert.match(again.stderr, /Listening for tls-alpn-01 validation/);
-    assert.notEqual(readFileSync(certFiles(home, name).cert, "utf8"), before, "a new certificate");
+    assert.equal(again.stderr.match(/Listening for tls-alpn-01 validation/g)?.length, 2, again.stderr);
+    const after = [name, second].map((n) => readFileSync(certFiles(home, n).cert, "utf8"));
+    assert.ok(after[0] !== before[0] && after[1] !== before[1], "both certificates are new");
   });
 
   it("RSA key", async () => {

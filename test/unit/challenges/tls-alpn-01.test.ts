@@ -165,6 +165,42 @@ describe("the tls-alpn-01 listener", () => {
   });
 });
 
+describe("one listener per port in a process (wile cron renews certificates at once)", () => {
+  test("two solvers on one port share it: each serves its names; the port is freed when the last closes", async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const one = new TlsAlpnSolver({ port, address: "127.0.0.1", logger: silentLogger });
+    const two = new TlsAlpnSolver({ port, address: "127.0.0.1", logger: silentLogger });
+    await Promise.all([one.listen(), two.listen()]);
+    const a: ChallengeContext = {
+      identifier: { type: "dns", value: "a.example" },
+      token: "t",
+      keyAuthorization: KEY_AUTH,
+    };
+    const b: ChallengeContext = {
+      identifier: { type: "dns", value: "b.example" },
+      token: "u",
+      keyAuthorization: KEY_AUTH,
+    };
+    await one.present(a);
+    await two.present(b);
+    const served = async (name: string) =>
+      pemOf((await sClient(port, ["-alpn", "acme-tls/1", "-servername", name])).out) !== undefined;
+    assert.deepEqual([await served("a.example"), await served("b.example")], [true, true]);
+    await one.close();
+    assert.deepEqual([await served("a.example"), await served("b.example")], [false, true]);
+    await two.close();
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once("error", reject);
+      again.listen(port, "127.0.0.1", resolve);
+    });
+    again.close();
+  });
+});
+
 describe("listen errors", () => {
   test("a port in use is a UsageError naming the port", async () => {
     const holder = createServer();
