@@ -2,7 +2,9 @@
  * tls-alpn-01 (RFC 8737) end to end: Pebble's VA connects to port P (its `tlsPort`) of the address
  * pebble-challtestsrv gives each name, so that the cases run side by side on one Pebble, each on
  * its own loopback address:
- * - 127.0.0.1, 127.0.0.4: wile itself listens on P (EC and RSA keys; the renewal replays --alpn);
+ * - 127.0.0.1, 127.0.0.4: wile itself listens on P (EC and RSA keys; renew --all replays --alpn
+ *   for two certificates at once on one port);
+ * - 127.0.0.8: an IP identifier, asked for by its reverse-DNS SNI (RFC 8738);
  * - 127.0.0.3: a real nginx `stream` server with ssl_preread on P passes acme-tls/1 to wile on
  *   another port and everything else to an nginx https site, which clients keep getting meanwhile;
  * - 127.0.0.2: a real HAProxy in TCP mode does the same with req.ssl_alpn;
@@ -249,6 +251,29 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
       home,
     );
     checkIssued(r, home, name, "rsa-2048");
+  });
+
+  it("an IP address (RFC 8738): the CA asks for 8.0.0.127.in-addr.arpa and gets an iPAddress certificate", async () => {
+    const home = newHome();
+    const r = await wile(
+      [
+        "issue",
+        "-d",
+        "127.0.0.8",
+        "--alpn",
+        "--tls-port",
+        String(port),
+        "--tls-address",
+        "127.0.0.8",
+        "-v",
+        ...caArgs(),
+      ],
+      home,
+    );
+    assert.equal(r.code, 0, dump(r));
+    assert.match(r.stderr, /serving the challenge certificate for 8\.0\.0\.127\.in-addr\.arpa/);
+    assert.match(r.stderr, /tls-alpn-01: answered 8\.0\.0\.127\.in-addr\.arpa/);
+    assert.deepEqual(sanNames(certFiles(home, "127.0.0.8").cert), ["IP:127.0.0.8"]);
   });
 
   it("the CA cannot reach wile (443 not forwarded): exit 1 with the CA's reason, the listener closed, no hang", async () => {
