@@ -47,7 +47,7 @@ export async function listenError(
   }
   if (code === "EACCES") {
     return new UsageError(
-      `${opts.what} cannot listen on ${where}: ports below 1024 need privileges this user does not have.`,
+      `${opts.what} cannot listen on ${where}: this user may not listen on so low a port (below net.ipv4.ip_unprivileged_port_start, 1024 by default).`,
       {
         hint:
           `Either give node the right once (sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")"), ` +

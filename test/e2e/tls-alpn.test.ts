@@ -12,15 +12,16 @@
  * The nginx and HAProxy configurations are those in docs/http-01.md, with the test's ports.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect } from "node:tls";
 import { keyMatchesCert, keyTypeOf, sanNames } from "../helpers/certs";
 import { skipUnlessAvailable } from "../helpers/ci";
-import { certFiles } from "../helpers/e2e";
+import { certFiles, hasStackTrace } from "../helpers/e2e";
 import { ensureHaproxy, HAPROXY, selfSignedPem } from "../helpers/haproxy";
+import { giveToNobody, otherUserBin } from "../helpers/other-user";
 import {
   findBinary,
   freePort,
@@ -150,7 +151,7 @@ function checkIssued(r: RunResult, home: string, name: string, keyType = "ec-256
 }
 
 // First and alone, so that Pebble's log shows this run asked nothing.
-describe("wile issue --alpn: a taken port", () => {
+describe("wile issue --alpn: a port wile cannot have", () => {
   it("the port is taken: exit 2 naming the port and its holder; nothing was asked of the CA", async () => {
     const holder: Server = createServer();
     await new Promise<void>((resolve) => holder.listen(port, "127.0.0.5", resolve));
@@ -177,7 +178,7 @@ describe("wile issue --alpn: a taken port", () => {
         new RegExp(`127\\.0\\.0\\.5:${port}: the port is in use by "node" \\(pid ${process.pid}\\)`),
       );
       assert.match(r.stderr, /--tls-port/);
-      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+      assert.equal(hasStackTrace(r.stderr), false);
       assert.equal(
         readFileSync(env.pebbleLog, "utf8").length,
         logBefore,
@@ -187,6 +188,56 @@ describe("wile issue --alpn: a taken port", () => {
     } finally {
       holder.close();
     }
+  });
+
+  const start = Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8"));
+  it("a port below 1024 as an unprivileged user: exit 2 with the three ways; nothing was asked of the CA", {
+    skip: skipUnlessAvailable(
+      !(start > 1) && `net.ipv4.ip_unprivileged_port_start is ${start}: no port is privileged`,
+    ),
+  }, async () => {
+    const pub = tempDir("wile-e2e-alpn-nobody-");
+    chmodSync(pub, 0o755);
+    const caBundle = join(pub, "ca.pem");
+    copyFileSync(env.caBundle, caBundle);
+    chmodSync(caBundle, 0o644);
+    const home = join(pub, "wile");
+    mkdirSync(home, { mode: 0o700 });
+    giveToNobody(home);
+    const privileged = Math.min(start - 1, 443);
+    const logBefore = readFileSync(env.pebbleLog, "utf8").length;
+    const r = await runWile(
+      [
+        "issue",
+        "-d",
+        "low.alpn.test",
+        "--alpn",
+        "--tls-port",
+        String(privileged),
+        "--tls-address",
+        "127.0.0.9",
+        "--server",
+        env.directoryUrl,
+        "--ca-bundle",
+        caBundle,
+      ],
+      { home, timeoutMs: 30_000, bin: otherUserBin() ?? "" },
+    );
+    assert.equal(r.code, 2, dump(r));
+    assert.match(
+      r.stderr,
+      new RegExp(`127\\.0\\.0\\.9:${privileged}: this user may not listen on so low a port`),
+    );
+    for (const way of [
+      "setcap cap_net_bind_service",
+      "authbind",
+      "net.ipv4.ip_unprivileged_port_start",
+      "--tls-port",
+    ]) {
+      assert.ok(r.stderr.includes(way), `${way}:\n${r.stderr}`);
+    }
+    assert.equal(hasStackTrace(r.stderr), false);
+    assert.equal(readFileSync(env.pebbleLog, "utf8").length, logBefore, "Pebble's log did not grow");
   });
 });
 
