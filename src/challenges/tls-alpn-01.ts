@@ -24,6 +24,7 @@ import { publicKeyDer } from "../crypto/keys";
 import { toPem } from "../crypto/pem";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
+import { printable } from "../util/text";
 import { listenError } from "./listen-errors";
 
 export const ACME_TLS_ALPN = "acme-tls/1";
@@ -124,7 +125,9 @@ class Listener {
         socket.destroy();
         return;
       }
-      logger.debug(`tls-alpn-01: answered ${socket.servername || "(no SNI)"} from ${socket.remoteAddress}`);
+      logger.debug(
+        `tls-alpn-01: answered ${printable(socket.servername || "(no SNI)", 255)} from ${socket.remoteAddress}`,
+      );
       socket.on("error", () => {});
       // The validator closes after the handshake; nothing is read or written.
       socket.end();
@@ -135,7 +138,10 @@ class Listener {
       socket.on("close", () => this.sockets.delete(socket));
     });
     this.server.on("tlsClientError", (err, socket) => {
-      logger.debug(`tls-alpn-01: refused a handshake from ${socket.remoteAddress}: ${err.message}`);
+      // The message may carry the client's SNI: untrusted text.
+      logger.debug(
+        `tls-alpn-01: refused a handshake from ${socket.remoteAddress}: ${printable(err.message, 300)}`,
+      );
     });
   }
 
