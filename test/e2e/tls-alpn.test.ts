@@ -4,7 +4,7 @@
  * its own loopback address:
  * - 127.0.0.1, 127.0.0.4: wile itself listens on P (EC and RSA keys; renew --all replays --alpn
  *   for two certificates at once on one port);
- * - 127.0.0.8: an IP identifier, asked for by its reverse-DNS SNI (RFC 8738);
+ * - 127.0.0.8 and ::1: IP identifiers, asked for by their reverse-DNS SNI (RFC 8738);
  * - 127.0.0.3: a real nginx `stream` server with ssl_preread on P passes acme-tls/1 to wile on
  *   another port and everything else to an nginx https site, which clients keep getting meanwhile;
  * - 127.0.0.2: a real HAProxy in TCP mode does the same with req.ssl_alpn;
@@ -304,7 +304,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     checkIssued(r, home, name, "rsa-2048");
   });
 
-  it("an IP address (RFC 8738): the CA asks for 8.0.0.127.in-addr.arpa and gets an iPAddress certificate", async () => {
+  it("IP addresses (RFC 8738): the CA asks for 8.0.0.127.in-addr.arpa (and ::1's ip6.arpa name) and gets an iPAddress certificate", async () => {
     const home = newHome();
     const r = await wile(
       [
@@ -325,6 +325,15 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     assert.match(r.stderr, /serving the challenge certificate for 8\.0\.0\.127\.in-addr\.arpa/);
     assert.match(r.stderr, /tls-alpn-01: answered 8\.0\.0\.127\.in-addr\.arpa/);
     assert.deepEqual(sanNames(certFiles(home, "127.0.0.8").cert), ["IP:127.0.0.8"]);
+
+    // IPv6: the nibbles of ::1 under ip6.arpa.
+    const home6 = newHome();
+    const r6 = await wile(
+      ["issue", "-d", "::1", "--alpn", "--tls-port", String(port), "--tls-address", "::1", "-v", ...caArgs()],
+      home6,
+    );
+    assert.equal(r6.code, 0, dump(r6));
+    assert.match(r6.stderr, new RegExp(`tls-alpn-01: answered 1\\.${"0\\.".repeat(31)}ip6\\.arpa`));
   });
 
   it("the CA cannot reach wile (443 not forwarded): exit 1 with the CA's reason, the listener closed, no hang", async () => {
