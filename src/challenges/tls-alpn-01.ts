@@ -14,7 +14,7 @@
  */
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import type { Socket } from "node:net";
-import { createSecureContext, createServer, type SecureContext, type Server } from "node:tls";
+import { connect, createSecureContext, createServer, type SecureContext, type Server } from "node:tls";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
 import { extension, subjectAltName } from "../crypto/csr";
@@ -25,7 +25,8 @@ import { toPem } from "../crypto/pem";
 import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import { printable } from "../util/text";
-import { listenError } from "./listen-errors";
+import { hostPort, listenError } from "./listen-errors";
+import { findResolve, type ResolveRule } from "./resolve";
 
 export const ACME_TLS_ALPN = "acme-tls/1";
 /** id-pe-acmeIdentifier (RFC 8737 6.1). */
@@ -96,6 +97,11 @@ export interface TlsAlpnSolverOptions {
   /** Listen on this address only; all addresses when absent. */
   address?: string;
   logger: Logger;
+  /**
+   * Connect to NAME:443 (or where a --resolve rule says) as the CA will, before the CA is told to
+   * validate; false to skip (--no-preflight).
+   */
+  preflight?: { resolve: ResolveRule[]; timeoutMs?: number } | false;
 }
 
 /**
@@ -105,7 +111,7 @@ export interface TlsAlpnSolverOptions {
  */
 class Listener {
   /** SNI name -> the challenge's secure context and the solver that put it there. */
-  readonly contexts = new Map<string, { context: SecureContext; owner: TlsAlpnSolver }>();
+  readonly contexts = new Map<string, { context: SecureContext; cert: Buffer; owner: TlsAlpnSolver }>();
   users = 0;
   private readonly sockets = new Set<Socket>();
   readonly server: Server;
@@ -208,8 +214,51 @@ export class TlsAlpnSolver implements Solver {
       key: this.key.export({ type: "pkcs8", format: "pem" }),
       cert: toPem("CERTIFICATE", cert),
     });
-    this.listener.contexts.set(name, { context, owner: this });
+    this.listener.contexts.set(name, { context, cert, owner: this });
     this.opts.logger.debug(`tls-alpn-01: serving the challenge certificate for ${name}`);
+  }
+
+  /**
+   * Connects to the name's port 443 (or a --resolve rule's address and port) with ALPN acme-tls/1,
+   * as the CA will. Another certificate, or a TLS server that refuses acme-tls/1, is a WileError:
+   * the connection does not reach this listener (a proxy that does not route acme-tls/1, a forward
+   * to the wrong port). No answer at all is only a warning: NAT often does not loop back.
+   */
+  async preflight(ctx: ChallengeContext): Promise<void> {
+    const opts = this.opts.preflight;
+    if (!opts || !this.listener) return;
+    const { type, value } = ctx.identifier;
+    const name = sniName(ctx.identifier);
+    const rule = findResolve(opts.resolve, value);
+    const host = rule?.address ?? value;
+    const port = rule?.port ?? 443;
+    const where = hostPort(host, port);
+    const got = await handshake(host, port, name, opts.timeoutMs ?? 5000);
+    const expected = this.listener.contexts.get(name)?.cert;
+    if (got.kind === "certificate" && expected && got.der.equals(expected)) {
+      this.opts.logger.debug(
+        `Preflight for ${value}: ${where} answers acme-tls/1 with the challenge certificate`,
+      );
+      return;
+    }
+    if (got.kind === "unreachable") {
+      this.opts.logger.warn(
+        `Preflight for ${value}: could not complete a TLS handshake with ${where} (${got.reason}); this may be NAT without hairpinning, going on.`,
+      );
+      return;
+    }
+    const answered =
+      got.kind === "refused"
+        ? "refuses ALPN acme-tls/1 (a TLS server that is not wile's listener)"
+        : `answers acme-tls/1 with another certificate (${printable(got.describe, 200)})`;
+    throw new WileError(
+      `Preflight for ${value} failed: ${where} ${answered}, so the CA would not reach wile's listener on ${this.where}.`,
+      {
+        hint:
+          `Make the CA's connections to ${type === "ip" ? value : `${value}'s address`} port 443 reach wile's --tls-port ${this.opts.port}: ` +
+          "forward the port, or route ALPN acme-tls/1 to it in nginx (stream, ssl_preread) or HAProxy (req.ssl_alpn) as docs/http-01.md shows; or --no-preflight if you are sure.",
+      },
+    );
   }
 
   async cleanup(ctx: ChallengeContext): Promise<void> {
@@ -249,6 +298,50 @@ async function openListener(port: number, address: string | undefined, logger: L
   }
   server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));
   return listener;
+}
+
+type HandshakeOutcome =
+  | { kind: "certificate"; der: Buffer; describe: string }
+  | { kind: "refused" }
+  | { kind: "unreachable"; reason: string };
+
+/** A TLS handshake with host:port offering only ALPN acme-tls/1 for SNI `servername`. */
+function handshake(
+  host: string,
+  port: number,
+  servername: string,
+  timeoutMs: number,
+): Promise<HandshakeOutcome> {
+  return new Promise((resolve) => {
+    const socket = connect({
+      host,
+      port,
+      servername,
+      ALPNProtocols: [ACME_TLS_ALPN],
+      rejectUnauthorized: false,
+    });
+    const done = (outcome: HandshakeOutcome) => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.setTimeout(timeoutMs, () => done({ kind: "unreachable", reason: `no answer in ${timeoutMs} ms` }));
+    socket.on("secureConnect", () => {
+      const peer = socket.getPeerCertificate();
+      const names = peer.subjectaltname ?? "no subjectAltName";
+      done({
+        kind: "certificate",
+        der: peer.raw ?? Buffer.alloc(0),
+        describe: `subject ${peer.subject?.CN ?? "?"}, ${names}`,
+      });
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) =>
+      done(
+        err.code === "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL"
+          ? { kind: "refused" }
+          : { kind: "unreachable", reason: printable(err.code ?? err.message, 120) },
+      ),
+    );
+  });
 }
 
 function bind(server: Server, port: number, host: string): Promise<void> {

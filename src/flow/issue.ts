@@ -112,6 +112,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         port: alpnCfg.port,
         ...(alpnCfg.address ? { address: alpnCfg.address } : {}),
         logger,
+        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
       })
     : undefined;
   // The solvers, and the DNS providers' settings checked, before anything is contacted.

@@ -124,7 +124,21 @@ function peerCN(p: number, address: string, alpn: string[], name = "nginx.alpn.t
 async function issueThroughFront(name: string, address: string, backend: number) {
   const home = newHome();
   const run = wile(
-    ["issue", "-d", name, "--alpn", "--tls-port", String(backend), "--tls-address", "127.0.0.1", ...caArgs()],
+    [
+      "issue",
+      "-d",
+      name,
+      "--alpn",
+      "--tls-port",
+      String(backend),
+      "--tls-address",
+      "127.0.0.1",
+      // wile's own check goes through the front too, as the CA's connection does.
+      "--resolve",
+      `${name}:${port}:${address}`,
+      "-v",
+      ...caArgs(),
+    ],
     home,
   );
   let done = false;
@@ -141,6 +155,11 @@ async function issueThroughFront(name: string, address: string, backend: number)
 
 function checkIssued(r: RunResult, home: string, name: string, keyType = "ec-256"): void {
   assert.equal(r.code, 0, dump(r));
+  assert.doesNotMatch(
+    r.stderr,
+    /Preflight .* could not/,
+    "wile's preflight reached its listener or was not asked",
+  );
   const f = certFiles(home, name);
   assert.deepEqual(sanNames(f.cert), [name]);
   assert.ok(keyMatchesCert(f.privkey, f.cert));
@@ -246,10 +265,29 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     const home = newHome();
     const name = "ec.alpn.test";
     const r = await wile(
-      ["issue", "-d", name, "--alpn", "--tls-port", String(port), "--tls-address", "127.0.0.1", ...caArgs()],
+      [
+        "issue",
+        "-d",
+        name,
+        "--alpn",
+        "--tls-port",
+        String(port),
+        "--tls-address",
+        "127.0.0.1",
+        "--resolve",
+        `${name}:${port}:127.0.0.1`,
+        "-v",
+        ...caArgs(),
+      ],
       home,
     );
     checkIssued(r, home, name);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Preflight for ${name}: 127\\.0\\.0\\.1:${port} answers acme-tls/1 with the challenge certificate`,
+      ),
+    );
     assert.match(r.stderr, new RegExp(`Listening for tls-alpn-01 validation on 127\\.0\\.0\\.1:${port}`));
     const renewal = JSON.parse(readFileSync(certFiles(home, name).renewal, "utf8"));
     assert.deepEqual(renewal.challenge.alpn, { names: [name], port, address: "127.0.0.1" });
@@ -269,6 +307,8 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
         String(port),
         "--tls-address",
         "127.0.0.1",
+        "--resolve",
+        `${second}:${port}:127.0.0.1`,
         ...caArgs(),
       ],
       home,
@@ -278,6 +318,11 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     const again = await wile(["renew", "--all", "--force", "--parallel", "2"], home);
     assert.equal(again.code, 0, dump(again));
     assert.equal(again.stderr.match(/Listening for tls-alpn-01 validation/g)?.length, 2, again.stderr);
+    assert.doesNotMatch(
+      again.stderr,
+      /Preflight .* could not/,
+      "the renewals' preflight (--resolve replayed) reached the listener",
+    );
     const after = [name, second].map((n) => readFileSync(certFiles(home, n).cert, "utf8"));
     assert.ok(after[0] !== before[0] && after[1] !== before[1], "both certificates are new");
   });
@@ -295,6 +340,8 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
         String(port),
         "--tls-address",
         "127.0.0.4",
+        "--resolve",
+        `${name}:${port}:127.0.0.4`,
         "--key-type",
         "rsa-2048",
         ...caArgs(),
@@ -364,6 +411,34 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
       "",
       "the listener is closed",
     );
+  });
+
+  it("443 reaches a web server instead of wile: the preflight stops the run before the CA validates", async () => {
+    const home = newHome();
+    const name = "misrouted.alpn.test";
+    const r = await wile(
+      [
+        "issue",
+        "-d",
+        name,
+        "--alpn",
+        "--tls-port",
+        String(port),
+        "--tls-address",
+        "127.0.0.10",
+        "--resolve",
+        `${name}:${sitePort}:127.0.0.1`,
+        ...caArgs(),
+      ],
+      home,
+    );
+    assert.equal(r.code, 1, dump(r));
+    assert.match(
+      r.stderr,
+      new RegExp(`Preflight for ${name} failed: 127\\.0\\.0\\.1:${sitePort} refuses ALPN acme-tls/1`),
+    );
+    assert.match(r.stderr, /--no-preflight/);
+    assert.doesNotMatch(r.stderr, /Validating/, "the CA was not asked to validate");
   });
 
   it("SIGTERM while listening: exit 143, the port is free at once", async () => {
@@ -464,6 +539,10 @@ stream {
     );
     const { r, home, seen } = await issueThroughFront("nginx.alpn.test", "127.0.0.3", backend);
     checkIssued(r, home, "nginx.alpn.test");
+    assert.match(
+      r.stderr,
+      /Preflight for nginx\.alpn\.test: 127\.0\.0\.3:\d+ answers acme-tls\/1 with the challenge certificate/,
+    );
     assert.ok(seen.length > 0 && seen.every((cn) => cn === "site.alpn.test"), seen.join(", "));
   });
 
@@ -504,6 +583,10 @@ backend site
     );
     const { r, home, seen } = await issueThroughFront("haproxy.alpn.test", "127.0.0.2", backend);
     checkIssued(r, home, "haproxy.alpn.test");
+    assert.match(
+      r.stderr,
+      /Preflight for haproxy\.alpn\.test: 127\.0\.0\.2:\d+ answers acme-tls\/1 with the challenge certificate/,
+    );
     assert.ok(seen.length > 0 && seen.every((cn) => cn === "site.alpn.test"), seen.join(", "));
   });
 });

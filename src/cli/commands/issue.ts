@@ -97,14 +97,14 @@ const OPTIONS: OptionSpec[] = [
     name: "preflight",
     type: "boolean",
     defaultTrue: true,
-    help: "--no-preflight: skip wile's own fetch of each challenge file before the CA's",
+    help: "--no-preflight: skip wile's own fetch of each challenge file (with --alpn: its own TLS handshake) before the CA's",
   },
   {
     name: "resolve",
     type: "string",
     repeat: true,
     arg: "NAME:PORT:ADDR",
-    help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80",
+    help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80 (NAME:443 with --alpn)",
   },
   {
     name: "profile",

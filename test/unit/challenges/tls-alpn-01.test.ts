@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { createHash, generateKeyPairSync, X509Certificate } from "node:crypto";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { connect } from "node:tls";
+import { connect, createServer as createTlsServer } from "node:tls";
 import type { ChallengeContext } from "../../../src/acme/solver";
 import { listenError } from "../../../src/challenges/listen-errors";
 import {
@@ -13,6 +13,7 @@ import {
   TlsAlpnSolver,
 } from "../../../src/challenges/tls-alpn-01";
 import * as der from "../../../src/crypto/der";
+import { toPem } from "../../../src/crypto/pem";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
 
@@ -79,6 +80,15 @@ function sClient(port: number, args: string[]): Promise<{ code: number; out: str
     );
     child.stdin?.end();
   });
+}
+
+/** A port free on 127.0.0.1 a moment ago. */
+async function freeLocalPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
 }
 
 function pemOf(out: string): string | undefined {
@@ -167,10 +177,7 @@ describe("the tls-alpn-01 listener", () => {
 
 describe("one listener per port in a process (wile cron renews certificates at once)", () => {
   test("two solvers on one port share it: each serves its names; the port is freed when the last closes", async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freeLocalPort();
     const one = new TlsAlpnSolver({ port, address: "127.0.0.1", logger: silentLogger });
     const two = new TlsAlpnSolver({ port, address: "127.0.0.1", logger: silentLogger });
     await Promise.all([one.listen(), two.listen()]);
@@ -198,6 +205,98 @@ describe("one listener per port in a process (wile cron renews certificates at o
       again.listen(port, "127.0.0.1", resolve);
     });
     again.close();
+  });
+});
+
+describe("the tls-alpn-01 preflight", () => {
+  function recorder() {
+    const warnings: string[] = [];
+    return { warnings, info() {}, debug() {}, warn: (m: string) => warnings.push(m) };
+  }
+  const ctx: ChallengeContext = {
+    identifier: { type: "dns", value: "a.example" },
+    token: "t",
+    keyAuthorization: KEY_AUTH,
+  };
+
+  /** A TLS server on 127.0.0.1 with its own certificate, answering the given ALPN protocols. */
+  async function otherServer(alpn: string[]): Promise<{ port: number; close: () => void }> {
+    const k = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const cert = toPem("CERTIFICATE", challengeCertificate({ type: "dns", value: "site.example" }, "x", k));
+    const server = createTlsServer(
+      { key: k.export({ type: "pkcs8", format: "pem" }), cert, ALPNProtocols: alpn },
+      (s) => s.end(),
+    );
+    server.on("tlsClientError", () => {});
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { port: (server.address() as { port: number }).port, close: () => server.close() };
+  }
+
+  async function solverWith(resolvePort: number) {
+    const logger = recorder();
+    const solver = new TlsAlpnSolver({
+      port: 0,
+      address: "127.0.0.1",
+      logger,
+      preflight: {
+        resolve: [{ host: "a.example", port: resolvePort, address: "127.0.0.1" }],
+        timeoutMs: 3000,
+      },
+    });
+    await solver.listen();
+    await solver.present(ctx);
+    return { solver, logger };
+  }
+
+  test("wile's own listener reached: passes quietly", async () => {
+    const port = await freeLocalPort();
+    const logger = recorder();
+    const solver = new TlsAlpnSolver({
+      port,
+      address: "127.0.0.1",
+      logger,
+      preflight: { resolve: [{ host: "a.example", port, address: "127.0.0.1" }] },
+    });
+    await solver.listen();
+    await solver.present(ctx);
+    await solver.preflight(ctx);
+    assert.deepEqual(logger.warnings, []);
+    await solver.close();
+  });
+
+  test("another certificate on acme-tls/1, or a server refusing acme-tls/1: a WileError naming where", async () => {
+    for (const alpn of [["acme-tls/1"], ["http/1.1"]]) {
+      const other = await otherServer(alpn);
+      const { solver } = await solverWith(other.port);
+      await assert.rejects(solver.preflight(ctx), (e: unknown) => {
+        assert.ok(e instanceof WileError);
+        assert.match(
+          e.message,
+          new RegExp(`Preflight for a\\.example failed: 127\\.0\\.0\\.1:${other.port} `),
+        );
+        assert.match(
+          e.message,
+          alpn[0] === "acme-tls/1"
+            ? /another certificate \(subject wile tls-alpn-01 challenge, DNS:site\.example\)/
+            : /refuses ALPN acme-tls\/1/,
+        );
+        assert.match(e.hint ?? "", /--no-preflight/);
+        return true;
+      });
+      await solver.close();
+      other.close();
+    }
+  });
+
+  test("nothing answers: a warning, and the CA is asked anyway", async () => {
+    const { solver, logger } = await solverWith(await freeLocalPort());
+    await solver.preflight(ctx);
+    assert.equal(logger.warnings.length, 1);
+    assert.match(
+      logger.warnings[0] ?? "",
+      /could not complete a TLS handshake with 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    );
+    await solver.close();
   });
 });
 
