@@ -94,6 +94,19 @@ after(async () => {
 const newHome = () => join(tempDir("wile-e2e-alpn-"), "wile");
 const caArgs = () => ["--server", env.directoryUrl, "--ca-bundle", env.caBundle];
 const wile = (args: string[], home: string) => runWile(args, { home, timeoutMs: 45_000 });
+/** `wile issue -d NAME --alpn --tls-port PORT --tls-address ADDRESS [extra]` at the test's Pebble. */
+const alpnArgs = (name: string, tlsPort: number, address: string, extra: string[] = []) => [
+  "issue",
+  "-d",
+  name,
+  "--alpn",
+  "--tls-port",
+  String(tlsPort),
+  "--tls-address",
+  address,
+  ...extra,
+  ...caArgs(),
+];
 
 /** The subject CN of the certificate served on address:p for SNI NAME with the given ALPN list; "" when refused. */
 function peerCN(p: number, address: string, alpn: string[], name = "nginx.alpn.test"): Promise<string> {
@@ -124,21 +137,12 @@ function peerCN(p: number, address: string, alpn: string[], name = "nginx.alpn.t
 async function issueThroughFront(name: string, address: string, backend: number) {
   const home = newHome();
   const run = wile(
-    [
-      "issue",
-      "-d",
-      name,
-      "--alpn",
-      "--tls-port",
-      String(backend),
-      "--tls-address",
-      "127.0.0.1",
+    alpnArgs(name, backend, "127.0.0.1", [
       // wile's own check goes through the front too, as the CA's connection does.
       "--resolve",
       `${name}:${port}:${address}`,
       "-v",
-      ...caArgs(),
-    ],
+    ]),
     home,
   );
   let done = false;
@@ -177,20 +181,7 @@ describe("wile issue --alpn: a port wile cannot have", () => {
     try {
       const logBefore = readFileSync(env.pebbleLog, "utf8").length;
       const home = newHome();
-      const r = await wile(
-        [
-          "issue",
-          "-d",
-          "taken.alpn.test",
-          "--alpn",
-          "--tls-port",
-          String(port),
-          "--tls-address",
-          "127.0.0.5",
-          ...caArgs(),
-        ],
-        home,
-      );
+      const r = await wile(alpnArgs("taken.alpn.test", port, "127.0.0.5"), home);
       assert.equal(r.code, 2, dump(r));
       assert.match(
         r.stderr,
@@ -265,20 +256,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     const home = newHome();
     const name = "ec.alpn.test";
     const r = await wile(
-      [
-        "issue",
-        "-d",
-        name,
-        "--alpn",
-        "--tls-port",
-        String(port),
-        "--tls-address",
-        "127.0.0.1",
-        "--resolve",
-        `${name}:${port}:127.0.0.1`,
-        "-v",
-        ...caArgs(),
-      ],
+      alpnArgs(name, port, "127.0.0.1", ["--resolve", `${name}:${port}:127.0.0.1`, "-v"]),
       home,
     );
     checkIssued(r, home, name);
@@ -298,19 +276,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     // which must share the port rather than fail the second with "in use".
     const second = "two.alpn.test";
     const r2 = await wile(
-      [
-        "issue",
-        "-d",
-        second,
-        "--alpn",
-        "--tls-port",
-        String(port),
-        "--tls-address",
-        "127.0.0.1",
-        "--resolve",
-        `${second}:${port}:127.0.0.1`,
-        ...caArgs(),
-      ],
+      alpnArgs(second, port, "127.0.0.1", ["--resolve", `${second}:${port}:127.0.0.1`]),
       home,
     );
     checkIssued(r2, home, second);
@@ -331,21 +297,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     const home = newHome();
     const name = "rsa.alpn.test";
     const r = await wile(
-      [
-        "issue",
-        "-d",
-        name,
-        "--alpn",
-        "--tls-port",
-        String(port),
-        "--tls-address",
-        "127.0.0.4",
-        "--resolve",
-        `${name}:${port}:127.0.0.4`,
-        "--key-type",
-        "rsa-2048",
-        ...caArgs(),
-      ],
+      alpnArgs(name, port, "127.0.0.4", ["--resolve", `${name}:${port}:127.0.0.4`, "--key-type", "rsa-2048"]),
       home,
     );
     checkIssued(r, home, name, "rsa-2048");
@@ -353,21 +305,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
 
   it("IP addresses (RFC 8738): the CA asks for 8.0.0.127.in-addr.arpa (and ::1's ip6.arpa name) and gets an iPAddress certificate", async () => {
     const home = newHome();
-    const r = await wile(
-      [
-        "issue",
-        "-d",
-        "127.0.0.8",
-        "--alpn",
-        "--tls-port",
-        String(port),
-        "--tls-address",
-        "127.0.0.8",
-        "-v",
-        ...caArgs(),
-      ],
-      home,
-    );
+    const r = await wile(alpnArgs("127.0.0.8", port, "127.0.0.8", ["-v"]), home);
     assert.equal(r.code, 0, dump(r));
     assert.match(r.stderr, /serving the challenge certificate for 8\.0\.0\.127\.in-addr\.arpa/);
     assert.match(r.stderr, /tls-alpn-01: answered 8\.0\.0\.127\.in-addr\.arpa/);
@@ -375,10 +313,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
 
     // IPv6: the nibbles of ::1 under ip6.arpa.
     const home6 = newHome();
-    const r6 = await wile(
-      ["issue", "-d", "::1", "--alpn", "--tls-port", String(port), "--tls-address", "::1", "-v", ...caArgs()],
-      home6,
-    );
+    const r6 = await wile(alpnArgs("::1", port, "::1", ["-v"]), home6);
     assert.equal(r6.code, 0, dump(r6));
     assert.match(r6.stderr, new RegExp(`tls-alpn-01: answered 1\\.${"0\\.".repeat(31)}ip6\\.arpa`));
   });
@@ -386,20 +321,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
   it("the CA cannot reach wile (443 not forwarded): exit 1 with the CA's reason, the listener closed, no hang", async () => {
     const home = newHome();
     const elsewhere = await freePort();
-    const r = await wile(
-      [
-        "issue",
-        "-d",
-        "lost.alpn.test",
-        "--alpn",
-        "--tls-port",
-        String(elsewhere),
-        "--tls-address",
-        "127.0.0.1",
-        ...caArgs(),
-      ],
-      home,
-    );
+    const r = await wile(alpnArgs("lost.alpn.test", elsewhere, "127.0.0.1"), home);
     assert.equal(r.code, 1, dump(r));
     assert.equal(r.timedOut, false);
     assert.match(r.stderr, /tls-alpn-01/);
@@ -417,19 +339,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     const home = newHome();
     const name = "misrouted.alpn.test";
     const r = await wile(
-      [
-        "issue",
-        "-d",
-        name,
-        "--alpn",
-        "--tls-port",
-        String(port),
-        "--tls-address",
-        "127.0.0.10",
-        "--resolve",
-        `${name}:${sitePort}:127.0.0.1`,
-        ...caArgs(),
-      ],
+      alpnArgs(name, port, "127.0.0.10", ["--resolve", `${name}:${sitePort}:127.0.0.1`]),
       home,
     );
     assert.equal(r.code, 1, dump(r));
@@ -444,20 +354,11 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
   it("SIGTERM while listening: exit 143, the port is free at once", async () => {
     const home = newHome();
     const own = await freePort();
-    const r = await runWile(
-      [
-        "issue",
-        "-d",
-        "stop.alpn.test",
-        "--alpn",
-        "--tls-port",
-        String(own),
-        "--tls-address",
-        "127.0.0.1",
-        ...caArgs(),
-      ],
-      { home, timeoutMs: 30_000, interrupt: { when: /Listening for tls-alpn-01/, signal: "SIGTERM" } },
-    );
+    const r = await runWile(alpnArgs("stop.alpn.test", own, "127.0.0.1"), {
+      home,
+      timeoutMs: 30_000,
+      interrupt: { when: /Listening for tls-alpn-01/, signal: "SIGTERM" },
+    });
     assert.equal(r.interrupted, true, dump(r));
     assert.equal(r.code, 143, dump(r));
     const free = createServer();
