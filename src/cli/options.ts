@@ -127,14 +127,16 @@ export interface NamePair {
   stateless?: true;
   /** --standalone applies to the name: wile's own http-01 listener instead of a webroot. */
   standalone?: true;
+  /** --alpn applies to the name: tls-alpn-01 through wile's own TLS listener. */
+  alpn?: true;
 }
 
 /**
  * Which webroot (-w DIR), DNS provider (--dns PROVIDER), persistent record (--challenge
- * dns-persist-01), stateless web server (--stateless, no value) or wile's own listener
- * (--standalone, no value) proves which -d name, from the order on the command line (minimist
- * loses it). -w, --dns, --challenge, --stateless and --standalone are read
- * alike, as "the method":
+ * dns-persist-01), stateless web server (--stateless, no value), wile's own listener
+ * (--standalone, no value) or TLS listener (--alpn, no value) proves which -d name, from the order
+ * on the command line (minimist loses it). -w, --dns, --challenge, --stateless, --standalone and
+ * --alpn are read alike, as "the method":
  * - a line that starts with a method is read as certbot does: it applies to the -d names after it,
  *   `-w /srv/a -d a.example --dns exec -d b.example`;
  * - a line that starts with -d is read as acme.sh does: a method applies to the -d names before it
@@ -148,7 +150,8 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
     | { dns: string }
     | { challenge: string }
     | { stateless: true }
-    | { standalone: true };
+    | { standalone: true }
+    | { alpn: true };
   const tokens: Array<{ kind: "d"; value: string } | { kind: "m"; method: Method }> = [];
   const take = (i: number, token: string, short: string, long: string): [string | undefined, number] => {
     if (token === short || token === long) return [argv[i + 1], i + 1];
@@ -186,6 +189,10 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
       i = di;
       continue;
     }
+    if (token === "--alpn") {
+      tokens.push({ kind: "m", method: { alpn: true } });
+      continue;
+    }
     const [challenge, ci] = take(i, token, "--challenge", "--challenge");
     if (challenge !== undefined) {
       tokens.push({ kind: "m", method: { challenge } });
@@ -201,7 +208,9 @@ export function pairNamesWithWebroots(argv: string[]): NamePair[] {
           ? { name, webroot: undefined, stateless: true }
           : m && "standalone" in m
             ? { name, webroot: undefined, standalone: true }
-            : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
+            : m && "alpn" in m
+              ? { name, webroot: undefined, alpn: true }
+              : { name, webroot: m && "webroot" in m ? m.webroot : undefined };
   if (tokens[0]?.kind === "m") {
     let current: Method | undefined;
     const pairs: NamePair[] = [];

@@ -69,7 +69,8 @@ export function createCsr(opts: CsrOptions): Buffer {
   return der.sequence(info, algorithm, der.bitString(signature));
 }
 
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
+/** Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING }. */
+export function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return der.sequence(der.oid(id), ...(critical ? [der.boolean(true)] : []), der.octetString(value));
 }
 
@@ -78,7 +79,7 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
  * cannot be written (not ASCII, not an IP address) is a WileError naming it: names come from
  * renewal.json too, which may have been edited by hand.
  */
-function subjectAltName(identifiers: Identifier[]): Buffer {
+export function subjectAltName(identifiers: Identifier[]): Buffer {
   const refuse = (what: string, why: string, err: unknown): never => {
     throw new WileError(`${what} cannot go in a certificate request: ${why}`, {
       hint: "Names are ASCII (an internationalised name in its xn-- form) and IP addresses plain IPv4 or IPv6 text: check the names given to wile issue or in the certificate's renewal.json.",

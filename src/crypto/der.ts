@@ -134,6 +134,14 @@ export function ia5String(s: string): Buffer {
   return tlv(0x16, Buffer.from(s, "latin1"));
 }
 
+/** UTCTime (YYMMDDHHMMSSZ) of an instant in 1950-2049, as RFC 5280 4.1.2.5.1 wants for such dates. */
+export function utcTime(date: Date): Buffer {
+  const year = date.getUTCFullYear();
+  if (!(year >= 1950 && year <= 2049)) throw new DerError(`UTCTime cannot hold the year ${year}`);
+  const text = date.toISOString().replace(/[-:T]/g, "").slice(2, 14);
+  return tlv(0x17, Buffer.from(`${text}Z`, "latin1"));
+}
+
 /** NULL. */
 export function nullValue(): Buffer {
   return Buffer.from([0x05, 0x00]);

@@ -13,6 +13,7 @@ import { StandaloneSolver } from "../challenges/http-01-standalone";
 import { StatelessSolver } from "../challenges/http-01-stateless";
 import { WebrootSolver } from "../challenges/http-01-webroot";
 import { parseResolve } from "../challenges/resolve";
+import { TlsAlpnSolver } from "../challenges/tls-alpn-01";
 import { createCsr } from "../crypto/csr";
 import { generateKey, keyTypeOf, privateKeyFromPem, privateKeyToPem } from "../crypto/keys";
 import { splitPemChain } from "../crypto/pem";
@@ -116,6 +117,16 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     });
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
+  // tls-alpn-01: wile's own listener, which takes its port below, before the CA is contacted.
+  const alpnCfg = cfg.challenge.alpn;
+  const alpn = alpnCfg
+    ? new TlsAlpnSolver({
+        port: alpnCfg.port,
+        ...(alpnCfg.address ? { address: alpnCfg.address } : {}),
+        logger,
+        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+      })
+    : undefined;
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
   const solverFor = solversFor(cfg, join(certs.dir(cfg.name), "renewal.json"), {
     logger,
@@ -161,6 +172,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         names: cfg.challenge.persist ?? [],
         logger,
       }),
+    ...(alpn ? { alpn } : {}),
   });
   // Set once the account is: the dns-persist-01 solver is only asked for during the order.
   let session: AccountSession | undefined;
@@ -176,14 +188,24 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     trackedSolvers.set(solver, t);
     return t;
   };
+  // A port that is taken or not allowed is a usage error now, before any order is created; the
+  // listener stays up until the order is over (closed in finally, or by the interrupt handler).
+  await alpn?.listen();
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
     await standalone?.close();
+    await alpn?.close();
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  const client =
-    deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
+  let client: AcmeClient;
+  try {
+    client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
+  } catch (err) {
+    unregister();
+    await alpn?.close();
+    throw err;
+  }
   try {
     // A port that is taken or not permitted stops the run here: exit 2, nothing ordered.
     await standalone?.open();
@@ -232,6 +254,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       logger.warn(`the CA says ${cfg.name}'s certificate was already replaced; ordering without "replaces"`);
       result = await order(undefined);
     }
+    // The validations are over: the tls-alpn-01 port is free again before the files are written.
+    await alpn?.close();
     if (!key) key = await keyPromise;
     const {
       leafPem,
@@ -261,6 +285,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   } finally {
     unregister();
     await standalone?.close();
+    await alpn?.close();
     if (!deps.client) client.close();
   }
 }

@@ -4,7 +4,7 @@
  * distinct DNS provider entry (so that a name and its wildcard,
  * proved by the same provider, share one solver and both values are in place at once), one
  * DnsPersistSolver for the names in `challenge.persist`, one StatelessSolver for those in
- * `challenge.stateless`.
+ * `challenge.stateless`, the tls-alpn-01 listener for those in `challenge.alpn.names`.
  */
 import type { Solver } from "../acme/solver";
 import type { Identifier } from "../acme/types";
@@ -37,6 +37,8 @@ export interface SolverDeps {
   persist?: () => Solver;
   /** The stateless http-01 solver, made only when a name uses it. */
   stateless?: () => Solver;
+  /** The tls-alpn-01 solver, listening already (it is made and its port taken before the CA is contacted). */
+  alpn?: Solver;
 }
 
 /**
@@ -133,12 +135,13 @@ export function solversFor(
       stateless ??= deps.stateless();
       return stateless;
     }
+    if (deps.alpn && cfg.challenge.alpn?.names.includes(name)) return deps.alpn;
     if (Object.hasOwn(cfg.challenge.webroots, name)) {
       webroot ??= deps.webroot();
       return webroot;
     }
     throw new WileError(`the CA asked to validate ${name}, for which ${file} names no way to prove control`, {
-      hint: "Issue the certificate again with -w, --standalone, --stateless, --dns or --challenge dns-persist-01 for every name.",
+      hint: "Issue the certificate again with -w, --standalone, --stateless, --alpn, --dns or --challenge dns-persist-01 for every name.",
     });
   };
 }

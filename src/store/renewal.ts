@@ -22,7 +22,17 @@ export interface DnsConfig {
   [setting: string]: unknown;
 }
 
-export const CHALLENGE_TYPES = ["http-01", "dns-01", "dns-persist-01", "mixed"] as const;
+export const CHALLENGE_TYPES = ["http-01", "dns-01", "dns-persist-01", "tls-alpn-01", "mixed"] as const;
+
+/** How the names proved with tls-alpn-01 are answered: wile's own TLS listener (--alpn, --tls-port, --tls-address). */
+export interface AlpnConfig {
+  /** Identifier values proved with tls-alpn-01 (never a wildcard). */
+  names: string[];
+  /** The port the listener takes (443 unless the CA's connections are forwarded elsewhere). */
+  port: number;
+  /** The address it listens on; all of this machine's when absent. */
+  address?: string;
+}
 
 /**
  * How names are proved with http-01 answered by wile's own listener (--standalone): the names, the
@@ -69,6 +79,8 @@ export interface RenewalConfig {
     standalone?: StandaloneConfig;
     /** name (a wildcard as "*.example.com") -> ZONE of --dns-alias: the record goes to `_acme-challenge.ZONE`. */
     dnsAlias?: Record<string, string>;
+    /** The names proved with tls-alpn-01 and the listener's port and address; absent when none. */
+    alpn?: AlpnConfig;
   };
   keyType: KeyType;
   /** ACME directory URL. */
@@ -98,6 +110,7 @@ export function challengeType(
   persist: readonly string[] = [],
   stateless: readonly string[] = [],
   standalone: readonly string[] = [],
+  alpn: readonly string[] = [],
 ): RenewalConfig["challenge"]["type"] {
   const used = [
     ...(Object.keys(webroots).length > 0 || stateless.length > 0 || standalone.length > 0
@@ -105,6 +118,7 @@ export function challengeType(
       : []),
     ...(dns !== undefined && Object.keys(dns).length > 0 ? (["dns-01"] as const) : []),
     ...(persist.length > 0 ? (["dns-persist-01"] as const) : []),
+    ...(alpn.length > 0 ? (["tls-alpn-01"] as const) : []),
   ];
   return used.length > 1 ? "mixed" : (used[0] ?? "http-01");
 }
@@ -244,10 +258,30 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     }
     dnsAlias = Object.fromEntries(aliasEntries) as Record<string, string>;
   }
+  const alpn = challenge.alpn === undefined ? undefined : parseAlpn(challenge.alpn, fail);
+  for (const name of alpn?.names ?? []) {
+    if (
+      Object.hasOwn(webroots, name) ||
+      (dns && Object.hasOwn(dns, name)) ||
+      persist?.includes(name) ||
+      stateless?.includes(name) ||
+      standalone?.names.includes(name)
+    )
+      fail(
+        "challenge.alpn.names",
+        `names ${printable(name, 80)}, which is proved another way too (a name is proved one way)`,
+      );
+    if (name.startsWith("*."))
+      fail(
+        "challenge.alpn.names",
+        `names the wildcard ${printable(name, 80)} (a wildcard is proved with dns-01 or dns-persist-01)`,
+      );
+  }
   for (const id of ids) {
     if (dns && Object.hasOwn(dns, id.value)) continue;
     if (persist?.includes(id.value) || stateless?.includes(id.value)) continue;
     if (standalone?.names.includes(id.value)) continue;
+    if (alpn?.names.includes(id.value)) continue;
     if (id.value.startsWith("*."))
       fail(
         `challenge.dns.${printable(id.value, 80)}`,
@@ -256,7 +290,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     if (!Object.hasOwn(webroots, id.value))
       fail(
         `challenge.webroots.${printable(id.value, 80)}`,
-        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist, challenge.stateless or challenge.standalone)",
+        "is missing (every identifier needs a webroot, a DNS provider, challenge.persist, challenge.stateless, challenge.standalone or challenge.alpn)",
       );
   }
 
@@ -283,6 +317,7 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
       ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),
+      ...(alpn ? { alpn } : {}),
     },
     keyType: keyType as KeyType,
     server,
@@ -339,6 +374,27 @@ function parseStandalone(v: unknown, fail: (field: string, want: string) => neve
   if (v.address !== undefined) {
     if (typeof v.address !== "string" || isIP(v.address) === 0)
       fail("challenge.standalone.address", "must be an IP address of this machine");
+    out.address = v.address as string;
+  }
+  return out;
+}
+
+/** challenge.alpn: `{ names: [NAME, ...], port: PORT, address?: ADDRESS }`. */
+function parseAlpn(v: unknown, fail: (field: string, want: string) => never): AlpnConfig {
+  if (!isObject(v)) return fail("challenge.alpn", "must be an object { names, port, address? }");
+  if (
+    !Array.isArray(v.names) ||
+    v.names.length === 0 ||
+    !v.names.every((n) => typeof n === "string" && n !== "")
+  )
+    fail("challenge.alpn.names", "must be a non-empty array of names");
+  const port = v.port;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65_535)
+    fail("challenge.alpn.port", "must be a port number from 1 to 65535");
+  const out: AlpnConfig = { names: v.names as string[], port: port as number };
+  if (v.address !== undefined) {
+    if (typeof v.address !== "string" || isIP(v.address) === 0)
+      fail("challenge.alpn.address", "must be an IPv4 or IPv6 address of this machine");
     out.address = v.address as string;
   }
   return out;

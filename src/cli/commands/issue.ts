@@ -1,7 +1,9 @@
+import { isIP } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import { parseHttpAddress, parseHttpPort } from "../../challenges/http-01-standalone";
 import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
+import { DEFAULT_TLS_PORT } from "../../challenges/tls-alpn-01";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
 import { parseCertificate } from "../../crypto/x509";
 import { withCertificateLock } from "../../flow/cert-lock";
@@ -12,6 +14,7 @@ import { CertStore } from "../../store/certs";
 import { readConfig } from "../../store/config";
 import { certName } from "../../store/paths";
 import {
+  type AlpnConfig,
   challengeType,
   type DnsConfig,
   type RenewalConfig,
@@ -82,6 +85,23 @@ const OPTIONS: OptionSpec[] = [
     help: "dns-persist-01: prove control with the persistent TXT record _validation-persist.NAME you created once (wile dns-persist prints it); wile checks it and writes nothing; per name like -w; works for *.NAME",
   },
   {
+    name: "alpn",
+    type: "boolean",
+    help: "tls-alpn-01: wile answers the CA's TLS connection itself (RFC 8737), on --tls-port for the time of the order; per name like -w; nginx or HAProxy on 443 can pass acme-tls/1 on to it (docs/http-01.md)",
+  },
+  {
+    name: "tls-port",
+    type: "string",
+    arg: "PORT",
+    help: "--alpn: the port wile listens on (default 443; the CA connects to 443, so a higher port needs 443 forwarded to it)",
+  },
+  {
+    name: "tls-address",
+    type: "string",
+    arg: "ADDR",
+    help: "--alpn: listen on this IP address only (default: all of this machine's)",
+  },
+  {
     name: "email",
     type: "string",
     repeat: true,
@@ -106,14 +126,14 @@ const OPTIONS: OptionSpec[] = [
     name: "preflight",
     type: "boolean",
     defaultTrue: true,
-    help: "--no-preflight: skip wile's own fetch of each challenge file before the CA's",
+    help: "--no-preflight: skip wile's own fetch of each challenge file (with --alpn: its own TLS handshake) before the CA's",
   },
   {
     name: "resolve",
     type: "string",
     repeat: true,
     arg: "NAME:PORT:ADDR",
-    help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80",
+    help: "preflight: connect to ADDR:PORT for NAME instead of NAME:80 (NAME:443 with --alpn)",
   },
   {
     name: "profile",
@@ -146,20 +166,22 @@ const OPTIONS: OptionSpec[] = [
 export const issueCommand: Command = {
   name: "issue",
   summary:
-    "get a certificate, proving control with files in a webroot, wile's own listener or a stateless web server (http-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
+    "get a certificate, proving control with files in a webroot, wile's own listener or a stateless web server (http-01), wile's own TLS listener (tls-alpn-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
   usage:
-    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --dns PROVIDER | --challenge dns-persist-01) [options]",
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --alpn | --dns PROVIDER | --challenge dns-persist-01) [options]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
     "the CA), answering that path itself on --http-port while the CA validates (--standalone; the",
     "port is bound before the CA is contacted), an answer the web server makes from the account",
-    "thumbprint (--stateless, set up once with wile stateless; checked by wile first), a TXT record",
-    "_acme-challenge.NAME that a DNS provider (--dns) adds and removes, or the persistent TXT record",
-    "_validation-persist.NAME you created once (--challenge dns-persist-01), and stores the key and",
-    "chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting is saved in renewal.json",
-    "there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a port --standalone",
-    "cannot use (nothing was contacted), 3 the existing certificate is not due (use --force).",
+    "thumbprint (--stateless, set up once with wile stateless; checked by wile first), a TLS",
+    "listener of its own on --tls-port that answers the CA's acme-tls/1 handshake (--alpn), a TXT",
+    "record _acme-challenge.NAME that a DNS provider (--dns) adds and removes, or the persistent TXT",
+    "record _validation-persist.NAME you created once (--challenge dns-persist-01), and stores the",
+    "key and chain in ~/.wile/certs/<first name>/ (*.NAME as _.NAME). Every setting is saved in",
+    "renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a",
+    "port --standalone/--alpn cannot use (nothing was contacted), 3 the existing certificate is not",
+    "due (use --force).",
   ].join("\n"),
   options: OPTIONS,
   logs: true,
@@ -173,6 +195,7 @@ export const issueCommand: Command = {
     "wile issue -d example.com -d '*.example.com' --dns exec --dns-exec /usr/local/bin/dns-hook",
     "wile issue -d example.com -d '*.example.com' --dns rfc2136 --rfc2136-server ns1.example.com --rfc2136-tsig-key /etc/wile/tsig.key",
     "wile issue -d example.com -d '*.example.com' --challenge dns-persist-01",
+    "wile issue -d example.com --alpn --tls-port 8443   (443 forwarded to 8443, or acme-tls/1 routed there by nginx/HAProxy)",
     "wile issue -d example.com --dns exec --dns-exec /usr/local/bin/dns-hook --dns-alias acme.example.net --dns-timeout 300",
     "wile issue -d mail.example.com --dns exec --dns-exec /usr/local/bin/uacme-hook --dns-exec-mode uacme -d www.example.com -w /srv/www",
     "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
@@ -287,12 +310,25 @@ async function buildConfig(
   const persist: string[] = [];
   const standaloneNames: string[] = [];
   const stateless: string[] = [];
+  const alpnNames: string[] = [];
   const checked = new Set<string>();
   for (const id of identifiers) {
     const pair = pairOf(id);
     const provider = pair?.dns === undefined ? undefined : providers.get(pair.dns);
     if (provider) {
       dns[id.value] = provider;
+      continue;
+    }
+    if (pair?.alpn) {
+      if (id.value.startsWith("*.")) {
+        throw new UsageError(
+          `${id.value} is a wildcard name; CAs do not validate wildcards with tls-alpn-01`,
+          {
+            hint: `Prove it with a DNS provider (--dns) or a persistent record (--challenge dns-persist-01).`,
+          },
+        );
+      }
+      alpnNames.push(id.value);
       continue;
     }
     if (pair?.challenge !== undefined) {
@@ -331,7 +367,7 @@ async function buildConfig(
     const dir = pair?.webroot;
     if (!dir) {
       throw new UsageError(`no webroot or DNS provider for ${id.value}`, {
-        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --standalone for wile's own listener on port 80, --stateless for a web server set up with wile stateless, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
+        hint: "Give the document root its web server serves with -w (-d example.com -w /var/www/html), --standalone for wile's own listener on port 80, --stateless for a web server set up with wile stateless, --alpn for wile's own TLS listener, a DNS provider with --dns (-d example.com --dns exec --dns-exec CMD), or --challenge dns-persist-01 for a persistent record.",
       });
     }
     // renewal.json keeps the path as the operator gave it (absolute), not its symlink-resolved form.
@@ -345,6 +381,7 @@ async function buildConfig(
 
   const { dnsCheck, dnsAlias } = dnsCheckFromOptions(opts, Object.keys(dns), persist);
   const standalone = standaloneFromOptions(opts, standaloneNames);
+  const alpn = alpnFromOptions(opts, alpnNames);
 
   const keyTypeArg = str(opts, "key-type") ?? "ec-256";
   if (!isKeyType(keyTypeArg)) {
@@ -379,7 +416,7 @@ async function buildConfig(
     name: certName((identifiers[0] as { value: string }).value),
     identifiers,
     challenge: {
-      type: challengeType(webroots, dns, persist, stateless, standaloneNames),
+      type: challengeType(webroots, dns, persist, stateless, standaloneNames, alpnNames),
       webroots,
       ...(Object.keys(dns).length > 0 ? { dns } : {}),
       ...(persist.length > 0 ? { persist } : {}),
@@ -387,6 +424,7 @@ async function buildConfig(
       ...(standalone ? { standalone } : {}),
       ...(dnsCheck ? { dnsCheck } : {}),
       ...(dnsAlias ? { dnsAlias } : {}),
+      ...(alpn ? { alpn } : {}),
     },
     keyType,
     server,
@@ -423,4 +461,31 @@ function standaloneFromOptions(opts: ParsedOptions, names: string[]): Standalone
   }
   const address = parseHttpAddress(addressArg);
   return { names, port: parseHttpPort(portArg), ...(address ? { address } : {}) };
+}
+
+/** challenge.alpn from --tls-port and --tls-address, for the --alpn names; undefined when there are none. */
+function alpnFromOptions(opts: ParsedOptions, names: string[]): AlpnConfig | undefined {
+  const portArg = str(opts, "tls-port");
+  const address = str(opts, "tls-address");
+  if (names.length === 0) {
+    const given = portArg !== undefined ? "--tls-port" : address !== undefined ? "--tls-address" : undefined;
+    if (given) {
+      throw new UsageError(`${given} is given but no name uses --alpn`, {
+        hint: "Add --alpn next to the -d names wile proves with its TLS listener: wile issue -d example.com --alpn --tls-port 8443",
+      });
+    }
+    return undefined;
+  }
+  const port = portArg === undefined ? DEFAULT_TLS_PORT : Number(portArg);
+  if (!/^\d+$/.test(portArg ?? "443") || !(port >= 1 && port <= 65_535)) {
+    throw new UsageError(`--tls-port "${portArg}" is not a port number`, {
+      hint: "Example: --tls-port 8443",
+    });
+  }
+  if (address !== undefined && isIP(address) === 0) {
+    throw new UsageError(`--tls-address "${address}" is not an IP address`, {
+      hint: "Give an IPv4 or IPv6 address of this machine (e.g. --tls-address 127.0.0.1), or leave it out to listen on all.",
+    });
+  }
+  return { names, port, ...(address !== undefined ? { address } : {}) };
 }

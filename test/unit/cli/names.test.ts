@@ -190,6 +190,43 @@ describe("which -w serves which -d", () => {
       ],
     );
   });
+  test("--alpn is a method without a value, read in both orders", () => {
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "-d",
+        "a.example",
+        "--alpn",
+        "--tls-port",
+        "8443",
+        "-d",
+        "b.example",
+        "-w",
+        "/srv",
+      ]),
+      [
+        { name: "a.example", webroot: undefined, alpn: true },
+        { name: "b.example", webroot: "/srv" },
+      ],
+    );
+    assert.deepEqual(
+      pairNamesWithWebroots([
+        "--alpn",
+        "-d",
+        "a.example",
+        "-d",
+        "192.0.2.1",
+        "-w",
+        "/srv",
+        "-d",
+        "b.example",
+      ]),
+      [
+        { name: "a.example", webroot: undefined, alpn: true },
+        { name: "192.0.2.1", webroot: undefined, alpn: true },
+        { name: "b.example", webroot: "/srv" },
+      ],
+    );
+  });
   test("no webroot at all leaves it undefined", () => {
     assert.deepEqual(pairNamesWithWebroots(["-d", "a.example"]), [{ name: "a.example", webroot: undefined }]);
   });

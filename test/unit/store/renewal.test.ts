@@ -113,6 +113,44 @@ describe("renewal.json", () => {
     }, "challenge.webroots.192.0.2.1");
   });
 
+  test("tls-alpn-01 names round-trip with the listener's port and address; wrong ones name their field", () => {
+    const alpn: RenewalConfig = {
+      ...good,
+      challenge: {
+        type: "mixed",
+        webroots: { "example.com": "/var/www" },
+        alpn: { names: ["192.0.2.1"], port: 8443, address: "127.0.0.1" },
+      },
+    };
+    assert.deepEqual(parseRenewalConfig(serializeRenewalConfig(alpn), FILE), alpn);
+    const only = {
+      ...good,
+      challenge: {
+        type: "tls-alpn-01",
+        webroots: {},
+        alpn: { names: ["example.com", "192.0.2.1"], port: 443 },
+      },
+    };
+    assert.deepEqual(parseRenewalConfig(JSON.stringify(only), FILE).challenge, only.challenge);
+    const set = (alpnValue: unknown) => (c: Record<string, unknown>) => {
+      c.challenge = { type: "tls-alpn-01", webroots: {}, alpn: alpnValue };
+    };
+    expectFieldError(set({ names: ["example.com", "192.0.2.1"], port: 0 }), "challenge.alpn.port");
+    expectFieldError(
+      set({ names: ["example.com", "192.0.2.1"], port: 443, address: "localhost" }),
+      "challenge.alpn.address",
+    );
+    expectFieldError(set({ names: [], port: 443 }), "challenge.alpn.names");
+    expectFieldError(set({ names: ["example.com"], port: 443 }), "challenge.webroots.192.0.2.1");
+    expectFieldError((c) => {
+      c.challenge = {
+        type: "mixed",
+        webroots: { "example.com": "/w", "192.0.2.1": "/w" },
+        alpn: { names: ["example.com"], port: 443 },
+      };
+    }, "challenge.alpn.names");
+  });
+
   test("dns-01 check settings and aliases round-trip; wrong ones name their field", () => {
     const withDns = (extra: Record<string, unknown>) => ({
       ...good,
@@ -162,7 +200,7 @@ describe("renewal.json", () => {
     ["identifiers[0].type", (c) => (c.identifiers = [{ type: "email", value: "x" }])],
     ["identifiers[1].value", (c) => ((c.identifiers as unknown[])[1] = { type: "ip", value: 5 })],
     ["challenge", (c) => (c.challenge = "http-01")],
-    ["challenge.type", (c) => ((c.challenge as Record<string, unknown>).type = "tls-alpn-01")],
+    ["challenge.type", (c) => ((c.challenge as Record<string, unknown>).type = "tls-sni-01")],
     ["challenge.dns", (c) => ((c.challenge as Record<string, unknown>).dns = [])],
     [
       "challenge.dns.example.com.provider",
