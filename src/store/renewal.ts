@@ -24,25 +24,22 @@ export interface DnsConfig {
 
 export const CHALLENGE_TYPES = ["http-01", "dns-01", "dns-persist-01", "tls-alpn-01", "mixed"] as const;
 
-/** How the names proved with tls-alpn-01 are answered: wile's own TLS listener (--alpn, --tls-port, --tls-address). */
-export interface AlpnConfig {
-  /** Identifier values proved with tls-alpn-01 (never a wildcard). */
+/**
+ * wile's own listener for some names: the names, the port (--http-port / --tls-port) and the
+ * address (--http-address / --tls-address; every address of this machine when absent).
+ */
+export interface ListenerConfig {
+  /** Identifier values proved through this listener (never a wildcard). */
   names: string[];
-  /** The port the listener takes (443 unless the CA's connections are forwarded elsewhere). */
   port: number;
-  /** The address it listens on; all of this machine's when absent. */
   address?: string;
 }
 
-/**
- * How names are proved with http-01 answered by wile's own listener (--standalone): the names, the
- * port (--http-port) and the address (--http-address; every address when absent).
- */
-export interface StandaloneConfig {
-  names: string[];
-  port: number;
-  address?: string;
-}
+/** How the names proved with tls-alpn-01 are answered: wile's own TLS listener (--alpn). */
+export type AlpnConfig = ListenerConfig;
+
+/** How names are proved with http-01 answered by wile's own listener (--standalone). */
+export type StandaloneConfig = ListenerConfig;
 
 /** renewal.json: every setting used at issue time, so that a renewal replays it exactly. */
 export interface RenewalConfig {
@@ -232,7 +229,9 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     }
   }
   const standalone =
-    challenge.standalone === undefined ? undefined : parseStandalone(challenge.standalone, fail);
+    challenge.standalone === undefined
+      ? undefined
+      : parseListener("challenge.standalone", challenge.standalone, fail);
   for (const name of standalone?.names ?? []) {
     if (
       Object.hasOwn(webroots, name) ||
@@ -258,7 +257,8 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
     }
     dnsAlias = Object.fromEntries(aliasEntries) as Record<string, string>;
   }
-  const alpn = challenge.alpn === undefined ? undefined : parseAlpn(challenge.alpn, fail);
+  const alpn =
+    challenge.alpn === undefined ? undefined : parseListener("challenge.alpn", challenge.alpn, fail);
   for (const name of alpn?.names ?? []) {
     if (
       Object.hasOwn(webroots, name) ||
@@ -270,11 +270,6 @@ export function parseRenewalConfig(text: string, file: string): RenewalConfig {
       fail(
         "challenge.alpn.names",
         `names ${printable(name, 80)}, which is proved another way too (a name is proved one way)`,
-      );
-    if (name.startsWith("*."))
-      fail(
-        "challenge.alpn.names",
-        `names the wildcard ${printable(name, 80)} (a wildcard is proved with dns-01 or dns-persist-01)`,
       );
   }
   for (const id of ids) {
@@ -357,44 +352,33 @@ export function isDnsName(name: string): boolean {
   );
 }
 
-/** challenge.standalone: `{ names: [NAME, ...], port: 1-65535, address?: IP }`; no wildcard names. */
-function parseStandalone(v: unknown, fail: (field: string, want: string) => never): StandaloneConfig {
-  if (!isObject(v)) return fail("challenge.standalone", "must be an object { names, port, address? }");
+/**
+ * challenge.standalone and challenge.alpn (wile's own listeners): `{ names: [NAME, ...], port:
+ * 1-65535, address?: IP }`; no wildcard names (CAs validate them only through DNS).
+ */
+function parseListener(
+  field: "challenge.standalone" | "challenge.alpn",
+  v: unknown,
+  fail: (field: string, want: string) => never,
+): ListenerConfig {
+  if (!isObject(v)) return fail(field, "must be an object { names, port, address? }");
   const names = v.names;
   if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === "string" && n !== ""))
-    fail("challenge.standalone.names", "must be a non-empty array of names");
+    fail(`${field}.names`, "must be a non-empty array of names");
   for (const n of names as string[]) {
     if (n.startsWith("*."))
-      fail("challenge.standalone.names", `names ${printable(n, 80)} (a wildcard is proved with dns-01)`);
+      fail(
+        `${field}.names`,
+        `names ${printable(n, 80)} (a wildcard is proved with dns-01 or dns-persist-01)`,
+      );
   }
-  const port = v.port;
-  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535)
-    fail("challenge.standalone.port", "must be a TCP port from 1 to 65535");
-  const out: StandaloneConfig = { names: names as string[], port: port as number };
-  if (v.address !== undefined) {
-    if (typeof v.address !== "string" || isIP(v.address) === 0)
-      fail("challenge.standalone.address", "must be an IP address of this machine");
-    out.address = v.address as string;
-  }
-  return out;
-}
-
-/** challenge.alpn: `{ names: [NAME, ...], port: PORT, address?: ADDRESS }`. */
-function parseAlpn(v: unknown, fail: (field: string, want: string) => never): AlpnConfig {
-  if (!isObject(v)) return fail("challenge.alpn", "must be an object { names, port, address? }");
-  if (
-    !Array.isArray(v.names) ||
-    v.names.length === 0 ||
-    !v.names.every((n) => typeof n === "string" && n !== "")
-  )
-    fail("challenge.alpn.names", "must be a non-empty array of names");
   const port = v.port;
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65_535)
-    fail("challenge.alpn.port", "must be a port number from 1 to 65535");
-  const out: AlpnConfig = { names: v.names as string[], port: port as number };
+    fail(`${field}.port`, "must be a port number from 1 to 65535");
+  const out: ListenerConfig = { names: names as string[], port: port as number };
   if (v.address !== undefined) {
     if (typeof v.address !== "string" || isIP(v.address) === 0)
-      fail("challenge.alpn.address", "must be an IPv4 or IPv6 address of this machine");
+      fail(`${field}.address`, "must be an IPv4 or IPv6 address of this machine");
     out.address = v.address as string;
   }
   return out;
