@@ -11,15 +11,13 @@
  * 0.0.0.0 alone when the machine has no IPv6. A program holding 0.0.0.0:PORT or [::]:PORT is then
  * reported as holding the port, which it does for one of the two families.
  */
-import { realpathSync } from "node:fs";
 import http from "node:http";
 import { isIP } from "node:net";
 import type { ChallengeContext, Solver } from "../acme/solver";
 import { UsageError, WileError } from "../util/errors";
 import type { Logger } from "../util/log";
-import { commandEnv } from "../util/programs";
-import { run } from "../util/spawn";
 import { printable } from "../util/text";
+import { listenError } from "./listen-errors";
 import { checkServed } from "./preflight-fetch";
 import type { ResolveRule } from "./resolve";
 
@@ -237,55 +235,15 @@ export class StandaloneSolver implements Solver {
     return this.closing;
   }
 
-  private async bindError(e: NodeJS.ErrnoException): Promise<WileError> {
-    const { port } = this.opts;
-    const at = this.opts.address === undefined ? `port ${port}` : `${this.where}`;
-    if (e.code === "EADDRINUSE") {
-      const holders = await (this.opts.portHolders ?? portHolders)(port).catch(() => undefined);
-      const who =
-        holders && holders.length > 0
-          ? `: ${holders.join(", ")} holds it`
-          : ` (ss could not tell which program holds it; as root, ss -ltnp 'sport = :${port}' shows it)`;
-      return new UsageError(
-        `Cannot listen on ${at} for http-01 (--standalone): it is in use${who}. Nothing was ordered.`,
-        {
-          hint:
-            `Stop that program for the validation, or prove control through the web server that runs there with -w DIR (its document root), ` +
-            `or listen elsewhere with --http-port PORT and forward port 80 to it (see docs/http-01.md).`,
-        },
-      );
-    }
-    if (e.code === "EACCES" || e.code === "EPERM") {
-      const node = realpathSync(process.execPath);
-      return new UsageError(
-        `Cannot listen on ${at} for http-01 (--standalone): permission denied; ports below 1024 need privileges this user (uid ${process.getuid?.() ?? "?"}) does not have. Nothing was ordered.`,
-        {
-          hint: [
-            "Allow it one of three ways:",
-            `  sudo setcap cap_net_bind_service=+ep ${node}   (setcap needs the real file; for node, every Node program may then bind low ports)`,
-            `  authbind: sudo touch /etc/authbind/byport/${port}; sudo chown $USER /etc/authbind/byport/${port}; sudo chmod 500 /etc/authbind/byport/${port}; then authbind --deep wile ...`,
-            `  sudo sysctl net.ipv4.ip_unprivileged_port_start=${port}   (for every user; persist it in /etc/sysctl.d/)`,
-            `Or listen on a high port and redirect ${port} to it: --http-port 8080 with`,
-            `  sudo iptables -t nat -A PREROUTING -p tcp --dport ${port} -j REDIRECT --to-ports 8080`,
-            `  or: sudo nft add rule ip nat prerouting tcp dport ${port} redirect to :8080   (in a nat prerouting chain)`,
-          ].join("\n"),
-        },
-      );
-    }
-    if (e.code === "EADDRNOTAVAIL") {
-      return new UsageError(
-        `Cannot listen on ${at} for http-01 (--standalone): ${this.opts.address} is not an address of this machine. Nothing was ordered.`,
-        {
-          hint: "Give --http-address one of this machine's addresses (ip -br addr), or leave it out to listen on all.",
-        },
-      );
-    }
-    return new UsageError(
-      `Cannot listen on ${at} for http-01 (--standalone): ${e.message}. Nothing was ordered.`,
-      {
-        hint: "Check --http-port and --http-address.",
-      },
-    );
+  private bindError(e: NodeJS.ErrnoException): Promise<WileError> {
+    return listenError(e, this.opts.port, this.opts.address, {
+      what: "http-01 (--standalone)",
+      portOption: "--http-port",
+      caPort: 80,
+      addressOption: "--http-address",
+      instead: "or prove control through the web server that runs there with -w DIR (its document root)",
+      ...(this.opts.portHolders ? { portHolders: this.opts.portHolders } : {}),
+    });
   }
 }
 
@@ -296,30 +254,6 @@ function reply(res: http.ServerResponse, status: number, body: string, head: boo
     "Cache-Control": "no-store",
   });
   res.end(head ? undefined : body);
-}
-
-/**
- * Who listens on TCP `port`, from `ss -Hltnp 'sport = :PORT'` (iproute2): "nginx (pid 1234)" per
- * process; [] when ss shows listeners but no process (other users' processes are visible to root
- * only); undefined when ss is missing or says nothing.
- */
-export async function portHolders(port: number): Promise<string[] | undefined> {
-  const r = await run(["ss", "-Hltnp", "sport", "=", `:${port}`], {
-    timeoutMs: 3000,
-    env: commandEnv(),
-    maxOutputBytes: 64 * 1024,
-  });
-  if (r.code !== 0 || r.stdout.trim() === "") return undefined;
-  return parseSsHolders(r.stdout);
-}
-
-/** The processes in ss -p output: `users:(("nginx",pid=1234,fd=6),...)`, each once, at most 5. */
-export function parseSsHolders(out: string): string[] {
-  const seen = new Set<string>();
-  for (const m of out.matchAll(/\("((?:[^"\\]|\\.)*)",pid=(\d+)/g)) {
-    seen.add(`${printable(m[1] ?? "?", 40)} (pid ${m[2]})`);
-  }
-  return [...seen].slice(0, 5);
 }
 
 /** --http-address: an IP literal (v4 or v6, brackets allowed) or undefined. */

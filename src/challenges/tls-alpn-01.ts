@@ -290,10 +290,13 @@ async function openListener(port: number, address: string | undefined, logger: L
       return bind(server, port, "0.0.0.0");
     });
   } catch (err) {
-    throw await listenError(err, port, address ?? "*", {
-      what: "The tls-alpn-01 listener",
+    throw await listenError(err, port, address, {
+      what: "tls-alpn-01 (--alpn)",
       portOption: "--tls-port",
+      caPort: 443,
       addressOption: "--tls-address",
+      instead:
+        "or route the CA's acme-tls/1 connections from the server on that port to wile (nginx stream or HAProxy, see docs/http-01.md)",
     });
   }
   server.on("error", (err) => logger.warn(`tls-alpn-01 listener: ${err.message}`));

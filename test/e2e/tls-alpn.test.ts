@@ -185,7 +185,9 @@ describe("wile issue --alpn: a port wile cannot have", () => {
       assert.equal(r.code, 2, dump(r));
       assert.match(
         r.stderr,
-        new RegExp(`127\\.0\\.0\\.5:${port}: the port is in use by "node" \\(pid ${process.pid}\\)`),
+        new RegExp(
+          `127\\.0\\.0\\.5:${port} for tls-alpn-01 \\(--alpn\\): it is in use: node \\(pid ${process.pid}\\) holds it`,
+        ),
       );
       assert.match(r.stderr, /--tls-port/);
       assert.equal(hasStackTrace(r.stderr), false);
@@ -236,7 +238,7 @@ describe("wile issue --alpn: a port wile cannot have", () => {
     assert.equal(r.code, 2, dump(r));
     assert.match(
       r.stderr,
-      new RegExp(`127\\.0\\.0\\.9:${privileged}: this user may not listen on so low a port`),
+      new RegExp(`127\\.0\\.0\\.9:${privileged} for tls-alpn-01 \\(--alpn\\): permission denied`),
     );
     for (const way of [
       "setcap cap_net_bind_service",
@@ -383,7 +385,7 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
       ],
       [
         ["-d", "a.alpn.test", "--alpn", "--tls-port", String(port), "--tls-address", "192.0.2.7"],
-        /192\.0\.2\.7:\d+: this machine has no such address/,
+        /192\.0\.2\.7:\d+ for tls-alpn-01 \(--alpn\): 192\.0\.2\.7 is not an address of this machine/,
       ],
     ];
     await Promise.all(

@@ -8,10 +8,9 @@ import {
   DEFAULT_HTTP_PORT,
   parseHttpAddress,
   parseHttpPort,
-  parseSsHolders,
-  portHolders,
   StandaloneSolver,
 } from "../../../src/challenges/http-01-standalone";
+import { parseSsHolders, portHolders } from "../../../src/challenges/listen-errors";
 import { parseResolve } from "../../../src/challenges/resolve";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";

@@ -312,19 +312,24 @@ describe("listen errors", () => {
     );
     holder.close();
     assert.ok(err instanceof UsageError, String(err));
-    assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}: the port is in use`));
+    assert.match(
+      err.message,
+      new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port} for tls-alpn-01 \\(--alpn\\): it is in use`),
+    );
     assert.match(err.hint ?? "", /--tls-port/);
   });
 
   test("EACCES names the three ways for an unprivileged user", async () => {
     const e = Object.assign(new Error("listen EACCES"), { code: "EACCES" });
-    const err = await listenError(e, 443, "*", {
-      what: "The tls-alpn-01 listener",
+    const err = await listenError(e, 443, undefined, {
+      what: "tls-alpn-01 (--alpn)",
       portOption: "--tls-port",
+      caPort: 443,
       addressOption: "--tls-address",
+      instead: "or route acme-tls/1 to wile",
     });
     assert.ok(err instanceof UsageError);
-    assert.match(err.message, /\*:443: this user may not listen on so low a port/);
+    assert.match(err.message, /Cannot listen on port 443 for tls-alpn-01 \(--alpn\): permission denied/);
     for (const way of [
       "setcap cap_net_bind_service",
       "authbind",
