@@ -33,11 +33,7 @@ export type ParsedOptions = {
  */
 export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions {
   const all = [...GLOBAL_OPTIONS, ...specs];
-  const byName = new Map<string, OptionSpec>();
-  for (const s of all) {
-    byName.set(s.name, s);
-    if (s.alias) byName.set(s.alias, s);
-  }
+  const byName = optionsByName(all);
   const unknown: string[] = [];
   const args = minimist(valuesAttached(argv, byName), {
     string: all.filter((s) => s.type === "string").map((s) => s.name),
@@ -74,6 +70,24 @@ export function parseOptions(argv: string[], specs: OptionSpec[]): ParsedOptions
     out[s.name] = v as string | string[] | boolean;
   }
   return out;
+}
+
+function optionsByName(all: readonly OptionSpec[]): Map<string, OptionSpec> {
+  const byName = new Map<string, OptionSpec>();
+  for (const s of all) {
+    byName.set(s.name, s);
+    if (s.alias) byName.set(s.alias, s);
+  }
+  return byName;
+}
+
+/**
+ * argv with every value that starts with "-" attached to its option (`--eab-hmac-key=-dXYZ`), as
+ * parseOptions reads it: what reads argv itself (pairNamesWithWebroots) must not take such a value
+ * for an option of its own (`-dXYZ` is not a -d).
+ */
+export function withValuesAttached(argv: string[], specs: readonly OptionSpec[]): string[] {
+  return valuesAttached(argv, optionsByName([...GLOBAL_OPTIONS, ...specs]));
 }
 
 /**

@@ -122,6 +122,19 @@ describe("bad input exits 2 before anything is contacted", () => {
     });
   }
 
+  it("an EAB key that starts with -d is the key, not a name: the input is good, so the CA is contacted", async () => {
+    // base64url keys start with "-" one time in 64; such a key once became a -d name (exit 2).
+    const key = "-dhlP9TI4FqNPl6AHYpm5gZeU1kELQcIoijuuHbhwkQ";
+    const before = counter.count();
+    const r = await runWile(
+      base(counter.url, "-d", "eab.example", "-w", webroot, "--eab-kid", "kid-1", "--eab-hmac-key", key),
+      { home: join(tempDir("wile-e2e-usage-home-"), "wile"), timeoutMs: 30_000 },
+    );
+    assert.equal(r.code, 1, dump(r));
+    assert.ok(counter.count() > before, `the CA was not contacted:\n${dump(r)}`);
+    assert.doesNotMatch(r.stderr, /single-label|hlP9TI4/, dump(r));
+  });
+
   it("does not write through to a webroot for bad input", async () => {
     const wr = tempDir("wile-e2e-usage-clean-");
     mkdirSync(join(wr, "sub"));

@@ -32,7 +32,15 @@ import {
   dnsConfigsFromOptions,
 } from "../dns-options";
 import { parseIdentifiers } from "../names";
-import { flag, list, type OptionSpec, type ParsedOptions, pairNamesWithWebroots, str } from "../options";
+import {
+  flag,
+  list,
+  type OptionSpec,
+  type ParsedOptions,
+  pairNamesWithWebroots,
+  str,
+  withValuesAttached,
+} from "../options";
 import { parseTimeout, TIMEOUT_OPTION } from "./renew";
 
 const OPTIONS: OptionSpec[] = [
@@ -288,7 +296,7 @@ async function buildConfig(
       hint: "Names go after -d: wile issue -d example.com -w /var/www/html",
     });
   }
-  const pairs = pairNamesWithWebroots(argv).flatMap((p) =>
+  const pairs = pairNamesWithWebroots(withValuesAttached(argv, OPTIONS)).flatMap((p) =>
     p.name
       .split(",")
       .filter((n) => n.trim() !== "")

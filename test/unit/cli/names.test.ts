@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { EAB_OPTIONS } from "../../../src/cli/ca-options";
 import { parseIdentifier, parseIdentifiers } from "../../../src/cli/names";
-import { pairNamesWithWebroots, parseOptions } from "../../../src/cli/options";
+import {
+  type OptionSpec,
+  pairNamesWithWebroots,
+  parseOptions,
+  withValuesAttached,
+} from "../../../src/cli/options";
 import { resolveServer } from "../../../src/cli/servers";
 import { UsageError } from "../../../src/util/errors";
 
@@ -88,6 +94,32 @@ describe("names given with -d", () => {
 });
 
 describe("which -w serves which -d", () => {
+  test("another option's value that starts with -d or -w is that option's, not a name or a webroot", () => {
+    // An EAB HMAC key is base64url: 1 in 64 starts with "-" (a CI run met "-dhlP9...").
+    const argv = [
+      "-d",
+      "a.example",
+      "-w",
+      "/srv/a",
+      "--eab-kid",
+      "k",
+      "--eab-hmac-key",
+      "-dhlP9TI4",
+      "--x",
+      "-w/tmp",
+    ];
+    const specs: OptionSpec[] = [
+      ...EAB_OPTIONS,
+      { name: "domain", alias: "d", type: "string", repeat: true, help: "" },
+      { name: "webroot", alias: "w", type: "string", repeat: true, help: "" },
+      { name: "x", type: "string", help: "" },
+    ];
+    assert.deepEqual(pairNamesWithWebroots(withValuesAttached(argv, specs)), [
+      { name: "a.example", webroot: "/srv/a" },
+    ]);
+    assert.equal(parseOptions(argv, specs)["eab-hmac-key"], "-dhlP9TI4");
+  });
+
   test("a line starting with -d: each -w serves the names before it (acme.sh style)", () => {
     assert.deepEqual(
       pairNamesWithWebroots(["-d", "a.example", "-w", "/srv/a", "-d", "b.example", "-w", "/srv/b"]),
