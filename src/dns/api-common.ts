@@ -1,7 +1,7 @@
 /**
- * What the HTTP API providers (src/dns/providers/cloudflare.ts, hetzner.ts, digitalocean.ts,
- * desec.ts, acme-dns.ts) share: the API address and token settings, and the names a zone lookup
- * tries.
+ * What the DNS providers (src/dns/providers/*) share: the API address and token settings,
+ * the names a zone lookup tries, TXT values in presentation form, changing a TXT set, and one
+ * change at a time.
  */
 import { required, type Setting, text, withDefault } from "../util/settings";
 
@@ -66,11 +66,13 @@ export function apiUrl(base: string, path: string): string {
  * first one the API knows as a zone is the zone.
  */
 export function zoneCandidates(fqdn: string): string[] {
+  return parentNames(fqdn).filter((n) => n.includes(".") && !n.startsWith("_"));
+}
+
+/** `fqdn` and each of its parents, most specific first, lower case, without the trailing dot. */
+export function parentNames(fqdn: string): string[] {
   const labels = fqdn.replace(/\.$/, "").toLowerCase().split(".");
-  return labels
-    .map((_, i) => labels.slice(i))
-    .filter((l) => l.length >= 2 && !(l[0] as string).startsWith("_"))
-    .map((l) => l.join("."));
+  return labels.map((_, i) => labels.slice(i).join("."));
 }
 
 /** `fqdn` relative to `zone`: "" for the apex, else the labels before the zone. */
@@ -80,21 +82,6 @@ export function relativeName(fqdn: string, zone: string): string {
   if (f === z) return "";
   if (!f.endsWith(`.${z}`)) throw new Error(`${f} is not in the zone ${z}`);
   return f.slice(0, -(z.length + 1));
-}
-
-/** A TXT value as zone-file text: in double quotes (our values are base64url: nothing to escape). */
-export function quotedTxt(value: string): string {
-  return `"${value}"`;
-}
-
-/** A TXT record's text as an API shows it, without the quotes some APIs keep around it. */
-export function unquotedTxt(content: string): string {
-  const t = content.trim();
-  if (!t.startsWith('"')) return t;
-  // "a" "b" (one value split in strings) is the concatenation.
-  return [...t.matchAll(/"((?:[^"\\]|\\.)*)"/g)]
-    .map((m) => (m[1] as string).replace(/\\(.)/g, "$1"))
-    .join("");
 }
 
 /**
@@ -142,4 +129,73 @@ export async function allPages<T>(page: (n: number) => Promise<{ items: T[]; mor
 /** `hint` for an answer refusing the credentials (401, 403), else undefined (the generic hint). */
 export function authHint(status: number, hint: string): string | undefined {
   return status === 401 || status === 403 ? hint : undefined;
+}
+
+/**
+ * A TXT value in the zone-file presentation form that DNS APIs such as PowerDNS and Route 53 take
+ * and give: one quoted string, `"` and `\` escaped with a backslash.
+ */
+export function quoteTxt(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * The TXT value that presentation-form content stands for: its quoted strings joined (a long value
+ * may be split into several), escapes (`\"`, `\\`, `\DDD`) undone. Unquoted content is taken as it is.
+ */
+export function unquoteTxt(content: string): string {
+  const parts = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (parts.length === 0) return content.trim();
+  return parts
+    .map((m) =>
+      (m[1] as string).replace(/\\(\d{3}|.)/g, (_, e: string) =>
+        e.length === 3 ? String.fromCharCode(Number(e)) : e,
+      ),
+    )
+    .join("");
+}
+
+/**
+ * The records of a TXT set after adding (`add`) or removing `value`, or undefined when nothing has
+ * to change (the value is there already, or gone already). Records holding other values are kept
+ * as they are, in their order. `content` gives a record's presentation-form content, `make` builds
+ * the record of a new value from its content, and `active` tells whether a record holding the
+ * value counts as there (PowerDNS keeps disabled records).
+ */
+export function changeTxtSet<T>(
+  records: readonly T[],
+  value: string,
+  add: boolean,
+  how: { content: (r: T) => string; make: (content: string) => T; active?: (r: T) => boolean },
+): T[] | undefined {
+  const ours = (r: T) => unquoteTxt(how.content(r)) === value;
+  const others = records.filter((r) => !ours(r));
+  if (add) {
+    if (records.some((r) => ours(r) && (how.active?.(r) ?? true))) return undefined;
+    return [...others, how.make(quoteTxt(value))];
+  }
+  return others.length === records.length ? undefined : others;
+}
+
+/**
+ * Every name from `fqdn` up, canonical (with the trailing dot): `a.b.example.com.`, `b.example.com.`,
+ * `example.com.`, `com.`; PowerDNS and Route 53 try each as a zone (a zone may be named
+ * `_acme-challenge.example.com`).
+ */
+export function canonicalParents(fqdn: string): string[] {
+  return parentNames(fqdn).map((n) => `${n}.`);
+}
+
+/**
+ * A queue that runs the jobs given to it one at a time, in order (a failed job does not stop the
+ * next): the changes of one provider, so that two values at one name (a name and its wildcard)
+ * cannot both read the set before either writes it back.
+ */
+export function oneAtATime(): <T>(job: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(job: () => Promise<T>) => {
+    const next = tail.then(job);
+    tail = next.catch(() => undefined);
+    return next;
+  };
 }

@@ -38,6 +38,7 @@ import { WileError } from "../../util/errors";
 import { commandEnv } from "../../util/programs";
 import { commandTimeout, path, required, SettingError, text } from "../../util/settings";
 import { printable } from "../../util/text";
+import { oneAtATime } from "../api-common";
 import { runRecordCommand } from "../command";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
@@ -153,7 +154,7 @@ function scriptEnv(env: Record<string, string | undefined>): Record<string, stri
 }
 
 /** One acme.sh run at a time in this process. */
-let queue: Promise<unknown> = Promise.resolve();
+const serially = oneAtATime();
 
 export const acmeshProvider = defineDnsProvider({
   name: "acmesh",
@@ -232,15 +233,10 @@ export const acmeshProvider = defineDnsProvider({
         },
       );
     };
-    const queued = (add: boolean, record: DnsRecord): Promise<void> => {
-      const p = queue.then(() => runHook(add, record));
-      queue = p.catch(() => {});
-      return p;
-    };
     return {
       describe: () => `acmesh:${c.script}`,
-      present: (record) => queued(true, record),
-      cleanup: (record) => queued(false, record),
+      present: (record) => serially(() => runHook(true, record)),
+      cleanup: (record) => serially(() => runHook(false, record)),
     };
   },
 });

@@ -22,7 +22,7 @@ import {
   apiUrlSetting,
   authHint,
   tokenSetting,
-  unquotedTxt,
+  unquoteTxt,
   walkUp,
   zoneCache,
 } from "../api-common";
@@ -122,7 +122,7 @@ export const cloudflareProvider = defineDnsProvider({
           return { items: Array.isArray(list) ? list.filter(isRecord) : [], more };
         });
         const ids = records
-          .filter((rec) => typeof rec.content === "string" && unquotedTxt(rec.content) === r.value)
+          .filter((rec) => typeof rec.content === "string" && unquoteTxt(rec.content) === r.value)
           .map((rec) => String(rec.id));
         for (const id of ids) {
           const a = await call("DELETE", `/zones/${zone}/dns_records/${encodeURIComponent(id)}`);

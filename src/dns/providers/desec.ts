@@ -18,10 +18,10 @@ import {
   apiUrl,
   apiUrlSetting,
   authHint,
-  quotedTxt,
+  quoteTxt,
   relativeName,
   tokenSetting,
-  unquotedTxt,
+  unquoteTxt,
   zoneCache,
 } from "../api-common";
 import { type ApiAnswer, ApiError, apiRequest, unexpectedAnswer } from "../http-api";
@@ -84,11 +84,11 @@ export const desecProvider = defineDnsProvider({
         const rrset = a.status === 404 ? undefined : ok(a, `read the TXT records of ${fqdn}`);
         const old =
           isRecord(rrset) && Array.isArray(rrset.records)
-            ? rrset.records.map((v) => unquotedTxt(String(v)))
+            ? rrset.records.map((v) => unquoteTxt(String(v)))
             : [];
         const next = change(old);
         if (next.length === old.length && next.every((v, i) => v === old[i])) return;
-        const records = next.map(quotedTxt);
+        const records = next.map(quoteTxt);
         const w = rrset
           ? await call("PATCH", path, { records })
           : await call("POST", `/domains/${encodeURIComponent(domain)}/rrsets/`, {

@@ -19,7 +19,7 @@ import {
   authHint,
   relativeName,
   tokenSetting,
-  unquotedTxt,
+  unquoteTxt,
   walkUp,
   zoneCache,
 } from "../api-common";
@@ -99,7 +99,7 @@ export const digitaloceanProvider = defineDnsProvider({
         });
         const ids = records
           .filter(
-            (rec) => rec.type === "TXT" && typeof rec.data === "string" && unquotedTxt(rec.data) === r.value,
+            (rec) => rec.type === "TXT" && typeof rec.data === "string" && unquoteTxt(rec.data) === r.value,
           )
           .map((rec) => String(rec.id));
         for (const id of ids) {

@@ -21,10 +21,10 @@ import {
   apiUrl,
   apiUrlSetting,
   authHint,
-  quotedTxt,
+  quoteTxt,
   relativeName,
   tokenSetting,
-  unquotedTxt,
+  unquoteTxt,
   walkUp,
   zoneCache,
 } from "../api-common";
@@ -92,7 +92,7 @@ export const hetznerProvider = defineDnsProvider({
       if (a.status === 404) return [];
       const rrset = ok(a, `read the TXT records of ${fqdn}`).rrset;
       const records = isRecord(rrset) && Array.isArray(rrset.records) ? rrset.records : [];
-      return records.filter(isRecord).map((r) => unquotedTxt(String(r.value ?? "")));
+      return records.filter(isRecord).map((r) => unquoteTxt(String(r.value ?? "")));
     };
     /** Follows an action until it is no longer running; throws if it failed. */
     const settle = async (answer: Record<string, unknown>, what: string) => {
@@ -125,7 +125,7 @@ export const hetznerProvider = defineDnsProvider({
         const what = `add the TXT record ${r.fqdn}`;
         const a = await call("POST", `${path}/actions/add_records`, {
           ttl: HETZNER_TTL,
-          records: [{ value: quotedTxt(r.value) }],
+          records: [{ value: quoteTxt(r.value) }],
         });
         await settle(ok(a, what), what);
       },
@@ -134,7 +134,7 @@ export const hetznerProvider = defineDnsProvider({
         if (!(await values(path, r.fqdn)).includes(r.value)) return;
         const what = `remove the TXT record ${r.fqdn}`;
         const a = await call("POST", `${path}/actions/remove_records`, {
-          records: [{ value: quotedTxt(r.value) }],
+          records: [{ value: quoteTxt(r.value) }],
         });
         await settle(ok(a, what), what);
       },

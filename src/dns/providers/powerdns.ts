@@ -19,15 +19,8 @@
 import { WileError } from "../../util/errors";
 import { required, text, withDefault } from "../../util/settings";
 import { isRecord } from "../../util/text";
-import {
-  type ApiAnswer,
-  type ApiError,
-  apiRequest,
-  changeTxtSet,
-  oneAtATime,
-  unexpectedAnswer,
-  zoneCandidates,
-} from "../http-api";
+import { canonicalParents, changeTxtSet, oneAtATime } from "../api-common";
+import { type ApiAnswer, type ApiError, apiRequest, unexpectedAnswer } from "../http-api";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 
 const NAME = "PowerDNS";
@@ -146,7 +139,7 @@ export const powerdnsProvider = defineDnsProvider({
     const findZone = async (fqdn: string): Promise<PdnsZone> => {
       const known = zones.get(fqdn);
       if (known) return known;
-      const tried = zoneCandidates(fqdn);
+      const tried = canonicalParents(fqdn);
       for (const name of tried) {
         const answer = await apiRequest(NAME, {
           method: "GET",

@@ -26,7 +26,8 @@
  */
 import { WileError } from "../../util/errors";
 import { required, text, withDefault } from "../../util/settings";
-import { apiRequest, changeTxtSet, oneAtATime, unexpectedAnswer, zoneCandidates } from "../http-api";
+import { canonicalParents, changeTxtSet, oneAtATime } from "../api-common";
+import { apiRequest, unexpectedAnswer } from "../http-api";
 import { type DnsRecord, defineDnsProvider } from "../provider";
 import { type AwsCredentials, signRequest } from "../sigv4";
 import { parseXml, type XmlElement, xmlChild, xmlChildren, xmlEscape, xmlText } from "../xml";
@@ -293,14 +294,14 @@ export const route53Provider = defineDnsProvider({
           `read hosted zone ${givenZone}`,
         );
         const name = xmlText(got, "HostedZone", "Name")?.trim() ?? "";
-        if (!zoneCandidates(fqdn).some((n) => sameName(n, name)))
+        if (!canonicalParents(fqdn).some((n) => sameName(n, name)))
           throw new WileError(`hosted zone ${givenZone} is ${name}, which does not hold ${fqdn}`, {
             hint: "Give the zone of this name with AWS_HOSTED_ZONE_ID (--route53-hosted-zone-id), or leave it out to find it by name.",
           });
         zone = { id: givenZone, name };
       } else {
         const privateOnes: string[] = [];
-        for (const candidate of zoneCandidates(fqdn)) {
+        for (const candidate of canonicalParents(fqdn)) {
           const found: { id: string; name: string }[] = [];
           let query = `dnsname=${encodeURIComponent(candidate)}&maxitems=${ZONE_PAGE}`;
           for (let page = 0; page < 20; page++) {
@@ -344,7 +345,7 @@ export const route53Provider = defineDnsProvider({
         }
         if (!zone)
           throw new WileError(`Route 53 has no public hosted zone holding ${fqdn} in this account`, {
-            hint: `Tried ${zoneCandidates(fqdn).join(", ")}${privateOnes.length ? `; passed over private zones ${privateOnes.join(", ")}` : ""}. Check that the credentials belong to the account of the zone, or give AWS_HOSTED_ZONE_ID.`,
+            hint: `Tried ${canonicalParents(fqdn).join(", ")}${privateOnes.length ? `; passed over private zones ${privateOnes.join(", ")}` : ""}. Check that the credentials belong to the account of the zone, or give AWS_HOSTED_ZONE_ID.`,
           });
       }
       ctx.logger.debug(`Route 53: ${fqdn} is in hosted zone ${zone.name} (${zone.id})`);

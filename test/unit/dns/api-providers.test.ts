@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { apiUrlProblem, unquotedTxt, zoneCandidates } from "../../../src/dns/api-common";
+import { apiUrlProblem, unquoteTxt, zoneCandidates } from "../../../src/dns/api-common";
 import { ApiError, RATE_LIMIT_RETRIES } from "../../../src/dns/http-api";
 import {
   type DnsProvider,
@@ -476,8 +476,8 @@ describe("settings", () => {
     assert.deepEqual(zoneCandidates("_acme-challenge.A.example.com."), ["a.example.com", "example.com"]);
     assert.deepEqual(zoneCandidates("_acme-challenge.example.com"), ["example.com"]);
     assert.deepEqual(zoneCandidates("_acme-challenge.com"), []);
-    assert.equal(unquotedTxt('"abc"'), "abc");
-    assert.equal(unquotedTxt('"ab" "c"'), "abc");
-    assert.equal(unquotedTxt("abc"), "abc");
+    assert.equal(unquoteTxt('"abc"'), "abc");
+    assert.equal(unquoteTxt('"ab" "c"'), "abc");
+    assert.equal(unquoteTxt("abc"), "abc");
   });
 });

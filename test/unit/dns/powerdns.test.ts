@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { changeTxtSet, quoteTxt, unquoteTxt, zoneCandidates } from "../../../src/dns/http-api";
+import { canonicalParents, changeTxtSet, quoteTxt, unquoteTxt } from "../../../src/dns/api-common";
 import { type DnsRecord, readProviderSettings } from "../../../src/dns/provider";
 import {
   PDNS_TTL,
@@ -37,13 +37,13 @@ describe("TXT content in presentation form", () => {
   });
 
   test("zone candidates walk up the labels, canonical and lower case", () => {
-    assert.deepEqual(zoneCandidates("_acme-challenge.WWW.example.com"), [
+    assert.deepEqual(canonicalParents("_acme-challenge.WWW.example.com"), [
       "_acme-challenge.www.example.com.",
       "www.example.com.",
       "example.com.",
       "com.",
     ]);
-    assert.deepEqual(zoneCandidates("example.com."), ["example.com.", "com."]);
+    assert.deepEqual(canonicalParents("example.com."), ["example.com.", "com."]);
   });
 
   test("changeTxtSet keeps other records verbatim and in order", () => {
