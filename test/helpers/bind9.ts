@@ -19,7 +19,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DnsServer, exchange, newId, query } from "../../src/dns/transport";
@@ -32,6 +32,7 @@ import {
   retryOnBindClash,
   StartError,
   startProc,
+  stopOnce,
   stopProc,
   tail,
   waitReady,
@@ -223,7 +224,6 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
     }
     throw e;
   }
-  let stopped = false;
   return {
     port,
     server,
@@ -263,12 +263,7 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await stopProc(p);
-      if (!process.env.WILE_KEEP_TESTENV) rmSync(tmp, { recursive: true, force: true });
-    },
+    stop: stopOnce(p, tmp),
   };
 }
 
@@ -276,6 +271,6 @@ async function startOnce(named: string, opts: Bind9Options): Promise<Bind9> {
  * Options every `wile issue --dns ...` of an e2e test against this BIND9 passes, so that wile's
  * propagation check (and its CNAME lookup) asks this server: test zones are not in the public DNS.
  */
-export function wileDnsArgs(bind: Bind9): string[] {
+export function wileDnsArgs(bind: Pick<Bind9, "serverArg">): string[] {
   return ["--dns-resolvers", bind.serverArg];
 }

@@ -14,12 +14,12 @@
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DnsServer, query } from "../../src/dns/transport";
 import { TYPE } from "../../src/dns/wire";
-import { type Bind9, wileDnsArgs } from "./bind9";
+import { wileDnsArgs } from "./bind9";
 import { auditInfra } from "./secrets-audit";
 import {
   findBinary,
@@ -28,6 +28,7 @@ import {
   retryOnBindClash,
   StartError,
   startProc,
+  stopOnce,
   stopProc,
   tail,
   waitReady,
@@ -172,7 +173,6 @@ async function startOnce(
     await stopProc(p);
     throw new Error(`pdns_server on ${port}: ${(e as Error).message}\n${tail(logFile)}`);
   }
-  let stopped = false;
   return {
     server,
     serverArg: `127.0.0.1:${port}`,
@@ -186,12 +186,7 @@ async function startOnce(
       if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
       return text ? JSON.parse(text) : undefined;
     },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await stopProc(p);
-      if (!process.env.WILE_KEEP_TESTENV) rmSync(tmp, { recursive: true, force: true });
-    },
+    stop: stopOnce(p, tmp),
   };
 }
 
@@ -201,5 +196,5 @@ async function startOnce(
  * address (it only reads `serverArg`), so both follow when the propagation check's options change.
  */
 export function wilePdnsArgs(pdns: Pdns): string[] {
-  return wileDnsArgs({ serverArg: pdns.serverArg } as Bind9);
+  return wileDnsArgs(pdns);
 }

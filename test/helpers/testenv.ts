@@ -214,6 +214,20 @@ export async function stopProc(p: Proc): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * stop() for a server of one process run from its own temp dir (BIND9, PowerDNS): stops it once,
+ * then removes the dir unless WILE_KEEP_TESTENV is set.
+ */
+export function stopOnce(p: Proc, tmp: string): () => Promise<void> {
+  let stopped = false;
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopProc(p);
+    if (!process.env.WILE_KEEP_TESTENV) rmSync(tmp, { recursive: true, force: true });
+  };
+}
+
 export function tail(file: string, lines = 30): string {
   try {
     const text = readFileSync(file, "utf8").trimEnd().split("\n");
