@@ -105,6 +105,8 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   const deadline = Math.min(Date.now() + timeoutMs, deps.client?.deadlineAt ?? Number.POSITIVE_INFINITY);
   const dnsCheck = cfg.challenge.dnsCheck ?? { timeout: DEFAULT_DNS_TIMEOUT_S };
   const aliases = cfg.challenge.dnsAlias ?? {};
+  // Each solver that fetches its own challenge first (the preflight) does it this way.
+  const preflight = cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : (false as const);
   // --standalone: wile's own http-01 listener, bound before the CA is contacted (below).
   const sa = cfg.challenge.standalone;
   const standalone =
@@ -113,7 +115,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       port: sa.port,
       ...(sa.address ? { address: sa.address } : {}),
       logger,
-      preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+      preflight,
     });
   // Challenge files presented and not yet cleaned up, so that an interrupt can remove them.
   const live = new Map<string, { solver: Solver; ctx: ChallengeContext }>();
@@ -124,7 +126,7 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
         port: alpnCfg.port,
         ...(alpnCfg.address ? { address: alpnCfg.address } : {}),
         logger,
-        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        preflight,
       })
     : undefined;
   // The solvers, and the DNS providers' settings checked, before anything is contacted.
@@ -147,13 +149,13 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
       new WebrootSolver({
         webroots: new Map(Object.entries(cfg.challenge.webroots)),
         logger,
-        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        preflight,
         journal: new WebrootJournal(journalFile),
       }),
     stateless: () =>
       new StatelessSolver({
         logger,
-        preflight: cfg.preflight ? { resolve: cfg.resolve.map(parseResolve) } : false,
+        preflight,
       }),
     persist: () =>
       new DnsPersistSolver({
@@ -188,9 +190,9 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
     trackedSolvers.set(solver, t);
     return t;
   };
-  // A port that is taken or not allowed is a usage error now, before any order is created; the
-  // listener stays up until the order is over (closed in finally, or by the interrupt handler).
-  await alpn?.listen();
+  // Reads the --ca-bundle file only: nothing is contacted yet.
+  const client =
+    deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
   const unregister = onInterrupt(async () => {
     await Promise.allSettled([...live.values()].map(({ solver, ctx }) => solver.cleanup(ctx)));
     await standalone?.close();
@@ -198,17 +200,12 @@ export async function issueFromConfig(cfg: RenewalConfig, deps: IssueDeps): Prom
   });
   const keyPromise = certificateKey(cfg, certs, logger);
   keyPromise.catch(() => {});
-  let client: AcmeClient;
   try {
-    client = deps.client ?? (await createClient(cfg.server, cfg.caBundle, logger)).withDeadline(timeoutMs);
-  } catch (err) {
-    unregister();
-    await alpn?.close();
-    throw err;
-  }
-  try {
-    // A port that is taken or not permitted stops the run here: exit 2, nothing ordered.
+    // wile's own listeners take their ports now, before anything is contacted: a port that is
+    // taken or not permitted stops the run here (exit 2, nothing ordered). They stay up until the
+    // order is over (closed in finally, or by the interrupt handler).
     await standalone?.open();
+    await alpn?.listen();
     // Before the account is touched: a profile the CA does not offer is a configuration error.
     if (cfg.profile) await checkProfile(client, cfg.profile);
     const account = await ensureAccount(
