@@ -44,7 +44,11 @@ export const FUDGE = 300;
  * Comments (#, //, C-style) are allowed, as BIND allows them.
  */
 export function parseTsigKey(text: string, source: string, name?: string): TsigKey {
-  const clean = text.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/(#|\/\/)[^\n]*/g, " ");
+  // Comments go, quoted strings stay whole: a base64 secret may hold "//" (about one key in 50).
+  const clean = text.replace(
+    /("(?:[^"\\\n]|\\.)*")|\/\*[\s\S]*?\*\/|(?:#|\/\/)[^\n]*/g,
+    (_, quoted?: string) => (quoted === undefined ? " " : quoted),
+  );
   const keys: TsigKey[] = [];
   const bad = (what: string) =>
     new UsageError(`TSIG key file ${source}: ${what}`, {

@@ -30,6 +30,16 @@ describe("tsig: BIND key files", () => {
     assert.deepEqual(parseTsigKey(text, "k.key"), KEY);
   });
 
+  test('a secret holding "//" or "#" is the secret, not the start of a comment (tsig-keygen writes such keys)', () => {
+    const b64 = Buffer.concat([
+      Buffer.alloc(24, 1),
+      Buffer.from([0xff, 0xff, 0xff, 0xfb, 0xff, 0xbf]),
+    ]).toString("base64");
+    assert.ok(b64.includes("//"), b64);
+    const text = `key "k" { algorithm hmac-sha256; secret "${b64}"; }; // ok\n# done\n`;
+    assert.deepEqual(parseTsigKey(text, "k.key").secret, Buffer.from(b64, "base64"));
+  });
+
   test("several keys: the named one is taken; without a name it is a usage error listing them", () => {
     const text = `key "a" { algorithm hmac-sha256; secret "${SECRET}"; };\nkey b { algorithm hmac-sha512; secret "${SECRET}"; };`;
     assert.equal(parseTsigKey(text, "k", "b").algorithm, "hmac-sha512");
