@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { queryTxt } from "../../src/dns/transport";
+import { forgetAuthorizations } from "../helpers/authz";
 import { type Bind9, bind9Unavailable, startBind9 } from "../helpers/bind9";
 import { sanNames } from "../helpers/certs";
 import { skipUnlessAvailable } from "../helpers/ci";
@@ -143,6 +144,8 @@ describe("dns-01 propagation check against BIND9", { skip }, () => {
     // A renewal replays the settings from renewal.json: the same server is asked (the test zones
     // are not in the public DNS, so the system's resolvers would not do).
     await resolver.flush();
+    // A fresh challenge, certainly: PEBBLE_AUTHZREUSE=0 still reuses 1 in 100 (test/helpers/authz.ts).
+    await forgetAuthorizations(env, home, ["example.test"]);
     const renewed = await runWile(["renew", "example.test", "--force"], { home, timeoutMs: 60_000 });
     assert.equal(renewed.code, 0, dump(renewed));
     assert.equal(
@@ -232,6 +235,8 @@ describe("dns-01 propagation check against BIND9", { skip }, () => {
       // A renewal replays the alias from renewal.json. The resolver in front of Pebble may still
       // hold the first run's answer (see resolverFor in test/helpers/bind9.ts): flushed first.
       await resolver.flush();
+      // A fresh challenge, certainly: PEBBLE_AUTHZREUSE=0 still reuses 1 in 100 (test/helpers/authz.ts).
+      await forgetAuthorizations(env, home, ["d.example.test"]);
       const renewed = await runWile(["renew", "d.example.test", "--force"], { home, timeoutMs: 60_000 });
       assert.equal(renewed.code, 0, dump(renewed));
       assert.match(renewed.stderr, /goes to _acme-challenge\.alias\.test \(--dns-alias alias\.test\)/);

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { forgetAuthorizations } from "../helpers/authz";
 import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
 import { skipUnlessAvailable } from "../helpers/ci";
 import { accessLog, certFiles, hasStackTrace, PEBBLE_VA_UA } from "../helpers/e2e";
@@ -28,7 +29,7 @@ let behindPort: number;
 before(async () => {
   [vaPort, behindPort] = [await freePort(), await freePort()];
   [env, proxied] = await Promise.all([
-    startTestEnv({ vaHttpPort: vaPort }),
+    startTestEnv({ vaHttpPort: vaPort, env: { PEBBLE_AUTHZREUSE: "0" } }),
     startTestEnv({ nginxExtra: true }),
   ]);
   // nginx on port 80 (so to speak) passes mix-a.example's challenges to wile, as docs/http-01.md says.
@@ -154,6 +155,8 @@ describe("http-01 --standalone", { concurrency: true }, () => {
 
     // Both certificates at once (--parallel 4 by default): they share one listener on the port.
     const before = [serialHex(r1.cert), serialHex(e1.cert)];
+    // The renewals must prove control again: no authorization reuse (test/helpers/authz.ts).
+    await forgetAuthorizations(env, home, ["sa-rsa.example", "sa-ec.example", "127.0.0.1"]);
     const renewed = await runWile(["renew", "--all", "--force"], { home });
     assert.equal(renewed.code, 0, dump(renewed));
     assert.match(renewed.stderr, new RegExp(`Listening on \\[::\\]:${vaPort}`));

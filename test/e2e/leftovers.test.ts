@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { forgetAuthorizations } from "../helpers/authz";
 import { certDir, issueArgs } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, type RunResult, runWile, tempDir } from "../helpers/wile";
@@ -37,6 +38,8 @@ before(async () => {
     const r = await runWile(issueArgs(env, [name]), { home });
     assert.equal(r.code, 0, dump(r));
   }
+  // The kills below need a challenge: Pebble must not reuse these authorizations (see authz.ts).
+  assert.equal(await forgetAuthorizations(env, home), 2, "valid authorizations deactivated");
   challengeDir = join(env.webroot, ".well-known", "acme-challenge");
   mkdirSync(challengeDir, { recursive: true });
   // Someone else's files, one named like a token: they must survive every run.

@@ -8,6 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { forgetAuthorizations } from "../helpers/authz";
 import { keyMatchesCert, keyTypeOf, sanNames, serialHex } from "../helpers/certs";
 import { certFiles, issueArgs, snapshot } from "../helpers/e2e";
 import { startTestEnv, type TestEnv } from "../helpers/testenv";
@@ -181,6 +182,8 @@ describe("renewal failures", () => {
     const renewalFile = certFiles(longHome, name).renewal;
     const original = readFileSync(renewalFile, "utf8");
     writeFileSync(renewalFile, brokenWebroot(original, name));
+    // A fresh challenge, certainly: PEBBLE_AUTHZREUSE=0 still reuses 1 in 100 (test/helpers/authz.ts).
+    await forgetAuthorizations(longEnv, longHome, [name]);
     const r = await runWile(["cron"], { home: longHome });
     assert.equal(r.code, 1, dump(r));
     assert.equal(r.stdout, "");

@@ -17,6 +17,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect } from "node:tls";
+import { forgetAuthorizations } from "../helpers/authz";
 import { keyMatchesCert, keyTypeOf, sanNames } from "../helpers/certs";
 import { skipUnlessAvailable } from "../helpers/ci";
 import { certFiles, hasStackTrace } from "../helpers/e2e";
@@ -47,7 +48,7 @@ let sitePort: number;
 
 before(async () => {
   port = await freePort();
-  env = await startTestEnv({ tlsPort: port });
+  env = await startTestEnv({ tlsPort: port, env: { PEBBLE_AUTHZREUSE: "0" } });
   await Promise.all([
     env.addA("rsa.alpn.test", "127.0.0.4"),
     env.addA("nginx.alpn.test", "127.0.0.3"),
@@ -283,6 +284,8 @@ describe("wile issue --alpn against Pebble", { concurrency: true }, () => {
     );
     checkIssued(r2, home, second);
     const before = [name, second].map((n) => readFileSync(certFiles(home, n).cert, "utf8"));
+    // The renewals must prove control again: no authorization reuse (test/helpers/authz.ts).
+    await forgetAuthorizations(env, home, [name, second]);
     const again = await wile(["renew", "--all", "--force", "--parallel", "2"], home);
     assert.equal(again.code, 0, dump(again));
     assert.equal(again.stderr.match(/Listening for tls-alpn-01 validation/g)?.length, 2, again.stderr);
