@@ -5,10 +5,10 @@ import { checkWebroot } from "../../challenges/http-01-webroot";
 import { parseResolve } from "../../challenges/resolve";
 import { DEFAULT_TLS_PORT } from "../../challenges/tls-alpn-01";
 import { isKeyType, KEY_TYPES, type KeyType } from "../../crypto/keys";
-import { parseCertificate } from "../../crypto/x509";
 import { withCertificateLock } from "../../flow/cert-lock";
 import { obtainAndDeploy } from "../../flow/lifecycle";
-import { daysLeft, fallbackRenewalTime } from "../../renew/due";
+import { checkNotDue } from "../../flow/not-due";
+import { daysLeft } from "../../renew/due";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { CertStore } from "../../store/certs";
 import { readConfig } from "../../store/config";
@@ -20,7 +20,7 @@ import {
   type RenewalConfig,
   type StandaloneConfig,
 } from "../../store/renewal";
-import { NotDueError, UsageError, WileError } from "../../util/errors";
+import { UsageError, WileError } from "../../util/errors";
 import { CA_OPTIONS, EAB_OPTIONS, parseCaOptions, parseEabOptions, parseEmails } from "../ca-options";
 import type { Command } from "../command";
 import { allTargetOptions, DEPLOY_OPTION, deployConfigsFromOptions } from "../deploy-options";
@@ -41,6 +41,7 @@ import {
   str,
   withValuesAttached,
 } from "../options";
+import { BATCH_OPTIONS, runBatch } from "./issue-batch";
 import { parseTimeout, TIMEOUT_OPTION } from "./renew";
 
 const OPTIONS: OptionSpec[] = [
@@ -169,6 +170,7 @@ const OPTIONS: OptionSpec[] = [
   TIMEOUT_OPTION,
   DEPLOY_OPTION,
   ...allTargetOptions(),
+  ...BATCH_OPTIONS,
 ];
 
 export const issueCommand: Command = {
@@ -212,6 +214,13 @@ export const issueCommand: Command = {
   ],
   async run(ctx) {
     const { out, home } = ctx;
+    if (str(ctx.opts, "batch") !== undefined)
+      return runBatch(ctx, OPTIONS, (argv, opts) => buildConfig(argv, opts, ctx.env, home));
+    if (str(ctx.opts, "parallel") !== undefined) {
+      throw new UsageError("--parallel applies to --batch only", {
+        hint: "wile issue --batch FILE --parallel 16",
+      });
+    }
     const { cfg, eab } = await buildConfig(ctx.argv, ctx.opts, ctx.env, home);
     const timeoutMs = parseTimeout(str(ctx.opts, "timeout"));
     // The default contact set at install time (install.sh --email, wile config --email).
@@ -225,18 +234,9 @@ export const issueCommand: Command = {
       async () => {
         const existing = await store.readCurrent(name);
         if (existing && !flag(ctx.opts, "force")) {
-          const info = parseCertificate(existing.certPem, `${store.dir(name)}/cert.pem`);
-          const have = new Set([...info.dnsNames, ...info.ipAddresses]);
-          const sameNames =
-            cfg.identifiers.length === have.size && cfg.identifiers.every((i) => have.has(i.value));
-          const renewAt = fallbackRenewalTime(info.notBefore, info.notAfter, cfg.renewDays);
-          if (sameNames && Date.now() < renewAt.getTime()) {
-            throw new NotDueError(
-              `${name} has a certificate valid until ${info.notAfter.toISOString()} (${daysLeft(info.notAfter)} days left); it is not due for renewal before ${renewAt.toISOString()}`,
-              { hint: "Nothing was done. Use --force to issue a new certificate now." },
-            );
-          }
-          if (!sameNames)
+          const { notDue, namesDiffer } = checkNotDue(existing.certPem, `${store.dir(name)}/cert.pem`, cfg);
+          if (notDue) throw notDue;
+          if (namesDiffer)
             out.logger.info(`The names differ from the current certificate's; issuing a new one for ${name}`);
         }
         const previous = await store.readRenewal(name).catch(() => null);
