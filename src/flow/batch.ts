@@ -153,7 +153,7 @@ export async function issueBatch(items: BatchItem[], opts: BatchOptions): Promis
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       next.attempts++;
-      const r = await issueLine(next.item, opts, gate, newOrderUrl);
+      const r = await issueLine(next.item, opts, clock, gate, newOrderUrl);
       // Refused for a rate limit: again after the pause (the gate decides whether it may wait).
       if (r.retry && next.attempts < MAX_ATTEMPTS) {
         opts
@@ -173,6 +173,7 @@ export async function issueBatch(items: BatchItem[], opts: BatchOptions): Promis
 async function issueLine(
   item: BatchItem,
   opts: BatchOptions,
+  clock: Clock,
   gate: OrderGate,
   newOrderUrl: string,
 ): Promise<{ result: BatchResult; retry: boolean }> {
@@ -223,7 +224,8 @@ async function issueLine(
       const until = gate.closedUntil();
       return {
         result: failed(error, limited && until ? { retryAfter: until.toISOString() } : {}),
-        retry: limited,
+        // Again after the pause, if this line may wait that long; else the CA's own words stand.
+        retry: limited && (until === null || until.getTime() - clock.now() <= opts.timeoutMs),
       };
     });
   } catch (err) {
