@@ -10,7 +10,9 @@
  *      with 1000 (copies of the 20 under distinct names);
  *   4. bulk: 50 fresh names as 50 certificates: wile as 50 `wile issue` processes 8 at a time, and
  *      `wile renew --all --force --parallel 8` over those 50; each peer the documented sequential way;
- *   5. processes started for one issuance (strace -f) and bytes installed.
+ *   5. processes started for one issuance (strace -f) and bytes installed;
+ *   6. batch issuance (issue 13, bench/batch.ts): `wile issue --batch` over 1000 fresh names in one
+ *      process, every certificate verified, with node -e 0 and the CA's own CPU as references.
  * Runs are interleaved (one run of every client per round, order rotated), ratios client/wile are
  * medians of the per-round ratios. Every issuance is checked (exit code, certificate for the right
  * name with an EC P-256 key) and every cron run must leave every certificate unchanged.
@@ -25,6 +27,7 @@ import { serialHex } from "../test/helpers/certs";
 import { issueArgs } from "../test/helpers/e2e";
 import { startTestEnv, type TestEnv } from "../test/helpers/testenv";
 import { repoRoot, tempDir } from "../test/helpers/wile";
+import { type BatchFigures, batchCase, batchReport, batchTargets } from "./batch";
 import {
   type Cmd,
   checkCert,
@@ -50,6 +53,8 @@ const { values } = parseArgs({
     bulk: { type: "string", default: "50" },
     parallel: { type: "string", default: "8" },
     peers: { type: "string" },
+    batch: { type: "string", default: "1000" },
+    "batch-parallel": { type: "string", default: "8" },
   },
 });
 const cjsGiven = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
@@ -532,6 +537,19 @@ try {
     }
   }
 
+  // 6. Batch issuance (issue 13) ------------------------------------------------------------------
+  if (Number(values.batch) > 0) {
+    extra.batch = await batchCase({
+      env,
+      root,
+      n: Number(values.batch),
+      parallel: Number(values["batch-parallel"]),
+      wileCmd,
+      nodeCmd: { cmd: process.execPath, args: ["-e", "0"], env: wileEnv(wileHome) },
+      log,
+    });
+  }
+
   // 5b. Bytes installed --------------------------------------------------------------------------
   {
     const sizes: Record<string, unknown> = {};
@@ -718,6 +736,7 @@ if (results.bulk?.wile && peers().length) {
     }
   }
 }
+if (extra.batch) targets.push(...batchTargets(extra.batch as BatchFigures));
 function peers(): string[] {
   return clients.filter((c) => c.id !== "wile").map((c) => c.id);
 }
@@ -761,6 +780,7 @@ if (extra.installed) {
   }
   console.log("");
 }
+if (extra.batch) console.log(`${batchReport(extra.batch as BatchFigures, false)}\n`);
 for (const n of notes) console.log(`note: ${n}`);
 
 const out = join(repoRoot, ".tmp", "bench-full.json");
