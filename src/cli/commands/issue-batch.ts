@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { ensureAccount } from "../../flow/account";
 import { type BatchItem, type BatchResult, issueBatch } from "../../flow/batch";
 import { ClientPool } from "../../flow/client";
+import { mapLimit } from "../../renew/run";
 import { DEFAULT_ACCOUNT } from "../../store/accounts";
 import { readConfig } from "../../store/config";
 import type { RenewalConfig } from "../../store/renewal";
@@ -63,31 +64,46 @@ export async function runBatch(
       hint: "One certificate per line: its names, then its options, e.g. example.com www.example.com -w /srv/www",
     });
   }
-  const items: BatchItem[] = [];
-  const bad: UsageError[] = [];
-  const lineOf = new Map<string, number>();
-  let eab: { kid: string; hmacKey: Uint8Array } | undefined;
-  for (const line of lines) {
+  // Each line as wile issue would check it (webroot, key type, DNS provider settings, ...), a few
+  // at a time (the checks read files); then the certificate names must be distinct.
+  const checked = await mapLimit(lines, 16, async (line) => {
     try {
       if (line.error) throw line.error;
       const argv = lineArgv(common, line, specs);
       const opts = parseOptions(argv, specs);
       const made = await configFor(argv, opts);
-      eab = made.eab;
-      const first = lineOf.get(made.cfg.name);
-      if (first !== undefined) {
-        throw new UsageError(`${made.cfg.name} is already the certificate of line ${first}`, {
-          hint: "A certificate is named after its first name: give each line its own first name, or join the lines.",
-        });
-      }
-      lineOf.set(made.cfg.name, line.line);
-      items.push({ line: line.line, cfg: made.cfg, force: flag(opts, "force") });
+      return { item: { line: line.line, cfg: made.cfg, force: flag(opts, "force") }, eab: made.eab };
     } catch (err) {
-      if (err instanceof BatchLineError) bad.push(err);
-      else if (err instanceof UsageError) bad.push(new BatchLineError(line.line, err.message, err.hint));
-      else throw err;
+      if (err instanceof BatchLineError) return { error: err };
+      if (err instanceof UsageError) return { error: new BatchLineError(line.line, err.message, err.hint) };
+      throw err;
     }
+  });
+  const items: BatchItem[] = [];
+  const bad: UsageError[] = [];
+  const lineOf = new Map<string, number>();
+  for (const c of checked) {
+    if (c.error) {
+      bad.push(c.error);
+      continue;
+    }
+    const { item } = c;
+    const first = lineOf.get(item.cfg.name);
+    if (first !== undefined) {
+      bad.push(
+        new BatchLineError(
+          item.line,
+          `${item.cfg.name} is already the certificate of line ${first}`,
+          "A certificate is named after its first name: give each line its own first name, or join the lines.",
+        ),
+      );
+      continue;
+    }
+    lineOf.set(item.cfg.name, item.line);
+    items.push(item);
   }
+  // EAB comes from the command line only, so every line has the same.
+  const eab = checked.find((c) => c.eab)?.eab;
   if (bad.length > 0) {
     const listed = bad.slice(0, MAX_LISTED).map((e) => `  ${e.message.split("\n").join("\n    ")}`);
     const more = bad.length > MAX_LISTED ? [`  (and ${bad.length - MAX_LISTED} more)`] : [];
