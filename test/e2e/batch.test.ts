@@ -7,6 +7,8 @@
  * - the same file again, one line with a name added: that line is issued anew, the others are
  *   skipped (not due) with their serials unchanged;
  * - stdin (`--batch -`), human output, exit 0;
+ * - lines proved by wile's own listener (--standalone, one port) with --parallel 3: all issued
+ *   (the solvers of one process share the listener);
  * - a malformed name on line 37: exit 2, every bad line named, Pebble's log did not grow.
  */
 import assert from "node:assert/strict";
@@ -15,17 +17,24 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sanNames, serialHex, verifyChain } from "../helpers/certs";
 import { certFiles } from "../helpers/e2e";
-import { startTestEnv, type TestEnv } from "../helpers/testenv";
+import { freePort, startTestEnv, type TestEnv } from "../helpers/testenv";
 import { dump, runWile, tempDir } from "../helpers/wile";
 
 let env: TestEnv;
+/** Pebble's VA fetches http-01 from vaPort, where wile --standalone listens. */
+let sa: TestEnv;
+let vaPort: number;
 let tmp: string;
 let root: string;
 /** Webroots with an nginx server block each: a.batch.test -> sites/a, ... */
 const SITES = ["a", "b", "c"];
 
 before(async () => {
-  env = await startTestEnv({ nginxExtra: true, env: { PEBBLE_AUTHZREUSE: "0" } });
+  vaPort = await freePort();
+  [env, sa] = await Promise.all([
+    startTestEnv({ nginxExtra: true, env: { PEBBLE_AUTHZREUSE: "0" } }),
+    startTestEnv({ vaHttpPort: vaPort, env: { PEBBLE_AUTHZREUSE: "0" } }),
+  ]);
   tmp = tempDir("wile-e2e-batch-");
   const blocks = SITES.map((s) => {
     const dir = join(tmp, "sites", s);
@@ -38,7 +47,7 @@ before(async () => {
   root = await env.pebbleRoot();
 });
 
-after(() => env?.stop());
+after(() => Promise.all([env?.stop(), sa?.stop()]));
 
 const caArgs = () => ["--server", env.directoryUrl, "--ca-bundle", env.caBundle];
 /** A certificate line: names, each with --resolve for wile's preflight, then `extra`. */
@@ -152,6 +161,37 @@ describe("wile issue --batch", { concurrency: true }, () => {
         assert.equal(serialHex(certFiles(home, name).cert), serials.get(name));
       }
     }
+  });
+
+  it("--standalone lines, 3 at a time, share wile's one listener on the port", async () => {
+    const home = join(tempDir("wile-e2e-batch-home-"), "wile");
+    const names = ["sa1.batch.test", "sa2.batch.test", "sa3.batch.test"];
+    const input = names.map((n) => `${n} --resolve ${n}:${vaPort}:127.0.0.1`).join("\n");
+    const r = await runWile(
+      [
+        "issue",
+        "--batch",
+        "-",
+        "--standalone",
+        "--http-port",
+        String(vaPort),
+        "--server",
+        sa.directoryUrl,
+      ].concat(["--ca-bundle", sa.caBundle, "--parallel", "3", "--json"]),
+      { home, input },
+    );
+    assert.equal(r.code, 0, dump(r));
+    const out = jsonLines(r.stdout);
+    assert.deepEqual(out.pop(), {
+      summary: "3 certificates: 3 issued, 0 skipped (not due), 0 failed",
+      issued: 3,
+      skipped: 0,
+      failed: 0,
+    });
+    assert.deepEqual(
+      out.map((o) => o.status),
+      ["issued", "issued", "issued"],
+    );
   });
 
   it("reads the lines from stdin with -", async () => {
