@@ -178,7 +178,7 @@ export const issueCommand: Command = {
   summary:
     "get a certificate, proving control with files in a webroot, wile's own listener or a stateless web server (http-01), wile's own TLS listener (tls-alpn-01), DNS records (dns-01) or a persistent DNS record (dns-persist-01)",
   usage:
-    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --alpn | --dns PROVIDER | --challenge dns-persist-01) [options]",
+    "wile issue -d NAME [-d NAME ...] (-w WEBROOT | --standalone | --stateless | --alpn | --dns PROVIDER | --challenge dns-persist-01) [options]\n       wile issue --batch FILE|- [--parallel N] [options for every line]",
   description: [
     "Registers an ACME account if this home has none for the CA, proves control of every name by",
     "writing a file under WEBROOT/.well-known/acme-challenge/ (checked by wile itself first, then by",
@@ -192,6 +192,17 @@ export const issueCommand: Command = {
     "renewal.json there, so renewals need no options. Exit 0 issued, 1 failed, 2 bad input or a",
     "port --standalone/--alpn cannot use (nothing was contacted), 3 the existing certificate is not",
     "due (use --force).",
+    "",
+    "--batch FILE issues one certificate per line of FILE (- for stdin), in one process with one",
+    "account and one connection to the CA, --parallel at a time. A line is the certificate's names,",
+    "then its options as on this command line (-w DIR, --dns ..., --key-type, --deploy, ...); the",
+    "command line's options apply to every line that does not give its own. # starts a comment.",
+    "Every line is checked before the CA is contacted: a bad one is exit 2, naming its line. Lines",
+    "whose certificate exists with the same names and is not due are skipped, so the same file can",
+    "run daily. One result per line (--json: one JSON object per line, then a summary); a failed",
+    "line never stops the others. A rate limit (rateLimited) pauses new orders until the CA's",
+    "Retry-After, within --timeout. Exit 0 every line issued or skipped, 1 any line failed, 2 bad",
+    "file. See docs/batch.md.",
   ].join("\n"),
   options: OPTIONS,
   logs: true,
@@ -211,6 +222,9 @@ export const issueCommand: Command = {
     "CF_Token=... wile issue -d example.com -d '*.example.com' --dns acmesh:dns_cf   (acme.sh's dnsapi/dns_cf.sh)",
     "CLOUDFLARE_DNS_API_TOKEN=... wile issue -d example.com -d '*.example.com' --dns cloudflare",
     "wile issue -d example.com -w /var/www/html --key-type rsa-2048 --server zerossl --eab-kid KID --eab-hmac-key KEY",
+    "wile issue --batch /etc/wile/customers.txt -w /var/www/default --email hostmaster@example.net",
+    "    (customers.txt, one certificate per line:  example.com www.example.com -w /srv/www/example)",
+    "generate-customer-list | wile issue --batch - --parallel 16 --json",
   ],
   async run(ctx) {
     const { out, home } = ctx;
