@@ -81,3 +81,28 @@ export async function startHttpsDouble(): Promise<HttpsDouble> {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+let nonces = 0;
+
+/**
+ * An answer of a scripted ACME CA: `body` as JSON (a problem document from status 400 on; no body
+ * when undefined), or `pem` as a certificate chain, with a fresh Replay-Nonce.
+ */
+export function acmeReply(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const pem = typeof body === "string" && body.startsWith("-----BEGIN");
+  res.writeHead(status, {
+    "replay-nonce": `n${++nonces}`,
+    "content-type": pem
+      ? "application/pem-certificate-chain"
+      : status >= 400
+        ? "application/problem+json"
+        : "application/json",
+    ...headers,
+  });
+  res.end(body === undefined ? "" : pem ? body : JSON.stringify(body));
+}

@@ -10,14 +10,13 @@
  *   the CA's time, and the CA sees no other order.
  */
 import assert from "node:assert/strict";
-import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 import { AcmeClient } from "../../../src/acme/client";
 import { ensureAccount } from "../../../src/flow/account";
 import { type BatchItem, type BatchResult, type Clock, issueBatch } from "../../../src/flow/batch";
 import { silentLogger } from "../../../src/util/log";
-import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
+import { acmeReply, type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 import { renewalConfig } from "../../helpers/renewal";
 import { makeCa, signLeaf, type TestCa } from "../../helpers/test-ca";
 import { tempDir } from "../../helpers/wile";
@@ -51,7 +50,6 @@ class FakeClock implements Clock {
 let double: HttpsDouble;
 let ca: TestCa;
 let clock: FakeClock;
-let nonce = 0;
 /** What reached the CA: kind, the first name of the order, the fake time. */
 let seen: Array<{ kind: string; name: string; at: number }>;
 /** Per name: the Retry-After (seconds) its next newOrder is refused with. */
@@ -59,15 +57,6 @@ let limit: Map<string, number>;
 /** Runs before the CA answers a request (to hold an answer back until something has happened). */
 let hold: (kind: string, name: string) => Promise<void>;
 const orders = new Map<string, { names: string[]; cert?: string }>();
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, {
-    "replay-nonce": `n${++nonce}`,
-    "content-type": status >= 400 ? "application/problem+json" : "application/json",
-    ...headers,
-  });
-  res.end(body === undefined ? "" : JSON.stringify(body));
-}
 
 const payloadOf = (body: string): Record<string, unknown> => {
   const p = (JSON.parse(body) as { payload: string }).payload;
@@ -91,19 +80,19 @@ before(async () => {
   double.route = async (req, body, res) => {
     const url = req.url ?? "";
     if (url === "/dir") {
-      return send(res, 200, {
+      return acmeReply(res, 200, {
         newNonce: `${base}/nonce`,
         newAccount: `${base}/acct`,
         newOrder: `${base}/new-order`,
       });
     }
-    if (url === "/nonce") return send(res, 200, undefined);
+    if (url === "/nonce") return acmeReply(res, 200, undefined);
     const payload = payloadOf(body);
     if (url === "/acct") {
       if (payload.onlyReturnExisting) {
-        return send(res, 400, { type: "urn:ietf:params:acme:error:accountDoesNotExist", detail: "no" });
+        return acmeReply(res, 400, { type: "urn:ietf:params:acme:error:accountDoesNotExist", detail: "no" });
       }
-      return send(res, 201, { status: "valid" }, { location: `${base}/acct/1` });
+      return acmeReply(res, 201, { status: "valid" }, { location: `${base}/acct/1` });
     }
     if (url === "/new-order") {
       const names = (payload.identifiers as Array<{ value: string }>).map((i) => i.value);
@@ -114,7 +103,7 @@ before(async () => {
       if (retryAfter !== undefined) {
         limit.delete(name);
         seen.push({ kind: "rateLimited", name, at: clock.now() });
-        return send(
+        return acmeReply(
           res,
           429,
           {
@@ -126,7 +115,7 @@ before(async () => {
       }
       const id = String(orders.size + 1);
       orders.set(id, { names });
-      return send(res, 201, order(id), { location: `${base}/order/${id}` });
+      return acmeReply(res, 201, order(id), { location: `${base}/order/${id}` });
     }
     const m = /^\/(order|cert)\/(\d+)(\/finalize)?$/.exec(url);
     const o = m ? orders.get(m[2] as string) : undefined;
@@ -139,16 +128,12 @@ before(async () => {
         const der = Buffer.from(payload.csr as string, "base64url");
         const csrPem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE REQUEST-----\n`;
         o.cert = signLeaf(ca, csrPem, { sans: o.names.map((n) => `DNS:${n}`) });
-        return send(res, 200, order(id));
+        return acmeReply(res, 200, order(id));
       }
-      if (m[1] === "order") return send(res, 200, order(id));
-      res.writeHead(200, {
-        "replay-nonce": `n${++nonce}`,
-        "content-type": "application/pem-certificate-chain",
-      });
-      return res.end((o.cert as string) + ca.pem);
+      if (m[1] === "order") return acmeReply(res, 200, order(id));
+      return acmeReply(res, 200, (o.cert as string) + ca.pem);
     }
-    send(res, 404, { type: "urn:ietf:params:acme:error:malformed", detail: `no ${url}` });
+    acmeReply(res, 404, { type: "urn:ietf:params:acme:error:malformed", detail: `no ${url}` });
   };
 });
 

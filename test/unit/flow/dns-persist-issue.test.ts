@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type { WaitForTxt } from "../../../src/challenges/dns-persist-01";
@@ -17,7 +16,7 @@ import { runMain } from "../../../src/main";
 import type { RenewalConfig } from "../../../src/store/renewal";
 import { UsageError, WileError } from "../../../src/util/errors";
 import { silentLogger } from "../../../src/util/log";
-import { type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
+import { acmeReply, type HttpsDouble, startHttpsDouble } from "../../helpers/https-double";
 import { renewalConfig } from "../../helpers/renewal";
 import { makeCa, signLeaf, type TestCa } from "../../helpers/test-ca";
 import { tempDir } from "../../helpers/wile";
@@ -26,7 +25,6 @@ let double: HttpsDouble;
 let base = "";
 let caFile = "";
 let testCa: TestCa;
-let nonce = 0;
 /** What the CA was sent: "POST /chall/0 {}" and the like. */
 const log: string[] = [];
 const answered = new Set<string>();
@@ -37,15 +35,6 @@ const challengeStatus = (i: number) =>
   answered.has(`/chall/${i}`) ? (refuse ? "invalid" : "valid") : "pending";
 
 const NAMES = ["example.com", "*.example.com"];
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, {
-    "replay-nonce": `n${++nonce}`,
-    "content-type": status >= 400 ? "application/problem+json" : "application/json",
-    ...headers,
-  });
-  res.end(body === undefined ? "" : JSON.stringify(body));
-}
 
 function payloadOf(body: string): unknown {
   const p = (JSON.parse(body) as { payload: string }).payload;
@@ -94,45 +83,41 @@ before(async () => {
   double.route = (req, body, res) => {
     const url = req.url ?? "";
     if (url === "/dir") {
-      return send(res, 200, {
+      return acmeReply(res, 200, {
         newNonce: `${base}/nonce`,
         newAccount: `${base}/acct`,
         newOrder: `${base}/order`,
         meta: { issuerDomainNames: ["authority.example"], caaIdentities: ["authority.example"] },
       });
     }
-    if (url === "/nonce") return send(res, 200, undefined);
+    if (url === "/nonce") return acmeReply(res, 200, undefined);
     const payload = payloadOf(body);
     log.push(`POST ${url} ${JSON.stringify(payload)}`);
     if (url === "/acct") {
       if ((payload as { onlyReturnExisting?: boolean }).onlyReturnExisting) {
-        return send(res, 400, { type: "urn:ietf:params:acme:error:accountDoesNotExist", detail: "no" });
+        return acmeReply(res, 400, { type: "urn:ietf:params:acme:error:accountDoesNotExist", detail: "no" });
       }
-      return send(res, 201, { status: "valid" }, { location: `${base}/acct/1` });
+      return acmeReply(res, 201, { status: "valid" }, { location: `${base}/acct/1` });
     }
-    if (url === "/order") return send(res, 201, order(), { location: `${base}/order/1` });
-    if (url === "/order/1") return send(res, 200, order());
+    if (url === "/order") return acmeReply(res, 201, order(), { location: `${base}/order/1` });
+    if (url === "/order/1") return acmeReply(res, 200, order());
     const a = /^\/authz\/(\d)$/.exec(url);
-    if (a) return send(res, 200, authz(Number(a[1])));
+    if (a) return acmeReply(res, 200, authz(Number(a[1])));
     const c = /^\/chall\/(\d)$/.exec(url);
     if (c) {
       answered.add(url);
-      return send(res, 200, challenge(Number(c[1])));
+      return acmeReply(res, 200, challenge(Number(c[1])));
     }
     if (url === "/finalize") {
       const der = Buffer.from((payload as { csr: string }).csr, "base64url");
       const csrPem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE REQUEST-----\n`;
       leafPem = signLeaf(testCa, csrPem, { sans: NAMES.map((n) => `DNS:${n}`) });
-      return send(res, 200, order());
+      return acmeReply(res, 200, order());
     }
     if (url === "/cert") {
-      res.writeHead(200, {
-        "replay-nonce": `n${++nonce}`,
-        "content-type": "application/pem-certificate-chain",
-      });
-      return res.end(leafPem + testCa.pem);
+      return acmeReply(res, 200, leafPem + testCa.pem);
     }
-    send(res, 404, { type: "urn:ietf:params:acme:error:malformed", detail: `no ${url}` });
+    acmeReply(res, 404, { type: "urn:ietf:params:acme:error:malformed", detail: `no ${url}` });
   };
 });
 
