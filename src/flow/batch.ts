@@ -12,9 +12,15 @@
  * opens (at most MAX_ATTEMPTS orders in all). The CA does not say which of its limits applies to
  * which names, so the pause holds for every line of the run: never hammering the CA wins over
  * finishing early.
+ *
+ * A CA that stops answering: once `max(3, parallel)` lines in a row have failed because the CA
+ * could not be reached (NetworkError: refused, reset, no answer in time, after the client's
+ * retries), no more orders are sent in this run; the lines left are reported with that error
+ * (lines not due are still skipped). One certificate issued in between resets the count.
  */
 import type { AcmeClient, AcmeResponse, Signer } from "../acme/client";
 import { AcmeProblem } from "../acme/problem";
+import { NetworkError } from "../acme/transport";
 import { CertStore } from "../store/certs";
 import type { RenewalConfig } from "../store/renewal";
 import { WileError } from "../util/errors";
@@ -80,13 +86,29 @@ export class RateLimitPause extends WileError {
   }
 }
 
-/** When new orders may be sent again, after the CA said rateLimited. */
+/** When new orders may be sent again, after the CA said rateLimited; or never, after it stopped answering. */
 export class OrderGate {
   private until = 0;
+  private unanswered = 0;
+  private down: WileError | null = null;
   constructor(
     private readonly clock: Clock,
     private readonly server: string,
+    private readonly downAfter: number,
   ) {}
+
+  /** A line's outcome: `error` undefined when it was issued. */
+  record(error: unknown): void {
+    if (error === undefined) this.unanswered = 0;
+    else if (error instanceof NetworkError && ++this.unanswered >= this.downAfter && !this.down) {
+      this.down = new WileError(
+        `not ordered: the CA at ${this.server} did not answer for the last ${this.unanswered} certificates of this run (the last: ${error.message.split("\n")[0]}); no more orders were sent`,
+        {
+          hint: "Check the CA's status and this machine's connection to it, then run the batch again: what was issued is skipped.",
+        },
+      );
+    }
+  }
 
   /** The CA refused with rateLimited: no new order for `retryAfterMs` (or the default). */
   close(retryAfterMs: number | null): void {
@@ -100,6 +122,7 @@ export class OrderGate {
 
   /** Waits until new orders are allowed; RateLimitPause when that is more than `maxWaitMs` away. */
   async pass(maxWaitMs: number): Promise<void> {
+    if (this.down) throw this.down;
     for (;;) {
       const wait = this.until - this.clock.now();
       if (wait <= 0) return;
@@ -146,7 +169,7 @@ export interface BatchOptions {
 export async function issueBatch(items: BatchItem[], opts: BatchOptions): Promise<BatchResult[]> {
   const clock = opts.clock ?? realClock;
   const server = items[0]?.cfg.server ?? opts.client.directoryUrl;
-  const gate = new OrderGate(clock, new URL(server).host);
+  const gate = new OrderGate(clock, new URL(server).host, Math.max(3, opts.parallel));
   const newOrderUrl = (await opts.client.directory()).newOrder;
   const queue = items.map((item) => ({ item, attempts: 0 }));
   const results: BatchResult[] = [];
@@ -211,6 +234,7 @@ async function issueLine(
         client,
       });
       const { issued, error } = step;
+      gate.record(issued ? undefined : error);
       if (issued) {
         const done = { serial: issued.serial, notAfter: issued.notAfter.toISOString(), path: issued.path };
         logger.info(`issued, serial ${issued.serial}, valid until ${done.notAfter}`);

@@ -7,7 +7,9 @@
  *   time, an order already under way finishes during the pause, the refused line is ordered again
  *   after it and every line is issued;
  * - Retry-After past --timeout: the refused line and the lines after it are reported failed with
- *   the CA's time, and the CA sees no other order.
+ *   the CA's time, and the CA sees no other order;
+ * - a CA that drops every new order: after 3 lines in a row could not reach it, the others are
+ *   reported without an order being sent.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -54,6 +56,8 @@ let clock: FakeClock;
 let seen: Array<{ kind: string; name: string; at: number }>;
 /** Per name: the Retry-After (seconds) its next newOrder is refused with. */
 let limit: Map<string, number>;
+/** The CA drops the connection of every newOrder. */
+let drop: boolean;
 /** Runs before the CA answers a request (to hold an answer back until something has happened). */
 let hold: (kind: string, name: string) => Promise<void>;
 const orders = new Map<string, { names: string[]; cert?: string }>();
@@ -98,6 +102,7 @@ before(async () => {
       const names = (payload.identifiers as Array<{ value: string }>).map((i) => i.value);
       const name = names[0] as string;
       seen.push({ kind: "newOrder", name, at: clock.now() });
+      if (drop) return req.socket.destroy();
       await hold("newOrder", name);
       const retryAfter = limit.get(name);
       if (retryAfter !== undefined) {
@@ -144,15 +149,17 @@ beforeEach(() => {
   seen = [];
   limit = new Map();
   hold = async () => {};
+  drop = false;
 });
 
 /** Issues `names` (one certificate each) as a batch in a fresh home. */
-async function batch(names: string[], opts: { parallel: number; timeoutMs: number }) {
+async function batch(names: string[], opts: { parallel: number; timeoutMs: number; attempts?: number }) {
   const home = tempDir("wile-batch-home-");
   const client = new AcmeClient({
     directoryUrl: `${double.base}/dir`,
     userAgent: "wile-test",
     extraCa: double.ca,
+    ...(opts.attempts ? { attempts: opts.attempts } : {}),
   });
   const items: BatchItem[] = names.map((name, i) => ({
     line: i + 1,
@@ -253,5 +260,27 @@ test("a Retry-After past --timeout: the lines are reported with the CA's time an
     seen.map((s) => `${s.kind} ${s.name}`),
     ["newOrder a.example", "rateLimited a.example"],
     "one order reached the CA",
+  );
+});
+
+test("a CA that stops answering: after 3 lines in a row could not reach it, no more orders are sent", async () => {
+  drop = true;
+  const names = ["a.example", "b.example", "c.example", "d.example", "e.example"];
+  const { results } = await batch(names, { parallel: 1, timeoutMs: 300_000, attempts: 1 });
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ["failed", "failed", "failed", "failed", "failed"],
+  );
+  for (const r of results.slice(0, 3))
+    assert.match(r.reason ?? "", /^cannot reach https:\/\/127\.0\.0\.1:\d+\/new-order/);
+  for (const r of results.slice(3)) {
+    assert.match(
+      r.reason ?? "",
+      /^not ordered: the CA at 127\.0\.0\.1:\d+ did not answer for the last 3 certificates/,
+    );
+  }
+  assert.deepEqual(
+    seen.map((s) => `${s.kind} ${s.name}`),
+    ["newOrder a.example", "newOrder b.example", "newOrder c.example"],
   );
 });
