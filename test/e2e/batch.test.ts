@@ -2,7 +2,7 @@
  * `wile issue --batch` end to end (dist/wile.cjs, Pebble without authorization reuse, nginx):
  * - a file of ten certificate lines with comments and blank lines, per-line webroots served by
  *   their own nginx server blocks, --parallel 4, --json: nine issued, each verified against
- *   Pebble's root, renewal.json per line; the line whose webroot nginx does not serve fails with
+ *   Pebble's root, renewal.json per line, one line's deploy (files); the line whose webroot nginx does not serve fails with
  *   its line number and stops none of the others (exit 1);
  * - the same file again, one line with a name added: that line is issued anew, the others are
  *   skipped (not due) with their serials unchanged;
@@ -105,8 +105,12 @@ describe("wile issue --batch", { concurrency: true }, () => {
       line(["mail.c.batch.test"], `-w ${site("c")}`),
       line(["blog.a.batch.test"], `-w ${site("a")}`),
       "\t",
-      line(["d4.batch.test"]),
+      line(
+        ["d4.batch.test"],
+        `--deploy files --cert-file ${join(tmp, "out", "d4-cert.pem")} --key-file ${join(tmp, "out", "d4-key.pem")}`,
+      ),
     ];
+    mkdirSync(join(tmp, "out"), { recursive: true });
     const file = join(tempDir("wile-e2e-batch-file-"), "certs.txt");
     writeFileSync(file, `${lines.join("\n")}\n`);
     const args = ["issue", "--batch", file, "-w", env.webroot, ...caArgs(), "--parallel", "4", "--json"];
@@ -140,6 +144,16 @@ describe("wile issue --batch", { concurrency: true }, () => {
     });
     assert.equal(renewal("shop.b.batch.test").keyType, "ec-384");
     assert.deepEqual(renewal("d3.batch.test").challenge.webroots, { "d3.batch.test": env.webroot });
+    // The line's deploy ran, and only for its certificate.
+    assert.equal(
+      readFileSync(join(tmp, "out", "d4-cert.pem"), "utf8"),
+      readFileSync(certFiles(home, "d4.batch.test").cert, "utf8"),
+    );
+    assert.deepEqual(
+      renewal("d4.batch.test").deploy.map((d: { kind: string }) => d.kind),
+      ["files"],
+    );
+    assert.deepEqual(renewal("d3.batch.test").deploy, []);
 
     // The next day: the same file, with a name added to line 6. Only that line is ordered.
     lines[5] = line(["c.batch.test", "www.c.batch.test"], `-w ${site("c")}`);
