@@ -179,9 +179,8 @@ export async function issueBatch(items: BatchItem[], opts: BatchOptions): Promis
       const r = await issueLine(next.item, opts, clock, gate, newOrderUrl);
       // Refused for a rate limit: again after the pause (the gate decides whether it may wait).
       if (r.retry && next.attempts < MAX_ATTEMPTS) {
-        opts
-          .loggerFor(next.item)
-          .info(`rate limited; ordering again once the CA allows it (${r.result.retryAfter})`);
+        const when = r.result.retryAfter ? ` (${r.result.retryAfter})` : "";
+        opts.loggerFor(next.item).info(`rate limited; ordering again once the CA allows it${when}`);
         queue.unshift(next);
         continue;
       }
