@@ -164,7 +164,7 @@ function report(ctx: CommandContext, r: BatchResult): void {
       ? `serial ${r.serial}, valid until ${r.notAfter}`
       : r.deployError !== undefined
         ? `issued serial ${r.serial}, but the deploy failed (cron deploys it again)`
-        : (r.reason ?? "").split("\n")[0];
+        : oneLine(r.reason ?? "");
   out.print(`${r.status.padEnd(7)} line ${r.line} ${r.name}: ${detail}`);
 }
 
@@ -198,4 +198,10 @@ async function readStdin(): Promise<Buffer> {
     if (size > MAX_FILE_BYTES) break;
   }
   return Buffer.concat(chunks);
+}
+
+/** A reason on one line of at most 300 characters (the full text goes to stderr). */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, " ");
+  return flat.length > 300 ? `${flat.slice(0, 299)}…` : flat;
 }
