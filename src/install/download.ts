@@ -177,7 +177,11 @@ export async function fetchToTemp(
     });
   } catch (e) {
     await unlink(path).catch(() => {});
-    throw e;
+    // Errors of the file (EACCES and the like) stay as they are: `wile upgrade` explains those.
+    if (e instanceof WileError || (e as NodeJS.ErrnoException).syscall !== undefined) throw e;
+    throw new WileError(`GET ${url}: ${(e as Error).message}`, {
+      hint: "The download was cut short. Nothing was changed; run it again.",
+    });
   }
   return { path, ...saved };
 }

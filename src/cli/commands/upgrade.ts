@@ -53,7 +53,7 @@ export const upgradeCommand: Command = {
       }
       throw e;
     }
-    out.logger.debug(`Downloaded ${fresh.file}; its SHA-256 matches SHA256SUMS.`);
+    out.logger.info(`Fetched ${fresh.file}; its SHA-256 matches SHA256SUMS.`);
     const done = (doc: Record<string, unknown>) => {
       if (out.jsonMode) out.json({ ok: true, path: own.path, from: base, ...doc });
       return 0;
