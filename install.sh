@@ -14,6 +14,7 @@
 #   --help
 # Environment:
 #   WILE_DOWNLOAD_URL  where to download from (default below); https://, or http:// on loopback only
+#   TMPDIR             where the download is checked and unpacked (default /tmp; about 150 MB)
 #
 # What it does: detects the OS and CPU (Linux x86_64 or aarch64); downloads SHA256SUMS and either
 # wile.cjs (when `node` 20 or newer is on PATH; run through a small wrapper that names node by its
@@ -22,11 +23,11 @@
 # PATH (busybox has them too), else wile-linux-<arch>.gz (about 42 MB; gzip or busybox gunzip);
 # checks the SHA-256 of the downloaded file before decompressing it and installs nothing on a
 # mismatch (a download cut short is one) or a failed decompression; checks that the new program
-# runs (`wile version`); puts it
-# at <home>/bin/wile (keeping the one it replaces as wile.prev / wile.cjs.prev); records where it
-# came from in <home>/bin/install.json (`wile upgrade` downloads from there again); links it into
-# ~/.local/bin when that is on PATH; stores --email; runs `wile install-cron`. Running it again
-# upgrades in place; certificates, accounts and settings are never touched.
+# runs (`wile version`); puts it at <home>/bin/wile (keeping the one it replaces as wile.prev /
+# wile.cjs.prev); records where it came from in <home>/bin/install.json (`wile upgrade` downloads
+# from there again, the same way); links it into ~/.local/bin when that is on PATH; stores --email;
+# runs `wile install-cron`. Running it again upgrades in place; certificates, accounts and settings
+# are never touched. More in docs/install.md.
 set -eu
 # The whole script is one brace group: sh reads all of it before running any of it, so a download
 # cut short by the network (curl | sh) runs nothing instead of half an installer.
@@ -57,6 +58,7 @@ Options:
   --allow-root   install as root anyway (refused by default: wile needs no root)
 Environment:
   WILE_DOWNLOAD_URL  download base (https://, or http:// on loopback)
+  TMPDIR             where the download is unpacked (default /tmp; about 150 MB)
 
 Running it again upgrades in place; certificates, accounts and settings are kept.
 EOF
@@ -226,7 +228,7 @@ if [ "$got" != "$want" ]; then
 fi
 if [ -n "$unz" ]; then
 	# shellcheck disable=SC2086 # $unz is a command and its options
-	$unz <"$tmp/$file" >"$tmp/$artifact" || die "could not decompress $file with $unz" "It matched SHA256SUMS, so the file is as published. Is there room in ${TMPDIR:-/tmp} (about 130 MB; TMPDIR=DIR chooses another place)? Nothing was installed."
+	$unz <"$tmp/$file" >"$tmp/$artifact" || die "could not decompress $file with $unz" "It matched SHA256SUMS, so the file is as published. Is there room in ${TMPDIR:-/tmp} (about 150 MB; TMPDIR=DIR chooses another place)? Nothing was installed."
 	rm -f "$tmp/$file"
 fi
 chmod 755 "$tmp/$artifact"
