@@ -513,7 +513,7 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
   );
 
   it(
-    "each compressed form: .xz with xz-utils, .gz without xz on PATH (install and upgrade); nothing else is fetched",
+    "each compressed form: .xz with xz-utils, .gz without xz on PATH (install and upgrade)",
     opts,
     async () => {
       const hx = join(userHome, ".wile-xz");
@@ -537,6 +537,13 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
       }
       // wile upgrade without xz on PATH: .gz, decompressed by zlib.
       const prog = join(hg, "bin", "wile");
+      const same = await asUser([prog, "upgrade"], { PATH: bbNoXz });
+      assert.equal(same.code, 0, show(same));
+      assert.match(
+        same.stderr,
+        /Fetched wile-linux-x64\.gz; .*\n.*is up to date/,
+        "the decompressed file is compared",
+      );
       const up = await asUser([prog, "upgrade", "--from", `${url}/b`], { PATH: bbNoXz });
       assert.equal(up.code, 0, show(up));
       assert.match(up.stderr, /Fetched wile-linux-x64\.gz; its SHA-256 matches/);
