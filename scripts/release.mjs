@@ -35,7 +35,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundle, packageVersion } from "./lib/bundle.mjs";
-import { ARCHES, buildSea, compress, NODE_VERSION, run as runOrThrow } from "./lib/sea.mjs";
+import { ARCHES, buildSea, compress, NODE_VERSION, runnerFor, run as runOrThrow } from "./lib/sea.mjs";
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const { values } = parseArgs({
@@ -93,9 +93,15 @@ if (arches.length > 0) {
   } catch (e) {
     fail(e.message);
   }
-  if (arches.includes("x64") && process.arch === "x64") {
-    const v = run(join(out, "wile-linux-x64"), ["version"]).toString().trim();
-    if (v !== said) fail(`wile-linux-x64 version says "${v}", wile.cjs says "${said}"`);
+  // Each binary that can run here (arm64 under qemu) says the same as wile.cjs, with nothing on
+  // stderr: a code cache its V8 rejects would print a warning at every start.
+  for (const arch of arches) {
+    const runner = runnerFor(arch, join(out, `wile-linux-${arch}`));
+    if (!runner) continue;
+    const v = run("sh", ["-c", '"$@" version 2>&1', "sh", ...runner])
+      .toString()
+      .trim();
+    if (v !== said) fail(`wile-linux-${arch} version says "${v}", wile.cjs says "${said}"`);
   }
   const t1 = Date.now();
   try {
