@@ -537,8 +537,16 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
       }
       // wile upgrade without xz on PATH: .gz, decompressed by zlib.
       const prog = join(hg, "bin", "wile");
-      const same = await asUser([prog, "upgrade"], { PATH: bbNoXz });
+      const same = await asUser([prog, "upgrade", "--json"], { PATH: bbNoXz });
       assert.equal(same.code, 0, show(same));
+      assert.deepEqual(JSON.parse(same.stdout), {
+        ok: true,
+        path: prog,
+        from: `${url}/a`,
+        file: "wile-linux-x64.gz",
+        changed: false,
+        version: pkgVersion,
+      });
       assert.match(
         same.stderr,
         /Fetched wile-linux-x64\.gz; .*\n.*is up to date/,

@@ -55,7 +55,7 @@ export const upgradeCommand: Command = {
     }
     out.logger.info(`Fetched ${fresh.file}; its SHA-256 matches SHA256SUMS.`);
     const done = (doc: Record<string, unknown>) => {
-      if (out.jsonMode) out.json({ ok: true, path: own.path, from: base, ...doc });
+      if (out.jsonMode) out.json({ ok: true, path: own.path, from: base, file: fresh.file, ...doc });
       return 0;
     };
     try {
