@@ -14,15 +14,20 @@
 #   --help
 # Environment:
 #   WILE_DOWNLOAD_URL  where to download from (default below); https://, or http:// on loopback only
+#   TMPDIR             where the download is checked and unpacked (default /tmp; about 150 MB)
 #
 # What it does: detects the OS and CPU (Linux x86_64 or aarch64); downloads SHA256SUMS and either
 # wile.cjs (when `node` 20 or newer is on PATH; run through a small wrapper that names node by its
-# absolute path, so cron's minimal PATH does not matter) or the standalone binary wile-linux-<arch>;
-# checks the SHA-256 and installs nothing on a mismatch; checks that the new program runs; puts it
-# at <home>/bin/wile (keeping the one it replaces as wile.prev / wile.cjs.prev); records where it
-# came from in <home>/bin/install.json (`wile upgrade` downloads from there again); links it into
-# ~/.local/bin when that is on PATH; stores --email; runs `wile install-cron`. Running it again
-# upgrades in place; certificates, accounts and settings are never touched.
+# absolute path, so cron's minimal PATH does not matter) or the standalone binary wile-linux-<arch>,
+# which is published compressed: wile-linux-<arch>.xz (about 27 MB) when xz, unxz or xzcat is on
+# PATH (busybox has them too), else wile-linux-<arch>.gz (about 42 MB; gzip or busybox gunzip);
+# checks the SHA-256 of the downloaded file before decompressing it and installs nothing on a
+# mismatch (a download cut short is one) or a failed decompression; checks that the new program
+# runs (`wile version`); puts it at <home>/bin/wile (keeping the one it replaces as wile.prev /
+# wile.cjs.prev); records where it came from in <home>/bin/install.json (`wile upgrade` downloads
+# from there again, the same way); links it into ~/.local/bin when that is on PATH; stores --email;
+# runs `wile install-cron`. Running it again upgrades in place; certificates, accounts and settings
+# are never touched. More in docs/install.md.
 set -eu
 # The whole script is one brace group: sh reads all of it before running any of it, so a download
 # cut short by the network (curl | sh) runs nothing instead of half an installer.
@@ -53,6 +58,7 @@ Options:
   --allow-root   install as root anyway (refused by default: wile needs no root)
 Environment:
   WILE_DOWNLOAD_URL  download base (https://, or http:// on loopback)
+  TMPDIR             where the download is unpacked (default /tmp; about 150 MB)
 
 Running it again upgrades in place; certificates, accounts and settings are kept.
 EOF
@@ -173,20 +179,57 @@ else
 	die "no SHA-256 tool found (sha256sum, shasum or openssl)" "Install coreutils or openssl and run this again; nothing was installed." 2
 fi
 
+# The standalone binaries are published compressed: <artifact>.xz (smallest) and <artifact>.gz.
+# unxz_cmd / gunzip_cmd: what decompresses them here (stdin to stdout), empty when nothing does.
+unxz_cmd=""
+if command -v xz >/dev/null 2>&1; then
+	unxz_cmd="xz -dc"
+elif command -v unxz >/dev/null 2>&1; then
+	unxz_cmd="unxz -c"
+elif command -v xzcat >/dev/null 2>&1; then
+	unxz_cmd=xzcat
+fi
+gunzip_cmd=""
+if command -v gzip >/dev/null 2>&1; then
+	gunzip_cmd="gzip -dc"
+elif command -v gunzip >/dev/null 2>&1; then
+	gunzip_cmd="gunzip -c"
+fi
+
 # --- download and check -----------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wile-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM HUP
 
-say "downloading $base/$artifact"
 fetch "$base/SHA256SUMS" "$tmp/SHA256SUMS" || die "could not download $base/SHA256SUMS" "Check the address (WILE_DOWNLOAD_URL) and your network; nothing was installed."
-fetch "$base/$artifact" "$tmp/$artifact" || die "could not download $base/$artifact" "Check the address (WILE_DOWNLOAD_URL) and your network; nothing was installed."
+sum_of() { awk -v n="$1" '$2 == n || $2 == "*" n { print tolower($1); exit }' "$tmp/SHA256SUMS"; }
 
-want=$(awk -v n="$artifact" '$2 == n || $2 == "*" n { print tolower($1); exit }' "$tmp/SHA256SUMS")
-[ -n "$want" ] || die "$base/SHA256SUMS has no line for $artifact" "Nothing was installed."
-got=$(sha256 "$tmp/$artifact" | tr 'A-F' 'a-f')
+# The smallest form that SHA256SUMS lists and this host can decompress, else the file itself.
+file="" unz=""
+if [ -n "$unxz_cmd" ] && [ -n "$(sum_of "$artifact.xz")" ]; then
+	file=$artifact.xz unz=$unxz_cmd
+elif [ -n "$gunzip_cmd" ] && [ -n "$(sum_of "$artifact.gz")" ]; then
+	file=$artifact.gz unz=$gunzip_cmd
+elif [ -n "$(sum_of "$artifact")" ]; then
+	file=$artifact
+elif [ -n "$(sum_of "$artifact.gz")$(sum_of "$artifact.xz")" ]; then
+	die "$artifact is published compressed (.xz, .gz), and nothing here decompresses it (gzip, gunzip, xz, unxz, xzcat)" "Install gzip or xz-utils and run this again; nothing was installed." 2
+else
+	die "$base/SHA256SUMS has no line for $artifact" "Is WILE_DOWNLOAD_URL a wile release folder? Nothing was installed."
+fi
+want=$(sum_of "$file")
+
+say "downloading $base/$file"
+fetch "$base/$file" "$tmp/$file" || die "could not download $base/$file" "Check the address (WILE_DOWNLOAD_URL) and your network, then run this again; nothing was installed."
+# The checksum of what was downloaded, before anything reads it.
+got=$(sha256 "$tmp/$file" | tr 'A-F' 'a-f')
 if [ "$got" != "$want" ]; then
-	die "checksum mismatch for $artifact: SHA256SUMS says $want, the download is $got" "The download is damaged or was tampered with. Nothing was installed."
+	die "checksum mismatch for $file: SHA256SUMS says $want, the download is $got" "The download is damaged (cut short?) or was tampered with. Nothing was installed; run this again, and if it repeats, report it."
+fi
+if [ -n "$unz" ]; then
+	# shellcheck disable=SC2086 # $unz is a command and its options
+	$unz <"$tmp/$file" >"$tmp/$artifact" || die "could not decompress $file with $unz" "It matched SHA256SUMS, so the file is as published. Is there room in ${TMPDIR:-/tmp} (about 150 MB; TMPDIR=DIR chooses another place)? Nothing was installed."
+	rm -f "$tmp/$file"
 fi
 chmod 755 "$tmp/$artifact"
 

@@ -2,7 +2,9 @@
 // Builds standalone binaries dist/wile-linux-x64 and dist/wile-linux-arm64 as Node single-executable
 // applications (SEA) from dist/wile.cjs, then writes dist/SHA256SUMS.
 //
-// How: scripts/lib/sea.mjs (Node from the npm packages node-linux-<arch> at a pinned version).
+// How: scripts/lib/sea.mjs (Node from the npm packages node-linux-<arch> at a pinned version,
+// stripped; a SEA blob with code cache per arch, arm64's made under qemu-user-static). These are
+// the plain binaries the tests run; a release (scripts/release.mjs) publishes them compressed.
 //
 // Usage: node scripts/build-sea.mjs [--input FILE] [--arch x64|arm64 ...] [--no-check]
 //   --input   bundle to embed instead of dist/wile.cjs (for local checks before the CLI exists)
@@ -12,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ARCHES, buildSea, NODE_VERSION, run as runOrThrow } from "./lib/sea.mjs";
+import { ARCHES, buildSea, NODE_VERSION, runnerFor, run as runOrThrow } from "./lib/sea.mjs";
 
 export { NODE_VERSION };
 
@@ -64,11 +66,12 @@ if (!values["no-check"] && arches.includes("x64") && process.arch === "x64") {
   log(`dist/wile-linux-x64 --version: ${v}`);
 }
 
-const qemu = "/usr/bin/qemu-aarch64-static";
-const sysroot = "/usr/aarch64-linux-gnu";
-if (!values["no-check"] && arches.includes("arm64")) {
-  if (existsSync(qemu) && existsSync(join(sysroot, "lib", "libatomic.so.1"))) {
-    const v = run(qemu, ["-L", sysroot, join(dist, "wile-linux-arm64"), "--version"])
+if (!values["no-check"] && arches.includes("arm64") && process.arch !== "arm64") {
+  const qemu = runnerFor("arm64", join(dist, "wile-linux-arm64"));
+  if (qemu) {
+    // stderr too: a code cache the arm64 V8 rejects would print a warning there.
+    const [cmd, ...args] = qemu;
+    const v = run("sh", ["-c", '"$@" --version 2>&1', "sh", cmd, ...args])
       .toString()
       .trim();
     log(`dist/wile-linux-arm64 --version under qemu: ${v}`);

@@ -55,11 +55,13 @@ section "Debian packages"
 # provider is tested against (test/helpers/pdns.ts; sqlite3 creates its database from the schema);
 # apache2: the stateless http-01 snippet wile prints for Apache, checked with apache2ctl -t and
 # served by apache2 -X (test/e2e/stateless.test.ts); libnginx-mod-stream: nginx's stream module
-# (ssl_preread), the tls-alpn-01 front in test/e2e/tls-alpn.test.ts.
+# (ssl_preread), the tls-alpn-01 front in test/e2e/tls-alpn.test.ts; binutils +
+# binutils-aarch64-linux-gnu: strip the Node binaries of the standalone builds (scripts/lib/sea.mjs);
+# xz-utils: the .xz form of a release and the install tests.
 PACKAGES=(pebble nginx-light libnginx-mod-stream openssl qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
   libgcc-s1-arm64-cross libatomic1-arm64-cross time git ca-certificates tar gzip cron haproxy openssh-server openssh-client
   curl wget busybox shellcheck dash dovecot-imapd postfix bind9 pdns-server pdns-backend-sqlite3 sqlite3
-  apache2)
+  apache2 binutils binutils-aarch64-linux-gnu xz-utils)
 # shellcheck source=scripts/debian-packages.sh
 . scripts/debian-packages.sh
 ensure_debian_packages "${PACKAGES[@]}" || fail "Debian packages missing (see above)"

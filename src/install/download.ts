@@ -1,22 +1,28 @@
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { unlink } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { open, unlink } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { dirname, join } from "node:path";
+import { type Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import { UsageError, WileError } from "../util/errors";
+import { findProgram } from "../util/programs";
+import { printable } from "../util/text";
 import { VERSION } from "../version";
 
 /**
  * Where releases are downloaded from when nothing else says (install.sh has the same constant in
  * WILE_DEFAULT_DOWNLOAD_URL; test/unit/install/download.test.ts keeps the two equal). A release is
- * one folder: install.sh, wile.cjs, wile-linux-x64, wile-linux-arm64, SHA256SUMS.
+ * one folder: install.sh, wile.cjs, wile-linux-<arch>.xz and .gz for x64 and arm64, SHA256SUMS.
  */
 export const DEFAULT_DOWNLOAD_URL = "https://github.com/wile-acme/wile/releases/latest/download";
 
 const MAX_REDIRECTS = 5;
 const SUMS_MAX_BYTES = 64 * 1024;
-/** The standalone binaries are about 150 MB. */
+/** The standalone binaries are about 120 MB once decompressed. */
 export const ARTIFACT_MAX_BYTES = 512 * 1024 * 1024;
 const TIMEOUT_MS = 60_000;
 
@@ -126,6 +132,29 @@ export async function fetchText(url: string, maxBytes = SUMS_MAX_BYTES): Promise
   return text;
 }
 
+/** Writes `body` to the new file `path` (0700) while hashing it; at most maxBytes, else `tooBig()`. */
+async function saveHashed(
+  body: Readable,
+  path: string,
+  maxBytes: number,
+  tooBig: () => Error,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(tooBig());
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(body, cap, createWriteStream(path, { flags: "wx", mode: 0o700 }));
+  return { sha256: hash.digest("hex"), size };
+}
+
+const tempIn = (dir: string) => join(dir, `.wile-download-${randomBytes(6).toString("hex")}`);
+
 /**
  * Downloads url into a new temp file in `dir` (0700 while written) and returns its path and
  * SHA-256. The temp file is removed on any error.
@@ -135,62 +164,140 @@ export async function fetchToTemp(
   dir: string,
   maxBytes = ARTIFACT_MAX_BYTES,
 ): Promise<{ path: string; sha256: string; size: number }> {
-  const path = join(dir, `.wile-download-${randomBytes(6).toString("hex")}`);
-  const hash = createHash("sha256");
-  let size = 0;
+  const path = tempIn(dir);
+  let saved = { sha256: "", size: 0 };
   try {
-    await get(
-      url,
-      { maxBytes },
-      (res) =>
-        new Promise((resolve, reject) => {
-          const file = createWriteStream(path, { flags: "wx", mode: 0o700 });
-          res.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size > maxBytes) res.destroy(new WileError(`GET ${url}: more than ${maxBytes} bytes`));
-            else hash.update(c);
-          });
-          res.on("error", (e) => {
-            file.destroy();
-            reject(e);
-          });
-          file.on("error", reject);
-          file.on("finish", () => resolve());
-          res.pipe(file);
-        }),
-    );
+    await get(url, { maxBytes }, async (res) => {
+      saved = await saveHashed(
+        res,
+        path,
+        maxBytes,
+        () => new WileError(`GET ${url}: more than ${maxBytes} bytes`),
+      );
+    });
+  } catch (e) {
+    await unlink(path).catch(() => {});
+    // Errors of the file (EACCES and the like) stay as they are: `wile upgrade` explains those.
+    if (e instanceof WileError || (e as NodeJS.ErrnoException).syscall !== undefined) throw e;
+    throw new WileError(`GET ${url}: ${(e as Error).message}`, {
+      hint: "The download was cut short. Nothing was changed; run it again.",
+    });
+  }
+  return { path, ...saved };
+}
+
+/**
+ * A form in which a release publishes a file: `<name>.xz`, `<name>.gz` or `<name>` itself
+ * (scripts/release.mjs publishes the standalone binaries compressed only, wile.cjs plain).
+ */
+export interface Form {
+  /** "" for the file itself. */
+  ext: "" | ".xz" | ".gz";
+  /** The decompressor's argv (reads stdin, writes stdout); undefined: zlib (gz) or none (""). */
+  argv?: string[];
+}
+
+/**
+ * The forms this host can decompress, smallest first: .xz when an xz decompressor is on PATH (xz,
+ * unxz or xzcat, busybox's applets included), .gz (Node's zlib, always), then the file itself.
+ * install.sh makes the same choice.
+ */
+export async function formsHere(env: Record<string, string | undefined> = process.env): Promise<Form[]> {
+  const forms: Form[] = [];
+  for (const [name, ...args] of [["xz", "-dc"], ["unxz", "-c"], ["xzcat"]] as const) {
+    const path = await findProgram(name, env);
+    if (path) {
+      forms.push({ ext: ".xz", argv: [path, ...args] });
+      break;
+    }
+  }
+  return [...forms, { ext: ".gz" }, { ext: "" }];
+}
+
+/** Decompresses the verified download `file` into a new temp file in `dir`; returns it and its hash. */
+async function decompress(form: Form, file: string, dir: string): Promise<{ path: string; sha256: string }> {
+  const path = tempIn(dir);
+  const tooBig = () => new Error(`it decompresses to more than ${ARTIFACT_MAX_BYTES} bytes`);
+  try {
+    if (!form.argv) {
+      const saved = await saveHashed(
+        createReadStream(file).pipe(createGunzip()),
+        path,
+        ARTIFACT_MAX_BYTES,
+        tooBig,
+      );
+      return { path, sha256: saved.sha256 };
+    }
+    const [cmd, ...args] = form.argv as [string, ...string[]];
+    const input = await open(file, "r");
+    const child = spawn(cmd, args, { stdio: [input.fd, "pipe", "pipe"] });
+    void input.close();
+    let said = "";
+    child.stderr?.on("data", (c: Buffer) => {
+      said += c.toString();
+    });
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", resolve);
+    });
+    const [saved, code] = await Promise.all([
+      saveHashed(child.stdout as Readable, path, ARTIFACT_MAX_BYTES, tooBig).catch((e: unknown) => {
+        child.kill();
+        throw e;
+      }),
+      exited,
+    ]);
+    if (code !== 0) throw new Error(`exit ${code}${said.trim() ? `: ${printable(said, 200)}` : ""}`);
+    return { path, sha256: saved.sha256 };
   } catch (e) {
     await unlink(path).catch(() => {});
     throw e;
   }
-  return { path, sha256: hash.digest("hex"), size };
 }
 
 /**
- * Downloads `<base>/<name>` next to `target` (same directory, so a rename can replace it) and
- * checks it against `<base>/SHA256SUMS`. On a mismatch the download is deleted and a WileError says so.
+ * Downloads `<base>/<name>` next to `target` (same directory, so a rename can replace it) in the
+ * smallest form this host can decompress (formsHere) that `<base>/SHA256SUMS` lists, checks the
+ * downloaded file against SHA256SUMS before anything reads it, then decompresses it. Returns the
+ * file (decompressed, a temp file beside target) and its SHA-256. Nothing is left behind on an
+ * error: a mismatch or a decompression failure is a WileError naming the file.
  */
 export async function downloadVerified(
   base: string,
   name: string,
   target: string,
-): Promise<{ path: string; sha256: string }> {
+  forms?: Form[],
+): Promise<{ path: string; sha256: string; file: string }> {
   const sums = parseSums(await fetchText(`${base}/SHA256SUMS`));
-  const want = sums.get(name);
-  if (!want) {
-    throw new WileError(`${base}/SHA256SUMS has no line for ${name}`, {
+  const candidates = forms ?? (await formsHere());
+  const form = candidates.find((f) => sums.has(`${name}${f.ext}`));
+  if (!form) {
+    const tried = candidates.map((f) => `${name}${f.ext}`);
+    throw new WileError(`${base}/SHA256SUMS has no line for ${tried.join(", ")}`, {
       hint: "Nothing was changed. Is this a wile release folder?",
     });
   }
-  const got = await fetchToTemp(`${base}/${name}`, dirname(target));
+  const file = `${name}${form.ext}`;
+  const want = sums.get(file);
+  const got = await fetchToTemp(`${base}/${file}`, dirname(target));
   if (got.sha256 !== want) {
     await unlink(got.path).catch(() => {});
     throw new WileError(
-      `checksum mismatch for ${name}: SHA256SUMS says ${want}, the download is ${got.sha256}`,
+      `checksum mismatch for ${file}: SHA256SUMS says ${want}, the download is ${got.sha256}`,
       {
         hint: "The download is damaged or was tampered with. Nothing was changed.",
       },
     );
   }
-  return { path: got.path, sha256: got.sha256 };
+  if (form.ext === "") return { path: got.path, sha256: got.sha256, file };
+  try {
+    return { ...(await decompress(form, got.path, dirname(target))), file };
+  } catch (e) {
+    const how = form.argv ? form.argv.join(" ") : "zlib";
+    throw new WileError(`could not decompress ${file} (${how}): ${(e as Error).message}`, {
+      hint: `It matched SHA256SUMS, so the file is as published. Nothing was changed. Check the free space in ${dirname(target)}${form.argv ? `, or run with a PATH without ${form.argv[0]} to take ${name}.gz instead` : ""}.`,
+    });
+  } finally {
+    await unlink(got.path).catch(() => {});
+  }
 }

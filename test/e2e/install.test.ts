@@ -5,11 +5,15 @@
  * busybox applets only (no node: the standalone binary). Then it issues a certificate with the
  * installed program (Pebble + nginx from testenv), runs the crontab line verbatim, upgrades to a
  * second build with another version, installs again, uninstalls, and checks that a tampered
- * download installs nothing. Every step runs as that user; root only prepares the user and serves.
+ * download installs nothing. The standalone binary comes compressed: each form is installed and
+ * upgraded to (.xz with xz-utils and with busybox's applets, .gz where xz is absent from PATH), and
+ * a checksum mismatch of the compressed file, a download cut short (by the server, or a short file)
+ * and a file that does not decompress all install nothing and leave no temp file. Every step runs as
+ * that user; root only prepares the user and serves.
  *
- * Two release folders are built with scripts/release.mjs (x64 binary only, about 7 s each, in
- * parallel). Needs root, useradd/runuser, curl, wget, busybox and crontab: skipped locally without
- * them, a failure under CI=true.
+ * Two release folders are built with scripts/release.mjs --fast (x64 binary only, xz -0 and
+ * gzip -1, in parallel). Needs root, useradd/runuser, curl, wget, busybox, xz and crontab: skipped
+ * locally without them, a failure under CI=true.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -51,11 +55,11 @@ const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status
 let unavailable: string | false = false;
 if (!isRoot) unavailable = "needs root (creates a test user and runs the installer as it)";
 else {
-  const missing = ["useradd", "runuser", "curl", "wget", "busybox", "crontab", "shellcheck"].filter(
+  const missing = ["useradd", "runuser", "curl", "wget", "busybox", "crontab", "shellcheck", "xz"].filter(
     (c) => !has(c),
   );
   if (missing.length > 0)
-    unavailable = `missing ${missing.join(", ")} (apt-get install passwd util-linux curl wget busybox cron shellcheck)`;
+    unavailable = `missing ${missing.join(", ")} (apt-get install passwd util-linux curl wget busybox cron shellcheck xz-utils)`;
 }
 const skip = skipUnlessAvailable(unavailable);
 
@@ -65,6 +69,10 @@ let gid = 0;
 let userHome = "";
 let base = "";
 let bb = "";
+/** bb without busybox's xz applets: the .gz form. */
+let bbNoXz = "";
+/** The x64 binary of release a, decompressed. */
+let plainA: Buffer;
 let server: Server | undefined;
 let url = "";
 let env: TestEnv | undefined;
@@ -117,7 +125,7 @@ async function crontabL(): Promise<string> {
 const wileLines = (text: string, home: string) =>
   text.split("\n").filter((l) => !l.startsWith("#") && l.trimEnd().endsWith(` # wile:${home}`));
 
-/** Builds a release folder with scripts/release.mjs (x64 binary only). */
+/** Builds a release folder with scripts/release.mjs (x64 binary only, fast compression). */
 function release(out: string, version?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const args = [
@@ -126,6 +134,7 @@ function release(out: string, version?: string): Promise<void> {
       out,
       "--arch",
       "x64",
+      "--fast",
       ...(version ? ["--version", version] : []),
     ];
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
@@ -140,22 +149,38 @@ function release(out: string, version?: string): Promise<void> {
   });
 }
 
-/** Serves `root` read-only over http://127.0.0.1:<port>/. */
+/**
+ * Serves `root` read-only over http://127.0.0.1:<port>/. Under /abort/ it serves the files of /a/,
+ * but cuts the connection after half of a compressed binary (its content-length promised all).
+ */
 function serve(root: string): Promise<{ server: Server; url: string }> {
   const srv = createServer((req, res) => {
-    const path = normalize(join(root, decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/")));
+    const want = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
+    const abort = want.startsWith("/abort/");
+    const path = normalize(join(root, abort ? want.replace("/abort/", "/a/") : want));
     if (!path.startsWith(`${root}/`) || !existsSync(path) || !statSync(path).isFile()) {
       res.writeHead(404).end("not found\n");
       return;
     }
-    res.writeHead(200, { "content-length": statSync(path).size, "content-type": "application/octet-stream" });
-    createReadStream(path).pipe(res);
+    const size = statSync(path).size;
+    res.writeHead(200, { "content-length": size, "content-type": "application/octet-stream" });
+    if (abort && /\.(xz|gz)$/.test(path)) {
+      createReadStream(path, { end: Math.floor(size / 2) })
+        .on("end", () => res.destroy())
+        .pipe(res, { end: false });
+    } else createReadStream(path).pipe(res);
   });
   return new Promise((resolve) =>
     srv.listen(0, "127.0.0.1", () =>
       resolve({ server: srv, url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` }),
     ),
   );
+}
+
+/** Removes what a run (maybe an interrupted or failed one) left in the test user's home: ~/.wile* and ~/.local. */
+function clearHomes(): void {
+  for (const d of readdirSync(userHome))
+    if (d.startsWith(".wile") || d === ".local") rmSync(join(userHome, d), { recursive: true, force: true });
 }
 
 const sh = (script: string, extraEnv: Record<string, string> = {}) =>
@@ -168,25 +193,59 @@ before(async () => {
   gid = Number(execFileSync("id", ["-g", USER], { encoding: "utf8" }).trim());
   userHome = execFileSync("sh", ["-c", `getent passwd ${USER} | cut -d: -f6`], { encoding: "utf8" }).trim();
   assert.ok(userHome.startsWith("/"), `home of ${USER}: ${userHome}`);
-  for (const d of [".wile", ".local"]) rmSync(join(userHome, d), { recursive: true, force: true });
+  clearHomes();
 
   base = mkdtempSync("/tmp/wile-install-e2e-");
   chmodSync(base, 0o755);
   const rel = join(base, "rel");
   mkdirSync(rel, { mode: 0o755 });
-  const [relA, relB, relBad] = ["a", "b", "bad"].map((n) => join(rel, n)) as [string, string, string];
+  const [relA, relB] = ["a", "b"].map((n) => join(rel, n)) as [string, string];
   await Promise.all([release(relA), release(relB, NEW_VERSION), startTestEnv().then((e) => (env = e))]);
-  // A tampered release: wile.cjs changed after SHA256SUMS was written, and the binary's line altered.
-  mkdirSync(relBad);
-  for (const f of ["install.sh", "SHA256SUMS"]) copyFileSync(join(relA, f), join(relBad, f));
-  writeFileSync(join(relBad, "wile.cjs"), `${readFileSync(join(relA, "wile.cjs"), "utf8")}\n// tampered\n`);
-  symlinkSync(join(relA, "wile-linux-x64"), join(relBad, "wile-linux-x64"));
-  const sums = readFileSync(join(relBad, "SHA256SUMS"), "utf8").replace(
-    /^[0-9a-f]{64}(?= {2}wile-linux-x64$)/m,
-    createHash("sha256").update("tampered").digest("hex"),
+  assert.deepEqual(
+    readdirSync(relA).filter((n) => n.startsWith("wile-linux")),
+    ["wile-linux-x64.gz", "wile-linux-x64.xz"],
+    "the binary is published compressed only",
   );
-  assert.notEqual(sums, readFileSync(join(relA, "SHA256SUMS"), "utf8"));
-  writeFileSync(join(relBad, "SHA256SUMS"), sums);
+  plainA = execFileSync("xz", ["-dc", join(relA, "wile-linux-x64.xz")], { maxBuffer: 1 << 30 });
+  const sumsA = readFileSync(join(relA, "SHA256SUMS"), "utf8");
+  const hex = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
+  /** A copy of release a (links) with `files` written over and SHA256SUMS lines replaced by `lines`. */
+  const variant = (name: string, files: Record<string, Buffer | string>, lines: Record<string, string>) => {
+    const dir = join(rel, name);
+    mkdirSync(dir);
+    for (const f of readdirSync(relA))
+      if (!(f in files) && f !== "SHA256SUMS") symlinkSync(join(relA, f), join(dir, f));
+    for (const [f, body] of Object.entries(files)) writeFileSync(join(dir, f), body);
+    let sums = sumsA;
+    for (const [f, hash] of Object.entries(lines)) {
+      const next = sums.replace(new RegExp(`^[0-9a-f]{64}(?= {2}${f.replace(/\./g, "\\.")}$)`, "m"), hash);
+      assert.notEqual(next, sums, f);
+      sums = next;
+    }
+    writeFileSync(join(dir, "SHA256SUMS"), sums);
+  };
+  // Tampered: wile.cjs changed after SHA256SUMS was written, and the lines of both binary forms altered.
+  variant(
+    "bad",
+    { "wile.cjs": `${readFileSync(join(relA, "wile.cjs"), "utf8")}\n// tampered\n` },
+    { "wile-linux-x64.xz": hex("tampered"), "wile-linux-x64.gz": hex("tampered too") },
+  );
+  // Cut short where it is stored: the first half of each compressed file, SHA256SUMS as published.
+  const half = (f: string) => readFileSync(join(relA, f)).subarray(0, statSync(join(relA, f)).size >> 1);
+  variant(
+    "short",
+    { "wile-linux-x64.xz": half("wile-linux-x64.xz"), "wile-linux-x64.gz": half("wile-linux-x64.gz") },
+    {},
+  );
+  // Published broken: halves whose SHA256SUMS lines match, so only decompressing finds it.
+  variant(
+    "broken",
+    { "wile-linux-x64.xz": half("wile-linux-x64.xz"), "wile-linux-x64.gz": half("wile-linux-x64.gz") },
+    {
+      "wile-linux-x64.xz": hex(half("wile-linux-x64.xz")),
+      "wile-linux-x64.gz": hex(half("wile-linux-x64.gz")),
+    },
+  );
   ({ server, url } = await serve(rel));
 
   // A PATH of busybox applets only (no node, no coreutils), plus Debian's crontab for install-cron.
@@ -203,6 +262,11 @@ before(async () => {
     join(bb, "crontab"),
   );
   assert.equal(existsSync(join(bb, "node")), false);
+  assert.ok(existsSync(join(bb, "xz")), "busybox has the xz applets");
+  bbNoXz = join(base, "bb-noxz");
+  mkdirSync(bbNoXz, { mode: 0o755 });
+  for (const n of readdirSync(bb))
+    if (!["xz", "unxz", "xzcat"].includes(n)) symlinkSync(readlinkSync(join(bb, n)), join(bbNoXz, n));
 
   assert.ok(env);
   chmodSync(env.tmp, 0o755);
@@ -221,7 +285,7 @@ after(async () => {
   if (skip || !base) return;
   if (savedCrontab === null) await asUser(["crontab", "-r"]);
   else await asUser(["crontab", "-"], {}, savedCrontab);
-  for (const d of [".wile", ".local"]) rmSync(join(userHome, d), { recursive: true, force: true });
+  clearHomes();
   if (!process.env.WILE_KEEP_TMP) rmSync(base, { recursive: true, force: true });
 });
 
@@ -388,10 +452,11 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
         },
       );
       assert.equal(r.code, 0, show(r));
+      assert.match(r.stderr, /downloading \S+\/a\/wile-linux-x64\.xz\n/, "busybox's xz applet: the .xz form");
       assert.match(r.stderr, /\(wile-linux-x64\)/);
       assert.match(r.stderr, /WILE_HOME=/, "a home other than ~/.wile: says how to use it");
       const prog = join(h2, "bin", "wile");
-      assert.deepEqual(statSync(prog).size, statSync(join(base, "rel", "a", "wile-linux-x64")).size);
+      assert.deepEqual(readFileSync(prog), plainA);
       assert.equal(existsSync(join(h2, "bin", "wile.cjs")), false);
       const line = wileLines(await crontabL(), h2)[0];
       assert.ok(line?.includes(` ${prog} cron --home ${h2} # wile:${h2}`), line);
@@ -405,6 +470,7 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
 
       const up = await asUser([prog, "upgrade", "--from", `${url}/b`], { PATH: bb });
       assert.equal(up.code, 0, show(up));
+      assert.match(up.stderr, /Fetched wile-linux-x64\.xz; its SHA-256 matches/);
       assert.match(up.stderr, new RegExp(`-> ${NEW_VERSION} \\(${prog}\\)`));
       assert.equal((await asUser([prog, "version"], { PATH: bb })).stdout, `wile ${NEW_VERSION}\n`);
       assert.ok(existsSync(`${prog}.prev`));
@@ -440,9 +506,167 @@ describe("install.sh, wile upgrade and wile uninstall as a non-root user", () =>
         },
       );
       assert.equal(b.code, 1, show(b));
-      assert.match(b.stderr, /checksum mismatch for wile-linux-x64/);
+      assert.match(b.stderr, /checksum mismatch for wile-linux-x64\.xz/);
       assert.equal(existsSync(h3), false);
       assert.equal(wileLines(await crontabL(), h3).length, 0);
+    },
+  );
+
+  it(
+    "each compressed form: .xz with xz-utils, .gz without xz on PATH (install and upgrade)",
+    opts,
+    async () => {
+      const hx = join(userHome, ".wile-xz");
+      const hg = join(userHome, ".wile-gz");
+      const [x, g] = await Promise.all([
+        sh(`curl -fsSL ${url}/a/install.sh | sh -s -- --standalone --no-cron --home ${hx}`, {
+          WILE_DOWNLOAD_URL: `${url}/a`,
+        }),
+        asUser(["busybox", "ash", "-c", `wget -qO- ${url}/a/install.sh | ash -s -- --no-cron --home ${hg}`], {
+          PATH: bbNoXz,
+          WILE_DOWNLOAD_URL: `${url}/a`,
+        }),
+      ]);
+      assert.equal(x.code, 0, show(x));
+      assert.match(x.stderr, /downloading \S+\/a\/wile-linux-x64\.xz\n/);
+      assert.equal(g.code, 0, show(g));
+      assert.match(g.stderr, /downloading \S+\/a\/wile-linux-x64\.gz\n/, "no xz on PATH: the .gz form");
+      for (const h of [hx, hg]) {
+        assert.deepEqual(readFileSync(join(h, "bin", "wile")), plainA, h);
+        assert.deepEqual(readdirSync(join(h, "bin")).sort(), ["install.json", "wile"], h);
+      }
+      // wile upgrade without xz on PATH: .gz, decompressed by zlib.
+      const prog = join(hg, "bin", "wile");
+      const same = await asUser([prog, "upgrade", "--json"], { PATH: bbNoXz });
+      assert.equal(same.code, 0, show(same));
+      assert.deepEqual(JSON.parse(same.stdout), {
+        ok: true,
+        path: prog,
+        from: `${url}/a`,
+        file: "wile-linux-x64.gz",
+        changed: false,
+        version: pkgVersion,
+      });
+      assert.match(
+        same.stderr,
+        /Fetched wile-linux-x64\.gz; .*\n.*is up to date/,
+        "the decompressed file is compared",
+      );
+      const up = await asUser([prog, "upgrade", "--from", `${url}/b`], { PATH: bbNoXz });
+      assert.equal(up.code, 0, show(up));
+      assert.match(up.stderr, /Fetched wile-linux-x64\.gz; its SHA-256 matches/);
+      assert.equal((await asUser([prog, "version"])).stdout, `wile ${NEW_VERSION}\n`);
+      assert.deepEqual(readFileSync(`${prog}.prev`), plainA);
+      assert.deepEqual(readdirSync(join(hg, "bin")).sort(), ["install.json", "wile", "wile.prev"]);
+      rmSync(hg, { recursive: true, force: true });
+    },
+  );
+
+  it(
+    "a compressed download cut short, mismatched or undecompressable installs and upgrades nothing, and leaves no temp file",
+    opts,
+    async () => {
+      const tmpRoot = mkdtempSync(join(base, "tmpdir-"));
+      chownSync(tmpRoot, uid, gid);
+      const h = (n: string) => join(userHome, `.wile-fail-${n}`);
+      const cases: { name: string; path: string; shell: string; fetch: string; want: RegExp }[] = [
+        // The server cuts the connection: curl and busybox wget fail, or the checksum catches it.
+        {
+          name: "abort-curl",
+          path: "/usr/bin:/bin",
+          shell: "sh",
+          fetch: "curl -fsSL",
+          want: /could not download \S+\/abort\/wile-linux-x64\.xz|checksum mismatch for wile-linux-x64\.xz/,
+        },
+        {
+          name: "abort-bb",
+          path: bbNoXz,
+          shell: "ash",
+          fetch: "wget -qO-",
+          want: /could not download \S+\/abort\/wile-linux-x64\.gz|checksum mismatch for wile-linux-x64\.gz/,
+        },
+        // A short file served whole: the checksum of the compressed file, before decompressing.
+        {
+          name: "short",
+          path: bb,
+          shell: "ash",
+          fetch: "wget -qO-",
+          want: /checksum mismatch for wile-linux-x64\.xz: .*\n.*cut short/,
+        },
+        {
+          name: "short",
+          path: bbNoXz,
+          shell: "ash",
+          fetch: "wget -qO-",
+          want: /checksum mismatch for wile-linux-x64\.gz/,
+        },
+        // Matches SHA256SUMS but does not decompress.
+        {
+          name: "broken",
+          path: "/usr/bin:/bin",
+          shell: "sh",
+          fetch: "curl -fsSL",
+          want: /could not decompress wile-linux-x64\.xz with xz -dc\n.*Nothing was installed/,
+        },
+        {
+          name: "broken",
+          path: bbNoXz,
+          shell: "ash",
+          fetch: "wget -qO-",
+          want: /could not decompress wile-linux-x64\.gz with gzip -dc/,
+        },
+      ];
+      const results = await Promise.all(
+        cases.map((c, i) =>
+          asUser(
+            [
+              "/bin/sh",
+              "-c",
+              `${c.fetch} ${url}/a/install.sh | ${c.shell} -s -- --standalone --no-cron --home ${h(`${i}`)}`,
+            ],
+            { PATH: c.path, WILE_DOWNLOAD_URL: `${url}/${c.name.replace(/-.*/, "")}`, TMPDIR: tmpRoot },
+          ),
+        ),
+      );
+      cases.forEach((c, i) => {
+        const r = results[i] as Result;
+        assert.equal(r.code, 1, `${c.name} ${c.path}\n${show(r)}`);
+        assert.match(r.stderr, c.want, `${c.name} ${c.path}\n${show(r)}`);
+        assert.match(r.stderr, /[Nn]othing was installed/);
+        assert.equal(existsSync(h(`${i}`)), false, `${c.name}: no home made`);
+      });
+      assert.deepEqual(readdirSync(tmpRoot), [], "no temp file left");
+
+      // wile upgrade: the same three, for the binary installed above (.xz, and .gz without xz on PATH).
+      const prog = join(userHome, ".wile-xz", "bin", "wile");
+      const ups = await Promise.all(
+        [
+          ["abort", bb, /GET \S+\/abort\/wile-linux-x64\.xz|checksum mismatch for wile-linux-x64\.xz/],
+          ["short", bbNoXz, /checksum mismatch for wile-linux-x64\.gz/],
+          ["bad", bb, /checksum mismatch for wile-linux-x64\.xz/],
+          ["broken", bb, /could not decompress wile-linux-x64\.xz \(\S+\/xz -dc\)/],
+          ["broken", bbNoXz, /could not decompress wile-linux-x64\.gz \(zlib\)/],
+        ].map(([rel, path, want]) =>
+          asUser([prog, "upgrade", "--from", `${url}/${rel}`], { PATH: path as string }).then((r) => ({
+            r,
+            rel,
+            want,
+          })),
+        ),
+      );
+      for (const { r, rel, want } of ups) {
+        assert.equal(r.code, 1, `${rel}\n${show(r)}`);
+        assert.match(r.stderr, want as RegExp, `${rel}\n${show(r)}`);
+        assert.match(r.stderr, /Nothing was changed/);
+        assert.match(r.stderr, /^hint: /m);
+      }
+      assert.deepEqual(readFileSync(prog), plainA);
+      assert.deepEqual(
+        readdirSync(join(userHome, ".wile-xz", "bin")).sort(),
+        ["install.json", "wile"],
+        "no temp file left",
+      );
+      rmSync(join(userHome, ".wile-xz"), { recursive: true, force: true });
     },
   );
 

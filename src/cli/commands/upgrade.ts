@@ -19,9 +19,11 @@ export const upgradeCommand: Command = {
   usage: "wile upgrade [--from URL] [--dry-run]",
   description: [
     "Downloads the release file for this wile (the standalone binary for this CPU, or wile.cjs when",
-    "it runs under node) and SHA256SUMS from the download address, checks the SHA-256, runs the new",
-    "program once ('version') and only then puts it in place of the running file with one rename in",
-    "the same directory. The file it replaces is kept next to it as <file>.prev (to go back:",
+    "it runs under node) and SHA256SUMS from the download address. The binary comes compressed:",
+    "wile-linux-<arch>.xz when xz (or unxz, xzcat) is on PATH, else .gz. It checks the SHA-256 of",
+    "what was downloaded before decompressing it, runs the new program once ('version') and only",
+    "then puts it in place of the running file with one rename in the same directory. Nothing is",
+    "left behind on a failure. The file it replaces is kept next to it as <file>.prev (to go back:",
     "mv wile.prev wile). Certificates, accounts, settings and the crontab line are not touched.",
     "The address: --from, else $WILE_DOWNLOAD_URL, else the one install.sh recorded in install.json",
     `next to the program, else ${DEFAULT_DOWNLOAD_URL}. https:// only (http:// on loopback).`,
@@ -39,7 +41,7 @@ export const upgradeCommand: Command = {
       str(opts, "from") ?? env.WILE_DOWNLOAD_URL ?? record?.downloadUrl ?? DEFAULT_DOWNLOAD_URL,
     );
     out.logger.info(`Fetching ${own.artifact} from ${base} ...`);
-    let fresh: { path: string; sha256: string };
+    let fresh: { path: string; sha256: string; file: string };
     try {
       fresh = await downloadVerified(base, own.artifact, own.path);
     } catch (e) {
@@ -51,8 +53,9 @@ export const upgradeCommand: Command = {
       }
       throw e;
     }
+    out.logger.info(`Fetched ${fresh.file}; its SHA-256 matches SHA256SUMS.`);
     const done = (doc: Record<string, unknown>) => {
-      if (out.jsonMode) out.json({ ok: true, path: own.path, from: base, ...doc });
+      if (out.jsonMode) out.json({ ok: true, path: own.path, from: base, file: fresh.file, ...doc });
       return 0;
     };
     try {
