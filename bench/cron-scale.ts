@@ -42,11 +42,14 @@ export async function cronCurve(opts: {
     const home = join(opts.root, `wile-cron-${n}`);
     const t0 = Date.now();
     cloneHome(opts.template, opts.name, n, home);
-    opts.log(`cron at scale: ${n} certificates written in ${((Date.now() - t0) / 1000).toFixed(1)} s (untimed)`);
+    opts.log(
+      `cron at scale: ${n} certificates written in ${((Date.now() - t0) / 1000).toFixed(1)} s (untimed)`,
+    );
     const cron = opts.wile(home, ["cron"]);
     for (let i = 0; i < 2; i++) {
       const warm = await timed(cron, 1_800_000);
-      if (warm.code !== 0) throw new Error(`wile cron over ${n} certificates exited ${warm.code}: ${warm.stderr}`);
+      if (warm.code !== 0)
+        throw new Error(`wile cron over ${n} certificates exited ${warm.code}: ${warm.stderr}`);
       if (i === 0) await new Promise((r) => setTimeout(r, 2100));
     }
     await timed(opts.nodeE0);

@@ -71,7 +71,9 @@ export async function readIndex(home: string, logger: Logger): Promise<Map<strin
     return out;
   }
   if (v.wile !== VERSION) {
-    logger.debug(`${file} was written by wile ${printable(String(v.wile), 40)}: checking every certificate in full`);
+    logger.debug(
+      `${file} was written by wile ${printable(String(v.wile), 40)}: checking every certificate in full`,
+    );
     return out;
   }
   const files = v.files;

@@ -5,7 +5,16 @@
  * rewritten, and its state.json, so that the ARI check time lies ahead as in the template). About a
  * second per 10 000 certificates on a 2-core machine. For bench/cron-scale.ts and the cron e2e tests.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 const STABLE = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"];
@@ -24,7 +33,9 @@ export function cloneHome(template: string, name: string, n: number, dest: strin
   const renewal = JSON.parse(readFileSync(join(src, "renewal.json"), "utf8")) as { name: string };
   const state = readFileSync(join(src, "state.json"));
   mkdirSync(join(dest, "certs"), { recursive: true, mode: 0o700 });
-  cpSync(join(template, "accounts"), join(dest, "accounts"), { recursive: true });
+  // Into a home that has them already, the accounts are left as they are (a copy would be a change).
+  if (!existsSync(join(dest, "accounts")))
+    cpSync(join(template, "accounts"), join(dest, "accounts"), { recursive: true });
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
     const copy = `${prefix}${String(i).padStart(5, "0")}-${name}`;
