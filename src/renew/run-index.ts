@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, type Stats } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { CertInfo } from "../crypto/x509";
 import type { Outcome } from "../flow/lifecycle";
 import { AccountStore } from "../store/accounts";
@@ -13,6 +13,7 @@ import {
   type Signature,
   writeIndex,
 } from "../store/cron-index";
+import { removeStaleTemps } from "../store/fs-safe";
 import { homeLayout } from "../store/paths";
 import type { RenewalConfig } from "../store/renewal";
 import type { RenewalState } from "../store/state";
@@ -153,6 +154,9 @@ export class RunIndex {
    * to write costs only speed: it is logged, and the next run checks in full again.
    */
   async save(): Promise<void> {
+    // A temp file of a run killed while writing the index (once a minute old).
+    const temp = `.${basename(indexPath(this.home))}.tmp-`;
+    await removeStaleTemps(this.home, (entry) => entry.startsWith(temp));
     let changed = [...this.old.keys()].some((n) => !this.next.has(n));
     for (const name of this.checked) {
       const a = this.old.get(name);
