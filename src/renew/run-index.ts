@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, type Stats } from "node:fs";
+import { type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { CertInfo } from "../crypto/x509";
 import type { Outcome } from "../flow/lifecycle";
@@ -76,23 +76,33 @@ export class RunIndex {
    */
   async plan(): Promise<{ known: Outcome[]; check: string[] }> {
     const certs = homeLayout(this.home).certs;
-    let dirs: string[];
+    let entries: Dirent[];
     try {
-      dirs = readdirSync(certs, { withFileTypes: true })
-        .filter((e) => e.isDirectory())
-        .map((e) => e.name)
-        .sort();
+      entries = readdirSync(certs, { withFileTypes: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      dirs = [];
+      entries = [];
     }
+    const dirs = entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+    // A certificate's lock file is there while a run works on it, or after one was killed: such a
+    // certificate is checked in full, which reports the live holder or takes the stale lock over
+    // (and removes it), as before the index.
+    const locked = new Set(entries.filter((e) => e.name.endsWith(".lock")).map((e) => e.name.slice(0, -5)));
     const store = new CertStore(this.home);
     const t = this.now.getTime();
     const known: Outcome[] = [];
     const check: string[] = [];
     for (const name of dirs) {
       const e = this.old.get(name);
-      if (e && t < e.checkAt && certSignature(this.home, name, e.files, this.seen)?.sig === e.sig) {
+      if (
+        e &&
+        t < e.checkAt &&
+        !locked.has(name) &&
+        certSignature(this.home, name, e.files, this.seen)?.sig === e.sig
+      ) {
         this.next.set(name, e);
         known.push({
           name,

@@ -6,7 +6,7 @@
  * and a certificate that becomes due fails there, which is how the tests see that it was noticed.
  */
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ariCertId, parseCertificate } from "../../../src/crypto/x509";
@@ -255,6 +255,16 @@ describe("cron index: damage and concurrency", () => {
     assert.equal(loud.full, 2);
     assert.equal(loud.stderr.split("\n").filter((l) => /cron-index\.json is damaged/.test(l)).length, 1);
     JSON.parse(readFileSync(indexPath(home), "utf8"));
+  });
+
+  test("a lock left by a killed run is taken over and removed, the certificate checked in full", async () => {
+    await cron(home);
+    const lock = join(home, "certs", "a.example.lock");
+    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString(), id: "dead" }));
+    const run = await cron(home);
+    assert.equal(run.full, 1);
+    assert.equal(existsSync(lock), false, "the stale lock is gone");
+    assert.equal((await cron(home)).full, 0);
   });
 
   test("two cron runs at once: one runs (and writes the index), the other exits 0 at once", async () => {
