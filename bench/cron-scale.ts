@@ -14,6 +14,8 @@ export interface CurvePoint {
   certs: number;
   wile: Timed[];
   node: Timed[];
+  /** The `before` bundle's runs, when one was given (same home, same rounds). */
+  before: Timed[];
   /** Median of the per-round ratios of wall times, wile / node -e 0. */
   ratio: number;
   /** 1-minute load average before each round. */
@@ -34,6 +36,8 @@ export async function cronCurve(opts: {
   runs: number;
   root: string;
   wile: (home: string, args: string[]) => Cmd;
+  /** Another build to measure in the same rounds (bench/full.ts --before-cjs), e.g. main's. */
+  before?: (home: string, args: string[]) => Cmd;
   nodeE0: Cmd;
   log: (s: string) => void;
 }): Promise<CurvePoint[]> {
@@ -46,22 +50,29 @@ export async function cronCurve(opts: {
       `cron at scale: ${n} certificates written in ${((Date.now() - t0) / 1000).toFixed(1)} s (untimed)`,
     );
     const cron = opts.wile(home, ["cron"]);
+    const old = opts.before?.(home, ["cron"]);
     const written = Date.now();
     for (let i = 0; i < 2; i++) {
       // The second run must begin 2 s after the files were written, for the index to trust them.
       if (i === 1) await new Promise((r) => setTimeout(r, Math.max(0, written + 2100 - Date.now())));
+      if (old) await timed(old, 1_800_000);
       const warm = await timed(cron, 1_800_000);
       if (warm.code !== 0)
         throw new Error(`wile cron over ${n} certificates exited ${warm.code}: ${warm.stderr}`);
     }
     await timed(opts.nodeE0);
-    const point: CurvePoint = { certs: n, wile: [], node: [], ratio: Number.NaN, load: [] };
+    const point: CurvePoint = { certs: n, wile: [], node: [], before: [], ratio: Number.NaN, load: [] };
     const ratios: number[] = [];
     for (let i = 0; i < opts.runs; i++) {
       point.load.push(readFileSync("/proc/loadavg", "utf8").split(" ")[0] as string);
       const w = await timed(cron, 600_000);
       if (w.code !== 0 || w.stdout || w.stderr) {
         throw new Error(`wile cron over ${n} certificates exited ${w.code}: ${w.stdout}${w.stderr}`);
+      }
+      if (old) {
+        const b = await timed(old, 1_800_000);
+        if (b.code !== 0) throw new Error(`the before build's cron over ${n} certificates exited ${b.code}`);
+        point.before.push(b);
       }
       const e = await timed(opts.nodeE0);
       point.wile.push(w);
@@ -87,14 +98,17 @@ export async function cronCurve(opts: {
 export function curveRows(points: CurvePoint[]): string[] {
   const f = (x: number, d = 3) => x.toFixed(d);
   const rows = [
-    "| certificates (none due) | wile cron wall s, median (min–max) | CPU user+sys s | peak RSS MB | node -e 0 wall s | ratio wile / node -e 0 | s per 1000 certificates over node -e 0 | load (1 min) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| certificates (none due) | wile cron wall s, median (min–max) | CPU user+sys s | peak RSS MB | node -e 0 wall s | ratio wile / node -e 0 | s per 1000 certificates over node -e 0 | before: wall s, CPU s | load (1 min) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const p of points) {
     const w = p.wile.map((x) => x.wallS);
     const e = median(p.node.map((x) => x.wallS));
+    const before = p.before.length
+      ? `${f(median(p.before.map((x) => x.wallS)))}, ${f(median(p.before.map((x) => x.cpuS)), 2)}`
+      : "-";
     rows.push(
-      `| ${p.certs} | ${f(median(w))} (${f(Math.min(...w))}–${f(Math.max(...w))}) | ${f(median(p.wile.map((x) => x.cpuS)), 2)} | ${f(median(p.wile.map((x) => x.rssMB)), 1)} | ${f(e)} | ${f(p.ratio, 2)} | ${f(((median(w) - e) * 1000) / p.certs)} | ${p.load.join(", ")} |`,
+      `| ${p.certs} | ${f(median(w))} (${f(Math.min(...w))}–${f(Math.max(...w))}) | ${f(median(p.wile.map((x) => x.cpuS)), 2)} | ${f(median(p.wile.map((x) => x.rssMB)), 1)} | ${f(e)} | ${f(p.ratio, 2)} | ${f(((median(w) - e) * 1000) / p.certs)} | ${before} | ${p.load.join(", ")} |`,
     );
   }
   return rows;

@@ -48,6 +48,7 @@ const { values } = parseArgs({
     "startup-runs": { type: "string", default: "10" },
     "cron-certs": { type: "string", default: "20" },
     "scale-certs": { type: "string", default: "20,100,1000,10000" },
+    "before-cjs": { type: "string" },
     bulk: { type: "string", default: "50" },
     parallel: { type: "string", default: "8" },
     peers: { type: "string" },
@@ -414,6 +415,15 @@ try {
       runs: RUNS,
       root,
       wile: wileCmd,
+      ...(values["before-cjs"]
+        ? {
+            before: (home: string, args: string[]): Cmd => ({
+              cmd: process.execPath,
+              args: [resolve(values["before-cjs"] as string), ...args],
+              env: wileEnv(home),
+            }),
+          }
+        : {}),
       nodeE0: { cmd: process.execPath, args: ["-e", "0"], env: wileEnv(wileHome) },
       log,
     });
