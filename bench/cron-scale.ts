@@ -53,7 +53,7 @@ export async function cronCurve(opts: {
     const old = opts.before?.(home, ["cron"]);
     const written = Date.now();
     for (let i = 0; i < 2; i++) {
-      // The second run must begin 2 s after the files were written, for the index to trust them.
+      // The second run begins 2 s after the files were written: the index trusts them then on any file system.
       if (i === 1) await new Promise((r) => setTimeout(r, Math.max(0, written + 2100 - Date.now())));
       if (old) await timed(old, 1_800_000);
       const warm = await timed(cron, 1_800_000);

@@ -8,7 +8,6 @@ import {
   certSignature,
   type IndexEntry,
   indexPath,
-  RACY_MS,
   readIndex,
   type Signature,
   writeIndex,
@@ -130,8 +129,8 @@ export class RunIndex {
   /**
    * Called by renewOne, still holding the lock, when a check ends not due without writing: the
    * certificate goes into the index until its next moment, if nothing changed while it was read,
-   * no file it read is younger than RACY_MS (a change within the file system's timestamp
-   * granularity could go unseen) and no leftover record waits in its directory.
+   * no file it read is younger than the margin of cron-index.ts (RACY_MS: a change within the file
+   * system's timestamp granularity could go unseen) and no leftover record waits in its directory.
    */
   done(start: CheckStart, r: CheckResult): void {
     const { name } = start;
@@ -141,7 +140,7 @@ export class RunIndex {
     ];
     const sig = certSignature(this.home, name, files);
     if (!start.dir || !sig || certSignature(this.home, name, [])?.sig !== start.dir.sig) return;
-    if (sig.newest > start.at - RACY_MS) return;
+    if (sig.newest > start.at - sig.margin) return;
     const dir = join(homeLayout(this.home).certs, name);
     if (this.leftoverFiles.some((f) => present(join(dir, f)))) return;
     const checkAt = nextMoment(r, this.now.getTime(), this.aheadMs);

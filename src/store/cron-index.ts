@@ -38,8 +38,14 @@ export interface IndexEntry {
   explanationURL?: string;
 }
 
-/** An entry is only written for files older than this when the check began (see certSignature). */
-export const RACY_MS = 2000;
+/**
+ * An entry is only written for files older than this when the check began: a change made just
+ * after a check looked at a file may get the same timestamp (Linux stamps files from a clock that
+ * ticks every 1 to 10 ms), and would go unseen. On a file system with whole-second timestamps
+ * (ext4 with small inodes, some network file systems) the margin is two seconds.
+ */
+export const RACY_MS = 50;
+export const RACY_COARSE_MS = 2000;
 
 export function indexPath(home: string): string {
   return join(home, "cron-index.json");
@@ -134,8 +140,10 @@ export async function writeIndex(home: string, entries: Map<string, IndexEntry>)
 
 export interface Signature {
   sig: string;
-  /** The newest ctime among the files (ms): a file changed within RACY_MS of a check is not trusted. */
+  /** The newest mtime or ctime among the files (ms since the epoch). */
   newest: number;
+  /** How much older than a check its files must be to be trusted: RACY_MS, or RACY_COARSE_MS. */
+  margin: number;
 }
 
 /**
@@ -170,6 +178,7 @@ export function certSignature(
   if (parts.some((p) => !p)) return null;
   const state = look(join(dir, "state.json"));
   let newest = 0;
+  let coarse = true;
   const h = createHash("sha256");
   for (const st of [...(parts as Stats[]), state]) {
     if (!st) {
@@ -177,9 +186,10 @@ export function certSignature(
       continue;
     }
     newest = Math.max(newest, st.ctimeMs, st.mtimeMs);
+    if (st.ctimeMs % 1000 !== 0 || st.mtimeMs % 1000 !== 0) coarse = false;
     h.update(`${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}|`);
   }
-  return { sig: h.digest("base64url").slice(0, 22), newest };
+  return { sig: h.digest("base64url").slice(0, 22), newest, margin: coarse ? RACY_COARSE_MS : RACY_MS };
 }
 
 /** stat (or lstat), null when missing or not accessible. */

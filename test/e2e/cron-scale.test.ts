@@ -27,7 +27,7 @@ const certHash = (name: string) =>
     .digest("hex");
 /** How many certificates cron -v says it checked in full. */
 const fullChecks = (stderr: string) => Number(/(\d+) of \d+ certificates checked in full/.exec(stderr)?.[1]);
-/** The index trusts no file younger than 2 s when a check begins (src/store/cron-index.ts). */
+/** The index trusts no file younger than 50 ms, 2 s on whole-second file systems (src/store/cron-index.ts). */
 const settle = () => new Promise((r) => setTimeout(r, 2100));
 
 before(async () => {

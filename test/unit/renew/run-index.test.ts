@@ -108,7 +108,7 @@ async function cron(home: string, extra: string[] = []): Promise<CronRun> {
   return { code: r.code, stderr: r.stderr, certificates: doc.certificates, full: Number(full[1]) };
 }
 
-/** The index trusts no file younger than RACY_MS (2 s) when a check begins. */
+/** The index trusts no file younger than RACY_MS when a check begins (2 s on whole-second file systems). */
 const settle = () => new Promise((r) => setTimeout(r, 2100));
 
 const statusOf = (run: CronRun) => Object.fromEntries(run.certificates.map((c) => [c.name, c.status]));
@@ -260,7 +260,10 @@ describe("cron index: damage and concurrency", () => {
   test("a lock left by a killed run is taken over and removed, the certificate checked in full", async () => {
     await cron(home);
     const lock = join(home, "certs", "a.example.lock");
-    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString(), id: "dead" }));
+    writeFileSync(
+      lock,
+      JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString(), id: "dead" }),
+    );
     const run = await cron(home);
     assert.equal(run.full, 1);
     assert.equal(existsSync(lock), false, "the stale lock is gone");
