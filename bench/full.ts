@@ -7,7 +7,7 @@
  *   1. one issuance of a fresh name, EC P-256, http-01 into the webroot, account registered;
  *   2. startup, `--version` or nearest, against `node -e 0`;
  *   3. the scheduled path with 20 certificates none due (each client's cron command), and wile alone
- *      with 1000 (copies of the 20 under distinct names);
+ *      over 20, 100, 1000 and 10 000 certificates against node -e 0 (bench/cron-scale.ts, issue 13);
  *   4. bulk: 50 fresh names as 50 certificates: wile as 50 `wile issue` processes 8 at a time, and
  *      `wile renew --all --force --parallel 8` over those 50; each peer the documented sequential way;
  *   5. processes started for one issuance (strace -f) and bytes installed;
@@ -28,6 +28,7 @@ import { issueArgs } from "../test/helpers/e2e";
 import { startTestEnv, type TestEnv } from "../test/helpers/testenv";
 import { repoRoot, tempDir } from "../test/helpers/wile";
 import { type BatchFigures, batchCase, batchReport, batchTargets } from "./batch";
+import { type CurvePoint, cronCurve, curveRows } from "./cron-scale";
 import {
   type Cmd,
   checkCert,
@@ -49,7 +50,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     "startup-runs": { type: "string", default: "10" },
     "cron-certs": { type: "string", default: "20" },
-    "big-certs": { type: "string", default: "1000" },
+    "scale-certs": { type: "string", default: "20,100,1000,10000" },
+    "before-cjs": { type: "string" },
     bulk: { type: "string", default: "50" },
     parallel: { type: "string", default: "8" },
     peers: { type: "string" },
@@ -61,7 +63,7 @@ const cjsGiven = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
 const RUNS = Number(values.runs);
 const STARTUP_RUNS = Number(values["startup-runs"]);
 const CRON_CERTS = Number(values["cron-certs"]);
-const BIG_CERTS = Number(values["big-certs"]);
+const SCALE_CERTS = (values["scale-certs"] ?? "").split(",").filter(Boolean).map(Number);
 const BULK = Number(values.bulk);
 const PARALLEL = Number(values.parallel);
 const wanted = values.peers ? values.peers.split(",") : PEERS.map((p) => p.id);
@@ -404,53 +406,32 @@ try {
   }
   log(`cron with ${CRON_CERTS} certificates done`);
 
-  // 3b. wile alone with BIG_CERTS certificates ----------------------------------------------------
-  {
-    const bigHome = join(root, "wile-big");
-    mkdirSync(join(bigHome, "certs"), { recursive: true });
-    cpSync(join(wileHome, "accounts"), join(bigHome, "accounts"), { recursive: true });
-    for (let i = 0; i < BIG_CERTS; i++) {
-      const src = wile.certs[i % wile.certs.length] as string;
-      const name = `c${String(i).padStart(4, "0")}-${src}`;
-      const dst = join(bigHome, "certs", name);
-      cpSync(join(wileHome, "certs", src), dst, { recursive: true, verbatimSymlinks: true });
-      const rj = JSON.parse(readFileSync(join(dst, "renewal.json"), "utf8"));
-      rj.name = name;
-      writeFileSync(join(dst, "renewal.json"), `${JSON.stringify(rj, null, 2)}\n`);
-    }
-    const list = spawnSync(process.execPath, [cjs, "list", "--json"], {
-      env: wileEnv(bigHome),
-      encoding: "utf8",
-    });
-    const listed = (JSON.parse(list.stdout) as { certificates: { name: string; status: string }[] })
-      .certificates;
-    if (listed.length !== BIG_CERTS || listed.some((x) => x.status !== "ok")) {
-      throw new Error(`wile list in the ${BIG_CERTS}-certificate home shows ${listed.length}, not all ok`);
-    }
-    const cmd = wileCmd(bigHome, ["cron"]);
+  // 3b. wile alone at scale: SCALE_CERTS copies of one of the 20, against node -e 0 -----------------
+  if (SCALE_CERTS.length > 0) {
     setHow(
-      "cron1000",
+      "cronScale",
       "wile",
-      `wile cron over ${BIG_CERTS} certificates (copies of the ${CRON_CERTS}, renamed)`,
+      `wile cron over ${SCALE_CERTS.join(", ")} certificates (one of the ${CRON_CERTS} written again under that many names, test/helpers/clone-home.ts), each run paired with a node -e 0`,
     );
-    await timed(cmd);
-    for (let i = 0; i < RUNS; i++) {
-      const r = await timed(cmd);
-      if (r.code !== 0 || r.stdout || r.stderr)
-        throw new Error(`wile cron (${BIG_CERTS}) exited ${r.code}: ${r.stderr}`);
-      record("cron1000", "wile", r);
-    }
-    const j = spawnSync(process.execPath, [cjs, "cron", "--json"], {
-      env: wileEnv(bigHome),
-      encoding: "utf8",
+    extra.cronScale = await cronCurve({
+      template: wileHome,
+      name: wile.certs[0] as string,
+      sizes: SCALE_CERTS,
+      runs: RUNS,
+      root,
+      wile: wileCmd,
+      ...(values["before-cjs"]
+        ? {
+            before: (home: string, args: string[]): Cmd => ({
+              cmd: process.execPath,
+              args: [resolve(values["before-cjs"] as string), ...args],
+              env: wileEnv(home),
+            }),
+          }
+        : {}),
+      nodeE0: { cmd: process.execPath, args: ["-e", "0"], env: wileEnv(wileHome) },
+      log,
     });
-    const summary = (JSON.parse(j.stdout) as { summary: string }).summary;
-    if (!summary.startsWith(`${BIG_CERTS} checked, 0 renewed, 0 failed`)) {
-      throw new Error(`wile cron --json over ${BIG_CERTS} certificates: ${summary}`);
-    }
-    extra.cron1000Summary = summary;
-    extra.cron1000Listed = listed.length;
-    log(`cron with ${BIG_CERTS} certificates done (${summary})`);
   }
 
   // 4. Bulk ---------------------------------------------------------------------------------------
@@ -629,7 +610,6 @@ const CASES: [string, string, number][] = [
   ["issue", "one issuance (s)", 3],
   ["startup", "startup --version (ms)", 1],
   ["cron", `cron, ${CRON_CERTS} certs none due (s)`, 3],
-  ["cron1000", `cron, ${BIG_CERTS} certs none due (s)`, 3],
   ["bulk", `bulk ${BULK} certs (s)`, 2],
   ["bulkRenew", `bulk ${BULK}: wile renew --all --force --parallel ${PARALLEL} (s)`, 2],
 ];
@@ -709,12 +689,26 @@ if (extra.startupDiffMs) {
     met: d <= 25,
   });
 }
-if (results.cron1000?.wile) {
-  const m = median(results.cron1000.wile.wallS);
+const scale = (extra.cronScale ?? []) as CurvePoint[];
+for (const [certs, limit] of [
+  [1000, 0.3],
+  [10000, 3],
+] as const) {
+  const p = scale.find((x) => x.certs === certs);
+  if (!p) continue;
+  const m = median(p.wile.map((x) => x.wallS));
   targets.push({
-    target: `${BIG_CERTS}-certificate cron, nothing due, under 1.5 s`,
-    value: `${f(m)} s`,
-    met: m < 1.5,
+    target: `${certs}-certificate cron, nothing due, at most ${limit} s (issue 13)`,
+    value: `${f(m)} s (${f(p.ratio, 2)}x node -e 0)`,
+    met: m <= limit,
+  });
+}
+if (results.cron?.uacme) {
+  const ratio = 1 / median(ratioPairs.cron?.uacme?.wall ?? []);
+  targets.push({
+    target: `${CRON_CERTS}-certificate cron, nothing due, at most 0.5x uacme's wall (issue 13)`,
+    value: `wile / uacme ${f(ratio, 2)} (median of paired ratios)`,
+    met: ratio <= 0.5,
   });
 }
 if (results.bulk?.wile && peers().length) {
@@ -752,6 +746,7 @@ const loadavg = readFileSync("/proc/loadavg", "utf8").trim();
 console.log(`\nwile vs peers (node ${process.version}; ${clients.map((c) => c.version).join("; ")})`);
 console.log(`load average at the start: ${loadStart}; at the end: ${loadavg}\n`);
 console.log(table);
+if (scale.length > 0) console.log(`\ncron at scale (issue 13), none due:\n\n${curveRows(scale).join("\n")}`);
 console.log(`\n${targetTable}\n`);
 if (extra.processes) {
   console.log("| processes for one issuance | execve | processes (fork/clone) | threads | programs |");
@@ -796,7 +791,7 @@ writeFileSync(
       versions: Object.fromEntries(clients.map((c) => [c.id, c.version])),
       debianVersions: Object.fromEntries(PEERS.map((p) => [p.id, debVersion(p.id)])),
       pebbleEnv: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" },
-      settings: { RUNS, STARTUP_RUNS, CRON_CERTS, BIG_CERTS, BULK, PARALLEL },
+      settings: { RUNS, STARTUP_RUNS, CRON_CERTS, SCALE_CERTS, BULK, PARALLEL },
       how,
       results,
       ratios: Object.fromEntries(

@@ -6,7 +6,8 @@
  *   - one issuance against a local Pebble (no validation sleep) with the account already registered,
  *     a fresh name per run: wall time, user+sys CPU of the child and its peak RSS (GNU time), over
  *     5 runs (2 with --quick). Every run is checked (exit 0, cert.pem for the right name), so a fast
- *     failure cannot pass for a fast issuance; a failed run makes the benchmark exit 1.
+ *     failure cannot pass for a fast issuance; a failed run makes the benchmark exit 1;
+ *   - `wile cron` over 1000 certificates, none due, against `node -e 0` (bench/cron-scale.ts, issue 13).
  * Prints a markdown table and writes .tmp/bench.json.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -17,6 +18,7 @@ import { sanNames } from "../test/helpers/certs";
 import { issueArgs } from "../test/helpers/e2e";
 import { startTestEnv } from "../test/helpers/testenv";
 import { repoRoot, tempDir } from "../test/helpers/wile";
+import { type CurvePoint, cronCurve, curveRows } from "./cron-scale";
 
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, cjs: { type: "string" } },
@@ -148,6 +150,8 @@ function timedRun(
 // No badNonce retries in timed runs (Pebble rejects 5% of good nonces by default).
 const env = await startTestEnv({ env: { PEBBLE_WFE_NONCEREJECT: "0" } });
 const runs: IssueRun[] = [];
+const SCALE_CERTS = 1000;
+let scale: CurvePoint[] = [];
 let failed = "";
 try {
   const home = join(tempDir("wile-bench-issue-"), "wile");
@@ -172,6 +176,19 @@ try {
     ];
     runs.push({ name, wallS: r.wallS, userS: u, sysS: s, cpuS: u + s, rssMB: m / 1024 });
   }
+  // 4. cron at scale (issue 13): 1000 copies of one certificate, none due, against node -e 0.
+  const checked = await timedRun(["cron"], home, timesFile);
+  if (checked.code !== 0) throw new Error(`wile cron exited ${checked.code}:\n${checked.stderr}`);
+  scale = await cronCurve({
+    template: home,
+    name: "warmup.bench.example",
+    sizes: [SCALE_CERTS],
+    runs: quick ? 3 : 5,
+    root: tempDir("wile-bench-scale-"),
+    wile: (h, args) => ({ cmd: process.execPath, args: [cjs, ...args], env: cleanEnv(h) }),
+    nodeE0: { cmd: process.execPath, args: ["-e", "0"], env: cleanEnv(home) },
+    log: (s) => process.stderr.write(`bench: ${s}\n`),
+  });
 } catch (e) {
   failed = (e as Error).message;
 } finally {
@@ -259,6 +276,7 @@ const header = ["metric", "median", "min", "max", "budget", ""];
 const lines = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`);
 console.log(`\nwile benchmark (${quick ? "quick" : "full"}; node ${process.version}; ${cjs})\n`);
 console.log(lines.join("\n"));
+if (scale.length > 0) console.log(`\ncron at scale (issue 13), none due:\n\n${curveRows(scale).join("\n")}`);
 console.log(
   "\nCPU and RSS from GNU time (10 ms resolution); wall time from the parent; figures, not assertions.",
 );
@@ -276,6 +294,7 @@ writeFileSync(
       startup: { wileVersionMs: wileV, nodeE0Ms: nodeE, medianDiffMs: diff },
       issuance: runs,
       baseline: { nodeE0CpuS: baseCpu, nodeE0RssMB: baseRss },
+      cronScale: scale,
       budgets: BUDGET,
       failed: failed || undefined,
     },

@@ -1,4 +1,4 @@
-import { parseCertificate } from "../crypto/x509";
+import { type CertInfo, parseCertificate } from "../crypto/x509";
 import { CertificateBusyError, withCertificateLock } from "../flow/cert-lock";
 import type { ClientPool } from "../flow/client";
 import { type Outcome, obtainAndDeploy, recordFailure, redeploy } from "../flow/lifecycle";
@@ -9,6 +9,7 @@ import type { Logger } from "../util/log";
 import { summarize } from "../util/notify";
 import { fetchRenewalWindow } from "./ari";
 import { type Decision, decide } from "./decide";
+import type { RunIndex } from "./run-index";
 import { loadCertificate } from "./status";
 
 export interface RenewOptions {
@@ -26,6 +27,8 @@ export interface RenewOptions {
   timeoutMs: number;
   /** What runs, for whoever finds a certificate's lock held: "wile cron". */
   command: string;
+  /** The index of a run over every certificate (run-index.ts): told what each full check found. */
+  index?: RunIndex;
 }
 
 /**
@@ -57,6 +60,7 @@ async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[
   // Read once, by loadCertificate; recordFailure needs it too, so that a failure never wipes the
   // failure count.
   let state: RenewalState | undefined;
+  const started = opts.index?.begin(name);
   try {
     const loaded = await loadCertificate(home, name, { force: opts.force });
     const { cfg, certPem } = loaded;
@@ -72,10 +76,11 @@ async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[
     // One deadline for this certificate, from its ARI check to the downloaded chain.
     const client = (await opts.pool.get(cfg.server, cfg.caBundle)).withDeadline(opts.timeoutMs);
     let decision: Decision;
+    let cert: CertInfo | undefined;
     if (!certPem) {
       decision = { due: true, reason: "no certificate stored yet", source: "forced", renewAt: null, state };
     } else {
-      const cert = parseCertificate(certPem, `${store.dir(name)}/cert.pem`);
+      cert = parseCertificate(certPem, `${store.dir(name)}/cert.pem`);
       decision = await decide({
         name,
         cert,
@@ -90,7 +95,8 @@ async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[
     }
     state = decision.state;
     // Most runs change nothing: no write (and no fsync) then.
-    if (JSON.stringify(state) !== stateBefore) {
+    const changed = JSON.stringify(state) !== stateBefore;
+    if (changed) {
       await writeState(home, name, state).catch(async (e) => {
         throw (
           (await notWritable(
@@ -110,13 +116,18 @@ async function checkAndRenew(name: string, opts: RenewOptions, warnings: string[
       return (await redeploy(cfg, { home, logger, now, verifyWaitMs: opts.verifyWaitMs })).outcome;
     }
     if (!decision.due) {
-      return {
+      const outcome: Outcome = {
         name,
         status: decision.source === "backoff" ? "waiting" : "not-due",
         reason: decision.reason,
         ...(decision.renewAt ? { renewAt: decision.renewAt.toISOString() } : {}),
         ...(decision.explanationURL ? { explanationURL: decision.explanationURL } : {}),
       };
+      // What was read stays true until the next moment, unless the files change: remembered.
+      if (started && cert && !changed && !loaded.stateDamage) {
+        opts.index?.done(started, { cfg, cert, state, decision, outcome });
+      }
+      return outcome;
     }
 
     logger.info(`${name}: renewing (${decision.reason})`);

@@ -152,15 +152,26 @@ export interface LeftoverKind {
   remove(file: string, logger: Logger): Promise<unknown>;
 }
 
+/** The record files of every kind of leftover (webroot files, and `more`). */
+export function leftoverKinds(more: LeftoverKind[] = []): LeftoverKind[] {
+  return [{ file: "webroot-files.json", remove: removeLeftovers }, ...more];
+}
+
 /**
  * removeLeftovers (and each of `more`) for every certificate directory of the home that has a
- * record, each under the certificate's lock; a certificate locked by a live run is skipped (its
- * files and records are in use).
+ * record (or only those of `only`: a run over every certificate with the index of cron-index.ts
+ * looks only where something changed since the last run, which a new record is), each under the
+ * certificate's lock; a certificate locked by a live run is skipped (its files and records are in use).
  */
-export async function sweepLeftovers(home: string, logger: Logger, more: LeftoverKind[] = []): Promise<void> {
+export async function sweepLeftovers(
+  home: string,
+  logger: Logger,
+  more: LeftoverKind[] = [],
+  only?: string[],
+): Promise<void> {
   const certs = homeLayout(home).certs;
-  const kinds: LeftoverKind[] = [{ file: "webroot-files.json", remove: removeLeftovers }, ...more];
-  const names = await readdir(certs).catch(() => [] as string[]);
+  const kinds = leftoverKinds(more);
+  const names = only ?? (await readdir(certs).catch(() => [] as string[]));
   for (const name of names) {
     const found: { kind: LeftoverKind; file: string }[] = [];
     for (const kind of kinds) {

@@ -15,6 +15,7 @@ import { currentUser } from "./file-errors";
  *   certs/<name>/current -> archive/<UTC stamp>     switched atomically
  *   certs/<name>/archive/<UTC stamp>/               one complete version per issuance (a few kept)
  *   logs/wile.log
+ *   cron-index.json                                 what the last cron found (a cache: store/cron-index.ts)
  * ```
  * Directories are 0700, private keys 0600 whatever the umask.
  */

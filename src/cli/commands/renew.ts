@@ -5,8 +5,9 @@ import { dnsLeftovers } from "../../flow/dns-leftovers";
 import { DEFAULT_TIMEOUT_MS } from "../../flow/issue";
 import type { Outcome } from "../../flow/lifecycle";
 import { mapLimit, renewOne, summaryLine } from "../../renew/run";
+import { RunIndex } from "../../renew/run-index";
 import { CertStore } from "../../store/certs";
-import { sweepLeftovers } from "../../store/leftovers";
+import { leftoverKinds, sweepLeftovers } from "../../store/leftovers";
 import { acquireLock } from "../../store/lock";
 import { NotDueError, UsageError } from "../../util/errors";
 
@@ -69,20 +70,37 @@ export function prefixed(logger: Logger, name: string): Logger {
   };
 }
 
-/** Checks every certificate (or the named ones), renewing the due ones; the run's outcomes. */
+/**
+ * Checks every certificate (or the named ones), renewing the due ones; the run's outcomes, sorted
+ * by name. Over every certificate without --force (cron, renew --all: the caller holds cron.lock),
+ * the index of renew/run-index.ts spares the full check of certificates that did not change.
+ */
 export async function renewMany(
   ctx: CommandContext,
   logger: Logger,
   opts: { names?: string[]; force: boolean; parallel: number; timeoutMs: number; command: string },
 ): Promise<Outcome[]> {
-  const store = new CertStore(ctx.home);
-  const names = opts.names ?? (await store.names());
-  // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
-  await sweepLeftovers(ctx.home, logger, [dnsLeftovers(ctx.home, ctx.env)]);
-  const pool = new ClientPool(logger);
   const now = new Date();
+  const kinds = [dnsLeftovers(ctx.home, ctx.env)];
+  const index =
+    opts.names || opts.force
+      ? undefined
+      : await RunIndex.open(
+          ctx.home,
+          logger,
+          now,
+          CRON_INTERVAL_MS,
+          leftoverKinds(kinds).map((k) => k.file),
+        );
+  const plan = index
+    ? await index.plan()
+    : { known: [], check: opts.names ?? (await new CertStore(ctx.home).names()) };
+  // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
+  await sweepLeftovers(ctx.home, logger, kinds, index ? plan.check : undefined);
+  const pool = new ClientPool(logger);
+  let checked: Outcome[];
   try {
-    return await mapLimit(names, opts.parallel, (name) =>
+    checked = await mapLimit(plan.check, opts.parallel, (name) =>
       renewOne(name, {
         home: ctx.home,
         pool,
@@ -93,11 +111,15 @@ export async function renewMany(
         verifyWaitMs: ctx.verifyWaitMs,
         timeoutMs: opts.timeoutMs,
         command: opts.command,
+        ...(index ? { index } : {}),
       }),
     );
   } finally {
     await pool.close();
   }
+  await index?.save();
+  if (plan.known.length === 0) return checked;
+  return [...plan.known, ...checked].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 export function outcomesJson(outcomes: Outcome[]) {
