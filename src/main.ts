@@ -1,3 +1,4 @@
+import { isatty } from "node:tty";
 import type { Command } from "./cli/command";
 import { helpCommand } from "./cli/commands/help";
 import { versionCommand } from "./cli/commands/version";
@@ -49,12 +50,16 @@ async function loadCommand(name: string): Promise<Command | undefined> {
   return Object.hasOwn(COMMANDS, name) ? COMMANDS[name]?.() : undefined;
 }
 
+/**
+ * process.stdout and process.stderr are streams that Node makes when first touched (a pipe or a file
+ * costs a few ms each): made only when written to; isatty tells a terminal without making them.
+ */
 function processIo(): Io {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stderrIsTTY: process.stderr.isTTY === true,
-    stdoutIsTTY: process.stdout.isTTY === true,
+    stdout: { write: (s: string) => process.stdout.write(s) },
+    stderr: { write: (s: string) => process.stderr.write(s) },
+    stderrIsTTY: isatty(2),
+    stdoutIsTTY: isatty(1),
   };
 }
 
