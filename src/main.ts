@@ -1,4 +1,3 @@
-import { isatty } from "node:tty";
 import type { Command } from "./cli/command";
 import { helpCommand } from "./cli/commands/help";
 import { versionCommand } from "./cli/commands/version";
@@ -51,15 +50,19 @@ async function loadCommand(name: string): Promise<Command | undefined> {
 }
 
 /**
- * process.stdout and process.stderr are streams that Node makes when first touched (a pipe or a file
- * costs a few ms each): made only when written to; isatty tells a terminal without making them.
+ * process.stdout and process.stderr are streams that Node makes when first touched (loading
+ * node:net or node:tty for a pipe or a terminal): each is made only when used.
  */
 function processIo(): Io {
   return {
     stdout: { write: (s: string) => process.stdout.write(s) },
     stderr: { write: (s: string) => process.stderr.write(s) },
-    stderrIsTTY: isatty(2),
-    stdoutIsTTY: isatty(1),
+    get stderrIsTTY() {
+      return process.stderr.isTTY === true;
+    },
+    get stdoutIsTTY() {
+      return process.stdout.isTTY === true;
+    },
   };
 }
 
