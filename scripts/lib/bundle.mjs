@@ -73,8 +73,9 @@ async function packed(program, version) {
  * it with vm.Script under this file's name, so stack traces and the source map name wile.cjs.
  * The cache, `<home>/cache/` (home as wile resolves it: --home, else WILE_HOME, else ~/.wile):
  * `wile-<program hash>.js`, the program decompressed (reading it costs less than loading zlib and
- * decompressing), and `wile-<hash>-<node version>-<arch>.v8`, V8's code cache for it (saves the
- * compile, and the lazy compiles of every function the run that wrote it used). Both are read only
+ * decompressing), and `wile-<hash>-<node version>-<arch>-<command>.v8`, V8's code cache for it
+ * (saves the compile, and the lazy compiles of every function the command compiled in the run that
+ * wrote it: one per command, so `version` does not write the cache that `issue` then uses). Both are read only
  * from directories this user owns and nobody else can write (the code is trusted like the program
  * itself), the program only at its exact length, the code cache only when V8 accepts it. They are
  * written (temp file + rename) at exit when missing or rejected, only into a home that exists:
@@ -106,16 +107,20 @@ function ours(dir) {
   return st.isDirectory() && st.uid === process.getuid() && (st.mode & 0o022) === 0;
 }
 
+// One code cache per command: each holds the functions its command compiled.
+const command = /^[a-z][a-z-]{0,19}$/.test(process.argv[2] || "") ? process.argv[2] : "other";
 let base; // <home>/cache/wile-<hash>
+let codeFile;
 let program;
 let cached;
 try {
   const dir = join(home(), "cache");
   base = join(dir, "wile-" + hash);
+  codeFile = base + "-" + process.version + "-" + process.arch + "-" + command + ".v8";
   if (ours(dirname(dir)) && ours(dir)) {
     program = fs.readFileSync(base + ".js", "utf8");
     if (program.length !== length) program = undefined;
-    else cached = fs.readFileSync(base + "-" + process.version + "-" + process.arch + ".v8");
+    else cached = fs.readFileSync(codeFile);
   }
 } catch {}
 const unpacked = program === undefined;
@@ -143,7 +148,7 @@ function save() {
       fs.renameSync(tmp, file);
     };
     if (unpacked) write(base + ".js", program);
-    write(base + "-" + process.version + "-" + process.arch + ".v8", script.createCachedData());
+    write(codeFile, script.createCachedData());
   } catch {}
 }
 `;
