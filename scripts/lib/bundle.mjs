@@ -127,7 +127,9 @@ const unpacked = program === undefined;
 if (unpacked)
   program = require("node:zlib").brotliDecompressSync(Buffer.from("@PAYLOAD@", "base64")).toString();
 const script = new Script(program, { filename: __filename, cachedData: cached });
-if (base && (cached === undefined || script.cachedDataRejected)) process.once("exit", save);
+// \`wile uninstall\` removes the cache with the program: it must not write it again at exit.
+if (base && command !== "uninstall" && (cached === undefined || script.cachedDataRejected))
+  process.once("exit", save);
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 
 function save() {
