@@ -126,7 +126,10 @@ try {
 const unpacked = program === undefined;
 if (unpacked)
   program = require("node:zlib").brotliDecompressSync(Buffer.from("@PAYLOAD@", "base64")).toString();
-const script = new Script(program, { filename: __filename, cachedData: cached });
+// In a standalone binary (SEA) __filename is the executable: the program is named wile.cjs there,
+// which is how src/util/stack.ts finds its frames to map with the embedded map.
+const filename = __filename === process.execPath ? "wile.cjs" : __filename;
+const script = new Script(program, { filename, cachedData: cached });
 // \`wile uninstall\` removes the cache with the program: it must not write it again at exit.
 if (base && command !== "uninstall" && (cached === undefined || script.cachedDataRejected))
   process.once("exit", save);
