@@ -42,6 +42,13 @@ export async function bundle(outfile, version = packageVersion(), { pack = true 
     write: !pack,
     metafile: true,
   });
+  // The loader compiles the program with vm.Script, which has no import(): a dynamic import left in
+  // the output (a node: builtin, say; bundled modules become lazy parts of the bundle) would throw.
+  for (const out of Object.values(result.metafile.outputs)) {
+    const dynamic = out.imports.filter((i) => i.kind === "dynamic-import" && i.external);
+    if (dynamic.length)
+      throw new Error(`import() of ${dynamic.map((i) => i.path).join(", ")}: use a static import`);
+  }
   if (pack) {
     const js = result.outputFiles.find((f) => f.path.endsWith(".cjs"));
     const map = result.outputFiles.find((f) => f.path.endsWith(".map"));
