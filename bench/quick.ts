@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --quick [--cjs FILE]` (bench/run.ts dispatches here): wile alone, the smoke run of
+ * `npm run bench -- --quick [--cjs FILE] [--runs N]` (bench/run.ts dispatches here): wile alone, the smoke run of
  * the harness in scripts/test.sh (under ~10 s); figures for the budgets of issue 13, not assertions.
  *   - size of dist/wile.cjs;
  *   - `node dist/wile.cjs version` vs `node -e 0`, interleaved, median of 10 each;
@@ -19,13 +19,18 @@ import { startTestEnv } from "../test/helpers/testenv";
 import { repoRoot, tempDir } from "../test/helpers/wile";
 
 const { values } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, cjs: { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    cjs: { type: "string" },
+    // More runs of each case for recorded figures (issue 13: before/after on one machine).
+    runs: { type: "string" },
+  },
 });
 // Only --quick runs here (bench/full.ts is the comparison with other clients).
 const quick = values.quick ?? false;
 const cjs = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
-const STARTUP_RUNS = 10;
-const ISSUE_RUNS = quick ? 2 : 5;
+const STARTUP_RUNS = Math.max(10, Number(values.runs ?? 0));
+const ISSUE_RUNS = values.runs ? Number(values.runs) : quick ? 2 : 5;
 const GNU_TIME = "/usr/bin/time";
 
 // Issue 13's targets: startup over node -e 0 (also with NODE_EXTRA_CA_CERTS), issuance CPU and wall,
