@@ -113,18 +113,6 @@ export class Transport {
     const maxBody = this.maxBodyBytes;
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
-      // The answer is handed on once the request has also closed: by then a keep-alive socket is
-      // back in the agent's pool, so the next request reuses the connection. Handed on at the end
-      // of the body alone, a request made at once (after a HEAD for a nonce, whose socket returns
-      // a little later) opened a second connection and paid a second TLS handshake.
-      let closed = false;
-      let answer: HttpResponse | undefined;
-      const done = () => {
-        if (settled || !closed || answer === undefined) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(answer);
-      };
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
@@ -162,8 +150,10 @@ export class Transport {
           });
           res.on("error", (err) => fail(toNetworkError(url, err)));
           res.on("end", () => {
-            answer = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url };
-            done();
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url });
           });
         },
       );
@@ -172,10 +162,6 @@ export class Transport {
         Math.max(1, timeoutMs),
       );
       req.on("error", (err) => fail(toNetworkError(url, err)));
-      req.on("close", () => {
-        closed = true;
-        done();
-      });
       req.end(body);
     });
   }
