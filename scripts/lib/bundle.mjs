@@ -151,9 +151,13 @@ function save() {
     if (e.code !== "EEXIST") return;
   }
   try {
-    // Files of other wile versions go; another Node's cache of this version stays.
-    for (const old of fs.readdirSync(dir))
-      if (old.startsWith("wile-") && !old.startsWith("wile-" + hash)) fs.rmSync(join(dir, old), { force: true });
+    // Files of other wile versions go once a week old (a standalone binary and a wile.cjs of other
+    // versions may share the home: removed at once, each would rewrite its cache on every run).
+    for (const old of fs.readdirSync(dir)) {
+      const other = join(dir, old);
+      if (old.startsWith("wile-") && !old.startsWith("wile-" + hash) && Date.now() - fs.statSync(other).mtimeMs > 6048e5)
+        fs.rmSync(other, { force: true });
+    }
     const write = (file, data) => {
       const tmp = file + "." + process.pid;
       fs.writeFileSync(tmp, data, { mode: 0o600 });
