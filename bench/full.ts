@@ -68,6 +68,9 @@ const BULK = Number(values.bulk);
 const PARALLEL = Number(values.parallel);
 const wanted = values.peers ? values.peers.split(",") : PEERS.map((p) => p.id);
 const sea = join(repoRoot, "dist", "wile-linux-x64");
+const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
+const EXTRA_NODE = "node -e 0 (NODE_EXTRA_CA_CERTS)";
+const EXTRA_WILE = "wile (NODE_EXTRA_CA_CERTS)";
 
 // uacme's libcurl-gnutls trusts only /etc/ssl/certs/ca-certificates.crt. As root, the benchmark
 // re-runs itself in a private mount namespace (unshare -m) where that path is bind-mounted over with
@@ -271,16 +274,30 @@ try {
   {
     const okCodes: Record<string, number[]> = {};
     for (const p of peers) okCodes[p.id] = p.peer?.versionOk ?? [0];
+    // Issue 13: also with NODE_EXTRA_CA_CERTS set (as some hosts do; node then reads that file and
+    // Node's bundled roots at start), against node -e 0 under the same variable; and wile's first
+    // run in a home without the cache of the decompressed, compiled program (<home>/cache).
+    const extraCa = existsSync(SYSTEM_CA) ? { NODE_EXTRA_CA_CERTS: SYSTEM_CA } : undefined;
+    const noCacheHome = join(root, "no-such-home");
     const cmds: [string, Cmd][] = [
       ["node -e 0", { cmd: process.execPath, args: ["-e", "0"], env: wileEnv(wileHome) }],
       ["wile", wileCmd(wileHome, ["version"])],
+      ["wile (no cache)", wileCmd(noCacheHome, ["version"])],
     ];
+    if (extraCa) {
+      cmds.push(
+        [EXTRA_NODE, { cmd: process.execPath, args: ["-e", "0"], env: { ...wileEnv(wileHome), ...extraCa } }],
+        [EXTRA_WILE, { ...wileCmd(wileHome, ["version"]), env: { ...wileEnv(wileHome), ...extraCa } }],
+      );
+    } else notes.push(`${SYSTEM_CA} is missing: no startup figures with NODE_EXTRA_CA_CERTS`);
     if (existsSync(sea))
       cmds.push(["wile (standalone)", { cmd: sea, args: ["--version"], env: wileEnv(wileHome) }]);
     for (const p of peers) cmds.push([p.id, p.peer?.versionCmd() as Cmd]);
     for (const [id, c] of cmds) setHow("startup", id, describe(c).replace(cjs, "dist/wile.cjs"));
     for (const [, c] of cmds) await timed(c); // warm the page cache
     const diffs: number[] = [];
+    const noCacheDiffs: number[] = [];
+    const extraCaDiffs: number[] = [];
     for (let i = 0; i < STARTUP_RUNS; i++) {
       const round: Record<string, Timed> = {};
       for (const [id, c] of rotate(cmds, i)) {
@@ -291,10 +308,15 @@ try {
         record("startup", id, r);
       }
       const w = round.wile as Timed;
-      diffs.push((w.wallS - (round["node -e 0"] as Timed).wallS) * 1000);
+      const diff = (a: string, b: string) => ((round[a] as Timed).wallS - (round[b] as Timed).wallS) * 1000;
+      diffs.push(diff("wile", "node -e 0"));
+      noCacheDiffs.push(diff("wile (no cache)", "node -e 0"));
+      if (extraCa) extraCaDiffs.push(diff(EXTRA_WILE, EXTRA_NODE));
       for (const [id] of cmds) if (id !== "wile") pair("startup", id, round[id] as Timed, w);
     }
     extra.startupDiffMs = diffs;
+    extra.startupNoCacheDiffMs = noCacheDiffs;
+    if (extraCa) extra.startupExtraCaDiffMs = extraCaDiffs;
     log("startup done");
   }
 
@@ -688,6 +710,61 @@ if (extra.startupDiffMs) {
     value: `+${f(d, 1)} ms (median of paired differences)`,
     met: d <= 25,
   });
+}
+// Issue 13, part 1 (startup, CPU, size): where a peer is missing, node -e 0 of the startup case is
+// the reference, and the table says so.
+{
+  const wIssue = results.issue?.wile;
+  const node = results.startup?.["node -e 0"];
+  const ref = (peer: string, what: (s: { wallS: number[]; cpuS: number[] }) => number[]) => {
+    const p = results.issue?.[peer];
+    return p && wIssue
+      ? ` (${peer} ${f(median(what(p)), 3)} s: ${f(median(what(wIssue)) / median(what(p)), 2)}x)`
+      : "";
+  };
+  if (wIssue && node) {
+    const cpu = median(wIssue.cpuS);
+    const wall = median(wIssue.wallS);
+    const rss = median(wIssue.rssMB);
+    const lego = ref("lego", (s) => s.cpuS);
+    const uacme = ref("uacme", (s) => s.wallS);
+    targets.push(
+      {
+        target: "issue 13: one issuance, client CPU <= 0.06 s and <= 2.5x lego's",
+        value: `${f(cpu, 2)} s${lego || `; lego not installed: node -e 0 ${f(median(node.cpuS), 2)} s`}`,
+        met: cpu <= 0.06 && (!lego || cpu <= 2.5 * median(results.issue?.lego?.cpuS ?? [])),
+      },
+      {
+        target: "issue 13: one issuance, wall <= 0.10 s and <= 0.3x uacme's",
+        value: `${f(wall)} s${uacme || "; uacme not installed"}`,
+        met: wall <= 0.1 && (!uacme || wall <= 0.3 * median(results.issue?.uacme?.wallS ?? [])),
+      },
+      {
+        target: "issue 13: one issuance, peak RSS <= node -e 0 + 10 MB",
+        value: `${f(rss, 1)} MB; node -e 0 ${f(median(node.rssMB), 1)} MB (+${f(rss - median(node.rssMB), 1)} MB)`,
+        met: rss <= median(node.rssMB) + 10,
+      },
+    );
+  }
+  for (const [key, label] of [
+    ["startupDiffMs", "`wile version` over `node -e 0`"],
+    ["startupExtraCaDiffMs", "`wile version` over `node -e 0`, both with NODE_EXTRA_CA_CERTS"],
+    [
+      "startupNoCacheDiffMs",
+      "`wile version` over `node -e 0`, first run (no cache in the home; not a target)",
+    ],
+  ] as const) {
+    const d = extra[key] as number[] | undefined;
+    if (!d) continue;
+    const m = median(d);
+    targets.push({
+      target: `issue 13: ${label} <= +10 ms`,
+      value: `${m >= 0 ? "+" : ""}${f(m, 1)} ms (median of paired differences)`,
+      met: key === "startupNoCacheDiffMs" ? null : m <= 10,
+    });
+  }
+  const kb = statSync(cjs).size / 1024;
+  targets.push({ target: "issue 13: dist/wile.cjs <= 250 KB", value: `${f(kb, 1)} KB`, met: kb <= 250 });
 }
 const scale = (extra.cronScale ?? []) as CurvePoint[];
 for (const [certs, limit] of [

@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- --quick [--cjs FILE]` (bench/run.ts dispatches here): wile alone, the smoke run of
- * the harness in scripts/test.sh (under ~10 s); figures for the budgets of issue 2, not assertions.
+ * `npm run bench -- --quick [--cjs FILE] [--runs N]` (bench/run.ts dispatches here): wile alone, the smoke run of
+ * the harness in scripts/test.sh (under ~10 s); figures for the budgets of issue 13, not assertions.
  *   - size of dist/wile.cjs;
  *   - `node dist/wile.cjs version` vs `node -e 0`, interleaved, median of 10 each;
  *   - one issuance against a local Pebble (no validation sleep) with the account already registered,
@@ -21,16 +21,24 @@ import { repoRoot, tempDir } from "../test/helpers/wile";
 import { type CurvePoint, cronCurve, curveRows } from "./cron-scale";
 
 const { values } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, cjs: { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    cjs: { type: "string" },
+    // More runs of each case for recorded figures (issue 13: before/after on one machine).
+    runs: { type: "string" },
+  },
 });
 // Only --quick runs here (bench/full.ts is the comparison with other clients).
 const quick = values.quick ?? false;
 const cjs = resolve(values.cjs ?? join(repoRoot, "dist", "wile.cjs"));
-const STARTUP_RUNS = 10;
-const ISSUE_RUNS = quick ? 2 : 5;
+const STARTUP_RUNS = Math.max(10, Number(values.runs ?? 0));
+const ISSUE_RUNS = values.runs ? Number(values.runs) : quick ? 2 : 5;
 const GNU_TIME = "/usr/bin/time";
 
-const BUDGET = { bundleKB: 250, startupMs: 25, wallS: 0.3, cpuS: 0.1, rssMB: 80 };
+// Issue 13's targets: startup over node -e 0 (also with NODE_EXTRA_CA_CERTS), issuance CPU and wall,
+// peak RSS over node -e 0's.
+const BUDGET = { bundleKB: 250, startupMs: 10, wallS: 0.1, cpuS: 0.06, rssOverNodeMB: 10 };
+const SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt";
 
 if (!existsSync(cjs)) {
   console.error(`bench: ${cjs} is missing: run npm run build first`);
@@ -74,9 +82,16 @@ function wallMs(cmd: string, args: string[], env: Record<string, string>): numbe
   return ms;
 }
 
+// A home that exists, as on a host where wile has run: the loader keeps the decompressed, compiled
+// program in <home>/cache (the warm-up runs below write it).
 const startupHome = join(tempDir("wile-bench-startup-"), "wile");
+mkdirSync(startupHome, { mode: 0o700 });
 const wileV: number[] = [];
 const nodeE: number[] = [];
+const wileVx: number[] = [];
+const nodeEx: number[] = [];
+const extraCa = existsSync(SYSTEM_CA) ? { NODE_EXTRA_CA_CERTS: SYSTEM_CA } : undefined;
+const withCa = (e: Record<string, string>) => ({ ...e, ...extraCa });
 const versionOut = spawnSync(process.execPath, [cjs, "version"], {
   env: cleanEnv(startupHome),
 }).stdout.toString();
@@ -93,6 +108,9 @@ for (let i = 0; i < 2; i++) {
 for (let i = 0; i < STARTUP_RUNS; i++) {
   nodeE.push(wallMs(process.execPath, ["-e", "0"], cleanEnv(startupHome)));
   wileV.push(wallMs(process.execPath, [cjs, "version"], cleanEnv(startupHome)));
+  if (!extraCa) continue;
+  nodeEx.push(wallMs(process.execPath, ["-e", "0"], withCa(cleanEnv(startupHome))));
+  wileVx.push(wallMs(process.execPath, [cjs, "version"], withCa(cleanEnv(startupHome))));
 }
 
 // Baseline for the CPU and RSS figures: what a bare `node -e 0` costs under GNU time.
@@ -226,14 +244,13 @@ rows.push([
   "",
   "",
 ]);
-rows.push([
-  "startup overhead (median diff)",
-  `${f(diff, 1)} ms`,
-  "",
-  "",
-  `<= ${BUDGET.startupMs} ms`,
-  ok(diff <= BUDGET.startupMs),
-]);
+const diffCa = median(wileVx) - median(nodeEx);
+for (const [label, d] of [
+  ["startup overhead (median diff)", diff],
+  ...(extraCa ? [["startup overhead with NODE_EXTRA_CA_CERTS (both)", diffCa] as const] : []),
+] as const) {
+  rows.push([label, `${f(d, 1)} ms`, "", "", `<= ${BUDGET.startupMs} ms`, ok(d <= BUDGET.startupMs)]);
+}
 if (runs.length > 0) {
   const w = runs.map((r) => r.wallS);
   const c = runs.map((r) => r.cpuS);
@@ -243,24 +260,24 @@ if (runs.length > 0) {
     `${f(median(w))} s`,
     `${f(min(w))} s`,
     `${f(max(w))} s`,
-    `< ${BUDGET.wallS} s`,
-    ok(median(w) < BUDGET.wallS),
+    `<= ${BUDGET.wallS} s`,
+    ok(median(w) <= BUDGET.wallS),
   ]);
   rows.push([
     `issuance CPU user+sys (n=${runs.length})`,
     `${f(median(c), 2)} s`,
     `${f(min(c), 2)} s`,
     `${f(max(c), 2)} s`,
-    `< ${BUDGET.cpuS} s`,
-    ok(median(c) < BUDGET.cpuS),
+    `<= ${BUDGET.cpuS} s`,
+    ok(median(c) <= BUDGET.cpuS),
   ]);
   rows.push([
     `issuance peak RSS (n=${runs.length})`,
     `${f(median(m), 1)} MB`,
     `${f(min(m), 1)} MB`,
     `${f(max(m), 1)} MB`,
-    `< ${BUDGET.rssMB} MB`,
-    ok(max(m) < BUDGET.rssMB),
+    `<= node -e 0 + ${BUDGET.rssOverNodeMB} MB`,
+    ok(median(m) <= median(baseRss) + BUDGET.rssOverNodeMB),
   ]);
 }
 rows.push([
@@ -292,6 +309,7 @@ writeFileSync(
       quick,
       bundleBytes,
       startup: { wileVersionMs: wileV, nodeE0Ms: nodeE, medianDiffMs: diff },
+      startupExtraCa: extraCa ? { wileVersionMs: wileVx, nodeE0Ms: nodeEx, medianDiffMs: diffCa } : undefined,
       issuance: runs,
       baseline: { nodeE0CpuS: baseCpu, nodeE0RssMB: baseRss },
       cronScale: scale,

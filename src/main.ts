@@ -1,25 +1,10 @@
 import type { Command } from "./cli/command";
-import { accountCommand } from "./cli/commands/account";
-import { configCommand } from "./cli/commands/config";
-import { cronCommand } from "./cli/commands/cron";
-import { deployCommand } from "./cli/commands/deploy";
-import { dnsPersistCommand } from "./cli/commands/dns-persist";
 import { helpCommand } from "./cli/commands/help";
-import { installCronCommand } from "./cli/commands/install-cron";
-import { issueCommand } from "./cli/commands/issue";
-import { listCommand } from "./cli/commands/list";
-import { removeCommand } from "./cli/commands/remove";
-import { renewCommand } from "./cli/commands/renew";
-import { revokeCommand } from "./cli/commands/revoke";
-import { statelessCommand } from "./cli/commands/stateless";
-import { uninstallCommand } from "./cli/commands/uninstall";
-import { uninstallCronCommand } from "./cli/commands/uninstall-cron";
-import { upgradeCommand } from "./cli/commands/upgrade";
 import { versionCommand } from "./cli/commands/version";
 import { commandHelp, generalHelp } from "./cli/help";
 import { parseOptions } from "./cli/options";
 import { createOutput, type Io } from "./cli/output";
-import { VERIFY_WAIT_MS } from "./deploy/verify";
+import { VERIFY_WAIT_MS } from "./deploy/target";
 import { fileError } from "./store/file-errors";
 import { checkHome, resolveHome } from "./store/paths";
 import { UsageError, WileError } from "./util/errors";
@@ -27,32 +12,57 @@ import { openFileLog } from "./util/logfile";
 import { useSourceMapStacks } from "./util/stack";
 import { VERSION } from "./version";
 
-const COMMANDS: Command[] = [
-  issueCommand,
-  renewCommand,
-  deployCommand,
-  cronCommand,
-  listCommand,
-  revokeCommand,
-  removeCommand,
-  accountCommand,
-  dnsPersistCommand,
-  statelessCommand,
-  installCronCommand,
-  uninstallCronCommand,
-  upgradeCommand,
-  uninstallCommand,
-  configCommand,
-  versionCommand,
-];
-const ALL: Command[] = [...COMMANDS, helpCommand(() => ALL)];
+/**
+ * The commands, in the order help lists them. Each module is loaded when its command runs: esbuild
+ * turns these dynamic imports into lazily evaluated parts of the one bundle, so `wile version` and
+ * `--help` of one command evaluate neither the ACME client nor node:https, node:tls, node:dns.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  issue: async () => (await import("./cli/commands/issue")).issueCommand,
+  renew: async () => (await import("./cli/commands/renew")).renewCommand,
+  deploy: async () => (await import("./cli/commands/deploy")).deployCommand,
+  cron: async () => (await import("./cli/commands/cron")).cronCommand,
+  list: async () => (await import("./cli/commands/list")).listCommand,
+  revoke: async () => (await import("./cli/commands/revoke")).revokeCommand,
+  remove: async () => (await import("./cli/commands/remove")).removeCommand,
+  account: async () => (await import("./cli/commands/account")).accountCommand,
+  "dns-persist": async () => (await import("./cli/commands/dns-persist")).dnsPersistCommand,
+  stateless: async () => (await import("./cli/commands/stateless")).statelessCommand,
+  "install-cron": async () => (await import("./cli/commands/install-cron")).installCronCommand,
+  "uninstall-cron": async () => (await import("./cli/commands/uninstall-cron")).uninstallCronCommand,
+  upgrade: async () => (await import("./cli/commands/upgrade")).upgradeCommand,
+  uninstall: async () => (await import("./cli/commands/uninstall")).uninstallCommand,
+  config: async () => (await import("./cli/commands/config")).configCommand,
+  version: async () => versionCommand,
+};
+const NAMES = [...Object.keys(COMMANDS), "help"];
 
+/** Every command, loaded (general help lists them all). */
+async function allCommands(): Promise<Command[]> {
+  const all: Command[] = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  all.push(helpCommand(() => all));
+  return all;
+}
+
+async function loadCommand(name: string): Promise<Command | undefined> {
+  if (name === "help") return (await allCommands()).at(-1);
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name]?.() : undefined;
+}
+
+/**
+ * process.stdout and process.stderr are streams that Node makes when first touched (loading
+ * node:net or node:tty for a pipe or a terminal): each is made only when used.
+ */
 function processIo(): Io {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stderrIsTTY: process.stderr.isTTY === true,
-    stdoutIsTTY: process.stdout.isTTY === true,
+    stdout: { write: (s: string) => process.stdout.write(s) },
+    stderr: { write: (s: string) => process.stderr.write(s) },
+    get stderrIsTTY() {
+      return process.stderr.isTTY === true;
+    },
+    get stdoutIsTTY() {
+      return process.stdout.isTTY === true;
+    },
   };
 }
 
@@ -73,19 +83,19 @@ export async function runMain(
     const [first, ...rest] = argv;
     if (first === undefined) {
       // A usage error: the help goes to stderr so that scripts do not take it for a result.
-      io.stderr.write(`${generalHelp(ALL)}\n`);
+      io.stderr.write(`${generalHelp(await allCommands())}\n`);
       return 2;
     }
     if (first === "--help" || first === "-h") {
-      out.print(generalHelp(ALL));
+      out.print(generalHelp(await allCommands()));
       return 0;
     }
     if (first === "--version" || first === "-V")
       return await versionCommand.run(context(rest, versionCommand));
-    const cmd = ALL.find((c) => c.name === first);
+    const cmd = await loadCommand(first);
     if (!cmd) {
       throw new UsageError(`unknown command "${first}"`, {
-        hint: `Commands: ${ALL.map((c) => c.name).join(", ")}. Run 'wile help'.`,
+        hint: `Commands: ${NAMES.join(", ")}. Run 'wile help'.`,
       });
     }
     if (rest.includes("--help") || rest.includes("-h")) {
@@ -95,8 +105,8 @@ export async function runMain(
     }
     const ctx = context(rest, cmd);
     // Before the log is opened: a home that is a file or cannot be written is a usage error (exit 2).
-    if (cmd.logs || cmd === listCommand)
-      await checkHome(ctx.home, { write: cmd.logs === true && cmd !== upgradeCommand });
+    if (cmd.logs || cmd.name === "list")
+      await checkHome(ctx.home, { write: cmd.logs === true && cmd.name !== "upgrade" });
     attachLog(ctx.home, cmd);
     return await cmd.run(ctx);
   } catch (err) {

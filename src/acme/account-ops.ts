@@ -1,8 +1,7 @@
-import { type FlattenedJWS, FlattenedSign, type JWK } from "jose";
 import { WileError } from "../util/errors";
 import { isRecord } from "../util/text";
 import { AccountSession } from "./account-session";
-import type { AccountKey } from "./jws";
+import { type AccountKey, type FlattenedJWS, flattenedSign, type JWK } from "./jws";
 import { AcmeProblem } from "./problem";
 
 /** RFC 8555 7.1.2, the fields wile shows. */
@@ -43,8 +42,6 @@ export async function deactivateAccount(account: AccountSession): Promise<Accoun
   return checkAccount(res.json, account.url);
 }
 
-const encoder = new TextEncoder();
-
 /**
  * RFC 8555 7.3.5 inner JWS of a key change: protected {alg, jwk: new public key, url: keyChange
  * URL} (no nonce, no kid) over {account, oldKey}, signed with the new key.
@@ -56,9 +53,11 @@ export async function keyChangeInnerJws(
   keyChangeUrl: string,
 ): Promise<FlattenedJWS> {
   const payload = { account: accountUrl, oldKey: oldPublicJwk };
-  return new FlattenedSign(encoder.encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: newKey.alg, jwk: newKey.publicJwk, url: keyChangeUrl })
-    .sign(newKey.privateKey);
+  return flattenedSign(
+    { alg: newKey.alg, jwk: newKey.publicJwk, url: keyChangeUrl },
+    JSON.stringify(payload),
+    newKey.privateKey,
+  );
 }
 
 /**

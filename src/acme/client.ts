@@ -291,7 +291,10 @@ export class AcmeClient {
 
   private async freshNonce(): Promise<string> {
     const dir = await this.directory();
-    await this.unsigned("HEAD", dir.newNonce);
+    // GET, which RFC 8555 7.2 allows as well as HEAD: its 204 has no body by definition, so the
+    // connection stays open. A HEAD answer without Content-Length (Pebble's) makes Node close it,
+    // and the next request pays a new TLS handshake.
+    await this.unsigned("GET", dir.newNonce);
     const nonce = this.nonces.take();
     if (!nonce) throw new WileError(`the CA's newNonce (${dir.newNonce}) gave no Replay-Nonce header`);
     return nonce;

@@ -1,7 +1,16 @@
-import { createHash, type KeyObject } from "node:crypto";
-import { calculateJwkThumbprint, exportJWK, type FlattenedJWS, FlattenedSign, type JWK } from "jose";
+import { createHash, createHmac, type KeyObject, sign } from "node:crypto";
 
 export type JwsAlgorithm = "ES256" | "ES384" | "RS256";
+
+/** A public JSON Web Key (RFC 7517) of the kinds ACME uses: EC P-256/P-384 or RSA. */
+export type JWK = { kty: "EC"; crv: string; x: string; y: string } | { kty: "RSA"; e: string; n: string };
+
+/** RFC 7515 7.2.2 flattened JWS JSON serialization: what an ACME request body is. */
+export interface FlattenedJWS {
+  protected: string;
+  payload: string;
+  signature: string;
+}
 
 /** An account key ready for signing: the private key, its public JWK and RFC 7638 thumbprint. */
 export interface AccountKey {
@@ -32,14 +41,25 @@ export function jwsAlgorithm(key: KeyObject): JwsAlgorithm {
 
 export async function toAccountKey(privateKey: KeyObject): Promise<AccountKey> {
   const alg = jwsAlgorithm(privateKey);
-  const full = await exportJWK(privateKey);
+  const full = privateKey.export({ format: "jwk" });
   // Only the public members, in a fresh object (no "d", "p", ...).
   const publicJwk: JWK =
     full.kty === "EC"
-      ? { kty: "EC", crv: full.crv, x: full.x, y: full.y }
-      : { kty: "RSA", e: full.e, n: full.n };
-  const thumbprint = await calculateJwkThumbprint(publicJwk, "sha256");
-  return { privateKey, publicJwk, alg, thumbprint };
+      ? { kty: "EC", crv: String(full.crv), x: String(full.x), y: String(full.y) }
+      : { kty: "RSA", e: String(full.e), n: String(full.n) };
+  return { privateKey, publicJwk, alg, thumbprint: jwkThumbprint(publicJwk) };
+}
+
+/**
+ * RFC 7638: base64url(SHA-256) of the required members in lexicographic order, no whitespace
+ * (EC: crv, kty, x, y; RSA: e, kty, n). JSON.stringify keeps the order written here.
+ */
+export function jwkThumbprint(jwk: JWK): string {
+  const required =
+    jwk.kty === "EC"
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  return createHash("sha256").update(JSON.stringify(required)).digest("base64url");
 }
 
 /** RFC 8555 8.1: token "." base64url(thumbprint). */
@@ -52,7 +72,33 @@ export function dns01TxtValue(keyAuth: string): string {
   return createHash("sha256").update(keyAuth).digest("base64url");
 }
 
-const encoder = new TextEncoder();
+const b64u = (text: string) => Buffer.from(text).toString("base64url");
+
+/**
+ * RFC 7515 5.1: signs base64url(protected) "." base64url(payload) with `key`: ECDSA as r || s of
+ * fixed width (RFC 7518 3.4, not DER), RSASSA-PKCS1-v1_5 with SHA-256, or HMAC SHA-256 for a
+ * shared secret (EAB).
+ */
+export function flattenedSign(
+  protectedHeader: Record<string, unknown>,
+  payload: string,
+  key: KeyObject | Uint8Array,
+): FlattenedJWS {
+  const p = b64u(JSON.stringify(protectedHeader));
+  const body = b64u(payload);
+  const input = `${p}.${body}`;
+  const alg = protectedHeader.alg;
+  let signature: Buffer;
+  if (alg === "HS256" && !("asymmetricKeyType" in key)) {
+    signature = createHmac("sha256", key).update(input).digest();
+  } else if ("asymmetricKeyType" in key && alg === jwsAlgorithm(key)) {
+    const hash = alg === "ES384" ? "sha384" : "sha256";
+    signature = sign(hash, Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+  } else {
+    throw new Error(`cannot sign ${String(alg)} with this key`);
+  }
+  return { protected: p, payload: body, signature: signature.toString("base64url") };
+}
 
 /**
  * Signs an ACME request body (RFC 8555 6.2). `payload` "" is POST-as-GET. The header carries
@@ -63,12 +109,11 @@ export async function signRequest(
   header: { url: string; nonce?: string; kid?: string },
   payload: unknown,
 ): Promise<FlattenedJWS> {
-  const body = payload === "" ? new Uint8Array(0) : encoder.encode(JSON.stringify(payload));
   const protectedHeader: Record<string, unknown> = { alg: key.alg, url: header.url };
   if (header.nonce !== undefined) protectedHeader.nonce = header.nonce;
   if (header.kid !== undefined) protectedHeader.kid = header.kid;
   else protectedHeader.jwk = key.publicJwk;
-  return new FlattenedSign(body).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey);
+  return flattenedSign(protectedHeader, payload === "" ? "" : JSON.stringify(payload), key.privateKey);
 }
 
 /**
@@ -80,7 +125,9 @@ export async function externalAccountBinding(
   eab: { kid: string; hmacKey: Uint8Array },
   newAccountUrl: string,
 ): Promise<FlattenedJWS> {
-  return new FlattenedSign(encoder.encode(JSON.stringify(key.publicJwk)))
-    .setProtectedHeader({ alg: "HS256", kid: eab.kid, url: newAccountUrl })
-    .sign(eab.hmacKey);
+  return flattenedSign(
+    { alg: "HS256", kid: eab.kid, url: newAccountUrl },
+    JSON.stringify(key.publicJwk),
+    eab.hmacKey,
+  );
 }

@@ -36,8 +36,12 @@ export function createOutput(
   env: Record<string, string | undefined>,
   opts: { json: boolean; verbose: boolean },
 ): Output {
-  const colour = io.stderrIsTTY && env.NO_COLOR === undefined && env.TERM !== "dumb";
-  const paint = (code: string, s: string) => (colour ? `\x1b[${code}m${s}\x1b[0m` : s);
+  // Asked when the first line is painted: process.stderr is made only for a command that writes to it.
+  let colour: boolean | undefined;
+  const paint = (code: string, s: string) => {
+    if (colour === undefined) colour = io.stderrIsTTY && env.NO_COLOR === undefined && env.TERM !== "dumb";
+    return colour ? `\x1b[${code}m${s}\x1b[0m` : s;
+  };
   const line = (s: string) => io.stderr.write(`${s}\n`);
   const debug = (m: string) => {
     if (opts.verbose) line(paint("2", m));

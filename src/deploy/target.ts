@@ -4,6 +4,9 @@ import { WileError } from "../util/errors";
 import type { Logger } from "../util/log";
 import type { Namer, Settings, Values } from "../util/settings";
 
+/** How long a deploy's verify waits for a service to serve the new certificate, unless told otherwise. */
+export const VERIFY_WAIT_MS = 10_000;
+
 /**
  * Deploy targets: put a certificate where a service reads it, reload the service, and check that
  * it serves the new certificate. One file per kind (files, command, dovecot, postfix, haproxy,

@@ -12,7 +12,7 @@ import { UsageError } from "../util/errors";
 import type { Logger } from "../util/log";
 import type { Setting } from "../util/settings";
 import { printable } from "../util/text";
-import { type DeployContext, DeployError } from "./target";
+import { type DeployContext, DeployError, VERIFY_WAIT_MS } from "./target";
 
 export type VerifyProtocol = "tls" | "smtp" | "imap" | "pop3";
 export const VERIFY_PROTOCOLS: readonly VerifyProtocol[] = ["tls", "smtp", "imap", "pop3"];
@@ -389,8 +389,6 @@ export interface VerifyOptions {
 }
 
 const RETRY_INTERVAL_MS = 500;
-/** How long a deploy's verify waits for a service to serve the new certificate, unless told otherwise. */
-export const VERIFY_WAIT_MS = 10_000;
 
 /**
  * Checks that the service at `endpoint` serves `expectedDer`, retrying a mismatch (and a refused or

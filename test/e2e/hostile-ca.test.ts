@@ -410,8 +410,11 @@ function tree(dir: string, skip: RegExp): Map<string, string> {
   return out;
 }
 
-/** What a run may change: logs, accounts (looked up again), state.json (the failure), locks. */
-const HOME_SKIP = /^logs\/|^accounts\/|\/state\.json$|\.lock$/;
+/**
+ * What a run may change: logs, accounts (looked up again), state.json (the failure), locks, and the
+ * loader's compile cache (cache/: the first run of a command writes its code cache).
+ */
+const HOME_SKIP = /^logs\/|^accounts\/|\/state\.json$|\.lock$|^cache\//;
 /** The webroot's parent: Pebble's and nginx's logs change, challenge files come and go. */
 const WEBROOT_PARENT_SKIP = /\.log$|^webroot\/\.well-known\/acme-challenge\//;
 

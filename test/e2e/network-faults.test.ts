@@ -265,11 +265,11 @@ describe("network faults between wile and the CA (fault proxy in front of Pebble
         .join(" ");
     assert.equal(
       keys("issue"),
-      "GET /dir HEAD /nonce-plz POST /sign-me-up POST /sign-me-up POST /order-plz POST /authZ/ POST /chalZ/ POST /my-order/ POST /finalize-order/ POST /my-order/ POST /certZ/",
+      "GET /dir GET /nonce-plz POST /sign-me-up POST /sign-me-up POST /order-plz POST /authZ/ POST /chalZ/ POST /my-order/ POST /finalize-order/ POST /my-order/ POST /certZ/",
     );
     assert.equal(
       keys("renew"),
-      "GET /dir HEAD /nonce-plz POST /order-plz POST /finalize-order/ POST /my-order/ POST /certZ/",
+      "GET /dir GET /nonce-plz POST /order-plz POST /finalize-order/ POST /my-order/ POST /certZ/",
       "a renewal reuses the account and the authorization",
     );
     console.log(

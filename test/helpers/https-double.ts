@@ -19,6 +19,8 @@ export interface HttpsDouble {
   /** PEM of the server's self-signed certificate (trust it as extraCa). */
   ca: string;
   requests: Array<{ method: string; url: string; body: string }>;
+  /** TLS connections accepted so far (each one a handshake). */
+  connections: number;
   route: Route;
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function startHttpsDouble(): Promise<HttpsDouble> {
       base: "",
       ca,
       requests: [],
+      connections: 0,
       route: (_req, _body, res) => {
         res.writeHead(404);
         res.end();
@@ -74,6 +77,7 @@ export async function startHttpsDouble(): Promise<HttpsDouble> {
         double.route(req, body, res);
       });
     });
+    server.on("secureConnection", () => double.connections++);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     double.base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return double;

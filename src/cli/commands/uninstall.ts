@@ -98,6 +98,9 @@ export const uninstallCommand: Command = {
       await rm(root, { recursive: true, force: true });
       out.logger.info(`Deleted ${root} (certificates, keys, accounts, settings, logs).`);
     } else {
+      // The program's compile cache (written by the loader of wile.cjs, scripts/lib/bundle.mjs) goes
+      // with the program; the loader writes none for this command.
+      await rm(join(root, "cache"), { recursive: true, force: true });
       out.logger.info(
         `Kept ${root}: certificates, accounts and settings (wile uninstall --purge deletes them).`,
       );

@@ -112,6 +112,22 @@ describe("AcmeClient against a scripted server", () => {
     c.client.close();
   });
 
+  test("directory, newNonce and the signed requests share one TLS connection (newNonce by GET)", async () => {
+    route = (_req, _body, res) => send(res, 200, order("pending"));
+    const before = double.connections;
+    const c = await account();
+    await c.getOrder(`${base}/order/1`);
+    await c.getOrder(`${base}/order/1`);
+    // The double answers HEAD /nonce without Content-Length, as Pebble does: Node then closes the
+    // connection, and the next request would pay a second handshake.
+    assert.equal(double.connections - before, 1, "one handshake");
+    assert.deepEqual(
+      requests.map((r) => `${r.method} ${r.url}`),
+      ["GET /dir", "GET /nonce", "POST /order/1", "POST /order/1"],
+    );
+    c.client.close();
+  });
+
   test("User-Agent is sent on every request, and the url header is the exact URL", async () => {
     route = (_req, _body, res) => send(res, 200, order("pending"));
     const c = await account();

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, verify } from "node:crypto";
 import { describe, test } from "node:test";
 import { calculateJwkThumbprint, flattenedVerify } from "jose";
 import {
   dns01TxtValue,
   externalAccountBinding,
+  jwkThumbprint,
   jwsAlgorithm,
   keyAuthorization,
   signRequest,
@@ -20,20 +21,23 @@ const RFC7638_JWK = {
   kid: "2011-04-29",
 };
 
+// jose is a devDependency only: the independent implementation the tests check wile's JWS against.
 describe("RFC 7638 JWK thumbprint", () => {
   test("3.1 example thumbprint", async () => {
-    assert.equal(
-      await calculateJwkThumbprint(RFC7638_JWK, "sha256"),
-      "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
-    );
+    const expected = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    assert.equal(await calculateJwkThumbprint(RFC7638_JWK, "sha256"), expected, "jose agrees");
+    assert.equal(jwkThumbprint(RFC7638_JWK as never), expected);
   });
 
-  test("toAccountKey computes the same thumbprint for the same public key", async () => {
+  test("toAccountKey computes the same thumbprint for the same public key (jose agrees)", async () => {
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const key = await toAccountKey(privateKey);
     const pub = createPublicKey(privateKey).export({ format: "jwk" });
     assert.equal(key.thumbprint, await calculateJwkThumbprint(pub as never, "sha256"));
-    assert.equal(key.publicJwk.d, undefined, "the public JWK carries no private member");
+    const rsa = await toAccountKey(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
+    assert.equal(rsa.thumbprint, await calculateJwkThumbprint(rsa.publicJwk, "sha256"));
+    assert.deepEqual(Object.keys(rsa.publicJwk).sort(), ["e", "kty", "n"]);
+    assert.equal((key.publicJwk as Record<string, unknown>).d, undefined, "no private member");
     assert.deepEqual(Object.keys(key.publicJwk).sort(), ["crv", "kty", "x", "y"]);
   });
 });
@@ -64,6 +68,7 @@ describe("RFC 8555 6.2 request signing", () => {
 
   for (const [label, privateKey] of [
     ["ES256", generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey],
+    ["ES384", generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey],
     ["RS256", generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey],
   ] as const) {
     test(`${label}: jwk header for newAccount, kid header otherwise, verifiable`, async () => {
@@ -78,6 +83,19 @@ describe("RFC 8555 6.2 request signing", () => {
       assert.equal(header.alg, label);
       const verified = await flattenedVerify(withJwk, createPublicKey(key.privateKey));
       assert.deepEqual(JSON.parse(Buffer.from(verified.payload).toString()), { termsOfServiceAgreed: true });
+      // And node:crypto over the exact signing input: r || s of 32 (ES256) or 48 (ES384) bytes each.
+      const input = Buffer.from(`${withJwk.protected}.${withJwk.payload}`);
+      const sig = Buffer.from(withJwk.signature, "base64url");
+      if (label !== "RS256") assert.equal(sig.length, label === "ES256" ? 64 : 96);
+      const hash = label === "ES384" ? "sha384" : "sha256";
+      const pub = createPublicKey({ key: header.jwk, format: "jwk" });
+      assert.ok(
+        verify(hash, input, { key: pub, dsaEncoding: "ieee-p1363" }, sig),
+        "the jwk header verifies it",
+      );
+      assert.ok(
+        !verify(hash, Buffer.concat([input, Buffer.from("x")]), { key: pub, dsaEncoding: "ieee-p1363" }, sig),
+      );
 
       const withKid = await signRequest(
         key,
@@ -88,6 +106,7 @@ describe("RFC 8555 6.2 request signing", () => {
       assert.equal(h2.kid, "https://ca/acct/1");
       assert.equal(h2.jwk, undefined, "kid and jwk are mutually exclusive");
       assert.equal(withKid.payload, "", "POST-as-GET has an empty payload");
+      await flattenedVerify(withKid, createPublicKey(key.privateKey));
     });
   }
 
@@ -99,5 +118,11 @@ describe("RFC 8555 6.2 request signing", () => {
     assert.deepEqual(header, { alg: "HS256", kid: "kid-1", url: "https://ca/new-acct" });
     const verified = await flattenedVerify(eab, mac);
     assert.deepEqual(JSON.parse(Buffer.from(verified.payload).toString()), key.publicJwk);
+    const other = Buffer.from(mac).fill(1);
+    await assert.rejects(
+      flattenedVerify(eab, other),
+      /signature verification failed/,
+      "keyed by the MAC key",
+    );
   });
 });
