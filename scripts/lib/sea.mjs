@@ -33,10 +33,14 @@ const TRIPLET = { x64: "x86_64-linux-gnu", arm64: "aarch64-linux-gnu" };
 const root = new URL("../../", import.meta.url).pathname;
 const cache = join(root, ".tmp", "sea-cache");
 
-/** execFileSync with the command's own output in the error. */
+/**
+ * execFileSync with the command's own output in the error. A wile run here (the checks of what was
+ * built) gets a home that does not exist, so its loader writes no cache into the builder's ~/.wile.
+ */
 export function run(cmd, args, opts = {}) {
+  const env = { ...process.env, WILE_HOME: join(root, ".tmp", "no-such-home"), ...opts.env };
   try {
-    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20, ...opts });
+    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20, ...opts, env });
   } catch (e) {
     throw new Error(
       `${cmd} ${args.join(" ")} failed (exit ${e.status ?? e.code}):\n${e.stderr?.toString() ?? ""}${e.stdout?.toString() ?? ""}`,
