@@ -16,6 +16,9 @@ import { currentUser } from "./file-errors";
  *   certs/<name>/archive/<UTC stamp>/               one complete version per issuance (a few kept)
  *   logs/wile.log
  *   cron-index.json                                 what the last cron found (a cache: store/cron-index.ts)
+ *   cache/wile-<hash>.js, wile-<hash>-<node>-<arch>-<command>.v8   the unpacked program and V8's
+ *                                                   code cache, kept by dist/wile.cjs's loader
+ *                                                   (scripts/lib/bundle.mjs); safe to delete
  * ```
  * Directories are 0700, private keys 0600 whatever the umask.
  */
