@@ -73,7 +73,7 @@ export class RunIndex {
    * Every certificate of the home (sorted), split into the outcomes known from the index and the
    * names to check in full. One directory listing and a few stats per certificate.
    */
-  async plan(): Promise<{ known: Outcome[]; check: string[] }> {
+  async plan(): Promise<{ known: Outcome[]; check: string[]; sweep: string[] }> {
     const certs = homeLayout(this.home).certs;
     let entries: Dirent[];
     try {
@@ -94,6 +94,9 @@ export class RunIndex {
     const t = this.now.getTime();
     const known: Outcome[] = [];
     const check: string[] = [];
+    // Where a killed run may have left challenge files or DNS records: every directory the index
+    // does not vouch for, a certificate's or not (a first issuance killed leaves no certificate).
+    const sweep: string[] = [];
     for (const name of dirs) {
       const e = this.old.get(name);
       if (
@@ -110,15 +113,18 @@ export class RunIndex {
           ...(e.renewAt ? { renewAt: e.renewAt } : {}),
           ...(e.explanationURL ? { explanationURL: e.explanationURL } : {}),
         });
-      } else if (await store.has(name)) {
-        check.push(name);
-        this.checked.add(name);
+      } else {
+        sweep.push(name);
+        if (await store.has(name)) {
+          check.push(name);
+          this.checked.add(name);
+        }
       }
     }
     this.logger.debug(
       `${check.length} of ${check.length + known.length} certificates checked in full; the others are unchanged and not due (${indexPath(this.home)})`,
     );
-    return { known, check };
+    return { known, check, sweep };
   }
 
   /** Called by renewOne holding the certificate's lock, before it reads anything. */

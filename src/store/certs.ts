@@ -174,6 +174,9 @@ export class CertStore {
         if (complete) kept++;
         continue;
       }
+      // The marker goes first: a run killed in the middle of the rm leaves an incomplete version
+      // (ignored, removed by the next prune), never a "complete" one missing its key.
+      if (complete) await unlink(join(archive, stamp, COMPLETE));
       await rm(join(archive, stamp), { recursive: true, force: true });
       removed.push(stamp);
     }

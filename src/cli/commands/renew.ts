@@ -96,7 +96,7 @@ export async function renewMany(
     ? await index.plan()
     : { known: [], check: opts.names ?? (await new CertStore(ctx.home).names()) };
   // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
-  await sweepLeftovers(ctx.home, logger, kinds, index ? plan.check : undefined);
+  await sweepLeftovers(ctx.home, logger, kinds, "sweep" in plan ? plan.sweep : undefined);
   const pool = new ClientPool(logger);
   let checked: Outcome[];
   try {
