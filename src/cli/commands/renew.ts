@@ -92,11 +92,13 @@ export async function renewMany(
           CRON_INTERVAL_MS,
           leftoverKinds(kinds).map((k) => k.file),
         );
-  const plan = index
+  // Without the index every directory is swept (sweep: undefined).
+  const plan: { known: Outcome[]; check: string[]; sweep?: string[] } = index
     ? await index.plan()
     : { known: [], check: opts.names ?? (await new CertStore(ctx.home).names()) };
-  // What runs killed with -9 left in webroots goes first (certificates locked by a live run excepted).
-  await sweepLeftovers(ctx.home, logger, kinds, "sweep" in plan ? plan.sweep : undefined);
+  // What runs killed with -9 left in webroots and zones goes first (certificates locked by a live
+  // run excepted).
+  await sweepLeftovers(ctx.home, logger, kinds, plan.sweep);
   const pool = new ClientPool(logger);
   let checked: Outcome[];
   try {
